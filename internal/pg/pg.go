@@ -1,0 +1,91 @@
+// Package pg opens geoseek's pgx pool: statement timeout on every connection,
+// PostGIS geometry and pgvector types registered when those extensions exist,
+// and a translation of driver errors into the domain errors of internal/problem.
+package pg
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+	pgxgeom "github.com/twpayne/pgx-geom"
+)
+
+// Config is what the pool needs from geoseek's configuration.
+type Config struct {
+	URL string
+	// MaxConns caps the pool; 0 keeps pgxpool's default (max(4, NumCPU)).
+	MaxConns int32
+	// StatementTimeout bounds every statement server-side so a runaway query
+	// cannot hold a connection forever; 0 leaves the server default.
+	StatementTimeout time.Duration
+	// AppName shows in pg_stat_activity.
+	AppName string
+}
+
+// Open creates the pool and checks that the server answers.
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("pg: parse database URL: %w", err)
+	}
+	if cfg.MaxConns > 0 {
+		pc.MaxConns = cfg.MaxConns
+	}
+	rp := pc.ConnConfig.RuntimeParams
+	if cfg.StatementTimeout > 0 {
+		rp["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
+	}
+	if cfg.AppName != "" {
+		rp["application_name"] = cfg.AppName
+	}
+	// Lock and idle-in-transaction timeouts follow the statement timeout so a
+	// stuck client cannot block writers indefinitely.
+	if cfg.StatementTimeout > 0 {
+		rp["idle_in_transaction_session_timeout"] = fmt.Sprint((2 * cfg.StatementTimeout).Milliseconds())
+	}
+	pc.AfterConnect = RegisterTypes
+	// A broken server must not hang start-up or /readyz for long.
+	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > 10*time.Second {
+		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("pg: open pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pg: connect to %s: %w", redact(pc.ConnConfig), err)
+	}
+	return pool, nil
+}
+
+// RegisterTypes registers the geometry (go-geom) and vector (pgvector-go) types
+// on a new connection when the database has them. Before migrations ran, or
+// without pgvector, the types are absent and simply not registered.
+func RegisterTypes(ctx context.Context, conn *pgx.Conn) error {
+	var hasGeom, hasVec bool
+	err := conn.QueryRow(ctx, `SELECT to_regtype('geometry') IS NOT NULL, to_regtype('vector') IS NOT NULL`).Scan(&hasGeom, &hasVec)
+	if err != nil {
+		return fmt.Errorf("pg: look up extension types: %w", err)
+	}
+	if hasGeom {
+		if err := pgxgeom.Register(ctx, conn); err != nil {
+			return fmt.Errorf("pg: register geometry: %w", err)
+		}
+	}
+	if hasVec {
+		if err := pgxvec.RegisterTypes(ctx, conn); err != nil {
+			return fmt.Errorf("pg: register vector: %w", err)
+		}
+	}
+	return nil
+}
+
+func redact(c *pgx.ConnConfig) string {
+	return fmt.Sprintf("%s@%s:%d/%s", c.User, c.Host, c.Port, c.Database)
+}

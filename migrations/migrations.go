@@ -1,0 +1,213 @@
+// Package migrations owns geoseek's schema: goose v3 SQL migrations embedded
+// in the binary (sql/), River's queue tables, and optional features (features/)
+// applied when their extension is available, such as pgvector.
+//
+// Up is safe to run from several processes at once: it holds a PostgreSQL
+// advisory lock for the whole run, so the second process waits and then finds
+// nothing to do.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+//go:embed sql/*.sql
+var sqlFiles embed.FS
+
+//go:embed features/*.sql
+var featureFiles embed.FS
+
+// lockKey is the advisory lock held while migrating ("geoseek" in ASCII).
+const lockKey int64 = 0x67656f7365656b
+
+// Feature is an optional part of the schema.
+type Feature struct {
+	Name string
+	// Extension is the PostgreSQL extension it needs.
+	Extension string
+}
+
+// Features lists the optional features in the order they are applied.
+var Features = []Feature{{Name: "vector", Extension: "vector"}}
+
+// Report says what a run of Up did and what the schema now has.
+type Report struct {
+	// Version is the goose version after the run; Applied the versions this run applied.
+	Version int64
+	Applied []int64
+	// Enabled lists the optional features present after the run, with the
+	// extension version; Unavailable those whose extension the server lacks.
+	Enabled     map[string]string
+	Unavailable []string
+}
+
+// Up applies all pending migrations, River's migrations, and every optional
+// feature whose extension the server has.
+func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (Report, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var rep Report
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("migrations: acquire: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
+		return rep, fmt.Errorf("migrations: lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey) //nolint:errcheck
+
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := provider(db)
+	if err != nil {
+		return rep, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("migrations: goose up: %w", err)
+	}
+	for _, r := range results {
+		rep.Applied = append(rep.Applied, r.Source.Version)
+		logger.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	if rep.Version, err = p.GetDBVersion(ctx); err != nil {
+		return rep, fmt.Errorf("migrations: version: %w", err)
+	}
+
+	rm, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	if err != nil {
+		return rep, fmt.Errorf("migrations: river: %w", err)
+	}
+	if res, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return rep, fmt.Errorf("migrations: river up: %w", err)
+	} else if len(res.Versions) > 0 {
+		logger.Info("river migrations applied", "count", len(res.Versions))
+	}
+
+	rep.Enabled = map[string]string{}
+	for _, f := range Features {
+		var available bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)`, f.Extension).Scan(&available); err != nil {
+			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
+		}
+		if !available {
+			rep.Unavailable = append(rep.Unavailable, f.Name)
+			logger.Warn("optional feature not available: its extension is not installed on the server", "feature", f.Name, "extension", f.Extension)
+			continue
+		}
+		body, err := featureFiles.ReadFile("features/" + f.Name + ".sql")
+		if err != nil {
+			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
+		}
+		_, err = tx.Exec(ctx, string(body))
+		if err == nil {
+			_, err = tx.Exec(ctx, `
+				INSERT INTO schema_features (name, version)
+				SELECT $1, extversion FROM pg_extension WHERE extname = $2
+				ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version
+				WHERE schema_features.version IS DISTINCT FROM EXCLUDED.version`, f.Name, f.Extension)
+		}
+		if err == nil {
+			err = tx.Commit(ctx)
+		}
+		if err != nil {
+			_ = tx.Rollback(ctx)
+			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
+		}
+	}
+	rows, err := conn.Query(ctx, `SELECT name, version FROM schema_features`)
+	if err != nil {
+		return rep, fmt.Errorf("migrations: features: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n, v string
+		if err := rows.Scan(&n, &v); err != nil {
+			return rep, fmt.Errorf("migrations: features: %w", err)
+		}
+		rep.Enabled[n] = v
+	}
+	return rep, rows.Err()
+}
+
+// Status is the schema's state as /readyz reports it.
+type Status struct {
+	Version int64 `json:"version"`
+	Latest  int64 `json:"latest"`
+	Current bool  `json:"current"`
+}
+
+// Latest is the newest migration version embedded in this binary.
+func Latest() (int64, error) {
+	entries, err := fs.Glob(sqlFiles, "sql/*.sql")
+	if err != nil {
+		return 0, err
+	}
+	var latest int64
+	for _, e := range entries {
+		v, err := goose.NumericComponent(e)
+		if err != nil {
+			return 0, fmt.Errorf("migrations: %s: %w", e, err)
+		}
+		latest = max(latest, v)
+	}
+	return latest, nil
+}
+
+// CurrentStatus compares the database's schema version with this binary's.
+// It is a single cheap query, fit for a readiness probe.
+func CurrentStatus(ctx context.Context, pool *pgxpool.Pool) (Status, error) {
+	latest, err := Latest()
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Latest: latest}
+	err = pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&st.Version)
+	if err != nil && !isUndefinedTable(err) {
+		return st, fmt.Errorf("migrations: status: %w", err)
+	}
+	st.Current = st.Version >= st.Latest
+	return st, nil
+}
+
+func provider(db *sql.DB) (*goose.Provider, error) {
+	sub, err := fs.Sub(sqlFiles, "sql")
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: goose: %w", err)
+	}
+	return p, nil
+}
+
+func isUndefinedTable(err error) bool {
+	type coder interface{ SQLState() string }
+	var c coder
+	return errors.As(err, &c) && c.SQLState() == "42P01"
+}
+
+// Files exposes the embedded migration files (for tests and template hashing).
+func Files() fs.FS { return sqlFiles }
+
+// FeatureFiles exposes the embedded feature files.
+func FeatureFiles() fs.FS { return featureFiles }
