@@ -1,0 +1,161 @@
+// Package bench holds geoseek's benchmark scenarios for `make bench`.
+//
+// Each domain registers scenarios (in this package, one file per domain) that
+// load real data sizes once into the bench database, then measure geoseek and a
+// baseline in the same run (for example the same SQL through pgx, discarding
+// the bytes). `make bench` runs cmd/geoseek-bench, which prints one table:
+// scenario, geoseek figure, baseline figure, ratio. Timings here are noisy;
+// only ratios within one run are compared, never absolute times in tests.
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Env is what a scenario gets.
+type Env struct {
+	// Pool is on the bench database: migrated, persistent across runs, so a
+	// scenario loads its data once (check before loading).
+	Pool *pgxpool.Pool
+	// DatabaseURL is the bench database's URL.
+	DatabaseURL string
+	// BaseURL is a geoseek server on loopback serving that database, e.g.
+	// "http://127.0.0.1:41234"; Client talks to it.
+	BaseURL string
+	Client  *http.Client
+	// AdminKey is an API key with read, write and admin scopes.
+	AdminKey string
+	// DataDir is the bench server's data dir (originals etc.).
+	DataDir string
+	Logger  *slog.Logger
+	// Quick asks for small data and short runs (a smoke test of the scenario).
+	Quick bool
+}
+
+// Result is one row of the table. For throughput figures higher is better and
+// Ratio = Geoseek / Baseline; for latency figures (LowerIsBetter) Ratio =
+// Baseline / Geoseek, so a ratio >= 1 always means geoseek is at least as good.
+type Result struct {
+	Scenario      string
+	Geoseek       float64
+	Baseline      float64
+	Unit          string
+	LowerIsBetter bool
+	// Note says what the baseline is, or other context ("n=1,000,000").
+	Note string
+}
+
+// Ratio is the figure of merit, see Result.
+func (r Result) Ratio() float64 {
+	if r.Geoseek == 0 || r.Baseline == 0 {
+		return 0
+	}
+	if r.LowerIsBetter {
+		return r.Baseline / r.Geoseek
+	}
+	return r.Geoseek / r.Baseline
+}
+
+// Scenario is a named benchmark.
+type Scenario struct {
+	Name string
+	// Issue is the issue number whose targets it measures.
+	Issue int
+	Run   func(ctx context.Context, env *Env) ([]Result, error)
+}
+
+var (
+	mu       sync.Mutex
+	registry []Scenario
+)
+
+// Register adds a scenario; call it from an init function.
+func Register(s Scenario) {
+	mu.Lock()
+	defer mu.Unlock()
+	registry = append(registry, s)
+}
+
+// Scenarios returns the registered scenarios sorted by issue then name.
+func Scenarios() []Scenario {
+	mu.Lock()
+	defer mu.Unlock()
+	out := append([]Scenario(nil), registry...)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Issue != out[j].Issue {
+			return out[i].Issue < out[j].Issue
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// Stats summarises a load run.
+type Stats struct {
+	N        int
+	Errors   int
+	Elapsed  time.Duration
+	PerSec   float64
+	P50, P95 time.Duration
+}
+
+// Load calls fn from `workers` goroutines until n calls are done or d has
+// passed, whichever comes first (both bounds always apply, so a load run always
+// stops by itself), and reports throughput and latency percentiles.
+func Load(ctx context.Context, workers, n int, d time.Duration, fn func(ctx context.Context) error) Stats {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		lat  []time.Duration
+		errs int
+		next int
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= n || ctx.Err() != nil {
+					mu.Unlock()
+					return
+				}
+				next++
+				mu.Unlock()
+				t0 := time.Now()
+				err := fn(ctx)
+				el := time.Since(t0)
+				mu.Lock()
+				if err != nil {
+					if ctx.Err() == nil {
+						errs++
+					}
+				} else {
+					lat = append(lat, el)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	st := Stats{N: len(lat), Errors: errs, Elapsed: time.Since(start)}
+	if st.Elapsed > 0 {
+		st.PerSec = float64(st.N) / st.Elapsed.Seconds()
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		st.P50 = lat[len(lat)*50/100]
+		st.P95 = lat[min(len(lat)-1, len(lat)*95/100)]
+	}
+	return st
+}
