@@ -202,3 +202,14 @@ const (
 	RequestIDKey = "geoseek.request_id"
 	LoggerKey    = "geoseek.logger"
 )
+
+// Wrap returns an error of kind k whose detail is msg.
+func Wrap(k *Kind, msg string) error { return &kindError{kind: k, msg: msg} }
+
+type kindError struct {
+	kind *Kind
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }

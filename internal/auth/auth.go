@@ -1,0 +1,221 @@
+// Package auth holds geoseek's API keys and the Gin middleware that checks them.
+//
+// A key is 32 random bytes shown once, as "gsk_" + base64url. Only its SHA-256
+// is stored: keys carry 256 bits of entropy, so a slow password hash would add
+// latency to every request without adding safety. Lookups are by hash through a
+// unique index. The first 12 characters ("gsk_" + 8) are kept as a prefix so
+// people can tell keys apart in listings and revoke one by prefix.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// Scope is what a key may do.
+type Scope string
+
+// The scopes. Admin implies write, and write implies read.
+const (
+	Read  Scope = "read"
+	Write Scope = "write"
+	Admin Scope = "admin"
+)
+
+// ParseScopes parses a comma-separated scope list ("read,write").
+func ParseScopes(s string) ([]Scope, error) {
+	var out []Scope
+	for _, part := range strings.Split(s, ",") {
+		sc := Scope(strings.TrimSpace(part))
+		switch sc {
+		case Read, Write, Admin:
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
+			}
+		case "":
+		default:
+			return nil, problem.Invalid("scopes", "unknown scope %q (want read, write or admin)", sc)
+		}
+	}
+	if len(out) == 0 {
+		return nil, problem.Invalid("scopes", "at least one scope is required (read, write, admin)")
+	}
+	return out, nil
+}
+
+// Key is a stored API key (never its secret).
+type Key struct {
+	ID         int64      `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	Scopes     []Scope    `json:"scopes"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Allows reports whether the key grants scope: admin ⊇ write ⊇ read.
+func (k Key) Allows(scope Scope) bool {
+	rank := map[Scope]int{Read: 1, Write: 2, Admin: 3}
+	for _, s := range k.Scopes {
+		if rank[s] >= rank[scope] {
+			return true
+		}
+	}
+	return false
+}
+
+// Store keeps keys in the api_keys table.
+type Store struct {
+	pool *pgxpool.Pool
+	// touchEvery limits last_used_at writes to one per key per interval, so
+	// busy keys do not turn every read into a write.
+	touchEvery time.Duration
+}
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, touchEvery: time.Minute} }
+
+const secretPrefix = "gsk_"
+
+// Create makes a key and returns it with its secret, which is not stored and
+// cannot be shown again.
+func (s *Store) Create(ctx context.Context, name string, scopes []Scope) (Key, string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return Key{}, "", problem.Invalid("name", "a key needs a name")
+	}
+	if len(scopes) == 0 {
+		return Key{}, "", problem.Invalid("scopes", "at least one scope is required")
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Key{}, "", fmt.Errorf("auth: random: %w", err)
+	}
+	secret := secretPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(secret))
+	k := Key{Name: name, Prefix: secret[:12], Scopes: scopes}
+	strs := make([]string, len(scopes))
+	for i, sc := range scopes {
+		strs[i] = string(sc)
+	}
+	err := s.pool.QueryRow(ctx,
+		`INSERT INTO api_keys (name, prefix, hash, scopes) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
+		k.Name, k.Prefix, sum[:], strs).Scan(&k.ID, &k.CreatedAt)
+	if err != nil {
+		return Key{}, "", fmt.Errorf("auth: create key: %w", pg.Interpret(err))
+	}
+	return k, secret, nil
+}
+
+// List returns every key, newest first, revoked ones included.
+func (s *Store) List(ctx context.Context) ([]Key, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+keyCols+` FROM api_keys ORDER BY id DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("auth: list keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, scanKey)
+	if err != nil {
+		return nil, fmt.Errorf("auth: list keys: %w", err)
+	}
+	return keys, nil
+}
+
+// Revoke revokes the key with the given id or prefix. It returns
+// problem.ErrNotFound if no unrevoked key matches, and problem.ErrConflict if a
+// prefix matches more than one key.
+func (s *Store) Revoke(ctx context.Context, idOrPrefix string) (Key, error) {
+	var rows pgx.Rows
+	var err error
+	if id, perr := strconv.ParseInt(idOrPrefix, 10, 64); perr == nil {
+		rows, err = s.pool.Query(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING `+keyCols, id)
+	} else {
+		// Revoke by prefix only when it is unambiguous.
+		rows, err = s.pool.Query(ctx, `
+			UPDATE api_keys SET revoked_at = now()
+			 WHERE prefix = $1 AND revoked_at IS NULL
+			   AND (SELECT count(*) FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL) = 1
+			RETURNING `+keyCols, idOrPrefix)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("auth: revoke: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, scanKey)
+	if err != nil {
+		return Key{}, fmt.Errorf("auth: revoke: %w", err)
+	}
+	if len(keys) == 0 {
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL`, idOrPrefix).Scan(&n); err == nil && n > 1 {
+			return Key{}, fmt.Errorf("auth: prefix %q matches %d keys; revoke by id: %w", idOrPrefix, n, problem.ErrConflict)
+		}
+		return Key{}, fmt.Errorf("auth: no active key %q: %w", idOrPrefix, problem.ErrNotFound)
+	}
+	return keys[0], nil
+}
+
+// ErrInvalidKey is returned by Lookup for unknown, malformed or revoked keys.
+var ErrInvalidKey = errors.New("auth: invalid or revoked API key")
+
+// Lookup finds the active key for secret and records its use (at most once
+// per minute per key). It returns ErrInvalidKey when there is none.
+func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
+	if !strings.HasPrefix(secret, secretPrefix) || len(secret) > 128 {
+		return Key{}, ErrInvalidKey
+	}
+	sum := sha256.Sum256([]byte(secret))
+	rows, err := s.pool.Query(ctx, `
+		UPDATE api_keys SET last_used_at = now()
+		 WHERE hash = $1 AND revoked_at IS NULL
+		   AND (last_used_at IS NULL OR last_used_at < now() - $2::interval)
+		RETURNING `+keyCols, sum[:], s.touchEvery.String())
+	if err != nil {
+		return Key{}, fmt.Errorf("auth: look up key: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, scanKey)
+	if err != nil {
+		return Key{}, fmt.Errorf("auth: look up key: %w", err)
+	}
+	if len(keys) == 1 {
+		return keys[0], nil
+	}
+	// Recently touched keys are not updated; read them instead.
+	rows, err = s.pool.Query(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, sum[:])
+	if err != nil {
+		return Key{}, fmt.Errorf("auth: look up key: %w", err)
+	}
+	keys, err = pgx.CollectRows(rows, scanKey)
+	if err != nil {
+		return Key{}, fmt.Errorf("auth: look up key: %w", err)
+	}
+	if len(keys) == 0 {
+		return Key{}, ErrInvalidKey
+	}
+	return keys[0], nil
+}
+
+const keyCols = `id, name, prefix, scopes, created_at, last_used_at, revoked_at`
+
+func scanKey(row pgx.CollectableRow) (Key, error) {
+	var k Key
+	var scopes []string
+	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &scopes, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	for _, s := range scopes {
+		k.Scopes = append(k.Scopes, Scope(s))
+	}
+	return k, err
+}
