@@ -40,7 +40,9 @@ type Period struct {
 }
 
 // Instant is the period [t, t].
-func Instant(t time.Time) *Period { return &Period{Lower: &t, Upper: &t, LowerInc: true, UpperInc: true} }
+func Instant(t time.Time) *Period {
+	return &Period{Lower: &t, Upper: &t, LowerInc: true, UpperInc: true}
+}
 
 // Doc is a document.
 type Doc struct {

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is geoseek's configuration, from flags and GEOSEEK_* environment
+// variables (a flag given on the command line wins over the environment).
+// These names are an interface: scripts and load balancers rely on them.
+type Config struct {
+	Addr               string
+	DatabaseURL        string
+	DataDir            string
+	LogLevel           string
+	LogFormat          string
+	PoolSize           int
+	StatementTimeout   time.Duration
+	RequestTimeout     time.Duration
+	ShutdownGrace      time.Duration
+	RequireKeyForReads bool
+	PGPort             int
+}
+
+// envVar documents one setting: its flag, its environment variable, its help.
+type envVar struct{ flag, env, help string }
+
+// bindConfig defines the shared flags on fs with defaults taken from the
+// environment.
+func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envVar {
+	vars := &[]envVar{}
+	str := func(p *string, name, env, def, help string) {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, help+" ($"+env+")")
+		*vars = append(*vars, envVar{name, env, help})
+	}
+	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
+		if v := getenv(env); v != "" {
+			if d, err := time.ParseDuration(v); err == nil {
+				def = d
+			} else {
+				// Reported by Validate with the variable's name.
+				def = -1
+			}
+		}
+		fs.DurationVar(p, name, def, help+" ($"+env+")")
+		*vars = append(*vars, envVar{name, env, help})
+	}
+	integer := func(p *int, name, env string, def int, help string) {
+		if v := getenv(env); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				def = n
+			} else {
+				def = -1
+			}
+		}
+		fs.IntVar(p, name, def, help+" ($"+env+")")
+		*vars = append(*vars, envVar{name, env, help})
+	}
+	boolean := func(p *bool, name, env string, help string) {
+		def, _ := strconv.ParseBool(getenv(env))
+		fs.BoolVar(p, name, def, help+" ($"+env+")")
+		*vars = append(*vars, envVar{name, env, help})
+	}
+	str(&c.Addr, "addr", "GEOSEEK_ADDR", "127.0.0.1:8080", "HTTP listen address")
+	str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty starts the private cluster under <data-dir>/pg")
+	str(&c.DataDir, "data-dir", "GEOSEEK_DATA_DIR", "data", "directory for originals, uploads and the private cluster")
+	str(&c.LogLevel, "log-level", "GEOSEEK_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	str(&c.LogFormat, "log-format", "GEOSEEK_LOG_FORMAT", "text", "log format: text or json")
+	integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections")
+	dur(&c.StatementTimeout, "statement-timeout", "GEOSEEK_STATEMENT_TIMEOUT", 30*time.Second, "server-side limit on each SQL statement")
+	dur(&c.RequestTimeout, "request-timeout", "GEOSEEK_REQUEST_TIMEOUT", 60*time.Second, "limit on each HTTP request (uploads excepted)")
+	dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests get to finish on shutdown")
+	boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
+	integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
+	return vars
+}
+
+// Validate checks the configuration and says precisely what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr/GEOSEEK_ADDR %q: want host:port: %w", c.Addr, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir/GEOSEEK_DATA_DIR must not be empty"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format/GEOSEEK_LOG_FORMAT %q: want text or json", c.LogFormat))
+	}
+	if c.PoolSize < 1 || c.PoolSize > 1000 {
+		errs = append(errs, fmt.Errorf("--db-pool-size/GEOSEEK_DB_POOL_SIZE %d: want 1 to 1000 (an unparsable value shows as -1)", c.PoolSize))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"--statement-timeout/GEOSEEK_STATEMENT_TIMEOUT", c.StatementTimeout},
+		{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
+		{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
+		}
+	}
+	if c.PGPort < 0 || c.PGPort > 65535 {
+		errs = append(errs, fmt.Errorf("--pg-port/GEOSEEK_PG_PORT %d: want a port number", c.PGPort))
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("--log-level/GEOSEEK_LOG_LEVEL %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func (c *Config) logger(w io.Writer) *slog.Logger {
+	lvl, _ := parseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,216 @@
+// Command geoseek serves PostgreSQL documents and photos as search results,
+// GeoJSON and vector tiles. Run `geoseek help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/pgcluster"
+	"github.com/geoseek/geoseek/migrations"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// main only handles signals and the exit code; App does the work, so tests
+// run the real program in-process.
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := &App{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	if err := app.Run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "geoseek:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+type usageError struct{ error }
+
+// App is the geoseek program.
+type App struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Listener, if set, is used by serve instead of listening on --addr.
+	Listener net.Listener
+	// Started, if set, is called by serve with the bound address.
+	Started func(addr string)
+}
+
+const usage = `geoseek — search and map a PostgreSQL database
+
+Usage: geoseek <command> [flags]
+
+Commands:
+  serve     migrate, then serve HTTP on --addr (default 127.0.0.1:8080)
+  migrate   apply database migrations and optional features (pgvector) and exit
+  keys      manage API keys: keys create --name N --scopes read,write,admin | keys list | keys revoke ID|PREFIX
+  db        the private PostgreSQL cluster: db start | db stop | db url
+  version   print the version
+
+Run 'geoseek <command> -h' for the flags of a command. Every flag can also be
+set with the environment variable named in its help.
+`
+
+// Run runs one subcommand.
+func (a *App) Run(ctx context.Context, args []string) error {
+	if a.Getenv == nil {
+		a.Getenv = os.Getenv
+	}
+	if len(args) == 0 {
+		fmt.Fprint(a.Stderr, usage)
+		return usageError{errors.New("no command given")}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return a.serve(ctx, rest)
+	case "migrate":
+		return a.migrate(ctx, rest)
+	case "keys":
+		return a.keys(ctx, rest)
+	case "db":
+		return a.db(ctx, rest)
+	case "version", "--version", "-version":
+		fmt.Fprintln(a.Stdout, "geoseek", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(a.Stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(a.Stderr, usage)
+		return usageError{fmt.Errorf("unknown command %q", cmd)}
+	}
+}
+
+// flags parses the shared configuration flags of a subcommand; extra lets the
+// subcommand add its own.
+func (a *App) flags(name string, args []string, extra func(fs *flag.FlagSet)) (*Config, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet("geoseek "+name, flag.ContinueOnError)
+	fs.SetOutput(a.Stderr)
+	var c Config
+	bindConfig(fs, a.Getenv, &c)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, usageError{err}
+	}
+	return &c, fs, nil
+}
+
+// databaseURL returns DATABASE_URL, or starts the private cluster and returns
+// its URL.
+func (a *App) databaseURL(ctx context.Context, c *Config, logger *slog.Logger) (string, error) {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL, nil
+	}
+	cl := &pgcluster.Cluster{Dir: filepath.Join(c.DataDir, "pg"), Port: c.PGPort, Logger: logger}
+	u, err := cl.Start(ctx)
+	if err != nil {
+		return "", fmt.Errorf("private PostgreSQL cluster (set DATABASE_URL to use another server): %w", err)
+	}
+	return u, nil
+}
+
+// openMigrated migrates the database and opens the pool. Migrations run on a
+// short-lived pool first: the main pool registers the PostGIS and pgvector
+// types when each connection opens, so it must open after they exist.
+func (a *App) openMigrated(ctx context.Context, c *Config, logger *slog.Logger) (*pgxpool.Pool, migrations.Report, error) {
+	u, err := a.databaseURL(ctx, c, logger)
+	if err != nil {
+		return nil, migrations.Report{}, err
+	}
+	mp, err := pg.Open(ctx, pg.Config{URL: u, MaxConns: 2, AppName: "geoseek-migrate"}, logger)
+	if err != nil {
+		return nil, migrations.Report{}, err
+	}
+	rep, err := migrations.Up(ctx, mp, logger)
+	mp.Close()
+	if err != nil {
+		return nil, rep, err
+	}
+	pool, err := pg.Open(ctx, pg.Config{URL: u, MaxConns: int32(c.PoolSize), StatementTimeout: c.StatementTimeout, AppName: "geoseek"}, logger)
+	return pool, rep, err
+}
+
+func (a *App) openPool(ctx context.Context, c *Config, logger *slog.Logger) (*pgxpool.Pool, error) {
+	u, err := a.databaseURL(ctx, c, logger)
+	if err != nil {
+		return nil, err
+	}
+	return pg.Open(ctx, pg.Config{URL: u, MaxConns: 4, StatementTimeout: c.StatementTimeout, AppName: "geoseek-cli"}, logger)
+}
+
+func (a *App) migrate(ctx context.Context, args []string) error {
+	c, _, err := a.flags("migrate", args, nil)
+	if err != nil {
+		return err
+	}
+	logger := c.logger(a.Stderr)
+	pool, rep, err := a.openMigrated(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+	fmt.Fprintf(a.Stdout, "schema version %d (%d applied now)\n", rep.Version, len(rep.Applied))
+	for name, v := range rep.Enabled {
+		fmt.Fprintf(a.Stdout, "feature %s: enabled (extension %s)\n", name, v)
+	}
+	for _, name := range rep.Unavailable {
+		fmt.Fprintf(a.Stdout, "feature %s: unavailable (extension not installed on the server)\n", name)
+	}
+	return nil
+}
+
+func (a *App) db(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError{errors.New("db: want start, stop or url")}
+	}
+	c, _, err := a.flags("db", args[1:], nil)
+	if err != nil {
+		return err
+	}
+	cl := &pgcluster.Cluster{Dir: filepath.Join(c.DataDir, "pg"), Port: c.PGPort, Logger: c.logger(a.Stderr)}
+	switch args[0] {
+	case "start", "url":
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		u, err := cl.Start(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(a.Stdout, u)
+		return nil
+	case "stop":
+		return cl.Stop(ctx)
+	default:
+		return usageError{fmt.Errorf("db: unknown subcommand %q (want start, stop or url)", args[0])}
+	}
+}
