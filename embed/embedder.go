@@ -55,11 +55,13 @@ func Validate(field string, v []float32, dim int) error {
 		}
 		sum += f * f
 	}
-	if sum == 0 || math.IsInf(sum, 0) {
-		if sum == 0 {
-			return problem.Invalid(field, "is all zeros; cosine similarity needs a non-zero vector")
-		}
-		return problem.Invalid(field, "is too large to normalize")
+	if sum == 0 {
+		return problem.Invalid(field, "is all zeros; cosine similarity needs a non-zero vector")
+	}
+	// pgvector computes norms in single precision: a larger sum of squares
+	// overflows there and makes every distance NaN.
+	if sum > math.MaxFloat32 {
+		return problem.Invalid(field, "is too large: its squared length exceeds the float32 range")
 	}
 	return nil
 }
