@@ -157,19 +157,32 @@ type Status struct {
 
 // Latest is the newest migration version embedded in this binary.
 func Latest() (int64, error) {
-	entries, err := fs.Glob(sqlFiles, "sql/*.sql")
+	vs, err := Versions()
 	if err != nil {
 		return 0, err
 	}
 	var latest int64
-	for _, e := range entries {
-		v, err := goose.NumericComponent(e)
-		if err != nil {
-			return 0, fmt.Errorf("migrations: %s: %w", e, err)
-		}
+	for _, v := range vs {
 		latest = max(latest, v)
 	}
 	return latest, nil
+}
+
+// Versions lists the migration versions embedded in this binary.
+func Versions() ([]int64, error) {
+	entries, err := fs.Glob(sqlFiles, "sql/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	for _, e := range entries {
+		v, err := goose.NumericComponent(e)
+		if err != nil {
+			return nil, fmt.Errorf("migrations: %s: %w", e, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // CurrentStatus compares the database's schema version with this binary's.
@@ -180,11 +193,23 @@ func CurrentStatus(ctx context.Context, pool *pgxpool.Pool) (Status, error) {
 		return Status{}, err
 	}
 	st := Status{Latest: latest}
-	err = pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&st.Version)
+	// Current means every embedded migration is applied (versions may be
+	// applied out of order, so compare the sets, not just the maximum).
+	versions, err := Versions()
+	if err != nil {
+		return st, err
+	}
+	var missing int
+	err = pool.QueryRow(ctx, `SELECT coalesce((SELECT max(version_id) FROM goose_db_version WHERE is_applied), 0),
+		(SELECT count(*) FROM unnest($1::bigint[]) v WHERE NOT EXISTS (SELECT 1 FROM goose_db_version g WHERE g.version_id = v AND g.is_applied))`,
+		versions).Scan(&st.Version, &missing)
 	if err != nil && !isUndefinedTable(err) {
 		return st, fmt.Errorf("migrations: status: %w", err)
 	}
-	st.Current = st.Version >= st.Latest
+	if err != nil {
+		missing = len(versions)
+	}
+	st.Current = missing == 0
 	return st, nil
 }
 
@@ -193,7 +218,10 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	// Out-of-order is allowed because features are developed on branches with
+	// reserved version ranges; goose still applies each file exactly once.
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
+		goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: goose: %w", err)
 	}

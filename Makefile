@@ -1,0 +1,48 @@
+# geoseek — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/geoseek
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: run test build setup bench lint fuzz db-stop clean
+
+## run: install what is missing, start the private PostgreSQL, migrate, serve on 127.0.0.1:8080
+run: setup build
+	./$(BIN) serve
+
+## test: the same set-up, then every test (real PostgreSQL + PostGIS)
+test: setup
+	$(GO) test -count=1 -timeout 9m ./...
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/geoseek
+
+setup:
+	@./scripts/setup.sh
+
+## bench: load real data sizes and print one table (scenario, geoseek, baseline, ratio)
+bench: setup
+	$(GO) run ./cmd/geoseek-bench $(BENCHFLAGS)
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+## fuzz: run every fuzz target for FUZZTIME each (default 20s)
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## db-stop: stop the private PostgreSQL cluster (it is left running for fast restarts)
+db-stop: build
+	./$(BIN) db stop
+
+clean:
+	rm -rf bin
