@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geoseek/geoseek/internal/pgtest"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// TestServeEndToEnd runs the real program on a loopback port against a fresh
+// database: migrate at start, serve, keys, shutdown on cancel.
+func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewEmpty(t, "")
+	vars := map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir(), "GEOSEEK_LOG_FORMAT": "json"}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	app := &App{Stdout: &stdout, Stderr: &stderr, Getenv: env(vars), Listener: ln}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, []string{"serve"}) }()
+	base := "http://" + ln.Addr().String()
+	var ready map[string]any
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&ready)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %v %v\n%s", err, ready, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	exts, _ := ready["extensions"].(map[string]any)
+	if exts["postgis"] == nil {
+		t.Fatalf("readyz lists no postgis: %v", ready)
+	}
+	if pgtest.VectorAvailable(t) && exts["vector"] == nil {
+		t.Fatalf("pgvector is installed but readyz does not list it: %v", ready)
+	}
+
+	// keys create prints the key alone on the last line of stdout.
+	var kout bytes.Buffer
+	kapp := &App{Stdout: &kout, Stderr: io.Discard, Getenv: env(vars)}
+	if err := kapp.Run(context.Background(), []string{"keys", "create", "--name", "ci", "--scopes", "read,write"}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(kout.String()), "\n")
+	key := lines[len(lines)-1]
+	if !strings.HasPrefix(key, "gsk_") || strings.Contains(key, " ") {
+		t.Fatalf("last line %q is not a bare key", key)
+	}
+	kout.Reset()
+	if err := kapp.Run(context.Background(), []string{"keys", "list"}); err != nil || !strings.Contains(kout.String(), key[:12]) {
+		t.Fatalf("keys list: %v\n%s", err, kout.String())
+	}
+
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), `geoseek_http_requests_total{code="200",method="GET",route="/readyz"}`) {
+		t.Fatalf("metrics: %s", b)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+	if !strings.Contains(stdout.String(), "serving on http://"+ln.Addr().String()) {
+		t.Fatalf("serve did not print its URL: %q", stdout.String())
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	cases := map[string]map[string]string{
+		"GEOSEEK_ADDR":              {"GEOSEEK_ADDR": "no-port"},
+		"GEOSEEK_LOG_LEVEL":         {"GEOSEEK_LOG_LEVEL": "loud"},
+		"GEOSEEK_DB_POOL_SIZE":      {"GEOSEEK_DB_POOL_SIZE": "many"},
+		"GEOSEEK_STATEMENT_TIMEOUT": {"GEOSEEK_STATEMENT_TIMEOUT": "soon"},
+		"GEOSEEK_LOG_FORMAT":        {"GEOSEEK_LOG_FORMAT": "xml"},
+	}
+	for name, vars := range cases {
+		var stderr bytes.Buffer
+		app := &App{Stdout: io.Discard, Stderr: &stderr, Getenv: env(vars)}
+		err := app.Run(context.Background(), []string{"migrate"})
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: got %v, want a usage error naming the variable", name, err)
+		}
+	}
+	// A flag wins over the environment.
+	var c Config
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	bindConfig(fs, env(map[string]string{"GEOSEEK_ADDR": "127.0.0.1:1"}), &c)
+	if err := fs.Parse([]string{"--addr", "127.0.0.1:2"}); err != nil || c.Addr != "127.0.0.1:2" {
+		t.Fatalf("flag over env: %v %q", err, c.Addr)
+	}
+	if err := (&App{Stdout: io.Discard, Stderr: io.Discard}).Run(context.Background(), []string{"frobnicate"}); exitCode(err) != 2 {
+		t.Fatalf("unknown command: %v", err)
+	}
+}

@@ -1,0 +1,154 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/pgtest"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+type bundle struct {
+	store  *auth.Store
+	engine *gin.Engine
+}
+
+func setup(t *testing.T, requireReads bool) bundle {
+	t.Helper()
+	db := pgtest.New(t)
+	gin.SetMode(gin.TestMode)
+	s := auth.NewStore(db.Pool)
+	r := gin.New()
+	r.Use(auth.Middleware(s, requireReads))
+	ok := func(c *gin.Context) { c.String(http.StatusOK, "ok") }
+	r.GET("/read", auth.Require(auth.Read), ok)
+	r.POST("/write", auth.Require(auth.Write), ok)
+	r.POST("/admin", auth.Require(auth.Admin), ok)
+	return bundle{store: s, engine: r}
+}
+
+func (b bundle) do(t *testing.T, method, path, authz string) (int, problem.Details) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	w := httptest.NewRecorder()
+	b.engine.ServeHTTP(w, req)
+	var d problem.Details
+	if w.Code >= 400 {
+		if ct := w.Header().Get("Content-Type"); ct != problem.ContentType {
+			t.Fatalf("%s %s: content type %q", method, path, ct)
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil {
+			t.Fatalf("problem body: %v: %s", err, w.Body)
+		}
+	}
+	return w.Code, d
+}
+
+func TestScopes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	_, reader, err := b.store.Create(ctx, "reader", []auth.Scope{auth.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, writer, err := b.store.Create(ctx, "writer", []auth.Scope{auth.Write})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		method, path, authz string
+		want                int
+		wantType            string
+	}{
+		{"GET", "/read", "", 200, ""},
+		{"POST", "/write", "", 401, problem.ErrUnauthorized.Type()},
+		{"POST", "/write", "Bearer " + reader, 403, problem.ErrForbidden.Type()},
+		{"POST", "/write", "Bearer " + writer, 200, ""},
+		{"GET", "/read", "Bearer " + writer, 200, ""}, // write implies read
+		{"POST", "/admin", "Bearer " + writer, 403, problem.ErrForbidden.Type()},
+		{"POST", "/write", "Bearer gsk_not-a-key", 401, problem.ErrUnauthorized.Type()},
+		{"POST", "/write", "Basic dXNlcjpwdw==", 401, problem.ErrUnauthorized.Type()},
+		// A bad key is refused even where no key is needed: a caller who
+		// sends one wants to know it is wrong.
+		{"GET", "/read", "Bearer gsk_wrong", 401, problem.ErrUnauthorized.Type()},
+	}
+	for _, c := range cases {
+		code, d := b.do(t, c.method, c.path, c.authz)
+		if code != c.want || d.Type != c.wantType {
+			t.Errorf("%s %s %q: %d %q, want %d %q", c.method, c.path, c.authz, code, d.Type, c.want, c.wantType)
+		}
+	}
+}
+
+func TestReadsCanRequireKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	_, reader, err := b.store.Create(context.Background(), "reader", []auth.Scope{auth.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := b.do(t, "GET", "/read", ""); code != 401 {
+		t.Fatalf("anonymous read with reads closed: %d", code)
+	}
+	if code, _ := b.do(t, "GET", "/read", "Bearer "+reader); code != 200 {
+		t.Fatalf("keyed read: %d", code)
+	}
+}
+
+func TestStoreListRevokeAndLastUse(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	k, secret, err := b.store.Create(ctx, "script", []auth.Scope{auth.Write, auth.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, k.Prefix) || len(secret) < 40 {
+		t.Fatalf("secret %q prefix %q", secret, k.Prefix)
+	}
+	if code, _ := b.do(t, "POST", "/write", "Bearer "+secret); code != 200 {
+		t.Fatalf("write with new key: %d", code)
+	}
+	keys, err := b.store.List(ctx)
+	if err != nil || len(keys) != 1 || keys[0].LastUsedAt == nil {
+		t.Fatalf("list: %+v %v (last use must be recorded)", keys, err)
+	}
+	if _, err := b.store.Revoke(ctx, k.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := b.do(t, "POST", "/write", "Bearer "+secret); code != 401 {
+		t.Fatalf("revoked key still works: %d", code)
+	}
+	if _, err := b.store.Revoke(ctx, k.Prefix); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("second revoke: %v", err)
+	}
+	if _, err := auth.ParseScopes("read,root"); err == nil {
+		t.Fatal("unknown scope accepted")
+	}
+	if _, _, err := b.store.Create(ctx, " ", []auth.Scope{auth.Read}); err == nil {
+		t.Fatal("empty name accepted")
+	}
+}
+
+func TestRequireWithoutMiddlewareFailsClosed(t *testing.T) {
+	t.Parallel()
+	r := gin.New()
+	r.POST("/w", auth.Require(auth.Write), func(c *gin.Context) { c.String(200, "ok") })
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest("POST", "/w", nil))
+	if w.Code != 500 {
+		t.Fatalf("got %d", w.Code)
+	}
+}

@@ -1,0 +1,188 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/pgcluster"
+	"github.com/geoseek/geoseek/internal/pgtest"
+	"github.com/geoseek/geoseek/internal/problem"
+	"github.com/geoseek/geoseek/internal/server"
+	"github.com/geoseek/geoseek/migrations"
+)
+
+func newServer(t *testing.T) *server.Server {
+	t.Helper()
+	db := pgtest.New(t)
+	return server.New(server.Config{Addr: "127.0.0.1:0"}, db.Pool, &server.Readiness{Pool: db.Pool}, discard())
+}
+
+func TestPanicBecomesProblem(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.API.GET("/boom", func(c *gin.Context) { panic("secret internal detail") })
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/boom", nil)
+	req.Header.Set("X-Request-ID", "req-123")
+	s.Engine().ServeHTTP(w, req)
+	if w.Code != 500 || w.Header().Get("Content-Type") != problem.ContentType {
+		t.Fatalf("%d %s", w.Code, w.Header().Get("Content-Type"))
+	}
+	if strings.Contains(w.Body.String(), "secret") {
+		t.Fatalf("panic value leaked: %s", w.Body)
+	}
+	var d problem.Details
+	json.Unmarshal(w.Body.Bytes(), &d)
+	if d.Type != problem.ErrInternal.Type() || d.RequestID != "req-123" || w.Header().Get("X-Request-ID") != "req-123" {
+		t.Fatalf("problem %+v", d)
+	}
+}
+
+func TestRequestIDIsMadeWhenMissingOrUnsafe(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	for _, in := range []string{"", "bad id with spaces\n"} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/healthz", nil)
+		if in != "" {
+			req.Header.Set("X-Request-ID", in)
+		}
+		s.Engine().ServeHTTP(w, req)
+		if id := w.Header().Get("X-Request-ID"); len(id) != 24 {
+			t.Fatalf("request id %q for input %q", id, in)
+		}
+	}
+}
+
+func TestMetricsByRoute(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.API.GET("/things/:id", func(c *gin.Context) { c.String(200, "x") })
+	for _, p := range []string{"/things/1", "/things/2", "/readyz"} {
+		s.Engine().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", p, nil))
+	}
+	w := httptest.NewRecorder()
+	s.Engine().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body := w.Body.String()
+	for _, want := range []string{
+		`geoseek_http_requests_total{code="200",method="GET",route="/things/:id"} 2`,
+		`geoseek_http_request_duration_seconds_bucket{method="GET",route="/readyz"`,
+		`geoseek_db_pool_max_connections`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestGracefulShutdownFinishesInFlight(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	entered := make(chan struct{})
+	s.API.GET("/slow", func(c *gin.Context) {
+		close(entered)
+		time.Sleep(300 * time.Millisecond)
+		c.String(200, "done")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln, nil) }()
+	type result struct {
+		body string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- result{body: string(b)}
+	}()
+	<-entered
+	cancel() // SIGTERM arrives while /slow runs
+	r := <-res
+	if r.err != nil || r.body != "done" {
+		t.Fatalf("in-flight request: %q %v", r.body, r.err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+		t.Fatal("server still accepts after shutdown")
+	}
+}
+
+// TestReadyzFollowsTheDatabase runs its own cluster, since it stops it.
+func TestReadyzFollowsTheDatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// The postgres user (when we are root) must reach the cluster dir.
+	for p := dir; p != filepath.Dir(os.TempDir()) && p != "/"; p = filepath.Dir(p) {
+		os.Chmod(p, 0o755)
+	}
+	cl := &pgcluster.Cluster{Dir: filepath.Join(dir, "pg"), Port: 55400}
+	ctx := context.Background()
+	u, err := cl.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Stop(context.Background()) })
+	pool, err := pg.Open(ctx, pg.Config{URL: u, MaxConns: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := migrations.Up(ctx, pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := server.New(server.Config{}, pool, &server.Readiness{Pool: pool, Timeout: 2 * time.Second}, discard())
+	check := func() (int, server.Report) {
+		w := httptest.NewRecorder()
+		s.Engine().ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+		var r server.Report
+		json.Unmarshal(w.Body.Bytes(), &r)
+		return w.Code, r
+	}
+	if code, r := check(); code != 200 || r.Status != "ready" || r.Extensions["postgis"] == "" || !r.Schema.Current {
+		t.Fatalf("ready: %d %+v", code, r)
+	}
+	if err := cl.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, r := check(); code != 503 || r.Status != "unready" || r.Database != "unreachable" {
+		t.Fatalf("with the database stopped: %d %+v", code, r)
+	}
+	if _, err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	for i := 0; i < 50; i++ {
+		if code, _ = check(); code == 200 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != 200 {
+		t.Fatalf("not ready again after the database returned: %d", code)
+	}
+}
