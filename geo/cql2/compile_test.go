@@ -50,11 +50,11 @@ func TestCompile(t *testing.T) {
 func TestCompileSpatial(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		`S_INTERSECTS(geometry, BBOX(1,2,3,4))`:                    `ST_Intersects(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
-		`S_WITHIN(geometry, POLYGON((0 0, 1 0, 1 1, 0 0)))`:        `ST_Within(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
-		`S_WITHIN(POINT(1 2), geometry)`:                            `ST_Contains(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
-		`S_DWITHIN(geometry, POINT(13.4 52.5), 1000)`:              `(ST_DWithin(d.geom, ST_GeomFromWKB($1::bytea, 4326), $2::float8) AND ST_DWithin(d.geom::geography, ST_GeomFromWKB($1::bytea, 4326)::geography, $3::float8))`,
-		`S_INTERSECTS(geometry, BBOX(170,-10,-170,10))`:            `ST_Intersects(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
+		`S_INTERSECTS(geometry, BBOX(1,2,3,4))`:                   `ST_Intersects(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
+		`S_WITHIN(geometry, POLYGON((0 0, 1 0, 1 1, 0 0)))`:       `ST_Within(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
+		`S_WITHIN(POINT(1 2), geometry)`:                          `ST_Contains(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
+		`S_DWITHIN(geometry, POINT(13.4 52.5), 1000)`:             `(ST_DWithin(d.geom, ST_GeomFromWKB($1::bytea, 4326), $2::float8) AND ST_DWithin(d.geom::geography, ST_GeomFromWKB($1::bytea, 4326)::geography, $3::float8))`,
+		`S_INTERSECTS(geometry, BBOX(170,-10,-170,10))`:           `ST_Intersects(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
 		`s_intersects(geom, MULTIPOINT((1 2), (3 4))) AND id = 1`: `(ST_Intersects(d.geom, ST_GeomFromWKB($1::bytea, 4326)) AND d.id = $2::bigint)`,
 	} {
 		sql, args, err := Compile(in, Env{}, 1)

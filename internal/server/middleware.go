@@ -96,9 +96,26 @@ func securityHeaders() gin.HandlerFunc {
 }
 
 // timeout bounds the request context; database calls made with it are
-// cancelled server-side too (pgx sends a cancel request).
-func timeout(d time.Duration) gin.HandlerFunc {
+// cancelled server-side too (pgx sends a cancel request). Streaming routes
+// (uploads, imports; "METHOD /route/:pattern") are exempt: they are bounded by
+// their own size limits instead (other bodies are capped at maxBody), and the connection's write deadline is lifted so
+// a long upload can still receive its answer.
+func timeout(d time.Duration, maxBody int64, untimed []string) gin.HandlerFunc {
+	exempt := map[string]bool{}
+	for _, r := range untimed {
+		exempt[r] = true
+	}
 	return func(c *gin.Context) {
+		if exempt[c.Request.Method+" "+c.FullPath()] {
+			rc := http.NewResponseController(c.Writer)
+			_ = rc.SetWriteDeadline(time.Time{})
+			_ = rc.SetReadDeadline(time.Time{})
+			c.Next()
+			return
+		}
+		if c.Request.Body != nil && maxBody > 0 {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
+		}
 		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
 		defer cancel()
 		c.Request = c.Request.WithContext(ctx)

@@ -33,6 +33,9 @@ type Config struct {
 	// ShutdownGrace is how long in-flight requests may run after a stop signal.
 	ShutdownGrace      time.Duration
 	RequireKeyForReads bool
+	// Untimed lists streaming routes ("POST /photos") exempt from
+	// RequestTimeout and the write timeout.
+	Untimed []string
 	// MaxBodyBytes bounds request bodies of routes that do not set their own
 	// limit (uploads and imports stream and set theirs).
 	MaxBodyBytes int64
@@ -74,7 +77,7 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout))
+	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout, cfg.MaxBodyBytes, cfg.Untimed))
 	e.NoRoute(func(c *gin.Context) {
 		problem.Respond(c, problem.Wrap(problem.ErrNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})
