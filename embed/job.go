@@ -1,0 +1,300 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
+	"github.com/riverqueue/river"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// QueueName is the River queue of embedding jobs. Its own queue keeps a slow
+// embedding server from delaying thumbnails, and its MaxWorkers bounds the
+// load on that server.
+const QueueName = "embed"
+
+// JobBatch is the most documents one job embeds: one Embed call (split into
+// the embedder's own batches) and one round of updates.
+const JobBatch = 128
+
+// EmbedArgs is the River job that computes the embeddings of documents with
+// their collection's embedder and stores them in documents.embedding.
+type EmbedArgs struct {
+	DocumentIDs []int64 `json:"document_ids"`
+}
+
+// Kind implements river.JobArgs.
+func (EmbedArgs) Kind() string { return "geoseek.embed_documents" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (EmbedArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueName, MaxAttempts: 10}
+}
+
+// Jobs splits document ids into jobs of at most JobBatch ids each, ready for
+// Client.InsertMany or InsertManyTx (bulk loads, Reembed).
+func Jobs(ids []int64) []river.InsertManyParams {
+	var out []river.InsertManyParams
+	for len(ids) > 0 {
+		n := min(len(ids), JobBatch)
+		out = append(out, river.InsertManyParams{Args: EmbedArgs{DocumentIDs: append([]int64(nil), ids[:n]...)}})
+		ids = ids[n:]
+	}
+	return out
+}
+
+// Worker runs EmbedArgs jobs.
+type Worker struct {
+	river.WorkerDefaults[EmbedArgs]
+	pool   *pgxpool.Pool
+	set    *Set
+	logger *slog.Logger
+}
+
+// NewWorker returns the worker of EmbedArgs jobs.
+func NewWorker(pool *pgxpool.Pool, set *Set, logger *slog.Logger) *Worker {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{pool: pool, set: set, logger: logger}
+}
+
+// AddWorkers registers the embedding workers with a River client's workers.
+func AddWorkers(w *river.Workers, pool *pgxpool.Pool, set *Set, logger *slog.Logger) {
+	river.AddWorker(w, NewWorker(pool, set, logger))
+}
+
+// Timeout implements river.Worker: a batch against a slow, rate-limited
+// server with retries can take minutes, but not forever.
+func (w *Worker) Timeout(*river.Job[EmbedArgs]) time.Duration { return 10 * time.Minute }
+
+// Work implements river.Worker. Errors the job cannot recover from by
+// retrying (no pgvector, a text the embedding service refuses) cancel it;
+// others (service down, database busy) are retried with River's backoff.
+func (w *Worker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error {
+	st, err := EmbedDocuments(ctx, w.pool, w.set, job.Args.DocumentIDs)
+	if err != nil {
+		var ve *problem.ValidationError
+		if errors.Is(err, problem.ErrExtensionMissing) || errors.As(err, &ve) {
+			w.logger.Warn("embedding job cancelled", "job", job.ID, "err", err)
+			return river.JobCancel(err)
+		}
+		return err
+	}
+	w.logger.Debug("embedded documents", "job", job.ID, "updated", st.Updated, "skipped", st.Skipped)
+	return nil
+}
+
+// EmbedStats counts what EmbedDocuments did.
+type EmbedStats struct {
+	// Updated documents got a new embedding (or NULL for a text with
+	// nothing to embed).
+	Updated int
+	// Skipped documents were gone, changed since they were read (a newer
+	// job has them), in a collection without a text embedder, or already
+	// had exactly this embedding (re-embedding with an unchanged model
+	// rewrites no rows).
+	Skipped int
+}
+
+// EmbedDocuments embeds the title and body of the given documents with their
+// collections' embedders and stores the vectors. A document whose text
+// changed while it was being embedded is left alone (the write that changed
+// it enqueued a newer job). It returns problem.ErrExtensionMissing without
+// pgvector.
+func EmbedDocuments(ctx context.Context, pool *pgxpool.Pool, set *Set, ids []int64) (EmbedStats, error) {
+	var st EmbedStats
+	if len(ids) == 0 {
+		return st, nil
+	}
+	var hasVec bool
+	if err := pool.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&hasVec); err != nil {
+		return st, fmt.Errorf("embed: check pgvector: %w", pg.Interpret(err))
+	}
+	if !hasVec {
+		return st, fmt.Errorf("embed: documents cannot store embeddings: %w", problem.ErrExtensionMissing)
+	}
+	rows, err := pool.Query(ctx, `
+		SELECT d.id, d.title, d.body, c.embedder, c.embedding_model, coalesce(c.embedding_dim, 0), c.default_lang::text
+		  FROM documents d JOIN collections c ON c.id = d.collection_id
+		 WHERE d.id = ANY($1)
+		 ORDER BY d.id`, ids)
+	if err != nil {
+		return st, fmt.Errorf("embed: load documents: %w", pg.Interpret(err))
+	}
+	type doc struct {
+		id          int64
+		title, body string
+	}
+	groups := map[Spec][]doc{}
+	var order []Spec
+	found := 0
+	var (
+		d   doc
+		sp  Spec
+		dim int32
+	)
+	_, err = pgx.ForEachRow(rows, []any{&d.id, &d.title, &d.body, &sp.Embedder, &sp.Model, &dim, &sp.Lang}, func() error {
+		found++
+		sp.Dim = int(dim)
+		if _, ok := groups[sp]; !ok {
+			order = append(order, sp)
+		}
+		groups[sp] = append(groups[sp], d)
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("embed: load documents: %w", pg.Interpret(err))
+	}
+	st.Skipped = len(ids) - found
+	for _, sp := range order {
+		docs := groups[sp]
+		e, err := set.For(sp)
+		if errors.Is(err, ErrNoEmbedder) {
+			st.Skipped += len(docs) // user-provided vectors only
+			continue
+		}
+		if err != nil {
+			return st, err
+		}
+		var texts []string
+		var idx []int
+		for i, d := range docs {
+			if t := Text(d.title, d.body); t != "" {
+				texts = append(texts, t)
+				idx = append(idx, i)
+			}
+		}
+		vecs, err := e.Embed(ctx, texts)
+		if err != nil {
+			return st, fmt.Errorf("embed: %d documents with %s: %w", len(texts), e.Model(), err)
+		}
+		byDoc := make([][]float32, len(docs))
+		for j, i := range idx {
+			byDoc[i] = vecs[j]
+		}
+		b := &pgx.Batch{}
+		for i, d := range docs {
+			var v any // NULL: nothing to embed
+			if byDoc[i] != nil && !IsZero(byDoc[i]) {
+				v = pgvector.NewVector(byDoc[i])
+			}
+			b.Queue(`UPDATE documents SET embedding = $2
+			          WHERE id = $1 AND title = $3 AND body = $4
+			            AND embedding IS DISTINCT FROM $2`, d.id, v, d.title, d.body).Exec(func(tag pgconn.CommandTag) error {
+				if tag.RowsAffected() == 1 {
+					st.Updated++
+				} else {
+					st.Skipped++
+				}
+				return nil
+			})
+		}
+		if err := pool.SendBatch(ctx, b).Close(); err != nil {
+			return st, fmt.Errorf("embed: store embeddings: %w", pg.Interpret(err))
+		}
+	}
+	return st, nil
+}
+
+// Text is what is embedded for a document: its title and body.
+func Text(title, body string) string {
+	switch {
+	case title == "":
+		return body
+	case body == "":
+		return title
+	}
+	return title + "\n\n" + body
+}
+
+// ReembedOptions selects the documents Reembed enqueues.
+type ReembedOptions struct {
+	// Collection is a collection name; "" means every collection with a
+	// text embedder.
+	Collection string
+	// OnlyMissing enqueues only documents without an embedding (after
+	// pgvector was installed, or after a failed job).
+	OnlyMissing bool
+}
+
+// Reembed enqueues EmbedArgs jobs (JobBatch documents each) for the
+// documents opts selects, in id order, and returns how many documents and
+// jobs it enqueued. The running server's workers do the work, so a large
+// collection is re-embedded in the background, resumably and visibly in
+// River's tables. It returns problem.ErrNotFound for an unknown collection,
+// a *problem.ValidationError when the named collection has no text
+// embedder, and problem.ErrExtensionMissing without pgvector.
+func Reembed(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.Tx], opts ReembedOptions) (docs, jobs int, err error) {
+	var hasVec bool
+	if err := pool.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&hasVec); err != nil {
+		return 0, 0, fmt.Errorf("embed: check pgvector: %w", pg.Interpret(err))
+	}
+	if !hasVec {
+		return 0, 0, fmt.Errorf("embed: reembed: %w", problem.ErrExtensionMissing)
+	}
+	var cids []int64
+	if opts.Collection != "" {
+		var (
+			id   int64
+			kind string
+			dim  *int32
+		)
+		err := pool.QueryRow(ctx, `SELECT id, embedder, embedding_dim FROM collections WHERE name = $1`, opts.Collection).Scan(&id, &kind, &dim)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, 0, fmt.Errorf("embed: collection %q: %w", opts.Collection, problem.ErrNotFound)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
+		}
+		if kind == KindNone || dim == nil {
+			return 0, 0, problem.Invalid("collection", "collection %q has no text embedder (embedder %q, dimension unset: %v)", opts.Collection, kind, dim == nil)
+		}
+		cids = []int64{id}
+	} else {
+		rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedder <> $1 AND embedding_dim IS NOT NULL ORDER BY id`, KindNone)
+		if err != nil {
+			return 0, 0, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
+		}
+		if cids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return 0, 0, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
+		}
+	}
+	const page = 10 * JobBatch
+	for _, cid := range cids {
+		after := int64(0)
+		for {
+			rows, err := pool.Query(ctx, `
+				SELECT id FROM documents
+				 WHERE collection_id = $1 AND id > $2 AND (NOT $3 OR embedding IS NULL)
+				 ORDER BY id LIMIT $4`, cid, after, opts.OnlyMissing, page)
+			if err != nil {
+				return docs, jobs, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return docs, jobs, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
+			}
+			if len(ids) == 0 {
+				break
+			}
+			params := Jobs(ids)
+			if _, err := client.InsertMany(ctx, params); err != nil {
+				return docs, jobs, fmt.Errorf("embed: reembed: enqueue: %w", err)
+			}
+			docs += len(ids)
+			jobs += len(params)
+			after = ids[len(ids)-1]
+		}
+	}
+	return docs, jobs, nil
+}
