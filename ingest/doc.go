@@ -1,0 +1,38 @@
+// Package ingest is geoseek's photo pipeline: every way into geoseek (HTTP
+// upload, the `geoseek ingest` command, bulk clients) goes through it.
+//
+// A photo is streamed once to a temporary file in the originals directory
+// while its SHA-256 is computed; the media type is sniffed from its first
+// bytes (JPEG, TIFF, HEIC/HEIF, PNG, WebP; anything else is
+// problem.ErrUnsupportedMedia). Metadata is then read from that file by
+// walking the container's structure and reading only the few segments it
+// needs: the EXIF block (at most MaxEXIFBytes) and the pixel dimensions.
+//
+// EXIF is decoded with github.com/rwcarlsen/goexif, which trusts its input:
+// integer overflows in tag sizes, IFD cycles and unchecked slices in it can
+// exhaust memory, loop forever or panic. So goexif never sees raw bytes: the
+// EXIF block is located here (all JPEG APP1 segments, HEIC's Exif item via
+// iinf/iloc, PNG eXIf, WebP EXIF), bounded, and rewritten by sanitizeTIFF,
+// which keeps only IFD entries whose type, count and value lie inside the
+// block and drops IFDs visited twice or overlapping another. goexif then runs
+// under recover with a time bound, and every value taken from it is checked
+// (finite, in range, non-zero denominators). A photo whose EXIF cannot be read
+// is still stored; the reason is kept in photos.exif_error.
+//
+// The original is content-addressed (<data dir>/originals/ab/cd/<sha256>):
+// written to a temp file in that tree, fsynced, renamed, the directory fsynced,
+// and only then the photos row and its document commit in one transaction. A
+// crash therefore leaves at worst a file without a row, which the start-up
+// sweeper adopts (re-ingests) or removes. Equal bytes give one photo: the
+// unique sha256 decides which concurrent upload wins; the other answers with
+// the existing photo.
+//
+// Each photo is a document of the `photos` collection (internal/document), so
+// search and GeoJSON serve it like any document: its title is the file name,
+// its body the place names (offline reverse geocoding with Natural Earth data,
+// github.com/sams96/rgeo) and the camera, its period the instant it was taken.
+//
+// Thumbnails and the 64-bit perceptual hash (dHash) are made by a River job
+// queued in the upload's transaction; decoding is guarded by DecodeConfig and
+// a pixel limit, since a few hundred bytes of JPEG can declare 60000×60000.
+package ingest

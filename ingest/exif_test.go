@@ -1,0 +1,259 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/geoseek/geoseek/internal/pgtest"
+)
+
+// reference is one entry of shared/testdata/photos/reference.json
+// (exiftool's values).
+type reference struct {
+	File             string   `json:"file"`
+	HasEXIF          bool     `json:"has_exif"`
+	HasGPS           bool     `json:"has_gps"`
+	Lat              *float64 `json:"lat"`
+	Lon              *float64 `json:"lon"`
+	AltM             *float64 `json:"alt_m"`
+	ImgDirection     *float64 `json:"img_direction"`
+	DateTimeOriginal *string  `json:"datetime_original"`
+	OffsetOriginal   *string  `json:"offset_time_original"`
+	Make             *string  `json:"make"`
+	Model            *string  `json:"model"`
+	Orientation      *int     `json:"orientation"`
+	Width            *int     `json:"width"`
+	Height           *int     `json:"height"`
+	Mime             string   `json:"mime"`
+	Notes            []string `json:"notes"`
+}
+
+func (r reference) ambiguous() bool {
+	for _, n := range r.Notes {
+		if strings.HasPrefix(n, "AMBIGUOUS") {
+			return true
+		}
+	}
+	return false
+}
+
+// photosDir is the shared photo corpus (outside the repo, beside it).
+func photosDir(t testing.TB) string {
+	t.Helper()
+	root, err := pgtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "..", "shared", "testdata", "photos")
+	if _, err := os.Stat(filepath.Join(dir, "reference.json")); err != nil {
+		t.Fatalf("photo corpus missing: %v", err)
+	}
+	return dir
+}
+
+func loadReference(t testing.TB) (string, []reference) {
+	dir := photosDir(t)
+	b, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []reference
+	if err := json.Unmarshal(b, &refs); err != nil {
+		t.Fatal(err)
+	}
+	return dir, refs
+}
+
+func readMetaFile(t testing.TB, path string) *Meta {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadMeta(f, st.Size())
+	if err != nil {
+		t.Fatalf("ReadMeta: %v", err)
+	}
+	return m
+}
+
+// exempt lists files whose fields are not compared with exiftool's, and why.
+// They must still be read without error.
+var exempt = map[string]string{
+	// The JPEG is cut at 64 KiB, after an intact 61,909-byte APP1: exiftool
+	// rejects the whole file ("JPEG format error") and reports no EXIF; we read
+	// the EXIF that is there (entries with 0xFFFFFFFF counts are dropped).
+	"goexif__max_uint32_exif.jpg": "truncated JPEG; exiftool gives up on the whole file, geoseek reads its intact APP1",
+}
+
+// TestReadMetaReference checks every file of the corpus against exiftool.
+func TestReadMetaReference(t *testing.T) {
+	t.Parallel()
+	dir, refs := loadReference(t)
+	if len(refs) < 40 {
+		t.Fatalf("reference has %d files, want 40", len(refs))
+	}
+	passed := 0
+	for _, ref := range refs {
+		ok := t.Run(ref.File, func(t *testing.T) {
+			m := readMetaFile(t, filepath.Join(dir, ref.File))
+			if why, ok := exempt[ref.File]; ok {
+				t.Logf("fields not compared: %s", why)
+				return
+			}
+			if m.Mime != ref.Mime {
+				t.Errorf("mime = %q, want %q", m.Mime, ref.Mime)
+			}
+			if m.HasGPS() != ref.HasGPS {
+				t.Errorf("has_gps = %v, want %v (lat %v lon %v, exif_error %q)", m.HasGPS(), ref.HasGPS, fp(m.Lat), fp(m.Lon), m.EXIFError)
+			}
+			if !ref.ambiguous() {
+				checkFloat(t, "lat", m.Lat, ref.Lat, 1e-6)
+				checkFloat(t, "lon", m.Lon, ref.Lon, 1e-6)
+			}
+			checkFloat(t, "alt_m", m.AltM, ref.AltM, 0.01)
+			checkFloat(t, "img_direction", m.ImgDirection, ref.ImgDirection, 0.01)
+			checkString(t, "datetime_original", m.DateTimeOriginal, ref.DateTimeOriginal)
+			checkString(t, "offset_time_original", m.OffsetTimeOriginal, ref.OffsetOriginal)
+			checkString(t, "make", m.Make, ref.Make)
+			checkString(t, "model", m.Model, ref.Model)
+			if ref.Orientation != nil && m.Orientation != *ref.Orientation {
+				t.Errorf("orientation = %d, want %d", m.Orientation, *ref.Orientation)
+			}
+			if ref.Width != nil && (m.Width != *ref.Width || m.Height != *ref.Height) {
+				t.Errorf("size = %dx%d, want %dx%d", m.Width, m.Height, *ref.Width, *ref.Height)
+			}
+			if _, err := json.Marshal(m.Tags); err != nil {
+				t.Errorf("tags do not marshal: %v", err)
+			}
+		})
+		if ok {
+			passed++
+		}
+	}
+	t.Logf("reference accuracy: %d/%d files pass", passed, len(refs))
+}
+
+func fp(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func checkFloat(t *testing.T, name string, got, want *float64, tol float64) {
+	t.Helper()
+	switch {
+	case want == nil && got != nil:
+		t.Errorf("%s = %v, want none", name, *got)
+	case want != nil && got == nil:
+		t.Errorf("%s missing, want %v", name, *want)
+	case want != nil && math.Abs(*got-*want) > tol:
+		t.Errorf("%s = %v, want %v (±%v)", name, *got, *want, tol)
+	}
+}
+
+func checkString(t *testing.T, name, got string, want *string) {
+	t.Helper()
+	w := ""
+	if want != nil {
+		w = *want
+	}
+	if got != w {
+		t.Errorf("%s = %q, want %q", name, got, w)
+	}
+}
+
+func TestSniff(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		head string
+		want string
+	}{
+		{"\xff\xd8\xff\xe0", MimeJPEG},
+		{"II*\x00\x08\x00\x00\x00", MimeTIFF},
+		{"MM\x00*\x00\x00\x00\x08", MimeTIFF},
+		{"\x89PNG\r\n\x1a\n\x00", MimePNG},
+		{"RIFF\x00\x00\x00\x00WEBPVP8 ", MimeWebP},
+		{"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", MimeHEIC},
+		{"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1miaf", MimeHEIF},
+		{"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00avifmif1", MimeHEIF},
+		{"\x00\x00\x00\x14ftypisom\x00\x00\x00\x00isom", ""},
+		{"GIF89a", ""},
+		{"%PDF-1.4", ""},
+		{"", ""},
+	} {
+		got, err := Sniff([]byte(tc.head))
+		if got != tc.want || (err != nil) != (tc.want == "") {
+			t.Errorf("Sniff(%q) = %q, %v; want %q", tc.head, got, err, tc.want)
+		}
+	}
+}
+
+// TestSanitizeTIFFHazards builds the goexif hazards the issue lists and
+// checks that decoding survives them with an error or a partial result.
+func TestSanitizeTIFFHazards(t *testing.T) {
+	t.Parallel()
+	for name, block := range map[string][]byte{
+		// SHORT tag with count 0x80000001: typeSize*count wraps in uint32.
+		"count overflow": tiffBlock(t, []entry{{0x010F, 3, 0x80000001, 8}}, 0),
+		// IFD0 -> IFD at 26 -> IFD0: a two-IFD cycle.
+		"ifd cycle": cycleBlock(),
+		// Exif pointer to itself (IFD0).
+		"sub-ifd self": tiffBlock(t, []entry{{tagExifIFD, 4, 1, 8}}, 0),
+		// Value past the end.
+		"value outside": tiffBlock(t, []entry{{0x010F, 2, 100, 4000}}, 0),
+		// Unknown type.
+		"unknown type": tiffBlock(t, []entry{{0x010F, 99, 1, 0}}, 0),
+	} {
+		t.Run(name, func(t *testing.T) {
+			x, _, err := decodeEXIF(block)
+			if err == nil && x == nil {
+				t.Fatal("nil result without error")
+			}
+		})
+	}
+}
+
+type entry struct {
+	tag, typ uint16
+	count    uint32
+	value    uint32
+}
+
+// tiffBlock is a little-endian TIFF with one IFD0 at offset 8.
+func tiffBlock(t testing.TB, entries []entry, next uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("II*\x00")
+	b.Write([]byte{8, 0, 0, 0})
+	w16 := func(v uint16) { b.Write([]byte{byte(v), byte(v >> 8)}) }
+	w32 := func(v uint32) { b.Write([]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}) }
+	w16(uint16(len(entries)))
+	for _, e := range entries {
+		w16(e.tag)
+		w16(e.typ)
+		w32(e.count)
+		w32(e.value)
+	}
+	w32(next)
+	b.Write(make([]byte, 64))
+	return b.Bytes()
+}
+
+func cycleBlock() []byte {
+	b := tiffBlock(nil, []entry{{0x0112, 3, 1, 1}}, 26)
+	// second IFD at 26: one entry, next -> 8
+	second := []byte{1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0}
+	copy(b[26:], second)
+	return b
+}
