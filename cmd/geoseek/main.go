@@ -160,14 +160,6 @@ func (a *App) openMigrated(ctx context.Context, c *Config, logger *slog.Logger) 
 	return pool, rep, err
 }
 
-func (a *App) openPool(ctx context.Context, c *Config, logger *slog.Logger) (*pgxpool.Pool, error) {
-	u, err := a.databaseURL(ctx, c, logger)
-	if err != nil {
-		return nil, err
-	}
-	return pg.Open(ctx, pg.Config{URL: u, MaxConns: 4, StatementTimeout: c.StatementTimeout, AppName: "geoseek-cli"}, logger)
-}
-
 func (a *App) migrate(ctx context.Context, args []string) error {
 	c, _, err := a.flags("migrate", args, nil)
 	if err != nil {
