@@ -1,0 +1,459 @@
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// RankWeights are ts_rank_cd's weights for labels {D, C, B, A}. The stored
+// tsvector labels title words A and body words B, so one title occurrence
+// counts 2.5 times one body occurrence.
+const RankWeights = "'{0.1, 0.2, 0.4, 1.0}'::float4[]"
+
+// RankExpr is the relevance of tsvector expression vec for tsquery expression
+// tsq: ts_rank_cd (cover density: near, ordered matches score higher) with
+// normalisation 32, which maps it to [0, 1) as rank/(rank+1).
+func RankExpr(vec, tsq string) string {
+	return "ts_rank_cd(" + RankWeights + ", " + vec + ", " + tsq + ", 32)"
+}
+
+// Where compiles the conditions every mode shares, the collection and the
+// filter tree, into a WHERE fragment over documents aliased "d". Semantic and
+// hybrid search AND it with their own clauses in the same statement.
+func (p *Plan) Where(a *Args) string {
+	w := "d.collection_id = " + a.Add(p.CollectionID) + "::bigint"
+	if p.Q.Filter != nil {
+		w += " AND (" + p.Q.Filter.Compile(a) + ")"
+	}
+	return w
+}
+
+// HasText reports whether the query has text to match.
+func (p *Plan) HasText() bool { return strings.TrimSpace(p.Q.Text) != "" }
+
+// TSQuery compiles the query text to a tsquery expression in the plan's
+// language: websearch_to_tsquery (quoted phrases, OR, -negation), and with
+// Prefix the last word, while being typed, as a prefix match (word:*).
+// It returns "" when there is no text.
+func (p *Plan) TSQuery(a *Args) string {
+	if !p.HasText() {
+		return ""
+	}
+	cfg := a.Add(p.Lang) + "::regconfig"
+	text := p.Q.Text
+	if p.Q.Prefix {
+		if head, word, or, ok := splitLastWord(text); ok {
+			pq := "to_tsquery(" + cfg + ", " + a.Add(prefixTerm(word)) + "::text)"
+			if strings.TrimSpace(head) == "" {
+				return pq
+			}
+			op := " && "
+			if or {
+				op = " || "
+			}
+			return "(websearch_to_tsquery(" + cfg + ", " + a.Add(head) + "::text)" + op + pq + ")"
+		}
+	}
+	return "websearch_to_tsquery(" + cfg + ", " + a.Add(text) + "::text)"
+}
+
+// splitLastWord finds the word being typed at the end of text: a run of
+// letters and digits that is not followed by a space (the user has not
+// finished it), not inside an open quote (phrases match whole words) and not
+// negated. or is true when the head ends with the websearch OR keyword.
+func splitLastWord(text string) (head, word string, or, ok bool) {
+	end := len(text)
+	start := end
+	for start > 0 {
+		r, size := utf8.DecodeLastRuneInString(text[:start])
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			break
+		}
+		start -= size
+	}
+	if start == end || strings.Count(text, `"`)%2 == 1 {
+		return "", "", false, false
+	}
+	if start > 0 && text[start-1] == '-' {
+		return "", "", false, false
+	}
+	head = text[:start]
+	t := strings.TrimRightFunc(head, unicode.IsSpace)
+	if len(t) >= 2 && strings.EqualFold(t[len(t)-2:], "or") && (len(t) == 2 || unicode.IsSpace(rune(t[len(t)-3]))) {
+		head, or = t[:len(t)-2], true
+	}
+	return head, text[start:end], or, true
+}
+
+
+// prefixTerm quotes a word as a tsquery prefix literal: 'word':*. The word is
+// letters and digits only, but quote and backslash are escaped regardless.
+func prefixTerm(w string) string {
+	w = strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(w)
+	return "'" + w + "':*"
+}
+
+// sortExpr is the SQL of a non-relevance sort key over "d" and the Go kind of
+// its value for the cursor.
+func (p *Plan) sortExpr(a *Args) (expr string, kind keyKind) {
+	switch p.Q.Sort.Key {
+	case SortCreated:
+		return "d.created_at", keyTime
+	case SortUpdated:
+		return "d.updated_at", keyTime
+	case SortPeriod:
+		return "CASE WHEN isfinite(lower(d.period)) THEN lower(d.period) END", keyTime
+	case SortDistance:
+		return "ST_Distance(d.geom::geography, " + p.point(a) + "::geography)", keyFloat
+	case SortProp:
+		return "(d.props #> " + a.Add(p.Q.Sort.Path) + "::text[])", keyJSON
+	}
+	return "d.id", keyID
+}
+
+type keyKind int
+
+const (
+	keyID keyKind = iota
+	keyScore
+	keyTime
+	keyFloat
+	keyJSON
+)
+
+func (p *Plan) point(a *Args) string {
+	return "ST_SetSRID(ST_MakePoint(" + a.Add(p.Q.Point[0]) + "::float8, " + a.Add(p.Q.Point[1]) + "::float8), 4326)"
+}
+
+// keyParam binds the cursor's key value with the SQL type of its kind.
+func keyParam(a *Args, kind keyKind, raw json.RawMessage) (string, error) {
+	switch kind {
+	case keyScore:
+		var f float32
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return "", errBadCursor
+		}
+		return a.Add(f) + "::real", nil
+	case keyFloat:
+		var f float64
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return "", errBadCursor
+		}
+		return a.Add(f) + "::float8", nil
+	case keyTime:
+		var t time.Time
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return "", errBadCursor
+		}
+		return a.Add(t) + "::timestamptz", nil
+	case keyJSON:
+		if !json.Valid(raw) {
+			return "", errBadCursor
+		}
+		return a.Add(string(raw)) + "::jsonb", nil
+	}
+	return "", errBadCursor
+}
+
+// keyset is the condition "after the cursor" for order key expr (NULLS LAST)
+// then id ascending.
+func keyset(a *Args, expr string, kind keyKind, desc bool, c *cursor) (string, error) {
+	id := a.Add(c.ID) + "::bigint"
+	if kind == keyID {
+		if desc {
+			return "d.id < " + id, nil
+		}
+		return "d.id > " + id, nil
+	}
+	if string(c.Key) == "null" || len(c.Key) == 0 {
+		return "(" + expr + " IS NULL AND d.id > " + id + ")", nil
+	}
+	k, err := keyParam(a, kind, c.Key)
+	if err != nil {
+		return "", err
+	}
+	cmp := " > "
+	if desc {
+		cmp = " < "
+	}
+	return "(" + expr + cmp + k + " OR " + expr + " IS NULL OR (" + expr + " = " + k + " AND d.id > " + id + "))", nil
+}
+
+func dir(desc bool) string {
+	if desc {
+		return " DESC"
+	}
+	return " ASC"
+}
+
+// keyword runs a keyword (or filter-only) search.
+func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
+	q := p.Q
+	a := &Args{}
+	where := p.Where(a)
+	tsq := p.TSQuery(a)
+	if tsq != "" {
+		where += " AND d.search @@ " + tsq
+	}
+	limit := a.Add(q.Limit+1) + "::int"
+	var ranked, order string
+	var kind keyKind
+	candidates := false
+	if q.Sort.Key == SortRelevance {
+		kind = keyScore
+		rum, err := s.HasRUM(ctx)
+		if err != nil {
+			return nil, err
+		}
+		candidates = rum
+		inner := "SELECT d.id, " + RankExpr("d.search", tsq) + " AS score, NULL::bigint AS n FROM documents d WHERE " + where + " OFFSET 0"
+		if candidates {
+			// RUM returns matches in its own rank order straight from the
+			// index; only the best window rows are read and re-ranked.
+			inner = "SELECT c.id, " + RankExpr("c.search", tsq) + " AS score, count(*) OVER () AS n FROM (" +
+				"SELECT d.id, d.search FROM documents d WHERE " + where + " ORDER BY d.search <=> " + tsq +
+				" LIMIT " + a.Add(s.window) + "::int) c OFFSET 0"
+		}
+		cond := "TRUE"
+		if p.cursor != nil {
+			k, err := keyParam(a, keyScore, p.cursor.Key)
+			if err != nil {
+				return nil, err
+			}
+			id := a.Add(p.cursor.ID) + "::bigint"
+			cond = "(s.score < " + k + " OR (s.score = " + k + " AND s.id > " + id + "))"
+		}
+		ranked = "SELECT s.id, s.score, s.score AS k, s.n FROM (" + inner + ") s WHERE " + cond + " ORDER BY s.score DESC, s.id LIMIT " + limit
+		order = "page.score DESC, page.id"
+	} else {
+		var expr string
+		expr, kind = p.sortExpr(a)
+		w := where
+		if p.cursor != nil {
+			cond, err := keyset(a, expr, kind, q.Sort.Desc, p.cursor)
+			if err != nil {
+				return nil, err
+			}
+			w += " AND " + cond
+		}
+		ob := expr + dir(q.Sort.Desc) + " NULLS LAST, d.id"
+		if kind == keyID {
+			ob = "d.id" + dir(q.Sort.Desc)
+		}
+		ranked = "SELECT d.id, NULL::real AS score, " + expr + " AS k, NULL::bigint AS n FROM documents d WHERE " + w + " ORDER BY " + ob + " LIMIT " + limit
+		order = "page.k" + dir(q.Sort.Desc) + " NULLS LAST, page.id"
+		if kind == keyID {
+			order = "page.id" + dir(q.Sort.Desc)
+		}
+	}
+	hits, keys, n, err := s.hydrate(ctx, p, a, ranked, order, tsq, kind)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Collection: q.Collection, Mode: ModeKeyword, Hits: hits}
+	seen := 0
+	if p.cursor != nil {
+		seen = p.cursor.Seen
+	}
+	if len(hits) > q.Limit {
+		res.Hits = hits[:q.Limit]
+		last := res.Hits[q.Limit-1]
+		res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: keys[q.Limit-1], ID: last.ID, Seen: seen + q.Limit})
+	} else if candidates && n >= int64(s.window) {
+		res.Truncated = true
+	}
+	match := p.matchWhere
+	if len(res.Hits) == 0 && p.cursor == nil && tsq != "" {
+		fz, err := s.fuzzy(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(fz) > 0 {
+			res.Hits, res.Fuzzy, match = fz, true, p.fuzzyWhere
+		}
+	}
+	if q.Facets.Any() {
+		if err := s.facets(ctx, p, match, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// matchWhere is the condition of the whole matched set of a keyword query.
+func (p *Plan) matchWhere(a *Args) string {
+	w := p.Where(a)
+	if tsq := p.TSQuery(a); tsq != "" {
+		w += " AND d.search @@ " + tsq
+	}
+	return w
+}
+
+// fuzzyWhere is the condition of the typo-tolerant fallback's matched set.
+func (p *Plan) fuzzyWhere(a *Args) string {
+	return p.Where(a) + " AND " + a.Add(p.Q.Text) + "::text <% d.title"
+}
+
+// fuzzy is the typo-tolerant fallback: titles whose words are similar to the
+// query text by trigrams (pg_trgm's <% uses word_similarity with the server's
+// pg_trgm.word_similarity_threshold, 0.6 by default, and the title's GIN
+// trigram index). One page, no cursor.
+func (s *Service) fuzzy(ctx context.Context, p *Plan) ([]Hit, error) {
+	a := &Args{}
+	where := p.fuzzyWhere(a)
+	text := a.Add(p.Q.Text) + "::text"
+	ranked := "SELECT d.id, word_similarity(" + text + ", d.title)::real AS score, NULL::real AS k, NULL::bigint AS n FROM documents d WHERE " +
+		where + " ORDER BY score DESC, d.id LIMIT " + a.Add(p.Q.Limit) + "::int"
+	hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.score DESC, page.id", "", keyScore)
+	return hits, err
+}
+
+// hydrate runs ranked — a statement yielding (id, score real, k, n bigint)
+// rows, already limited to one page — and fetches the page's documents, with
+// highlights (only for these rows) when tsq is given. It returns the hits,
+// each hit's sort key as JSON for the cursor, and the n column of the first
+// row.
+func (s *Service) hydrate(ctx context.Context, p *Plan, a *Args, ranked, order, tsq string, kind keyKind) ([]Hit, []json.RawMessage, int64, error) {
+	score := "page.score::float8"
+	if tsq != "" && p.Q.Sort.Key != SortRelevance {
+		score = RankExpr("d.search", tsq) + "::float8"
+	}
+	dist := "NULL::float8"
+	if p.Q.Point != nil {
+		dist = "ST_Distance(d.geom::geography, " + p.point(a) + "::geography)"
+	}
+	hl := "NULL::text, NULL::text"
+	if tsq != "" && p.Q.Highlight {
+		cfg := a.Add(p.Lang) + "::regconfig"
+		hl = "ts_headline(" + cfg + ", d.title, " + tsq + ", 'HighlightAll=true, StartSel=' || chr(2) || ', StopSel=' || chr(3))," +
+			"ts_headline(" + cfg + ", d.body, " + tsq + ", 'MaxFragments=2, MaxWords=30, MinWords=12, FragmentDelimiter=\" … \", StartSel=' || chr(2) || ', StopSel=' || chr(3))"
+	}
+	kcol := "page.k::text"
+	if kind == keyTime {
+		kcol = "to_json(page.k)::text"
+	}
+	sql := "WITH page AS MATERIALIZED (" + ranked + ")\n" +
+		"SELECT d.id, d.external_id, d.title, d.lang::text, d.tags, d.props::text," +
+		" CASE WHEN isfinite(lower(d.period)) THEN lower(d.period) END, CASE WHEN isfinite(upper(d.period)) THEN upper(d.period) END," +
+		" lower_inc(d.period), upper_inc(d.period), d.period IS NOT NULL AND NOT isempty(d.period)," +
+		" ST_AsGeoJSON(d.geom)::text, d.created_at, d.updated_at, " + score + ", " + dist + ", " + hl + ", " + kcol + ", page.n\n" +
+		"FROM page JOIN documents d ON d.id = page.id\nORDER BY " + order
+	rows, err := s.query(ctx, sql, a)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("search: query: %w", pg.Interpret(err))
+	}
+	defer rows.Close()
+	var (
+		hits []Hit
+		keys []json.RawMessage
+		n    int64
+	)
+	for rows.Next() {
+		var (
+			h                  Hit
+			props, geo, k      *string
+			lo, up             *time.Time
+			loInc, upInc, hasP *bool
+			sc                 *float64
+			hlT, hlB           *string
+			nn                 *int64
+		)
+		if err := rows.Scan(&h.ID, &h.ExternalID, &h.Title, &h.Lang, &h.Tags, &props, &lo, &up, &loInc, &upInc, &hasP,
+			&geo, &h.CreatedAt, &h.UpdatedAt, &sc, &h.DistanceM, &hlT, &hlB, &k, &nn); err != nil {
+			return nil, nil, 0, fmt.Errorf("search: scan: %w", pg.Interpret(err))
+		}
+		h.Score = sc
+		if props != nil {
+			h.Props = json.RawMessage(*props)
+		}
+		h.Geometry = json.RawMessage("null")
+		if geo != nil {
+			h.Geometry = json.RawMessage(*geo)
+		}
+		if h.Tags == nil {
+			h.Tags = []string{}
+		}
+		if hasP != nil && *hasP {
+			pv := &PeriodValue{From: lo, To: up, Bounds: "()"}
+			b := []byte("()")
+			if loInc != nil && *loInc {
+				b[0] = '['
+			}
+			if upInc != nil && *upInc {
+				b[1] = ']'
+			}
+			pv.Bounds = string(b)
+			h.Period = pv
+		}
+		if hlT != nil {
+			h.Highlights = &Highlights{Title: markup(*hlT), Body: markup(deref(hlB))}
+		}
+		key := json.RawMessage("null")
+		if k != nil {
+			key = json.RawMessage(*k)
+			if kind == keyID {
+				key = json.RawMessage(strconv.FormatInt(h.ID, 10))
+			}
+		}
+		if nn != nil && n == 0 {
+			n = *nn
+		}
+		hits = append(hits, h)
+		keys = append(keys, key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, 0, fmt.Errorf("search: query: %w", pg.Interpret(err))
+	}
+	if hits == nil {
+		hits = []Hit{}
+	}
+	return hits, keys, n, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// markup HTML-escapes a ts_headline result and turns its \x02…\x03 match
+// markers into <mark>…</mark>.
+func markup(s string) string {
+	s = html.EscapeString(s)
+	return strings.NewReplacer("\x02", "<mark>", "\x03", "</mark>").Replace(s)
+}
+
+// KeywordRanked returns a statement selecting (id bigint, score real) of the
+// best limit keyword matches of p, best first, binding into a; hybrid search
+// uses it as one input of rank fusion in the same statement. The ranking is
+// the one keyword search uses (RUM candidates re-ranked when RUM exists).
+func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int) (string, error) {
+	tsq := p.TSQuery(a)
+	if tsq == "" {
+		return "SELECT NULL::bigint AS id, NULL::real AS score WHERE FALSE", nil
+	}
+	where := p.Where(a) + " AND d.search @@ " + tsq
+	rum, err := s.HasRUM(ctx)
+	if err != nil {
+		return "", err
+	}
+	lim := a.Add(limit) + "::int"
+	if rum {
+		return "SELECT c.id, " + RankExpr("c.search", tsq) + " AS score FROM (SELECT d.id, d.search FROM documents d WHERE " + where +
+			" ORDER BY d.search <=> " + tsq + " LIMIT " + a.Add(max(s.window, limit)) + "::int) c ORDER BY score DESC, c.id LIMIT " + lim, nil
+	}
+	return "SELECT d.id, " + RankExpr("d.search", tsq) + " AS score FROM documents d WHERE " + where + " ORDER BY score DESC, d.id LIMIT " + lim, nil
+}
+
+var errBadCursor = problem.Invalid("cursor", "malformed cursor")

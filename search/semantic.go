@@ -1,0 +1,489 @@
+package search
+
+// Semantic search: k nearest neighbours by cosine distance over pgvector,
+// restricted by the same compiled filter as keyword search.
+//
+// Index. migrations/features/vector.sql gives each collection a partial HNSW
+// index on (embedding::vector(<dim>)) vector_cosine_ops WHERE collection_id =
+// <id>. The planner uses it only when the query orders by exactly that
+// expression and its WHERE implies exactly that predicate, so both the
+// dimension and the collection id are written into the SQL text as integer
+// literals (they come from the collections row, never from the request).
+//
+// Plans for filtered kNN. An HNSW scan visits ef_search candidates and then
+// applies the filter, so a selective filter leaves fewer than k rows (0.35 of
+// 10 at 1% measured on 100,000 clustered vectors). pgvector 0.8's iterative
+// scan keeps going until k rows pass the filter, but at low selectivity its
+// recall falls (0.76 at 1%), while an exact scan of the filtered rows, found
+// through the filter's own indexes, is both exact and fast when there are few
+// of them. So each query picks its plan from the filter's estimated row count
+// (PostgreSQL's estimate, from EXPLAIN):
+//
+//   - no filter: HNSW with ef_search = max(requested or default, depth);
+//   - at most ExactMaxRows estimated rows: exact scan of the filtered rows
+//     (ORDER BY distance + 0, which no index can serve);
+//   - more: iterative HNSW scan (relaxed order, re-sorted) with a larger
+//     ef_search; if it still returns fewer than depth rows (the estimate was
+//     too high, or max_scan_tuples ran out) the query is repeated exactly.
+//
+// Settings apply with set_config(..., is_local => true) in the same pgx batch
+// as the query: a batch is one implicit transaction, so they last for exactly
+// that query, cost no extra round trip, and never leak to other users of the
+// pooled connection. plan_cache_mode=force_custom_plan keeps PostgreSQL from
+// switching a prepared kNN statement to a generic plan that cannot see the
+// filter's values.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
+
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// Semantic plan names, as reported by explain.
+const (
+	PlanHNSW      = "hnsw"
+	PlanIterative = "hnsw-iterative"
+	PlanExact     = "exact"
+)
+
+// MaxSemanticDepth is the most ranked hits a semantic list holds (page
+// offset + limit, or the hybrid candidate depth). pgvector's ef_search is at
+// most 1,000, and deeper kNN pages are rarely meaningful.
+const MaxSemanticDepth = 1000
+
+// SemanticConfig tunes semantic search. Zero values take the defaults.
+type SemanticConfig struct {
+	// DefaultEfSearch is hnsw.ef_search when the request sets none
+	// (default 100: recall@10 >= 0.95 on the bench's clustered 384-d
+	// vectors, where pgvector's default of 40 is not).
+	DefaultEfSearch int
+	// ExactMaxRows: filters whose estimated row count is at most this are
+	// searched exactly (default 20,000; see internal/bench/vector.go).
+	ExactMaxRows int
+	// IterativeEfSearch is the least ef_search of iterative scans
+	// (default 200).
+	IterativeEfSearch int
+	// MaxScanTuples bounds an iterative scan (hnsw.max_scan_tuples,
+	// default 50,000).
+	MaxScanTuples int
+}
+
+func (c *SemanticConfig) defaults() {
+	if c.DefaultEfSearch <= 0 {
+		c.DefaultEfSearch = 100
+	}
+	if c.ExactMaxRows <= 0 {
+		c.ExactMaxRows = 20000
+	}
+	if c.IterativeEfSearch <= 0 {
+		c.IterativeEfSearch = 200
+	}
+	if c.MaxScanTuples <= 0 {
+		c.MaxScanTuples = 50000
+	}
+}
+
+// Semantic runs semantic and hybrid rankings. It is safe for concurrent use.
+type Semantic struct {
+	pool *pgxpool.Pool
+	set  *embedder.Set
+	cfg  SemanticConfig
+
+	mu        sync.Mutex
+	vecOK     bool
+	vecAt     time.Time
+	vecRecent time.Duration
+}
+
+// NewSemantic returns the semantic ranker over pool, embedding query texts
+// with set.
+func NewSemantic(pool *pgxpool.Pool, set *embedder.Set, cfg SemanticConfig) *Semantic {
+	cfg.defaults()
+	return &Semantic{pool: pool, set: set, cfg: cfg, vecRecent: 10 * time.Second}
+}
+
+// Config returns the effective configuration.
+func (s *Semantic) Config() SemanticConfig { return s.cfg }
+
+// Ranked is one hit of one ranking: the document id, its 1-based rank and
+// its score (semantic: cosine similarity in -1..1; keyword: the keyword
+// ranker's score).
+type Ranked struct {
+	ID    int64   `json:"id"`
+	Rank  int     `json:"rank"`
+	Score float64 `json:"score"`
+}
+
+// SemanticPlan says how a semantic list was computed (for explain=true).
+type SemanticPlan struct {
+	Strategy string `json:"strategy"`
+	// EstimatedRows is PostgreSQL's estimate of the filtered rows (-1 when
+	// there was no filter).
+	EstimatedRows float64 `json:"estimated_rows"`
+	EfSearch      int     `json:"ef_search,omitempty"`
+	// Fallback is true when an iterative scan returned too few rows and the
+	// query was repeated exactly.
+	Fallback bool `json:"fallback,omitempty"`
+	// Embedded is true when the query vector was computed from q.
+	Embedded bool   `json:"embedded"`
+	Model    string `json:"model,omitempty"`
+}
+
+// VectorAvailable reports whether the database has pgvector and geoseek's
+// vector feature. A missing extension is re-checked at most every 10
+// seconds, so installing pgvector (and migrating) needs no restart.
+func (s *Semantic) VectorAvailable(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	if s.vecOK || time.Since(s.vecAt) < s.vecRecent {
+		ok := s.vecOK
+		s.mu.Unlock()
+		return ok, nil
+	}
+	s.mu.Unlock()
+	var ok bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT to_regtype('vector') IS NOT NULL AND EXISTS (
+		  SELECT 1 FROM pg_attribute
+		   WHERE attrelid = 'documents'::regclass AND attname = 'embedding' AND NOT attisdropped)`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("search: check pgvector: %w", pg.Interpret(err))
+	}
+	s.mu.Lock()
+	s.vecOK, s.vecAt = ok, time.Now()
+	s.mu.Unlock()
+	return ok, nil
+}
+
+// errNoVector is the 503 for vector requests on a server without pgvector.
+func errNoVector() error {
+	return fmt.Errorf("semantic search needs the pgvector extension (vector), which this PostgreSQL server does not have: %w", problem.ErrExtensionMissing)
+}
+
+// vecCollection is what semantic search needs of a collection.
+type vecCollection struct {
+	id   int64
+	spec embedder.Spec
+}
+
+func (s *Semantic) collection(ctx context.Context, name string) (vecCollection, error) {
+	var (
+		c   vecCollection
+		dim *int32
+	)
+	err := s.pool.QueryRow(ctx, `
+		SELECT id, embedder, embedding_model, embedding_dim, default_lang::text
+		  FROM collections WHERE name = $1`, name).Scan(&c.id, &c.spec.Embedder, &c.spec.Model, &dim, &c.spec.Lang)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return c, fmt.Errorf("collection %q: %w", name, problem.ErrNotFound)
+		}
+		return c, fmt.Errorf("search: load collection: %w", pg.Interpret(err))
+	}
+	if dim != nil {
+		c.spec.Dim = int(*dim)
+	}
+	return c, nil
+}
+
+// queryVector is the request's vector, validated, or q embedded with the
+// collection's embedder. A raw vector wins over q (in hybrid mode q still
+// drives the keyword list).
+func (s *Semantic) queryVector(ctx context.Context, q *Query, c vecCollection, plan *SemanticPlan) ([]float32, error) {
+	if c.spec.Dim == 0 {
+		return nil, problem.Invalid("mode", "collection %q stores no vectors (it has no embedding dimension)", q.Collection)
+	}
+	if q.Vector != nil {
+		if err := embedder.Validate("vector", q.Vector, c.spec.Dim); err != nil {
+			return nil, err
+		}
+		return q.Vector, nil
+	}
+	if q.Text == "" {
+		return nil, problem.Invalid("q", "%s search needs q (text to embed) or vector", q.Mode)
+	}
+	e, err := s.set.For(c.spec)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := e.Embed(ctx, []string{q.Text})
+	if err != nil {
+		return nil, fmt.Errorf("search: embed q: %w", err)
+	}
+	if embedder.IsZero(vs[0]) {
+		return nil, problem.Invalid("q", "has no words to embed")
+	}
+	plan.Embedded, plan.Model = true, e.Model()
+	return vs[0], nil
+}
+
+// Nearest ranks the documents of q.Collection that match q.Filter by cosine
+// similarity to q.Vector (or to q.Text embedded by the collection's
+// embedder), best first, returning at most depth hits (depth in
+// 1..MaxSemanticDepth). Hits below q.MinSimilarity are dropped.
+//
+// Errors: problem.ErrExtensionMissing (503) without pgvector;
+// problem.ErrNotFound for an unknown collection; *problem.ValidationError for
+// a vector of the wrong dimension, NaN/Inf or all zeros, or a q with nothing
+// to embed; problem.ErrUnavailable when the embedding service fails.
+func (s *Semantic) Nearest(ctx context.Context, q *Query, depth int) ([]Ranked, SemanticPlan, error) {
+	plan := SemanticPlan{EstimatedRows: -1}
+	if depth < 1 || depth > MaxSemanticDepth {
+		return nil, plan, problem.Invalid("limit", "semantic results end at %d hits", MaxSemanticDepth)
+	}
+	ok, err := s.VectorAvailable(ctx)
+	if err != nil {
+		return nil, plan, err
+	}
+	if !ok {
+		return nil, plan, errNoVector()
+	}
+	c, err := s.collection(ctx, q.Collection)
+	if err != nil {
+		return nil, plan, err
+	}
+	vec, err := s.queryVector(ctx, q, c, &plan)
+	if err != nil {
+		return nil, plan, err
+	}
+	k := KNN{
+		CollectionID: c.id, Dim: c.spec.Dim, Vector: vec, Filter: q.Filter, Depth: depth,
+		EfSearch: q.EfSearch,
+	}
+	hits, kp, err := s.KNN(ctx, k)
+	if err != nil {
+		return nil, plan, err
+	}
+	plan.Strategy, plan.EstimatedRows, plan.EfSearch, plan.Fallback = kp.Strategy, kp.EstimatedRows, kp.EfSearch, kp.Fallback
+	if q.MinSimilarity != nil {
+		n := 0
+		for _, h := range hits {
+			if h.Score >= *q.MinSimilarity {
+				hits[n] = h
+				n++
+			}
+		}
+		hits = hits[:n]
+	}
+	return hits, plan, nil
+}
+
+// KNN is one k-nearest-neighbour query over a collection's vectors.
+type KNN struct {
+	CollectionID int64
+	Dim          int
+	Vector       []float32
+	// Filter restricts the rows (nil: none); it compiles over alias d.
+	Filter Filter
+	Depth  int
+	// EfSearch is the requested hnsw.ef_search; 0 takes the default.
+	EfSearch int
+	// Force, when set, skips the plan choice (PlanHNSW, PlanIterative or
+	// PlanExact); benchmarks and tests use it to compare plans.
+	Force string
+}
+
+// KNN runs k and returns the hits best first with their plan. Its SQL is the
+// one SemanticSQL prints for the same plan.
+func (s *Semantic) KNN(ctx context.Context, k KNN) ([]Ranked, SemanticPlan, error) {
+	plan := SemanticPlan{EstimatedRows: -1}
+	if k.Dim < 1 || k.Dim > embedder.MaxDim || len(k.Vector) != k.Dim {
+		return nil, plan, problem.Invalid("vector", "has %d dimensions, the collection's vectors have %d", len(k.Vector), k.Dim)
+	}
+	filtered := k.Filter != nil && !isEmptyFilter(k.Filter)
+	strategy := k.Force
+	if strategy == "" {
+		strategy = PlanHNSW
+		if filtered {
+			est, err := s.estimate(ctx, k)
+			if err != nil {
+				return nil, plan, err
+			}
+			plan.EstimatedRows = est
+			strategy = PlanIterative
+			if est <= float64(s.cfg.ExactMaxRows) {
+				strategy = PlanExact
+			}
+		}
+	}
+	hits, ef, err := s.run(ctx, k, strategy)
+	if err != nil {
+		return nil, plan, err
+	}
+	if strategy == PlanIterative && len(hits) < k.Depth && k.Force == "" {
+		// Too few rows passed the filter within max_scan_tuples: the filter
+		// matches fewer rows than estimated. Exact is right for those.
+		plan.Fallback = true
+		strategy = PlanExact
+		if hits, ef, err = s.run(ctx, k, strategy); err != nil {
+			return nil, plan, err
+		}
+	}
+	plan.Strategy, plan.EfSearch = strategy, ef
+	return hits, plan, nil
+}
+
+func isEmptyFilter(f Filter) bool {
+	a, ok := f.(And)
+	return ok && len(a) == 0
+}
+
+// SemanticSQL builds the kNN statement for a plan: the SQL text and its
+// arguments (the filter's first, the query vector last).
+func SemanticSQL(k KNN, strategy string) (string, []any) {
+	a := &Args{}
+	where := "d.collection_id = " + strconv.FormatInt(k.CollectionID, 10)
+	if k.Filter != nil && !isEmptyFilter(k.Filter) {
+		where += " AND (" + k.Filter.Compile(a) + ")"
+	}
+	dim := strconv.Itoa(k.Dim)
+	// vector_dims guards the cast: a row left with another dimension (the
+	// collection's dimension changed, re-embedding pending) is skipped, not
+	// an error for the whole query.
+	where += " AND d.embedding IS NOT NULL AND vector_dims(d.embedding) = " + dim
+	v := a.Add(pgvector.NewVector(k.Vector)) + "::vector(" + dim + ")"
+	dist := "(d.embedding::vector(" + dim + ") <=> " + v + ")"
+	limit := strconv.Itoa(k.Depth)
+	var sql string
+	switch strategy {
+	case PlanExact:
+		// "+ 0" makes the sort key an expression no index provides, so the
+		// rows come from the filter's indexes and are sorted exactly.
+		sql = "SELECT d.id, " + dist + " AS distance FROM documents d WHERE " + where +
+			" ORDER BY " + dist + " + 0, d.id LIMIT " + limit
+	case PlanIterative:
+		// relaxed_order may return rows slightly out of order; the
+		// materialized CTE re-sorts them, as pgvector recommends.
+		sql = "WITH knn AS MATERIALIZED (SELECT d.id, " + dist + " AS distance FROM documents d WHERE " + where +
+			" ORDER BY " + dist + " LIMIT " + limit + ") SELECT id, distance FROM knn ORDER BY distance, id"
+	default:
+		sql = "SELECT d.id, " + dist + " AS distance FROM documents d WHERE " + where +
+			" ORDER BY " + dist + " LIMIT " + limit
+	}
+	return sql, a.Values()
+}
+
+// settings returns the session settings (name, value) of a plan.
+func (s *Semantic) settings(k KNN, strategy string) (ef int, set [][2]string) {
+	ef = k.EfSearch
+	if ef <= 0 {
+		ef = s.cfg.DefaultEfSearch
+	}
+	if strategy == PlanIterative {
+		ef = max(ef, s.cfg.IterativeEfSearch)
+	}
+	ef = min(max(ef, k.Depth), 1000)
+	set = [][2]string{{"plan_cache_mode", "force_custom_plan"}}
+	switch strategy {
+	case PlanExact:
+		return 0, set
+	case PlanIterative:
+		set = append(set, [2]string{"hnsw.iterative_scan", "relaxed_order"},
+			[2]string{"hnsw.max_scan_tuples", strconv.Itoa(max(s.cfg.MaxScanTuples, k.Depth))})
+	default:
+		// Deeper than ef_search allows: let the scan continue (strict order
+		// keeps the result exactly sorted).
+		if k.Depth > ef {
+			set = append(set, [2]string{"hnsw.iterative_scan", "strict_order"})
+		}
+	}
+	return ef, append(set, [2]string{"hnsw.ef_search", strconv.Itoa(ef)})
+}
+
+// run executes one plan: settings and query in one batch (one implicit
+// transaction, one round trip).
+func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, int, error) {
+	sql, args := SemanticSQL(k, strategy)
+	ef, set := s.settings(k, strategy)
+	b := &pgx.Batch{}
+	for _, kv := range set {
+		b.Queue("SELECT set_config($1, $2, true)", kv[0], kv[1])
+	}
+	var hits []Ranked
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		var (
+			id   int64
+			dist float64
+		)
+		_, err := pgx.ForEachRow(rows, []any{&id, &dist}, func() error {
+			if math.IsNaN(dist) {
+				return nil // a stored zero vector has no direction
+			}
+			hits = append(hits, Ranked{ID: id, Rank: len(hits) + 1, Score: 1 - dist})
+			return nil
+		})
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, 0, fmt.Errorf("search: semantic %s: %w", strategy, pg.Interpret(err))
+	}
+	return hits, ef, nil
+}
+
+// estimate asks the planner how many rows the filter leaves.
+func (s *Semantic) estimate(ctx context.Context, k KNN) (float64, error) {
+	a := &Args{}
+	q := "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE d.collection_id = " +
+		strconv.FormatInt(k.CollectionID, 10) + " AND d.embedding IS NOT NULL AND (" + k.Filter.Compile(a) + ")"
+	var out []byte
+	if err := s.pool.QueryRow(ctx, q, a.Values()...).Scan(&out); err != nil {
+		return 0, fmt.Errorf("search: estimate filter: %w", pg.Interpret(err))
+	}
+	var plans []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if err := json.Unmarshal(out, &plans); err != nil || len(plans) == 0 {
+		return 0, fmt.Errorf("search: estimate filter: unexpected EXPLAIN output: %v", err)
+	}
+	return plans[0].Plan.Rows, nil
+}
+
+// exactNearest is the reference answer: every filtered row's distance,
+// sorted. Tests and benchmarks measure recall against it.
+func (s *Semantic) exactNearest(ctx context.Context, k KNN) ([]Ranked, error) {
+	hits, _, err := s.run(ctx, k, PlanExact)
+	return hits, err
+}
+
+// Recall is the fraction of want's ids found in got (1 when want is empty).
+func Recall(got, want []Ranked) float64 {
+	if len(want) == 0 {
+		return 1
+	}
+	set := make(map[int64]struct{}, len(got))
+	for _, h := range got {
+		set[h.ID] = struct{}{}
+	}
+	n := 0
+	for _, h := range want {
+		if _, ok := set[h.ID]; ok {
+			n++
+		}
+	}
+	return float64(n) / float64(len(want))
+}
+
+// sortRanked orders hits by score, best first, then id.
+func sortRanked(hs []Ranked) {
+	sort.Slice(hs, func(i, j int) bool {
+		if hs[i].Score != hs[j].Score {
+			return hs[i].Score > hs[j].Score
+		}
+		return hs[i].ID < hs[j].ID
+	})
+}

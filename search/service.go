@@ -1,0 +1,275 @@
+package search
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// DefaultCandidateWindow is how many RUM-ordered candidates are re-ranked
+// with ts_rank_cd when the RUM index is present (see the package doc).
+const DefaultCandidateWindow = 1000
+
+// Config is what the Service needs from geoseek's configuration.
+type Config struct {
+	// CursorSecret signs paging cursors (HMAC-SHA256). Empty means a random
+	// secret per process: cursors then do not survive a restart and are not
+	// valid across replicas, so production sets GEOSEEK_CURSOR_SECRET.
+	CursorSecret []byte
+	// CandidateWindow overrides DefaultCandidateWindow.
+	CandidateWindow int
+	// DisableRUM ranks every match with ts_rank_cd even when the RUM index
+	// exists (exact order, unbounded paging, slower for very common terms).
+	DisableRUM bool
+	Logger     *slog.Logger
+}
+
+// Service runs searches on the documents table.
+type Service struct {
+	pool   *pgxpool.Pool
+	secret []byte
+	window int
+	noRUM  bool
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	langs    map[string]bool // text search configurations, loaded once
+	rum      *bool           // whether the RUM index exists, checked once
+	rumCheck time.Time
+}
+
+// NewService returns a Service on pool.
+func NewService(pool *pgxpool.Pool, cfg Config) *Service {
+	s := &Service{pool: pool, secret: cfg.CursorSecret, window: cfg.CandidateWindow, noRUM: cfg.DisableRUM, logger: cfg.Logger}
+	if len(s.secret) == 0 {
+		s.secret = make([]byte, 32)
+		_, _ = rand.Read(s.secret)
+	}
+	if s.window <= 0 {
+		s.window = DefaultCandidateWindow
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Pool is the service's pool (for the semantic and hybrid modes).
+func (s *Service) Pool() *pgxpool.Pool { return s.pool }
+
+// Plan is a Query resolved against the database: the collection's id and the
+// text search configuration to use. Its methods compile the parts of the
+// single search statement; every value goes into the caller's Args.
+type Plan struct {
+	Q            *Query
+	CollectionID int64
+	// Lang is the text search configuration for Q.Text: Q.Lang when given,
+	// else the collection's default language.
+	Lang string
+	// EmbeddingDim is the collection's vector dimension (0 = none).
+	EmbeddingDim int
+	Embedder     string
+	cursor       *cursor
+}
+
+// ModeFunc runs one search mode. Semantic and hybrid search register theirs
+// with RegisterMode from their own files.
+type ModeFunc func(ctx context.Context, s *Service, p *Plan) (*Result, error)
+
+var (
+	modesMu sync.RWMutex
+	modes   = map[Mode]ModeFunc{}
+)
+
+// RegisterMode installs the implementation of a search mode; call it from an
+// init function. ModeKeyword is built in and cannot be replaced.
+func RegisterMode(m Mode, f ModeFunc) {
+	modesMu.Lock()
+	defer modesMu.Unlock()
+	if m == ModeKeyword {
+		panic("search: keyword mode is built in")
+	}
+	modes[m] = f
+}
+
+// Search runs q. Errors: *problem.ValidationError for a bad language or
+// cursor, problem.ErrNotFound for an unknown collection, problem.ErrTimeout
+// when the statement timeout hits.
+func (s *Service) Search(ctx context.Context, q *Query) (*Result, error) {
+	p, err := s.Prepare(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Mode == ModeKeyword {
+		return s.keyword(ctx, p)
+	}
+	modesMu.RLock()
+	f := modes[q.Mode]
+	modesMu.RUnlock()
+	if f == nil {
+		return nil, fmt.Errorf("search: mode %s is not available in this build: %w", q.Mode, problem.ErrUnavailable)
+	}
+	return f(ctx, s, p)
+}
+
+// Prepare resolves q's collection and language and checks its cursor.
+func (s *Service) Prepare(ctx context.Context, q *Query) (*Plan, error) {
+	p := &Plan{Q: q}
+	var dim *int32
+	err := s.pool.QueryRow(ctx, `SELECT id, default_lang::text, embedding_dim, embedder FROM collections WHERE name = $1`, q.Collection).
+		Scan(&p.CollectionID, &p.Lang, &dim, &p.Embedder)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("search: collection %q: %w", q.Collection, problem.ErrNotFound)
+		}
+		return nil, fmt.Errorf("search: look up collection: %w", pg.Interpret(err))
+	}
+	if dim != nil {
+		p.EmbeddingDim = int(*dim)
+	}
+	if q.Lang != "" {
+		ok, err := s.knownLang(ctx, q.Lang)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, problem.Invalid("lang", "unknown text search configuration %q (see pg_ts_config, e.g. english, german, simple)", q.Lang)
+		}
+		p.Lang = q.Lang
+	}
+	if q.Cursor != "" {
+		c, err := decodeCursor(s.secret, q.Cursor, q.hash())
+		if err != nil {
+			return nil, err
+		}
+		p.cursor = &c
+	}
+	return p, nil
+}
+
+func (s *Service) knownLang(ctx context.Context, name string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.langs == nil {
+		rows, err := s.pool.Query(ctx, `SELECT cfgname::text FROM pg_ts_config`)
+		if err != nil {
+			return false, fmt.Errorf("search: list text search configurations: %w", pg.Interpret(err))
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return false, fmt.Errorf("search: list text search configurations: %w", pg.Interpret(err))
+		}
+		s.langs = map[string]bool{}
+		for _, n := range names {
+			s.langs[n] = true
+		}
+	}
+	return s.langs[name], nil
+}
+
+// HasRUM reports whether the RUM index on documents.search exists (and is
+// not disabled). The answer is cached for a minute, so an index created by a
+// later migration is picked up without a restart.
+func (s *Service) HasRUM(ctx context.Context) (bool, error) {
+	if s.noRUM {
+		return false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rum != nil && time.Since(s.rumCheck) < time.Minute {
+		return *s.rum, nil
+	}
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relname = 'documents_search_rum_idx' AND i.indisvalid)`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("search: check RUM index: %w", pg.Interpret(err))
+	}
+	s.rum, s.rumCheck = &ok, time.Now()
+	return ok, nil
+}
+
+// query runs parameter-dependent SQL with a fresh plan for the actual values:
+// QueryExecModeCacheDescribe uses unnamed statements (planned on every
+// execution) and caches only the result description, so PostgreSQL never
+// switches these statements to a generic plan.
+func (s *Service) query(ctx context.Context, sql string, a *Args) (pgx.Rows, error) {
+	args := append([]any{pgx.QueryExecModeCacheDescribe}, a.Values()...)
+	return s.pool.Query(ctx, sql, args...)
+}
+
+// Result is a page of hits.
+type Result struct {
+	Collection string `json:"collection"`
+	Mode       Mode   `json:"mode"`
+	Hits       []Hit  `json:"hits"`
+	// NextCursor fetches the next page; empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+	// Total is the size of the matched set, computed with facets.
+	Total  *int64       `json:"total,omitempty"`
+	Facets *FacetCounts `json:"facets,omitempty"`
+	// Fuzzy is true when the text matched nothing and these hits come from
+	// trigram similarity on titles (typo tolerance).
+	Fuzzy bool `json:"fuzzy,omitempty"`
+	// Truncated is true when the ranked candidate window was exhausted
+	// before the matched set: paging stops here; refine the query.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Hit is one result document (without its body; highlights carry the
+// matching passages).
+type Hit struct {
+	ID         int64           `json:"id"`
+	ExternalID *string         `json:"external_id,omitempty"`
+	Title      string          `json:"title"`
+	Lang       string          `json:"lang"`
+	Score      *float64        `json:"score,omitempty"`
+	DistanceM  *float64        `json:"distance_m,omitempty"`
+	Highlights *Highlights     `json:"highlights,omitempty"`
+	Tags       []string        `json:"tags"`
+	Props      json.RawMessage `json:"props"`
+	Period     *PeriodValue    `json:"period,omitempty"`
+	Geometry   json.RawMessage `json:"geometry"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	// Explain is filled by hybrid search with explain=true.
+	Explain json.RawMessage `json:"explain,omitempty"`
+}
+
+// Highlights are ts_headline snippets, safe to insert as HTML: the document
+// text is HTML-escaped and each match is wrapped in <mark>…</mark>.
+type Highlights struct {
+	Title string `json:"title"`
+	Body  string `json:"body"`
+}
+
+// PeriodValue is a document's period; nil ends are unbounded.
+type PeriodValue struct {
+	From   *time.Time `json:"from"`
+	To     *time.Time `json:"to"`
+	Bounds string     `json:"bounds"`
+}
+
+// FacetCounts are value counts over the whole matched set, most frequent
+// first (ties by value).
+type FacetCounts struct {
+	Tags  []FacetValue            `json:"tags,omitempty"`
+	Props map[string][]FacetValue `json:"props,omitempty"`
+}
+
+// FacetValue is one value and the number of matched documents having it.
+type FacetValue struct {
+	Value json.RawMessage `json:"value"`
+	Count int64           `json:"count"`
+}
