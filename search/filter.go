@@ -81,9 +81,9 @@ type KeysOp string
 
 // Key-existence operators on the top level of props.
 const (
-	HasKey  KeysOp = "has"
-	HasAny  KeysOp = "has_any"
-	HasAll  KeysOp = "has_all"
+	HasKey KeysOp = "has"
+	HasAny KeysOp = "has_any"
+	HasAll KeysOp = "has_all"
 )
 
 // PropsKeys tests which top-level keys props has.
@@ -205,12 +205,12 @@ type PeriodOp string
 // Period operators; every one is answered by the GiST index on period.
 // Documents without a period never match.
 const (
-	PeriodOverlaps  PeriodOp = "overlaps"  // &&
-	PeriodContains  PeriodOp = "contains"  // @> (an instant or a range)
-	PeriodWithin    PeriodOp = "within"    // <@ (contained by)
-	PeriodBefore    PeriodOp = "before"    // << (strictly before)
-	PeriodAfter     PeriodOp = "after"     // >> (strictly after)
-	PeriodAdjacent  PeriodOp = "adjacent"  // -|-
+	PeriodOverlaps PeriodOp = "overlaps" // &&
+	PeriodContains PeriodOp = "contains" // @> (an instant or a range)
+	PeriodWithin   PeriodOp = "within"   // <@ (contained by)
+	PeriodBefore   PeriodOp = "before"   // << (strictly before)
+	PeriodAfter    PeriodOp = "after"    // >> (strictly after)
+	PeriodAdjacent PeriodOp = "adjacent" // -|-
 )
 
 // Period filters on the period column.

@@ -95,7 +95,6 @@ func splitLastWord(text string) (head, word string, or, ok bool) {
 	return head, text[start:end], or, true
 }
 
-
 // prefixTerm quotes a word as a tsquery prefix literal: 'word':*. The word is
 // letters and digits only, but quote and backslash are escaped regardless.
 func prefixTerm(w string) string {

@@ -2,8 +2,8 @@ package search
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"math"
 	"regexp"
 	"strconv"

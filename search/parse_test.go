@@ -259,14 +259,14 @@ func TestParseBody(t *testing.T) {
 	require.IsType(t, And{}, q.Filter)
 
 	for in, want := range map[string]string{
-		`{"collection":"docs","limt":3}`:                     "body",
-		`{"collection":"docs","limit":"3"}`:                  "body.limit",
-		`{"collection":"docs","filter":{"tags":{"all":1}}}`:  "filter.tags",
-		`{"collection":"docs","point":[1]}`:                  "point",
-		`{"collection":"docs","facets":{"props":["a..b"]}}`:  "facets.props[0]",
-		`{"collection":"docs","vector":[1e39]}`:              "vector[0]",
-		`{"collection":"docs","semantic_ratio":-0.5}`:        "semantic_ratio",
-		`{"collection":"docs"`:                               "body",
+		`{"collection":"docs","limt":3}`:                    "body",
+		`{"collection":"docs","limit":"3"}`:                 "body.limit",
+		`{"collection":"docs","filter":{"tags":{"all":1}}}`: "filter.tags",
+		`{"collection":"docs","point":[1]}`:                 "point",
+		`{"collection":"docs","facets":{"props":["a..b"]}}`: "facets.props[0]",
+		`{"collection":"docs","vector":[1e39]}`:             "vector[0]",
+		`{"collection":"docs","semantic_ratio":-0.5}`:       "semantic_ratio",
+		`{"collection":"docs"`:                              "body",
 		`{"collection":"docs","sort":"-relevance","q":"x"}`: "sort",
 	} {
 		_, err := ParseBody([]byte(in))
