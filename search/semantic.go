@@ -39,7 +39,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -476,14 +475,4 @@ func Recall(got, want []Ranked) float64 {
 		}
 	}
 	return float64(n) / float64(len(want))
-}
-
-// sortRanked orders hits by score, best first, then id.
-func sortRanked(hs []Ranked) {
-	sort.Slice(hs, func(i, j int) bool {
-		if hs[i].Score != hs[j].Score {
-			return hs[i].Score > hs[j].Score
-		}
-		return hs[i].ID < hs[j].ID
-	})
 }

@@ -1,0 +1,378 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
+
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/internal/pgtest"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// vecFixture is a collection "vecs" of n clustered vectors of dim
+// dimensions. Document i has tag "p01" when i%1000 == 0 (0.1%), "p1" when
+// i%100 == 0 (1%) and "p10" when i%10 == 0 (10%); tags are independent of
+// the clusters, as real filters are.
+type vecFixture struct {
+	db   *pgtest.DB
+	sem  *Semantic
+	cid  int64
+	dim  int
+	rng  *rand.Rand
+	ctrs [][]float32
+}
+
+func newVecFixture(t *testing.T, n, dim int, cfg SemanticConfig) *vecFixture {
+	t.Helper()
+	pgtest.RequireVector(t)
+	f := &vecFixture{db: pgtest.New(t), dim: dim, rng: rand.New(rand.NewPCG(uint64(n), uint64(dim)))}
+	ctx := context.Background()
+	set, err := embedder.NewSet(embedder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sem = NewSemantic(f.db.Pool, set, cfg)
+	if err := f.db.Pool.QueryRow(ctx, `INSERT INTO collections (name, default_lang, embedding_dim) VALUES ('vecs', 'english', $1) RETURNING id`, dim).Scan(&f.cid); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		f.ctrs = append(f.ctrs, f.randVec(nil, 1))
+	}
+	rows := make([][]any, n)
+	for i := range rows {
+		var tags []string
+		for _, m := range []struct {
+			mod int
+			tag string
+		}{{1000, "p01"}, {100, "p1"}, {10, "p10"}} {
+			if i%m.mod == 0 {
+				tags = append(tags, m.tag)
+			}
+		}
+		if tags == nil {
+			tags = []string{}
+		}
+		rows[i] = []any{f.cid, fmt.Sprintf("doc %d", i), tags, pgvector.NewVector(f.point())}
+	}
+	if _, err := f.db.Pool.CopyFrom(ctx, pgx.Identifier{"documents"}, []string{"collection_id", "title", "tags", "embedding"}, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `ANALYZE documents`); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *vecFixture) randVec(center []float32, scale float64) []float32 {
+	v := make([]float32, f.dim)
+	for i := range v {
+		v[i] = float32(f.rng.NormFloat64() * scale)
+		if center != nil {
+			v[i] += center[i]
+		}
+	}
+	return v
+}
+
+// point is a vector near a random cluster centre.
+func (f *vecFixture) point() []float32 {
+	return f.randVec(f.ctrs[f.rng.IntN(len(f.ctrs))], 0.35)
+}
+
+func (f *vecFixture) query(v []float32, filter Filter, limit int) *Query {
+	q := defaults()
+	q.Collection, q.Mode, q.Vector, q.Filter, q.Limit = "vecs", ModeSemantic, v, filter, limit
+	return &q
+}
+
+func ids(hs []Ranked) []int64 {
+	out := make([]int64, len(hs))
+	for i, h := range hs {
+		out[i] = h.ID
+	}
+	return out
+}
+
+func TestSemanticEqualsExactOnSmallSet(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 300, 16, SemanticConfig{DefaultEfSearch: 400})
+	ctx := context.Background()
+	for i := range 5 {
+		v := f.point()
+		got, plan, err := f.sem.Nearest(ctx, f.query(v, nil, 10), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Strategy != PlanHNSW || plan.EfSearch != 400 {
+			t.Errorf("plan %+v, want hnsw with ef_search 400", plan)
+		}
+		want, err := f.sem.exactNearest(ctx, KNN{CollectionID: f.cid, Dim: f.dim, Vector: v, Depth: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(got), ids(want)) {
+			t.Errorf("query %d: hnsw %v, exact %v", i, ids(got), ids(want))
+		}
+		// The similarity is the cosine similarity, computed here too.
+		for _, h := range got[:1] {
+			var dist float64
+			if err := f.db.Pool.QueryRow(ctx, `SELECT embedding <=> $1 FROM documents WHERE id = $2`, pgvector.NewVector(v), h.ID).Scan(&dist); err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(h.Score-(1-dist)) > 1e-6 {
+				t.Errorf("score %v, want 1 - %v", h.Score, dist)
+			}
+		}
+	}
+}
+
+// TestFilteredRecall checks filtered kNN at 0.1%, 1%, 10% and 100%
+// selectivity with each plan: `limit` hits and mean recall@10 >= 0.95
+// against an exact scan of the filtered rows.
+func TestFilteredRecall(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 10000, 32, SemanticConfig{})
+	ctx := context.Background()
+	queries := make([][]float32, 10)
+	for i := range queries {
+		queries[i] = f.point()
+	}
+	filters := map[string]Filter{
+		"0.1%": Tags{Op: TagsAll, Values: []string{"p01"}},
+		"1%":   Tags{Op: TagsAll, Values: []string{"p1"}},
+		"10%":  Tags{Op: TagsAll, Values: []string{"p10"}},
+		"100%": nil,
+	}
+	// The planner's choice with the default threshold, an iterative scan
+	// wherever the estimate allows one (threshold 5 rows), and every plan
+	// forced.
+	sems := map[string]*Semantic{
+		"auto":      f.sem,
+		"iterative": NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{ExactMaxRows: 5}),
+	}
+	for name, filter := range filters {
+		for sname, sem := range sems {
+			for _, force := range []string{"", PlanExact, PlanIterative} {
+				if force != "" && sname != "auto" {
+					continue
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s", name, sname, force), func(t *testing.T) {
+					var sum float64
+					for _, v := range queries {
+						k := KNN{CollectionID: f.cid, Dim: f.dim, Vector: v, Filter: filter, Depth: 10, Force: force}
+						got, plan, err := sem.KNN(ctx, k)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if len(got) != 10 {
+							t.Fatalf("%d hits, want 10 (plan %+v)", len(got), plan)
+						}
+						want, err := sem.exactNearest(ctx, k)
+						if err != nil {
+							t.Fatal(err)
+						}
+						sum += Recall(got, want)
+						for i := 1; i < len(got); i++ {
+							if got[i].Score > got[i-1].Score {
+								t.Fatalf("hits out of order at %d", i)
+							}
+						}
+					}
+					if r := sum / float64(len(queries)); r < 0.95 {
+						t.Errorf("recall@10 %.3f < 0.95", r)
+					}
+				})
+			}
+		}
+	}
+	// The automatic choice: exact for the selective filters, HNSW without.
+	_, plan, err := f.sem.KNN(ctx, KNN{CollectionID: f.cid, Dim: f.dim, Vector: queries[0], Filter: filters["1%"], Depth: 10})
+	if err != nil || plan.Strategy != PlanExact || plan.EstimatedRows < 10 || plan.EstimatedRows > 1000 {
+		t.Errorf("1%% filter: plan %+v %v, want exact with an estimate near 100", plan, err)
+	}
+	_, plan, err = sems["iterative"].KNN(ctx, KNN{CollectionID: f.cid, Dim: f.dim, Vector: queries[0], Filter: filters["10%"], Depth: 10})
+	if err != nil || plan.Strategy != PlanIterative || plan.EfSearch < 200 {
+		t.Errorf("10%% filter, low threshold: plan %+v %v, want iterative", plan, err)
+	}
+}
+
+func TestIterativeFallsBackToExact(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 2000, 16, SemanticConfig{ExactMaxRows: 1})
+	ctx := context.Background()
+	// 2 rows match, estimated above the threshold of 1: the iterative scan
+	// cannot return 10, so the query is repeated exactly, which returns
+	// every matching row.
+	k := KNN{CollectionID: f.cid, Dim: f.dim, Vector: f.point(), Filter: Tags{Op: TagsAll, Values: []string{"p01"}}, Depth: 10}
+	got, plan, err := f.sem.KNN(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || plan.Strategy != PlanExact || !plan.Fallback {
+		t.Errorf("%d hits, plan %+v; want 2 from an exact fallback", len(got), plan)
+	}
+}
+
+func TestSemanticMinSimilarityAndDepth(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 300, 16, SemanticConfig{})
+	ctx := context.Background()
+	v := f.point()
+	q := f.query(v, nil, 50)
+	all, _, err := f.sem.Nearest(ctx, q, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := all[20].Score
+	q.MinSimilarity = &cut
+	some, _, err := f.sem.Nearest(ctx, q, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(some) < 21 || len(some) >= 50 {
+		t.Errorf("min_similarity %.3f kept %d of 50", cut, len(some))
+	}
+	for _, h := range some {
+		if h.Score < cut {
+			t.Errorf("hit with similarity %.3f < %.3f", h.Score, cut)
+		}
+	}
+	if _, _, err := f.sem.Nearest(ctx, q, MaxSemanticDepth+1); !isValidation(err) {
+		t.Errorf("depth beyond max: %v", err)
+	}
+}
+
+func isValidation(err error) bool {
+	var ve *problem.ValidationError
+	return errors.As(err, &ve)
+}
+
+func status(err error) int {
+	d, _ := problem.From(err)
+	return d.Status
+}
+
+func TestSemanticBadInput(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 20, 8, SemanticConfig{})
+	ctx := context.Background()
+	nan := float32(math.NaN())
+	cases := map[string]*Query{
+		"wrong dimension": f.query([]float32{1, 2, 3}, nil, 10),
+		"NaN":             f.query([]float32{1, nan, 0, 0, 0, 0, 0, 0}, nil, 10),
+		"Inf":             f.query([]float32{1, float32(math.Inf(-1)), 0, 0, 0, 0, 0, 0}, nil, 10),
+		"zero":            f.query(make([]float32, 8), nil, 10),
+		"no q, no vector": f.query(nil, nil, 10),
+	}
+	punct := f.query(nil, nil, 10)
+	punct.Text = "?!"
+	cases["nothing to embed"] = punct
+	for name, q := range cases {
+		if _, _, err := f.sem.Nearest(ctx, q, 10); status(err) != http.StatusBadRequest {
+			t.Errorf("%s: want 400, got %d (%v)", name, status(err), err)
+		}
+	}
+	unknown := f.query(make([]float32, 8), nil, 10)
+	unknown.Collection = "nope"
+	if _, _, err := f.sem.Nearest(ctx, unknown, 10); status(err) != http.StatusNotFound {
+		t.Errorf("unknown collection: %v", err)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `INSERT INTO collections (name) VALUES ('novec')`); err != nil {
+		t.Fatal(err)
+	}
+	nv := f.query([]float32{1}, nil, 10)
+	nv.Collection = "novec"
+	if _, _, err := f.sem.Nearest(ctx, nv, 10); status(err) != http.StatusBadRequest {
+		t.Errorf("collection without dimension: %v", err)
+	}
+}
+
+func TestSemanticWithoutPgvector(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 20, 8, SemanticConfig{})
+	ctx := context.Background()
+	// This test's own database loses the extension, as on a server
+	// without pgvector.
+	if _, err := f.db.Pool.Exec(ctx, `DROP EXTENSION vector CASCADE`); err != nil {
+		t.Fatal(err)
+	}
+	sem := NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{})
+	q := f.query([]float32{1, 0, 0, 0, 0, 0, 0, 0}, nil, 10)
+	_, _, err := sem.Nearest(ctx, q, 10)
+	if !errors.Is(err, problem.ErrExtensionMissing) || status(err) != http.StatusServiceUnavailable {
+		t.Fatalf("want 503 extension missing, got %v", err)
+	}
+	// Hybrid with ratio 0 needs no vectors and still works.
+	q.Mode, q.Text, q.SemanticRatio = ModeHybrid, "doc", 0
+	kw := []Ranked{{ID: 7, Rank: 1, Score: 0.5}}
+	got, _, err := sem.Hybrid(ctx, q, 10, func(context.Context, *Query, int) ([]Ranked, error) { return kw, nil })
+	if err != nil || len(got) != 1 || got[0].ID != 7 {
+		t.Errorf("hybrid ratio 0 without pgvector: %v %v", got, err)
+	}
+	q.SemanticRatio = 0.5
+	if _, _, err := sem.Hybrid(ctx, q, 10, func(context.Context, *Query, int) ([]Ranked, error) { return kw, nil }); status(err) != http.StatusServiceUnavailable {
+		t.Errorf("hybrid ratio 0.5 without pgvector: %v", err)
+	}
+}
+
+func TestSemanticText(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	ctx := context.Background()
+	set, _ := embedder.NewSet(embedder.Config{})
+	sem := NewSemantic(db.Pool, set, SemanticConfig{})
+	var cid int64
+	if err := db.Pool.QueryRow(ctx, `INSERT INTO collections (name, default_lang, embedding_dim) VALUES ('pkgs', 'english', 384) RETURNING id`).Scan(&cid); err != nil {
+		t.Fatal(err)
+	}
+	texts := [][2]string{
+		{"postgresql-15", "The world's most advanced open source relational database"},
+		{"gimp", "GNU Image Manipulation Program"},
+		{"nginx", "small, powerful, scalable web/proxy server"},
+		{"python3-psycopg2", "Python module for PostgreSQL databases"},
+	}
+	var docIDs []int64
+	for _, tx := range texts {
+		var id int64
+		if err := db.Pool.QueryRow(ctx, `INSERT INTO documents (collection_id, title, body) VALUES ($1, $2, $3) RETURNING id`, cid, tx[0], tx[1]).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		docIDs = append(docIDs, id)
+	}
+	if _, err := embedder.EmbedDocuments(ctx, db.Pool, set, docIDs); err != nil {
+		t.Fatal(err)
+	}
+	q := defaults()
+	q.Collection, q.Mode, q.Text = "pkgs", ModeSemantic, "PostgreSQL database"
+	hits, plan, err := sem.Nearest(ctx, &q, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !plan.Embedded || plan.Model != embedder.OfflineModel {
+		t.Errorf("plan %+v", plan)
+	}
+	if len(hits) != 4 || (hits[0].ID != docIDs[0] && hits[0].ID != docIDs[3]) || hits[3].ID == docIDs[0] {
+		t.Errorf("hits %+v, want the PostgreSQL packages first", hits)
+	}
+}
+
+func TestRecall(t *testing.T) {
+	t.Parallel()
+	want := []Ranked{{ID: 1}, {ID: 2}, {ID: 3}, {ID: 4}}
+	if r := Recall([]Ranked{{ID: 2}, {ID: 9}, {ID: 1}}, want); r != 0.5 {
+		t.Errorf("recall %v", r)
+	}
+	if Recall(nil, nil) != 1 {
+		t.Error("empty want")
+	}
+}
