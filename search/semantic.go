@@ -355,7 +355,9 @@ func SemanticSQL(k KNN, strategy string) (string, []any) {
 	where += " AND d.embedding IS NOT NULL AND vector_dims(d.embedding) = " + dim
 	v := a.Add(pgvector.NewVector(k.Vector)) + "::vector(" + dim + ")"
 	dist := "(d.embedding::vector(" + dim + ") <=> " + v + ")"
-	limit := strconv.Itoa(k.Depth)
+	// LIMIT is a parameter (fewer distinct statements to prepare); plans
+	// are custom, so the planner still sees its value.
+	limit := a.Add(k.Depth) + "::int"
 	var sql string
 	switch strategy {
 	case PlanExact:

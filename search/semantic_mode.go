@@ -1,0 +1,207 @@
+package search
+
+// The semantic and hybrid modes of Service.Search, registered with
+// RegisterMode. Both compute their ranked id list (Nearest, Hybrid), then
+// fetch the page's documents with the keyword mode's hydrate, so hits look
+// the same in every mode (JSON or GeoJSON). Paging is by position: the
+// cursor carries how many hits were served, and each page recomputes the
+// lists to that depth (at most MaxSemanticDepth hits in all).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+func init() {
+	RegisterMode(ModeSemantic, semanticMode)
+	RegisterMode(ModeHybrid, hybridMode)
+}
+
+// semantics holds the Semantic of each Service (UseSemantic).
+var semantics sync.Map // *Service -> *Semantic
+
+// UseSemantic makes s answer mode=semantic and mode=hybrid with sem (its
+// embedders and plan settings). Without it, a Service uses a Semantic with
+// the offline embedder and default settings on its own pool, so collections
+// whose embedder is "openai" answer 503 until UseSemantic is called with a
+// configured embed.Set.
+func (s *Service) UseSemantic(sem *Semantic) { semantics.Store(s, sem) }
+
+func semanticFor(s *Service) (*Semantic, error) {
+	if v, ok := semantics.Load(s); ok {
+		return v.(*Semantic), nil
+	}
+	set, err := embedder.NewSet(embedder.Config{})
+	if err != nil {
+		return nil, err
+	}
+	v, _ := semantics.LoadOrStore(s, NewSemantic(s.Pool(), set, SemanticConfig{}))
+	return v.(*Semantic), nil
+}
+
+// pageWindow returns the number of hits served before this page and the
+// depth the ranked lists must reach (one more than the page, to know
+// whether another page follows).
+func pageWindow(p *Plan) (offset, depth int, err error) {
+	if p.cursor != nil {
+		offset = p.cursor.Seen
+	}
+	if offset >= MaxSemanticDepth {
+		return 0, 0, problem.Invalid("cursor", "%s results end at %d hits", p.Q.Mode, MaxSemanticDepth)
+	}
+	return offset, min(offset+p.Q.Limit+1, MaxSemanticDepth), nil
+}
+
+// rankedHit is one hit of the page in rank order, with its explain payload.
+type rankedHit struct {
+	id      int64
+	score   float64
+	explain json.RawMessage
+}
+
+// page fetches the documents of hits (already in rank order) and builds the
+// result, with a next cursor when more hits follow.
+func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offset int, highlight bool) (*Result, error) {
+	q := p.Q
+	res := &Result{Collection: q.Collection, Mode: q.Mode, Hits: []Hit{}}
+	if offset < len(all) {
+		end := min(offset+q.Limit, len(all))
+		window := all[offset:end]
+		a := &Args{}
+		ids := make([]int64, len(window))
+		scores := make([]float64, len(window))
+		for i, h := range window {
+			ids[i], scores[i] = h.id, h.score
+		}
+		ranked := "SELECT u.id, u.score, u.ord AS k, NULL::bigint AS n FROM unnest(" + a.Add(ids) + "::bigint[], " +
+			a.Add(scores) + "::float8[]) WITH ORDINALITY AS u(id, score, ord)"
+		tsq := ""
+		if highlight && q.Highlight {
+			tsq = p.TSQuery(a)
+		}
+		hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.k", tsq, keyScore)
+		if err != nil {
+			return nil, err
+		}
+		// A document deleted since it was ranked is simply missing.
+		byID := make(map[int64]json.RawMessage, len(window))
+		for _, h := range window {
+			byID[h.id] = h.explain
+		}
+		for i := range hits {
+			hits[i].Explain = byID[hits[i].ID]
+		}
+		res.Hits = hits
+		if len(all) > end && end < MaxSemanticDepth {
+			res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: json.RawMessage("null"), ID: ids[len(ids)-1], Seen: end})
+		}
+	}
+	if q.Facets.Any() {
+		// The matched set of a nearest-neighbour query is every filtered
+		// document that has a vector.
+		match := func(a *Args) string { return p.Where(a) + " AND d.embedding IS NOT NULL" }
+		if q.Mode == ModeHybrid {
+			match = p.Where
+		}
+		if err := s.facets(ctx, p, match, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// semanticMode is mode=semantic.
+func semanticMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
+	sem, err := semanticFor(s)
+	if err != nil {
+		return nil, err
+	}
+	offset, depth, err := pageWindow(p)
+	if err != nil {
+		return nil, err
+	}
+	hits, plan, err := sem.Nearest(ctx, p.Q, depth)
+	if err != nil {
+		return nil, err
+	}
+	all := make([]rankedHit, len(hits))
+	for i, h := range hits {
+		all[i] = rankedHit{id: h.ID, score: h.Score}
+		if p.Q.Explain {
+			all[i].explain = mustJSON(map[string]any{"semantic": h, "plan": plan})
+		}
+	}
+	return s.rankedPage(ctx, p, all, offset, false)
+}
+
+// hybridMode is mode=hybrid.
+func hybridMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
+	sem, err := semanticFor(s)
+	if err != nil {
+		return nil, err
+	}
+	offset, depth, err := pageWindow(p)
+	if err != nil {
+		return nil, err
+	}
+	fused, plan, err := sem.Hybrid(ctx, p.Q, HybridDepth(depth), s.keywordRanker(p))
+	if err != nil {
+		return nil, err
+	}
+	all := make([]rankedHit, len(fused))
+	for i, f := range fused {
+		all[i] = rankedHit{id: f.ID, score: f.Score}
+		if p.Q.Explain {
+			all[i].explain = mustJSON(map[string]any{
+				"fused": map[string]any{"rank": f.Rank, "score": f.Score}, "keyword": f.Keyword, "semantic": f.Semantic, "plan": plan,
+			})
+		}
+	}
+	return s.rankedPage(ctx, p, all, offset, true)
+}
+
+// keywordRanker is the keyword list of hybrid search: KeywordRanked's
+// statement (the keyword mode's ranking) run for p.
+func (s *Service) keywordRanker(p *Plan) KeywordRanker {
+	return func(ctx context.Context, q *Query, depth int) ([]Ranked, error) {
+		a := &Args{}
+		sql, err := s.KeywordRanked(ctx, p, a, depth)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := s.query(ctx, sql, a)
+		if err != nil {
+			return nil, fmt.Errorf("search: keyword ranking: %w", pg.Interpret(err))
+		}
+		defer rows.Close()
+		var out []Ranked
+		for rows.Next() {
+			var (
+				id    int64
+				score float32
+			)
+			if err := rows.Scan(&id, &score); err != nil {
+				return nil, fmt.Errorf("search: keyword ranking: %w", pg.Interpret(err))
+			}
+			out = append(out, Ranked{ID: id, Rank: len(out) + 1, Score: float64(score)})
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("search: keyword ranking: %w", pg.Interpret(err))
+		}
+		return out, nil
+	}
+}
