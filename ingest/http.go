@@ -1,0 +1,295 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// Handler serves the photo routes.
+type Handler struct {
+	svc *Service
+}
+
+// NewHandler returns the photo routes of svc.
+func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
+
+// Register adds the photo routes. POST /photos streams; the server should
+// exempt it from its request timeout and body cap (the handler enforces
+// Config.MaxFileBytes per file and Config.MaxFiles per request).
+func (h *Handler) Register(r gin.IRouter) {
+	read, write := auth.Require(auth.Read), auth.Require(auth.Write)
+	r.POST("/photos", write, h.upload)
+	r.GET("/photos/:id", read, h.get)
+	r.DELETE("/photos/:id", write, h.delete)
+	r.GET("/photos/:id/original", read, h.original)
+	r.HEAD("/photos/:id/original", read, h.original)
+	r.GET("/photos/:id/thumbnail", read, h.thumbnail)
+	r.GET("/photos/:id/similar", read, h.similar)
+	r.HEAD("/photos/sha256/:hex", read, h.bySHA)
+	r.GET("/photos/sha256/:hex", read, h.bySHA)
+}
+
+func photoID(c *gin.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, problem.Invalid("id", "want a positive integer photo id")
+	}
+	return id, nil
+}
+
+// FileResult is the outcome for one file of an upload.
+type FileResult struct {
+	File   string           `json:"file"`
+	Status int              `json:"status"`
+	Photo  *Photo           `json:"photo,omitempty"`
+	Error  *problem.Details `json:"error,omitempty"`
+}
+
+// upload reads the multipart body part by part (never buffering a whole
+// file: multipart.Reader, not ParseMultipartForm). Each file part is ingested
+// on its own, so one bad file does not fail the others. A single file gets
+// its own status (201, 200, or a problem); several get 207 unless all share
+// one status, with a result per file.
+func (h *Handler) upload(c *gin.Context) {
+	ct, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
+		problem.Respond(c, fmt.Errorf("%w: send multipart/form-data with one or more file parts", problem.ErrUnsupportedMedia))
+		return
+	}
+	ctx := c.Request.Context()
+	mr := multipart.NewReader(c.Request.Body, params["boundary"])
+	var results []FileResult
+	var errs []error
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if len(results) == 0 {
+				problem.Respond(c, problem.Invalid("body", "malformed multipart body: %v", err))
+				return
+			}
+			results = append(results, errorResult("", problem.Invalid("body", "malformed multipart body: %v", err)))
+			errs = append(errs, err)
+			break
+		}
+		if part.FileName() == "" { // ordinary form field: ignore
+			_ = part.Close()
+			continue
+		}
+		name := cleanName(part.FileName())
+		if len(results) >= h.svc.cfg.MaxFiles {
+			err := fmt.Errorf("%w: at most %d files per request", problem.ErrTooLarge, h.svc.cfg.MaxFiles)
+			results = append(results, errorResult(name, err))
+			errs = append(errs, err)
+			_ = part.Close()
+			break
+		}
+		p, created, err := h.svc.Ingest(ctx, name, part)
+		_ = part.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				problem.Respond(c, ctx.Err())
+				return
+			}
+			results = append(results, errorResult(name, err))
+			errs = append(errs, err)
+			if _, known := problem.From(err); !known {
+				// Unexpected: logged once here, its text not sent.
+				h.svc.log.ErrorContext(ctx, "ingest: upload failed", "file", name, "err", err,
+					"request_id", c.GetString(problem.RequestIDKey))
+				_ = c.Error(err)
+			}
+			continue
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		results = append(results, FileResult{File: name, Status: status, Photo: p})
+		errs = append(errs, nil)
+	}
+	switch {
+	case len(results) == 0:
+		problem.Respond(c, problem.Invalid("file", "no file parts in the request"))
+	case len(results) == 1 && errs[0] != nil:
+		problem.Respond(c, errs[0])
+	case len(results) == 1:
+		if results[0].Status == http.StatusCreated {
+			c.Header("Location", fmt.Sprintf("/photos/%d", results[0].Photo.ID))
+		}
+		c.JSON(results[0].Status, results[0].Photo)
+	default:
+		status := results[0].Status
+		for _, r := range results {
+			if r.Status != status {
+				status = http.StatusMultiStatus
+			}
+		}
+		c.JSON(status, gin.H{"results": results})
+	}
+}
+
+func errorResult(name string, err error) FileResult {
+	d, _ := problem.From(err)
+	return FileResult{File: name, Status: d.Status, Error: &d}
+}
+
+func (h *Handler) get(c *gin.Context) {
+	id, err := photoID(c)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	p, err := h.svc.Get(c.Request.Context(), id)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (h *Handler) delete(c *gin.Context) {
+	id, err := photoID(c)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	if err := h.svc.Delete(c.Request.Context(), id); err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// original serves the original bytes with http.ServeContent: Range and
+// conditional requests, ETag = the SHA-256 (content-addressed, so strong and
+// immutable), the sniffed Content-Type, and a download name.
+func (h *Handler) original(c *gin.Context) {
+	id, err := photoID(c)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	p, f, err := h.svc.Original(c.Request.Context(), id)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	defer f.Close()
+	name := p.OriginalName
+	if name == "" {
+		name = p.SHA256 + Ext(p.Mime)
+	}
+	c.Header("ETag", `"`+p.SHA256+`"`)
+	c.Header("Content-Type", p.Mime)
+	c.Header("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
+	c.Header("Cache-Control", "private, max-age=31536000, immutable")
+	c.Header("X-Content-Type-Options", "nosniff")
+	http.ServeContent(c.Writer, c.Request, "", p.CreatedAt, f)
+}
+
+func (h *Handler) thumbnail(c *gin.Context) {
+	id, err := photoID(c)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	size := 256
+	if s := c.Query("size"); s != "" {
+		size, err = strconv.Atoi(s)
+		if err != nil {
+			problem.Respond(c, problem.Invalid("size", "want one of %v", ThumbSizes))
+			return
+		}
+	}
+	path, err := h.svc.Thumbnail(c.Request.Context(), id, size)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		problem.Respond(c, fmt.Errorf("ingest: thumbnail: %w", err))
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	c.Header("Content-Type", "image/jpeg")
+	c.Header("Cache-Control", "private, max-age=86400")
+	http.ServeContent(c.Writer, c.Request, "", st.ModTime(), f)
+}
+
+func (h *Handler) similar(c *gin.Context) {
+	id, err := photoID(c)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	maxDist, limit := 10, 50
+	if s := c.Query("max_distance"); s != "" {
+		maxDist, err = strconv.Atoi(s)
+		if err != nil || maxDist < 0 || maxDist > MaxSimilarDistance {
+			problem.Respond(c, problem.Invalid("max_distance", "want an integer from 0 to %d", MaxSimilarDistance))
+			return
+		}
+	}
+	if s := c.Query("limit"); s != "" {
+		limit, err = strconv.Atoi(s)
+		if err != nil || limit < 1 || limit > 1000 {
+			problem.Respond(c, problem.Invalid("limit", "want an integer from 1 to 1000"))
+			return
+		}
+	}
+	out, err := h.svc.SimilarTo(c.Request.Context(), id, maxDist, limit)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"photo_id": id, "max_distance": maxDist, "similar": out})
+}
+
+// bySHA answers "do you already have these bytes?": HEAD gives 200 or 404
+// with no body (and Location), GET the photo.
+func (h *Handler) bySHA(c *gin.Context) {
+	sum, err := ParseSHA256(strings.ToLower(c.Param("hex")))
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	p, err := h.svc.BySHA256(c.Request.Context(), sum)
+	if err != nil {
+		if c.Request.Method == http.MethodHead {
+			d, _ := problem.From(err)
+			c.Status(d.Status)
+			c.Abort()
+			return
+		}
+		problem.Respond(c, err)
+		return
+	}
+	c.Header("Location", fmt.Sprintf("/photos/%d", p.ID))
+	c.Header("Last-Modified", p.CreatedAt.UTC().Format(http.TimeFormat))
+	if c.Request.Method == http.MethodHead {
+		c.Status(http.StatusOK)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}

@@ -1,0 +1,250 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sams96/rgeo"
+
+	"github.com/geoseek/geoseek/internal/document"
+)
+
+// Place is where a photo was taken, by name.
+type Place struct {
+	Country     string `json:"country,omitempty"`
+	CountryCode string `json:"country_code,omitempty"`
+	Region      string `json:"region,omitempty"`
+	City        string `json:"city,omitempty"`
+}
+
+func (p Place) empty() bool { return p == Place{} }
+
+// Words is the place as text for the document body, most specific first.
+func (p Place) Words() string {
+	var parts []string
+	for _, s := range []string{p.City, p.Region, p.Country} {
+		if s != "" && (len(parts) == 0 || parts[len(parts)-1] != s) {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Natural Earth datasets embedded in github.com/sams96/rgeo, by the name
+// Config.Places uses. Provinces10 (admin-1 regions with their countries) and
+// Cities10 (urban areas) are the default: together about 25 MB compressed.
+//
+// rgeo's own in-memory index of them was measured here at 30–60 s to build
+// and 330–640 MB of heap (2.7 GB peak RSS), so the polygons are loaded once
+// into PostGIS instead and looked up with ST_Covers on a GiST index.
+var placeDatasets = map[string]struct {
+	data func() []byte
+	kind string
+}{
+	"Countries110": {rgeo.Countries110, "country"},
+	"Countries10":  {rgeo.Countries10, "country"},
+	"Provinces10":  {rgeo.Provinces10, "region"},
+	"Cities10":     {rgeo.Cities10, "city"},
+}
+
+// DefaultPlaces are the datasets loaded unless Config.Places says otherwise.
+var DefaultPlaces = []string{"Provinces10", "Cities10"}
+
+// placesLockKey serialises place loads across processes ("places" ASCII).
+const placesLockKey int64 = 0x706c61636573
+
+// LoadPlaces loads the named Natural Earth datasets into the places table,
+// each once: a dataset already recorded in places_loaded is skipped, so
+// calling it at every start is cheap. It takes minutes for the default
+// datasets on a small machine; run it in the background. Photos ingested
+// before it finishes get no place names.
+func LoadPlaces(ctx context.Context, pool *pgxpool.Pool, datasets []string) error {
+	for _, name := range datasets {
+		ds, ok := placeDatasets[name]
+		if !ok {
+			return fmt.Errorf("ingest: unknown place dataset %q", name)
+		}
+		gz := ds.data()
+		zr, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			return fmt.Errorf("ingest: place dataset %s: %w", name, err)
+		}
+		if err := LoadPlacesGeoJSON(ctx, pool, name, ds.kind, zr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadPlacesGeoJSON loads one GeoJSON FeatureCollection of polygons as the
+// dataset name of the given kind ("country", "region" or "city"), streaming
+// it feature by feature. It does nothing if the dataset is already loaded.
+func LoadPlacesGeoJSON(ctx context.Context, pool *pgxpool.Pool, name, kind string, r io.Reader) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, placesLockKey); err != nil {
+			return fmt.Errorf("ingest: lock places: %w", err)
+		}
+		var done bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM places_loaded WHERE dataset = $1)`, name).Scan(&done); err != nil {
+			return fmt.Errorf("ingest: places: %w", err)
+		}
+		if done {
+			return nil
+		}
+		n, err := streamFeatures(ctx, tx, name, kind, r)
+		if err != nil {
+			return fmt.Errorf("ingest: load places %s: %w", name, err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO places_loaded (dataset, features) VALUES ($1, $2)`, name, n)
+		return err
+	})
+}
+
+type placeFeature struct {
+	Properties map[string]any  `json:"properties"`
+	Geometry   json.RawMessage `json:"geometry"`
+}
+
+const insertPlaces = `
+INSERT INTO places (dataset, kind, name, country, country_code, region, geom)
+SELECT $1, $2, n, c, cc, r, ST_Multi(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(g), 4326)))
+  FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(n, c, cc, r, g)
+ WHERE GeometryType(ST_GeomFromGeoJSON(g)) IN ('POLYGON', 'MULTIPOLYGON')`
+
+func streamFeatures(ctx context.Context, tx pgx.Tx, name, kind string, r io.Reader) (int, error) {
+	dec := json.NewDecoder(r)
+	// Find "features": [ at the top level.
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return 0, fmt.Errorf("no features array: %w", err)
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if s, ok := tok.(string); ok && s == "features" && depth == 1 {
+			if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+				return 0, errors.New("features is not an array")
+			}
+			break
+		}
+	}
+	var names, countries, codes, regions, geoms []string
+	total := 0
+	flush := func() error {
+		if len(names) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, insertPlaces, name, kind, names, countries, codes, regions, geoms); err != nil {
+			return err
+		}
+		total += len(names)
+		names, countries, codes, regions, geoms = names[:0], countries[:0], codes[:0], regions[:0], geoms[:0]
+		return nil
+	}
+	size := 0
+	for dec.More() {
+		var f placeFeature
+		if err := dec.Decode(&f); err != nil {
+			return 0, err
+		}
+		if len(f.Geometry) == 0 || string(f.Geometry) == "null" {
+			continue
+		}
+		p := placeProps(kind, f.Properties)
+		names = append(names, p.name)
+		countries = append(countries, p.country)
+		codes = append(codes, p.code)
+		regions = append(regions, p.region)
+		geoms = append(geoms, string(f.Geometry))
+		size += len(f.Geometry)
+		if len(names) >= 200 || size > 8<<20 {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+			size = 0
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+type placeRow struct{ name, country, code, region string }
+
+// placeProps picks names from Natural Earth properties (their keys vary in
+// case between datasets; the urban areas' name_conve carries a "2" suffix on
+// some names, as rgeo notes).
+func placeProps(kind string, p map[string]any) placeRow {
+	get := func(keys ...string) string {
+		for _, k := range keys {
+			for _, kk := range []string{k, strings.ToUpper(k)} {
+				if s, ok := p[kk].(string); ok && s != "" && s != "-99" {
+					return cleanString(s)
+				}
+			}
+		}
+		return ""
+	}
+	switch kind {
+	case "country":
+		return placeRow{name: get("admin", "name"), country: get("admin", "name"), code: get("iso_a2")}
+	case "region":
+		return placeRow{name: get("name"), country: get("admin"), code: get("iso_a2"), region: get("name")}
+	default:
+		return placeRow{name: strings.TrimSuffix(get("name_conve", "name"), "2")}
+	}
+}
+
+const lookupPlace = `
+SELECT kind, name, country, country_code
+  FROM places
+ WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))
+ ORDER BY CASE kind WHEN 'city' THEN 0 WHEN 'region' THEN 1 ELSE 2 END, ST_Area(geom)`
+
+// lookupPlaceAt names the place at lon/lat from the loaded polygons; the
+// zero Place when none covers it.
+func lookupPlaceAt(ctx context.Context, q document.Querier, lon, lat float64) (Place, error) {
+	rows, err := q.Query(ctx, lookupPlace, lon, lat)
+	if err != nil {
+		return Place{}, fmt.Errorf("ingest: place lookup: %w", err)
+	}
+	defer rows.Close()
+	var p Place
+	for rows.Next() {
+		var kind, name, country, code string
+		if err := rows.Scan(&kind, &name, &country, &code); err != nil {
+			return Place{}, fmt.Errorf("ingest: place lookup: %w", err)
+		}
+		switch kind {
+		case "city":
+			if p.City == "" {
+				p.City = name
+			}
+		case "region":
+			if p.Region == "" {
+				p.Region = name
+			}
+		}
+		if p.Country == "" && country != "" {
+			p.Country = country
+		}
+		if p.CountryCode == "" && code != "" {
+			p.CountryCode = code
+		}
+	}
+	return p, rows.Err()
+}

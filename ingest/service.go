@@ -1,0 +1,548 @@
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// Collection is the document collection photos belong to (created by the
+// 00001 migration).
+const Collection = "photos"
+
+// Config is what the ingest service needs.
+type Config struct {
+	// DataDir holds originals/ and thumbnails/.
+	DataDir string
+	// MaxFileBytes is the largest file accepted (default 200 MB).
+	MaxFileBytes int64
+	// MaxFiles is the most files in one upload request (default 100).
+	MaxFiles int
+	// MaxPixels is the largest image (width × height) decoded for
+	// thumbnails (default 100 megapixels); larger images get none.
+	MaxPixels int64
+	// Places are the Natural Earth datasets LoadPlaces loads (default
+	// DefaultPlaces).
+	Places []string
+	// DeleteOrphans makes the sweeper delete originals that have no row
+	// instead of adopting them (re-ingesting them as new photos).
+	DeleteOrphans bool
+}
+
+func (c *Config) defaults() error {
+	if c.DataDir == "" {
+		return errors.New("ingest: Config.DataDir is required")
+	}
+	if c.MaxFileBytes <= 0 {
+		c.MaxFileBytes = 200 << 20
+	}
+	if c.MaxFiles <= 0 {
+		c.MaxFiles = 100
+	}
+	if c.MaxPixels <= 0 {
+		c.MaxPixels = 100_000_000
+	}
+	if c.Places == nil {
+		c.Places = DefaultPlaces
+	}
+	return nil
+}
+
+// JobInserter inserts River jobs in a transaction; *river.Client[pgx.Tx]
+// satisfies it.
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Service is the photo pipeline.
+type Service struct {
+	cfg       Config
+	pool      *pgxpool.Pool
+	jobs      JobInserter
+	log       *slog.Logger
+	originals *Originals
+	thumbs    string
+	thumbSem  chan struct{}
+}
+
+// New returns the service, creating the data directories. jobs may be nil
+// (no thumbnail jobs are queued; thumbnails are then made on first request).
+func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) (*Service, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	o, err := NewOriginals(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, pool: pool, jobs: jobs, log: logger, originals: o,
+		thumbs: filepath.Join(cfg.DataDir, "thumbnails"), thumbSem: make(chan struct{}, 2)}
+	return s, nil
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Photo is a stored photo as the API shows it.
+type Photo struct {
+	ID               int64           `json:"id"`
+	SHA256           string          `json:"sha256"`
+	Size             int64           `json:"size"`
+	Mime             string          `json:"mime"`
+	OriginalName     string          `json:"original_name"`
+	Title            string          `json:"title"`
+	Width            *int            `json:"width"`
+	Height           *int            `json:"height"`
+	TakenAt          *time.Time      `json:"taken_at"`
+	TakenLocal       *string         `json:"taken_local"`
+	UTCOffsetMinutes *int            `json:"utc_offset_minutes"`
+	TZSource         string          `json:"tz_source"`
+	TZName           *string         `json:"tz_name"`
+	CameraMake       *string         `json:"camera_make"`
+	CameraModel      *string         `json:"camera_model"`
+	Lens             *string         `json:"lens"`
+	Orientation      *int            `json:"orientation"`
+	Lat              *float64        `json:"lat"`
+	Lon              *float64        `json:"lon"`
+	AltM             *float64        `json:"alt_m"`
+	ImgDirection     *float64        `json:"img_direction"`
+	GPSRefMissing    bool            `json:"gps_ref_missing"`
+	EXIFError        *string         `json:"exif_error"`
+	PHash            *string         `json:"phash"`
+	Place            *Place          `json:"place"`
+	Geometry         json.RawMessage `json:"geometry"`
+	EXIF             json.RawMessage `json:"exif,omitempty"`
+	CreatedAt        time.Time       `json:"created_at"`
+	StorageKey       string          `json:"-"`
+}
+
+const photoCols = `
+p.document_id, encode(p.sha256, 'hex'), p.size_bytes, p.mime, p.original_name, d.title,
+p.width, p.height, p.taken_at, to_char(p.taken_local, 'YYYY-MM-DD"T"HH24:MI:SS'),
+p.utc_offset_minutes, p.tz_source, p.tz_name, p.camera_make, p.camera_model, p.lens,
+p.orientation, p.lat, p.lon, p.alt_m, p.img_direction, p.gps_ref_missing, p.exif_error,
+CASE WHEN p.phash IS NOT NULL THEN lpad(to_hex(p.phash), 16, '0') END,
+d.props -> 'place', COALESCE(ST_AsGeoJSON(p.geom)::text, 'null'), p.created_at, p.storage_key`
+
+const photoFrom = ` FROM photos p JOIN documents d ON d.id = p.document_id `
+
+func scanPhoto(row pgx.Row, extra ...any) (*Photo, error) {
+	var p Photo
+	var place []byte
+	var geomText string
+	dest := []any{&p.ID, &p.SHA256, &p.Size, &p.Mime, &p.OriginalName, &p.Title,
+		&p.Width, &p.Height, &p.TakenAt, &p.TakenLocal, &p.UTCOffsetMinutes, &p.TZSource, &p.TZName,
+		&p.CameraMake, &p.CameraModel, &p.Lens, &p.Orientation, &p.Lat, &p.Lon, &p.AltM,
+		&p.ImgDirection, &p.GPSRefMissing, &p.EXIFError, &p.PHash, &place, &geomText, &p.CreatedAt, &p.StorageKey}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	if len(place) > 0 && string(place) != "null" {
+		var pl Place
+		if err := json.Unmarshal(place, &pl); err == nil && !pl.empty() {
+			p.Place = &pl
+		}
+	}
+	p.Geometry = json.RawMessage(geomText)
+	return &p, nil
+}
+
+// Get returns photo id with its full EXIF tag set, or problem.ErrNotFound.
+func (s *Service) Get(ctx context.Context, id int64) (*Photo, error) {
+	var exifJSON []byte
+	p, err := scanPhoto(s.pool.QueryRow(ctx, `SELECT`+photoCols+`, p.exif::text`+photoFrom+`WHERE p.document_id = $1`, id), &exifJSON)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+	}
+	p.EXIF = exifJSON
+	return p, nil
+}
+
+// BySHA256 returns the photo with these bytes, or problem.ErrNotFound.
+func (s *Service) BySHA256(ctx context.Context, sum []byte) (*Photo, error) {
+	return s.bySHA(ctx, s.pool, sum)
+}
+
+func (s *Service) bySHA(ctx context.Context, q document.Querier, sum []byte) (*Photo, error) {
+	p, err := scanPhoto(q.QueryRow(ctx, `SELECT`+photoCols+photoFrom+`WHERE p.sha256 = $1`, sum))
+	if err != nil {
+		return nil, fmt.Errorf("ingest: photo by sha256: %w", pg.Interpret(err))
+	}
+	return p, nil
+}
+
+// ParseSHA256 reads a hex SHA-256 (64 digits, any case).
+func ParseSHA256(s string) ([]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 {
+		return nil, problem.Invalid("sha256", "want 64 hexadecimal digits")
+	}
+	return b, nil
+}
+
+// shaLockKey is the advisory lock key of a content hash: uploads, deletes and
+// the sweeper of the same bytes take it, so a file is never removed while a
+// row for it is being committed, in this process or another.
+func shaLockKey(sum []byte) int64 { return int64(binary.BigEndian.Uint64(sum[:8])) }
+
+// withSHALock runs fn on a connection holding the session advisory lock of
+// sum.
+func (s *Service) withSHALock(ctx context.Context, sum []byte, fn func(conn *pgxpool.Conn) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("ingest: acquire: %w", err)
+	}
+	defer conn.Release()
+	key := shaLockKey(sum)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		return fmt.Errorf("ingest: lock: %w", pg.Interpret(err))
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key); err != nil {
+			// A connection that cannot unlock must not go back to the pool
+			// holding the lock.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+	return fn(conn)
+}
+
+// Ingest stores one photo read from r. name is the client's file name (only
+// used as the title and original_name; never as a path). It returns the
+// photo and true when it was created, or the existing photo and false when
+// the same bytes were ingested before. Errors: problem.ErrUnsupportedMedia
+// (nothing stored), problem.ErrTooLarge, or an unexpected error.
+func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (*Photo, bool, error) {
+	up, err := s.originals.Receive(r, s.cfg.MaxFileBytes)
+	if err != nil {
+		return nil, false, err
+	}
+	defer up.Abort()
+	if _, err := Sniff(up.Head()); err != nil {
+		return nil, false, err
+	}
+	sum := up.Sum()
+	if p, err := s.BySHA256(ctx, sum); err == nil {
+		return p, false, nil
+	} else if !errors.Is(err, problem.ErrNotFound) {
+		return nil, false, err
+	}
+	meta, err := ReadMeta(up.File(), up.Size())
+	if err != nil {
+		return nil, false, err
+	}
+	var (
+		photo   *Photo
+		created bool
+	)
+	err = s.withSHALock(ctx, sum, func(conn *pgxpool.Conn) error {
+		if p, err := s.bySHA(ctx, conn, sum); err == nil {
+			photo = p // a concurrent upload of the same bytes won
+			return nil
+		} else if !errors.Is(err, problem.ErrNotFound) {
+			return err
+		}
+		key, err := up.Commit()
+		if err != nil {
+			return err
+		}
+		id, err := s.insert(ctx, conn, sum, up.Size(), key, name, meta)
+		if err != nil {
+			return err
+		}
+		photo, err = s.Get(ctx, id)
+		created = err == nil
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return photo, created, nil
+}
+
+// insert writes the document, the photo row and the thumbnail job in one
+// transaction and returns the document id.
+func (s *Service) insert(ctx context.Context, conn *pgxpool.Conn, sum []byte, size int64, key, name string, m *Meta) (int64, error) {
+	var place Place
+	if m.HasGPS() {
+		p, err := lookupPlaceAt(ctx, conn, *m.Lon, *m.Lat)
+		if err != nil {
+			return 0, err
+		}
+		place = p
+	}
+	taken, hasTime := resolveTaken(m)
+	doc := photoDocument(name, sum, m, place, taken, hasTime)
+	exifJSON, err := json.Marshal(m.Tags)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: exif json: %w", err)
+	}
+	var id int64
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		id, err = document.Insert(ctx, tx, doc)
+		if err != nil {
+			return err
+		}
+		var takenLocal, takenAt any
+		var tzName any
+		if hasTime {
+			takenLocal = taken.Local.Format("2006-01-02 15:04:05")
+			if taken.At != nil {
+				takenAt = *taken.At
+			}
+			if taken.Zone != "" {
+				tzName = taken.Zone
+			}
+		}
+		source := TZUnknown
+		var offset *int
+		if hasTime {
+			source, offset = taken.Source, taken.OffsetMinutes
+		}
+		_, err = tx.Exec(ctx, insertPhoto, id, sum, size, m.Mime, cleanName(name), key,
+			positive(m.Width), positive(m.Height), takenAt, takenLocal, offset, source, tzName,
+			nonEmpty(m.Make), nonEmpty(m.Model), nonEmpty(m.Lens), positive(m.Orientation),
+			m.Lat, m.Lon, m.AltM, m.ImgDirection, m.GPSRefMissing, string(exifJSON), nonEmpty(m.EXIFError))
+		if err != nil {
+			return fmt.Errorf("ingest: insert photo: %w", pg.Interpret(err))
+		}
+		if s.jobs != nil {
+			if _, err := s.jobs.InsertTx(ctx, tx, ThumbnailArgs{PhotoID: id}, nil); err != nil {
+				return fmt.Errorf("ingest: queue thumbnails: %w", err)
+			}
+		}
+		return nil
+	})
+	return id, err
+}
+
+const insertPhoto = `
+INSERT INTO photos (document_id, sha256, size_bytes, mime, original_name, storage_key,
+    width, height, taken_at, taken_local, utc_offset_minutes, tz_source, tz_name,
+    camera_make, camera_model, lens, orientation, lat, lon, alt_m, img_direction,
+    gps_ref_missing, exif, exif_error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamp, $11, $12, $13, $14, $15, $16, $17,
+    $18, $19, $20, $21, $22, $23::jsonb, $24)`
+
+// photoDocument is the photo's document: searchable title, body, tags and
+// props, and the period it was taken in.
+func photoDocument(name string, sum []byte, m *Meta, place Place, taken Taken, hasTime bool) *document.Doc {
+	title := titleFrom(name)
+	if title == "" {
+		title = hex.EncodeToString(sum[:6])
+	}
+	camera := strings.TrimSpace(cameraName(m.Make, m.Model))
+	var body []string
+	if w := place.Words(); w != "" {
+		body = append(body, w+".")
+	}
+	if camera != "" {
+		body = append(body, camera+".")
+	}
+	if m.Lens != "" {
+		body = append(body, m.Lens+".")
+	}
+	tags := []string{"photo", strings.TrimPrefix(Ext(m.Mime), ".")}
+	if m.HasGPS() {
+		tags = append(tags, "geotagged")
+	}
+	props := map[string]any{
+		"sha256":    hex.EncodeToString(sum),
+		"mime":      m.Mime,
+		"tz_source": TZUnknown,
+	}
+	if m.Width > 0 && m.Height > 0 {
+		props["width"], props["height"] = m.Width, m.Height
+	}
+	if camera != "" {
+		props["camera"] = map[string]any{"make": m.Make, "model": m.Model}
+	}
+	if m.Lens != "" {
+		props["lens"] = m.Lens
+	}
+	if !place.empty() {
+		props["place"] = place
+	}
+	d := &document.Doc{Collection: Collection, Title: title, Body: strings.Join(body, " "), Tags: tags, Props: props}
+	if hasTime {
+		props["tz_source"] = taken.Source
+		props["taken_local"] = taken.Local.Format("2006-01-02T15:04:05")
+		if taken.At != nil {
+			d.Period = document.Instant(taken.At.UTC())
+		} else {
+			// Unknown offset: the instant lies within ±14 h of the wall clock.
+			lo, hi := taken.Local.Add(-14*time.Hour), taken.Local.Add(14*time.Hour)
+			d.Period = &document.Period{Lower: &lo, Upper: &hi, LowerInc: true, UpperInc: true}
+		}
+	}
+	return d
+}
+
+// cameraName joins make and model without repeating the make ("Canon Canon
+// EOS 40D" → "Canon EOS 40D").
+func cameraName(mk, model string) string {
+	if mk != "" && strings.HasPrefix(strings.ToLower(model), strings.ToLower(strings.Fields(mk)[0])) {
+		return model
+	}
+	return strings.TrimSpace(mk + " " + model)
+}
+
+// cleanName keeps the last path element of a client's file name, without
+// control characters, at most 255 bytes. It is only ever displayed.
+func cleanName(name string) string {
+	name = strings.ReplaceAll(name, "\\", "/")
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, ""))
+	if name == "." || name == ".." {
+		name = ""
+	}
+	for len(name) > 255 {
+		_, size := lastRune(name)
+		name = name[:len(name)-size]
+	}
+	return strings.TrimSpace(name)
+}
+
+func lastRune(s string) (rune, int) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i]&0xC0 != 0x80 {
+			return rune(s[i]), len(s) - i
+		}
+	}
+	return 0, 1
+}
+
+// titleFrom is the file name without its extension, separators as spaces.
+func titleFrom(name string) string {
+	n := cleanName(name)
+	n = strings.TrimSuffix(n, filepath.Ext(n))
+	n = strings.NewReplacer("_", " ", "-", " ").Replace(n)
+	return strings.Join(strings.Fields(n), " ")
+}
+
+func positive(v int) *int {
+	if v <= 0 {
+		return nil
+	}
+	return &v
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Delete removes photo id: its row and document, then its original and
+// thumbnails (the file only when no row needs it any more). Returns
+// problem.ErrNotFound if there is no such photo.
+func (s *Service) Delete(ctx context.Context, id int64) error {
+	var sum []byte
+	var key string
+	if err := s.pool.QueryRow(ctx, `SELECT sha256, storage_key FROM photos WHERE document_id = $1`, id).Scan(&sum, &key); err != nil {
+		return fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+	}
+	return s.withSHALock(ctx, sum, func(conn *pgxpool.Conn) error {
+		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			return document.Delete(ctx, tx, Collection, id)
+		}); err != nil {
+			return fmt.Errorf("ingest: delete photo %d: %w", id, err)
+		}
+		var others bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE storage_key = $1)`, key).Scan(&others); err != nil {
+			return fmt.Errorf("ingest: delete photo %d: %w", id, err)
+		}
+		if others {
+			return nil
+		}
+		s.removeThumbnails(sum)
+		if err := s.originals.Remove(key); err != nil {
+			// The row is gone; the sweeper will adopt or remove the file.
+			s.log.Warn("ingest: original not removed", "key", key, "err", err)
+		}
+		return nil
+	})
+}
+
+// Similar is a near duplicate and its Hamming distance.
+type Similar struct {
+	Distance int    `json:"distance"`
+	Photo    *Photo `json:"photo"`
+}
+
+// MaxSimilarDistance is the largest max_distance accepted (of 64 bits).
+const MaxSimilarDistance = 32
+
+// SimilarTo lists photos whose perceptual hash is within maxDistance bits of
+// photo id's, nearest first. problem.ErrNotFound if the photo does not exist;
+// problem.ErrUnavailable while its hash is not computed yet.
+func (s *Service) SimilarTo(ctx context.Context, id int64, maxDistance, limit int) ([]Similar, error) {
+	var ph *int64
+	if err := s.pool.QueryRow(ctx, `SELECT phash FROM photos WHERE document_id = $1`, id).Scan(&ph); err != nil {
+		return nil, fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+	}
+	if ph == nil {
+		return nil, fmt.Errorf("%w: the perceptual hash of photo %d is not computed yet", problem.ErrUnavailable, id)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT`+photoCols+`, bit_count((p.phash # $2)::bit(64))::int AS distance`+photoFrom+`
+WHERE p.phash IS NOT NULL AND p.document_id <> $1 AND bit_count((p.phash # $2)::bit(64)) <= $3
+ORDER BY distance, p.document_id LIMIT $4`, id, *ph, maxDistance, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: similar: %w", pg.Interpret(err))
+	}
+	defer rows.Close()
+	out := []Similar{}
+	for rows.Next() {
+		var d int
+		p, err := scanPhoto(rows, &d)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: similar: %w", err)
+		}
+		out = append(out, Similar{Distance: d, Photo: p})
+	}
+	return out, rows.Err()
+}
+
+// Original opens photo id's original file.
+func (s *Service) Original(ctx context.Context, id int64) (*Photo, io.ReadSeekCloser, error) {
+	p, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.originals.Open(p.StorageKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, f, nil
+}

@@ -1,0 +1,432 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/geoseek/geoseek/ingest"
+)
+
+// The ingest scenarios (issue 3) run the pipeline in-process on a data dir of
+// their own, so thumbnails (River jobs in the server) stay out of the ingest
+// figure:
+//
+//   - ingest/local: hash + EXIF + durable store + rows for ≥1,000 distinct
+//     ≥3 MB camera-size JPEGs (Quick: 24), photos/s and MB/s, against reading
+//     and SHA-256-hashing the same files in the same run (target ratio ≥ 0.6);
+//   - ingest/thumbnails: thumbnails + dHash of 12-megapixel JPEGs on one
+//     goroutine (photos/s per core), against plain decoding of the same files;
+//   - ingest/rss-200mb: peak RSS above idle while ingesting 200 MB files
+//     (Quick: 20 MB), against the file size (the figure a buffering
+//     implementation would need).
+func init() {
+	Register(Scenario{Name: "ingest/local", Issue: 3, Run: runIngestLocal})
+	Register(Scenario{Name: "ingest/thumbnails", Issue: 3, Run: runIngestThumbs})
+	Register(Scenario{Name: "ingest/rss-200mb", Issue: 3, Run: runIngestRSS})
+}
+
+// benchPhotos makes (once; kept under the data dir) n distinct camera-size
+// JPEGs: a few 12-megapixel bases with photo-like noise, each file carrying
+// a real camera's EXIF segment from the shared corpus (when present) and a
+// unique comment so no two files have equal bytes.
+func benchPhotos(env *Env, n int) ([]string, error) {
+	dir := filepath.Join(env.DataDir, "bench-ingest-src")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	paths := make([]string, n)
+	missing := false
+	for i := range paths {
+		paths[i] = filepath.Join(dir, fmt.Sprintf("photo-%05d.jpg", i))
+		if _, err := os.Stat(paths[i]); err != nil {
+			missing = true
+		}
+	}
+	if !missing {
+		return paths, nil
+	}
+	bases, err := benchBases(4)
+	if err != nil {
+		return nil, err
+	}
+	exifs := corpusEXIF()
+	for i, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		base := bases[i%len(bases)]
+		var b bytes.Buffer
+		b.Write(base[:2]) // SOI
+		if len(exifs) > 0 {
+			b.Write(exifs[i%len(exifs)])
+		}
+		com := fmt.Sprintf("geoseek bench photo %d", i)
+		b.Write([]byte{0xFF, 0xFE, byte((len(com) + 2) >> 8), byte(len(com) + 2)})
+		b.WriteString(com)
+		b.Write(base[2:])
+		if err := os.WriteFile(p, b.Bytes(), 0o640); err != nil {
+			return nil, err
+		}
+	}
+	return paths, nil
+}
+
+// benchBases encodes k 4000×3000 JPEGs with enough texture to weigh 3+ MB.
+func benchBases(k int) ([][]byte, error) {
+	out := make([][]byte, k)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for j := range out {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(j), 42))
+			img := image.NewYCbCr(image.Rect(0, 0, 4000, 3000), image.YCbCrSubsampleRatio420)
+			for y := 0; y < 3000; y++ {
+				for x := 0; x < 4000; x++ {
+					v := 128 + 60*((x/(200+50*j))%2) - 30*((y/150)%2) + r.IntN(48)
+					img.Y[y*img.YStride+x] = uint8(min(255, max(0, v)))
+				}
+			}
+			for i := range img.Cb {
+				img.Cb[i] = uint8(100 + r.IntN(40))
+				img.Cr[i] = uint8(110 + r.IntN(40))
+			}
+			var b bytes.Buffer
+			if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 92}); err != nil {
+				firstErr.Store(err)
+				return
+			}
+			out[j] = b.Bytes()
+		}()
+	}
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return nil, err
+	}
+	return out, nil
+}
+
+// corpusEXIF returns the EXIF APP1 segments (marker included) of the shared
+// photo corpus's JPEGs, found beside the repository.
+func corpusEXIF() [][]byte {
+	dir := ""
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = filepath.Join(d, "..", "shared", "testdata", "photos")
+				break
+			}
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	var out [][]byte
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".jpg") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil || len(b) < 4 {
+			continue
+		}
+		// Walk to the first APP1 "Exif" segment.
+		for pos := 2; pos+4 <= len(b) && b[pos] == 0xFF && b[pos+1] != 0xDA; {
+			n := int(b[pos+2])<<8 | int(b[pos+3])
+			if pos+2+n > len(b) {
+				break
+			}
+			if b[pos+1] == 0xE1 && bytes.HasPrefix(b[pos+4:], []byte("Exif\x00\x00")) {
+				out = append(out, append([]byte(nil), b[pos:pos+2+n]...))
+				break
+			}
+			pos += 2 + n
+		}
+	}
+	return out
+}
+
+func benchService(env *Env, name string) (*ingest.Service, error) {
+	dir := filepath.Join(env.DataDir, name)
+	_ = os.RemoveAll(dir) // each run starts with an empty store
+	return ingest.New(ingest.Config{DataDir: dir, MaxFileBytes: 300 << 20}, env.Pool, nil, env.Logger)
+}
+
+// clearBenchPhotos deletes the photos of earlier runs of these files so that
+// every run measures real ingests, not the dedupe fast path.
+func clearBenchPhotos(ctx context.Context, env *Env, paths []string) error {
+	var sums [][]byte
+	for _, p := range paths {
+		s, _, err := hashFile(p)
+		if err != nil {
+			return err
+		}
+		sums = append(sums, s)
+	}
+	_, err := env.Pool.Exec(ctx, `DELETE FROM documents WHERE id IN (SELECT document_id FROM photos WHERE sha256 = ANY($1))`, sums)
+	return err
+}
+
+func hashFile(path string) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	return h.Sum(nil), n, err
+}
+
+// parallel runs fn over items with workers goroutines, bounded by d.
+func parallel(ctx context.Context, workers int, items []string, d time.Duration, fn func(ctx context.Context, p string) (int64, error)) (n int, bytes int64, el time.Duration, err error) {
+	var next, done, total atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(len(items)) {
+					return
+				}
+				b, err := fn(ctx, items[i])
+				if err != nil {
+					if ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, err)
+					}
+					return
+				}
+				done.Add(1)
+				total.Add(b)
+			}
+		}()
+	}
+	wg.Wait()
+	if e, ok := firstErr.Load().(error); ok {
+		err = e
+	}
+	return int(done.Load()), total.Load(), time.Since(start), err
+}
+
+func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
+	n, limit := 1000, 10*time.Minute
+	if env.Quick {
+		n, limit = 24, time.Minute
+	}
+	paths, err := benchPhotos(env, n)
+	if err != nil {
+		return nil, fmt.Errorf("make photos: %w", err)
+	}
+	if err := clearBenchPhotos(ctx, env, paths); err != nil {
+		return nil, err
+	}
+	svc, err := benchService(env, "bench-ingest-local")
+	if err != nil {
+		return nil, err
+	}
+	workers := runtime.GOMAXPROCS(0)
+	// Baseline: read + SHA-256 of the same files (page cache warm for both:
+	// the baseline runs first and every file was just hashed by clear).
+	bn, bb, bel, err := parallel(ctx, workers, paths, limit, func(_ context.Context, p string) (int64, error) {
+		_, size, err := hashFile(p)
+		return size, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	gn, gb, gel, err := parallel(ctx, workers, paths, limit, func(ctx context.Context, p string) (int64, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		ph, created, err := svc.Ingest(ctx, filepath.Base(p), bufio.NewReaderSize(f, 1<<20))
+		if err != nil {
+			return 0, err
+		}
+		if !created {
+			return 0, fmt.Errorf("%s: not created", p)
+		}
+		return ph.Size, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	mb := func(b int64, el time.Duration) float64 { return float64(b) / 1e6 / el.Seconds() }
+	ps := func(k int, el time.Duration) float64 { return float64(k) / el.Seconds() }
+	note := fmt.Sprintf("n=%d of %.1f MB avg, %d workers; baseline: read+SHA-256 same files", gn, float64(gb)/1e6/float64(max(gn, 1)), workers)
+	return []Result{
+		{Scenario: "ingest/local MB/s", Geoseek: mb(gb, gel), Baseline: mb(bb, bel), Unit: "MB/s", Note: note},
+		{Scenario: "ingest/local photos/s", Geoseek: ps(gn, gel), Baseline: ps(bn, bel), Unit: "photos/s", Note: note},
+	}, nil
+}
+
+func runIngestThumbs(ctx context.Context, env *Env) ([]Result, error) {
+	n, limit := 40, 3*time.Minute
+	if env.Quick {
+		n, limit = 4, time.Minute
+	}
+	paths, err := benchPhotos(env, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := clearBenchPhotos(ctx, env, paths); err != nil {
+		return nil, err
+	}
+	svc, err := benchService(env, "bench-ingest-thumbs")
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		ph, _, err := svc.Ingest(ctx, filepath.Base(p), f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, strconv.FormatInt(ph.ID, 10))
+	}
+	// One goroutine each: photos/s per core.
+	bn, _, bel, err := parallel(ctx, 1, paths, limit, func(_ context.Context, p string) (int64, error) {
+		f, err := os.Open(p)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		_, err = jpeg.Decode(bufio.NewReader(f))
+		return 0, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	gn, _, gel, err := parallel(ctx, 1, ids, limit, func(ctx context.Context, id string) (int64, error) {
+		i, _ := strconv.ParseInt(id, 10, 64)
+		return 0, svc.MakeThumbnails(ctx, i)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []Result{{Scenario: "ingest/thumbnails 12MP per core", Geoseek: float64(gn) / gel.Seconds(),
+		Baseline: float64(bn) / bel.Seconds(), Unit: "photos/s",
+		Note: fmt.Sprintf("n=%d; 1024+256 px JPEG thumbnails + dHash, pure Go (x/image/draw); baseline: image/jpeg.Decode only; libvips not measured", gn)}}, nil
+}
+
+// runIngestRSS ingests two large files (a small JPEG followed by filler up
+// to the size, which a JPEG reader ignores) and reports the peak resident
+// set above the level before, from /proc/self/status after resetting the
+// peak (clear_refs 5).
+func runIngestRSS(ctx context.Context, env *Env) ([]Result, error) {
+	size := int64(200 << 20)
+	if env.Quick {
+		size = 20 << 20
+	}
+	svc, err := benchService(env, "bench-ingest-rss")
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(env.DataDir, "bench-ingest-rss-src")
+	_ = os.MkdirAll(dir, 0o750)
+	defer os.RemoveAll(dir)
+	var small bytes.Buffer
+	img := image.NewGray(image.Rect(0, 0, 64, 64))
+	img.Set(1, 1, color.White)
+	_ = jpeg.Encode(&small, img, nil)
+	var paths []string
+	for i := 0; i < 2; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("big-%d.jpg", i))
+		if err := writeBig(p, small.Bytes(), size, fmt.Sprintf("%d-%d", time.Now().UnixNano(), i)); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	runtime.GC()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return nil, fmt.Errorf("reset peak RSS: %w", err)
+	}
+	idle, err := procStatusKB("VmRSS")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		ph, _, err := svc.Ingest(ctx, filepath.Base(p), f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		_, _ = env.Pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, ph.ID)
+	}
+	peak, err := procStatusKB("VmHWM")
+	if err != nil {
+		return nil, err
+	}
+	return []Result{{Scenario: "ingest/peak RSS above idle", Geoseek: float64(max(peak-idle, 1)) / 1024,
+		Baseline: float64(size) / (1 << 20), Unit: "MiB", LowerIsBetter: true,
+		Note: fmt.Sprintf("2 files of %d MiB; baseline: the file size (holding one file in memory); target < 100 MiB", size>>20)}}, nil
+}
+
+func writeBig(path string, jpg []byte, size int64, tag string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	_, _ = w.Write(jpg)
+	_, _ = w.WriteString(tag)
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	for written := int64(len(jpg) + len(tag)); written < size; written += int64(len(chunk)) {
+		if _, err := w.Write(chunk[:min(int64(len(chunk)), size-written)]); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+func procStatusKB(field string) (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				return strconv.ParseInt(f[1], 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("no " + field + " in /proc/self/status")
+}
