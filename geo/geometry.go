@@ -77,6 +77,57 @@ func ValidateGeometry(field string, g geom.T) error {
 	return nil
 }
 
+// Force2D returns g with only x and y: documents.geom is a 2D column
+// (geometry(Geometry, 4326)), so heights and measures are dropped on write.
+func Force2D(g geom.T) geom.T {
+	if g == nil || g.Layout() == geom.XY {
+		return g
+	}
+	if gc, ok := g.(*geom.GeometryCollection); ok {
+		out := geom.NewGeometryCollection().SetSRID(gc.SRID())
+		for i := range gc.NumGeoms() {
+			_ = out.Push(Force2D(gc.Geom(i))) // all members are XY now
+		}
+		return out
+	}
+	stride := g.Stride()
+	src := g.FlatCoords()
+	flat := make([]float64, 0, len(src)/stride*2)
+	for i := 0; i+1 < len(src); i += stride {
+		flat = append(flat, src[i], src[i+1])
+	}
+	scale := func(ends []int) []int {
+		out := make([]int, len(ends))
+		for i, e := range ends {
+			out[i] = e / stride * 2
+		}
+		return out
+	}
+	var out geom.T
+	switch t := g.(type) {
+	case *geom.Point:
+		out = geom.NewPointFlat(geom.XY, flat)
+	case *geom.LineString:
+		out = geom.NewLineStringFlat(geom.XY, flat)
+	case *geom.MultiPoint:
+		out = geom.NewMultiPointFlat(geom.XY, flat)
+	case *geom.Polygon:
+		out = geom.NewPolygonFlat(geom.XY, flat, scale(t.Ends()))
+	case *geom.MultiLineString:
+		out = geom.NewMultiLineStringFlat(geom.XY, flat, scale(t.Ends()))
+	case *geom.MultiPolygon:
+		endss := make([][]int, len(t.Endss()))
+		for i, e := range t.Endss() {
+			endss[i] = scale(e)
+		}
+		out = geom.NewMultiPolygonFlat(geom.XY, flat, endss)
+	default:
+		return g
+	}
+	out, _ = geom.SetSRID(out, g.SRID())
+	return out
+}
+
 func validate(field string, g geom.T, n *int) error {
 	if gc, ok := g.(*geom.GeometryCollection); ok {
 		for i := range gc.NumGeoms() {

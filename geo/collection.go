@@ -1,0 +1,160 @@
+package geo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// Options configure the geo service and its handlers.
+type Options struct {
+	// Title and Description describe the service on the landing page.
+	Title       string
+	Description string
+	// BaseURL, when set ("https://maps.example.org"), prefixes every link;
+	// otherwise links are built from the request's scheme and Host.
+	BaseURL string
+	// MaxBodyBytes bounds POST/PUT/PATCH bodies that are not bulk imports
+	// (default 16 MiB); MaxImportBytes bounds a bulk import (default 2 GiB).
+	MaxBodyBytes   int64
+	MaxImportBytes int64
+	// CountCap is how many matching rows numberMatched counts exactly
+	// before it reports the planner's estimate instead (default 10,000).
+	CountCap int
+	// TileMaxAge is the Cache-Control max-age of tiles (default 60 s).
+	TileMaxAge time.Duration
+	// PhotosCollection is the collection whose items link thumbnails
+	// (default "photos"); ThumbnailPath is the format of that link, given
+	// the document id (default "/photos/%d/thumbnail?size=256").
+	PhotosCollection string
+	ThumbnailPath    string
+}
+
+func (o *Options) defaults() {
+	if o.Title == "" {
+		o.Title = "geoseek"
+	}
+	if o.Description == "" {
+		o.Description = "Documents and photos as OGC API – Features, clusters and vector tiles."
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 16 << 20
+	}
+	if o.MaxImportBytes <= 0 {
+		o.MaxImportBytes = 2 << 30
+	}
+	if o.CountCap <= 0 {
+		o.CountCap = 10000
+	}
+	if o.TileMaxAge <= 0 {
+		o.TileMaxAge = time.Minute
+	}
+	if o.PhotosCollection == "" {
+		o.PhotosCollection = "photos"
+	}
+	if o.ThumbnailPath == "" {
+		o.ThumbnailPath = "/photos/%d/thumbnail?size=256"
+	}
+}
+
+// Service is the geo domain: queries and writes on the documents table.
+type Service struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+	opts   Options
+}
+
+// NewService returns a Service on pool.
+func NewService(pool *pgxpool.Pool, logger *slog.Logger, opts Options) *Service {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts.defaults()
+	return &Service{pool: pool, logger: logger, opts: opts}
+}
+
+// Collection is a collection's settings and its cheap statistics.
+type Collection struct {
+	ID             int64
+	Name           string
+	Title          string
+	Description    string
+	DefaultLang    string
+	Embedder       string
+	EmbeddingModel string
+	EmbeddingDim   *int32
+	// Extent is nil when no document has a geometry.
+	Extent *BBox
+	// TMin and TMax bound the documents' periods (nil: none or open).
+	TMin, TMax *time.Time
+	// PropKeys are the props keys seen in the collection (queryables).
+	PropKeys []string
+}
+
+const collectionSQL = `
+SELECT c.id, c.name, c.title, c.description, c.default_lang::text, c.embedder, c.embedding_model, c.embedding_dim,
+       s.minx, s.miny, s.maxx, s.maxy, s.t_min, s.t_max, COALESCE(s.prop_keys, '{}')
+  FROM collections c LEFT JOIN geo_collection_stats s ON s.collection_id = c.id`
+
+func scanCollection(row pgx.Row) (*Collection, error) {
+	var c Collection
+	var minx, miny, maxx, maxy *float64
+	if err := row.Scan(&c.ID, &c.Name, &c.Title, &c.Description, &c.DefaultLang, &c.Embedder, &c.EmbeddingModel,
+		&c.EmbeddingDim, &minx, &miny, &maxx, &maxy, &c.TMin, &c.TMax, &c.PropKeys); err != nil {
+		return nil, err
+	}
+	if minx != nil && miny != nil && maxx != nil && maxy != nil {
+		c.Extent = &BBox{*minx, *miny, *maxx, *maxy}
+	}
+	return &c, nil
+}
+
+// Collections lists every collection by name.
+func (s *Service) Collections(ctx context.Context) ([]*Collection, error) {
+	rows, err := s.pool.Query(ctx, collectionSQL+` ORDER BY c.name`)
+	if err != nil {
+		return nil, fmt.Errorf("geo: list collections: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Collection, error) { return scanCollection(r) })
+	if err != nil {
+		return nil, fmt.Errorf("geo: list collections: %w", err)
+	}
+	return out, nil
+}
+
+// Collection returns one collection, or problem.ErrNotFound.
+func (s *Service) Collection(ctx context.Context, name string) (*Collection, error) {
+	c, err := scanCollection(s.pool.QueryRow(ctx, collectionSQL+` WHERE c.name = $1`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("collection %q: %w", name, problem.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("geo: collection %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// RefreshStats recomputes a collection's extents and keys exactly (after
+// deletes have left them larger than the data).
+func (s *Service) RefreshStats(ctx context.Context, collectionID int64) error {
+	if _, err := s.pool.Exec(ctx, `SELECT geo_refresh_collection_stats($1)`, collectionID); err != nil {
+		return fmt.Errorf("geo: refresh stats: %w", err)
+	}
+	return nil
+}
+
+func (c *Collection) hasKey(k string) bool {
+	for _, p := range c.PropKeys {
+		if p == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,190 @@
+package geo
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// inFeature is a GeoJSON Feature as clients send it.
+type inFeature struct {
+	Type       string                     `json:"type"`
+	ID         json.RawMessage            `json:"id"`
+	Geometry   json.RawMessage            `json:"geometry"`
+	Properties map[string]json.RawMessage `json:"properties"`
+}
+
+// FeatureDoc converts a GeoJSON Feature into a document of collection.
+// The mapping (the inverse of what /items writes):
+//   - properties title, body, tags, lang and external_id fill those columns;
+//   - datetime (an instant) or start/end (an interval, bounds included, either
+//     may be null) fill the period;
+//   - the feature id, when a string or number, is the external_id unless the
+//     properties name one;
+//   - created, updated and thumbnail are the server's and are ignored;
+//   - every other property goes into props as it was sent.
+//
+// field prefixes validation errors ("features[12]").
+func FeatureDoc(field, collection string, raw []byte) (*document.Doc, error) {
+	var f inFeature
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return nil, problem.Invalid(field, "not a GeoJSON Feature: %v", err)
+	}
+	return f.doc(field, collection)
+}
+
+func (f *inFeature) doc(field, collection string) (*document.Doc, error) {
+	if f.Type != "Feature" {
+		return nil, problem.Invalid(field+".type", "must be \"Feature\", got %q", f.Type)
+	}
+	d := &document.Doc{Collection: collection}
+	g, err := DecodeGeometry(field+".geometry", f.Geometry)
+	if err != nil {
+		return nil, err
+	}
+	// Z and M are dropped: the column is 2D (see Force2D).
+	d.Geometry = Force2D(g)
+	if len(f.ID) > 0 && string(f.ID) != "null" {
+		var s string
+		if json.Unmarshal(f.ID, &s) != nil {
+			var n json.Number
+			if err := json.Unmarshal(f.ID, &n); err != nil {
+				return nil, problem.Invalid(field+".id", "must be a string or a number")
+			}
+			s = n.String()
+		}
+		d.ExternalID = &s
+	}
+	props := map[string]json.RawMessage{}
+	var start, end *time.Time
+	for k, v := range f.Properties {
+		pf := field + ".properties." + k
+		switch k {
+		case "title":
+			if err := unmarshalOpt(v, &d.Title); err != nil {
+				return nil, problem.Invalid(pf, "must be a string")
+			}
+		case "body":
+			if err := unmarshalOpt(v, &d.Body); err != nil {
+				return nil, problem.Invalid(pf, "must be a string")
+			}
+		case "lang":
+			if err := unmarshalOpt(v, &d.Lang); err != nil {
+				return nil, problem.Invalid(pf, "must be a string")
+			}
+		case "tags":
+			if err := unmarshalOpt(v, &d.Tags); err != nil {
+				return nil, problem.Invalid(pf, "must be an array of strings")
+			}
+		case "external_id":
+			var s *string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, problem.Invalid(pf, "must be a string")
+			}
+			if s != nil {
+				d.ExternalID = s
+			}
+		case "datetime", "start", "end":
+			var s *string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, problem.Invalid(pf, "must be an RFC 3339 date-time string or null")
+			}
+			if s == nil || *s == ".." || *s == "" {
+				continue
+			}
+			t, err := parseInstant(*s)
+			if err != nil {
+				return nil, problem.Invalid(pf, "%q is not an RFC 3339 date-time", *s)
+			}
+			switch k {
+			case "datetime":
+				start, end = &t, &t
+			case "start":
+				start = &t
+			case "end":
+				end = &t
+			}
+		case "created", "updated", "thumbnail":
+			// written by the server; a feature read back and posted again
+			// carries them.
+		default:
+			props[k] = v
+		}
+	}
+	if start != nil || end != nil {
+		d.Period = &document.Period{Lower: start, Upper: end, LowerInc: start != nil, UpperInc: end != nil}
+	}
+	if len(props) > 0 {
+		d.Props = make(map[string]any, len(props))
+		for k, v := range props {
+			d.Props[k] = v
+		}
+	}
+	// document.Validate calls FlatCoords, which panics on a
+	// GeometryCollection (reported to the lead); the geometry was fully
+	// validated above, so Validate checks the rest without it.
+	g = d.Geometry
+	d.Geometry = nil
+	err = d.Validate()
+	d.Geometry = g
+	if err != nil {
+		return nil, prefixed(field, err)
+	}
+	return d, nil
+}
+
+func unmarshalOpt(v json.RawMessage, dst any) error {
+	if bytes.Equal(v, []byte("null")) {
+		return nil
+	}
+	return json.Unmarshal(v, dst)
+}
+
+// prefixed puts field in front of a validation error's field.
+func prefixed(field string, err error) error {
+	if ve, ok := err.(*problem.ValidationError); ok && field != "" {
+		f := field
+		if ve.Field != "" {
+			f += "." + ve.Field
+		}
+		return &problem.ValidationError{Field: f, Pos: ve.Pos, Reason: ve.Reason}
+	}
+	return err
+}
+
+// propsJSON is d.Props as one JSON object. Values that came from a request
+// are json.RawMessage and pass through unchanged (numbers keep their digits).
+func propsJSON(m map[string]any) ([]byte, error) {
+	if len(m) == 0 {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("geo: encode props: %w", err)
+	}
+	return b, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// parseID parses an item id from a URL.
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("item %q: %w", s, problem.ErrNotFound)
+	}
+	return id, nil
+}

@@ -1,0 +1,649 @@
+package geo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/twpayne/go-geom"
+
+	"github.com/geoseek/geoseek/geo/cql2"
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// ItemsQuery is a validated /items request.
+type ItemsQuery struct {
+	Collection string
+	BBox       *BBox
+	Datetime   *Interval
+	Limit      int
+	Sort       Sort
+	Cursor     *Cursor
+	// Properties selects the feature properties to return (nil: all).
+	Properties []string
+	// Equal are property equality filters (name -> value as given).
+	Equal map[string]string
+	// Q is a full-text query (websearch syntax).
+	Q string
+	// Filter is CQL2 text.
+	Filter string
+	// Precision is the number of coordinate decimals; -1 keeps all.
+	Precision int
+	// NoCount skips numberMatched (used by tiles and benchmarks).
+	NoCount bool
+}
+
+// Cursor is a keyset position: the sort value and id of a row; Before pages
+// backwards from it.
+type Cursor struct {
+	Key    string `json:"k,omitempty"`
+	ID     int64  `json:"i"`
+	Before bool   `json:"b,omitempty"`
+	Sort   string `json:"s"`
+}
+
+// Encode returns the opaque cursor token.
+func (c Cursor) Encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ParseCursor decodes a cursor token; it must belong to the same sort.
+func ParseCursor(field, s string, sort Sort) (*Cursor, error) {
+	if s == "" {
+		return nil, nil //nolint:nilnil // no cursor: first page
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	var c Cursor
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		return nil, problem.Invalid(field, "not a cursor from a next or prev link")
+	}
+	if c.Sort != sort.String() {
+		return nil, problem.Invalid(field, "the cursor belongs to sortby=%s", c.Sort)
+	}
+	return &c, nil
+}
+
+// String is the sortby value of s.
+func (s Sort) String() string {
+	if s.Desc {
+		return "-" + string(s.Key)
+	}
+	return string(s.Key)
+}
+
+// sortExpr maps the allow-listed keys to SQL and the type their cursor text
+// is cast back to.
+func sortExpr(k SortKey) (expr, typ string) {
+	switch k {
+	case SortTitle:
+		return "d.title", "text"
+	case SortCreated:
+		return "d.created_at", "timestamptz"
+	case SortUpdated:
+		return "d.updated_at", "timestamptz"
+	case SortDatetime:
+		return "COALESCE(lower(d.period), '-infinity')", "timestamptz"
+	}
+	return "d.id", "bigint"
+}
+
+// reservedProps are feature properties geoseek writes itself; a props key of
+// the same name is not repeated (the column wins).
+var reservedProps = []string{"title", "body", "tags", "external_id", "datetime", "start", "end", "created", "updated"}
+
+// where builds the WHERE clause shared by the items query and its count.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) arg(v any) string {
+	w.args = append(w.args, v)
+	return "$" + strconv.Itoa(len(w.args))
+}
+
+func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
+
+func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
+
+// buildWhere validates q against the collection and returns the conditions.
+func buildWhere(q *ItemsQuery, col *Collection) (*where, error) {
+	w := &where{}
+	w.add("d.collection_id = " + w.arg(col.ID))
+	if q.BBox != nil {
+		var ors []string
+		for _, b := range q.BBox.Boxes() {
+			ors = append(ors, fmt.Sprintf("ST_Intersects(d.geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
+				w.arg(b.MinX), w.arg(b.MinY), w.arg(b.MaxX), w.arg(b.MaxY)))
+		}
+		w.add("(" + strings.Join(ors, " OR ") + ")")
+	}
+	if iv := q.Datetime; iv != nil {
+		var lo, hi any
+		if iv.Start != nil {
+			lo = *iv.Start
+		}
+		if iv.End != nil {
+			hi = *iv.End
+		}
+		w.add(fmt.Sprintf("d.period && tstzrange(%s::timestamptz, %s::timestamptz, '[]')", w.arg(lo), w.arg(hi)))
+	}
+	if q.Q != "" {
+		w.add(fmt.Sprintf("d.search @@ websearch_to_tsquery(%s::regconfig, %s::text)", w.arg(col.DefaultLang), w.arg(q.Q)))
+	}
+	for _, name := range sortedKeys(q.Equal) {
+		v := q.Equal[name]
+		switch name {
+		case "title", "external_id", "body":
+			w.add(fmt.Sprintf("d.%s = %s::text", name, w.arg(v)))
+		case "tags":
+			w.add(fmt.Sprintf("d.tags @> ARRAY[%s::text]", w.arg(v)))
+		default:
+			if !col.hasKey(name) {
+				return nil, problem.Invalid(name, "unknown query parameter or property (collection %q has no property %q)", col.Name, name)
+			}
+			// A value that reads as a number or boolean matches that JSON
+			// value as well as the string; both use the props GIN index.
+			alts := []string{"d.props @> " + w.arg(jsonObj(name, v)) + "::jsonb"}
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				alts = append(alts, "d.props @> "+w.arg(jsonObj(name, f))+"::jsonb")
+			} else if b, err := strconv.ParseBool(v); err == nil && (v == "true" || v == "false") {
+				alts = append(alts, "d.props @> "+w.arg(jsonObj(name, b))+"::jsonb")
+			}
+			w.add("(" + strings.Join(alts, " OR ") + ")")
+		}
+	}
+	if q.Filter != "" {
+		env := cql2.Env{PropKeys: col.hasKey}
+		sql, args, err := cql2.Compile(q.Filter, env, len(w.args)+1)
+		if err != nil {
+			var ce *cql2.Error
+			if errors.As(err, &ce) {
+				return nil, problem.InvalidAt("filter", ce.Pos, "%s", ce.Msg)
+			}
+			return nil, problem.Invalid("filter", "%v", err)
+		}
+		w.args = append(w.args, args...)
+		w.add("(" + sql + ")")
+	}
+	return w, nil
+}
+
+func jsonObj(k string, v any) string {
+	b, _ := json.Marshal(map[string]any{k: v})
+	return string(b)
+}
+
+// selectCols is what every feature query reads; sk is the sort key as text
+// for the cursor.
+const selectCols = `d.id, d.external_id, d.title, d.body, d.tags,
+       d.props - '{title,body,tags,external_id,datetime,start,end,created,updated,thumbnail}'::text[] AS props,
+       d.period, d.geom, d.created_at, d.updated_at`
+
+// Items runs q and returns a stream positioned before its first feature. Bad
+// input and a missing collection are reported here, before anything is
+// written; the caller must Close the stream.
+func (s *Service) Items(ctx context.Context, q *ItemsQuery) (*FeatureStream, error) {
+	col, err := s.Collection(ctx, q.Collection)
+	if err != nil {
+		return nil, err
+	}
+	w, err := buildWhere(q, col)
+	if err != nil {
+		return nil, err
+	}
+	expr, typ := sortExpr(q.Sort.Key)
+	dir, cmp := "ASC", ">"
+	if q.Sort.Desc {
+		dir, cmp = "DESC", "<"
+	}
+	backward := q.Cursor != nil && q.Cursor.Before
+	countWhere := w.sql()
+	countArgs := append([]any(nil), w.args...)
+	if c := q.Cursor; c != nil {
+		op := cmp
+		if backward {
+			op = map[string]string{">": "<", "<": ">"}[cmp]
+		}
+		if q.Sort.Key == SortID {
+			w.add(fmt.Sprintf("d.id %s %s", op, w.arg(c.ID)))
+		} else {
+			w.add(fmt.Sprintf("(%s, d.id) %s (%s::text::%s, %s)", expr, op, w.arg(c.Key), typ, w.arg(c.ID)))
+		}
+	}
+	order := fmt.Sprintf("%s %s, d.id %s", expr, dir, dir)
+	if q.Sort.Key == SortID {
+		order = "d.id " + dir
+	}
+	limitArg := w.arg(q.Limit + 1)
+	var sql string
+	if !backward {
+		sql = fmt.Sprintf(`SELECT %s, (%s)::text AS sk, 0 AS rn FROM documents d WHERE %s ORDER BY %s LIMIT %s`,
+			selectCols, expr, w.sql(), order, limitArg)
+	} else {
+		rev := strings.NewReplacer("ASC", "DESC", "DESC", "ASC").Replace(order)
+		outer := strings.NewReplacer("d.id", "p.id", expr, "p.sk_sort").Replace(order)
+		if q.Sort.Key == SortID {
+			outer = strings.Replace(order, "d.id", "p.id", 1)
+		}
+		sql = fmt.Sprintf(`SELECT p.id, p.external_id, p.title, p.body, p.tags, p.props, p.period, p.geom, p.created_at, p.updated_at, p.sk, p.rn
+		  FROM (SELECT %s, (%s)::text AS sk, %s AS sk_sort, row_number() OVER (ORDER BY %s) AS rn
+		          FROM (SELECT * FROM documents d WHERE %s ORDER BY %s LIMIT %s) d) p
+		 ORDER BY %s`, selectCols, expr, expr, rev, w.sql(), rev, limitArg, outer)
+	}
+	fs := &FeatureStream{q: q, col: col, svc: s}
+	if !q.NoCount {
+		fs.count = make(chan countResult, 1)
+		go func() {
+			n, est, err := s.countMatched(ctx, countWhere, countArgs)
+			fs.count <- countResult{n, est, err}
+		}()
+	}
+	// The unnamed statement (CacheDescribe) is planned with this request's
+	// bbox and filter values every time; a cached named statement may switch
+	// to a generic plan after five runs and stop using the right index.
+	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, w.args...)...)
+	if err != nil {
+		fs.Close()
+		return nil, s.queryErr(err)
+	}
+	fs.rows = rows
+	fs.hasMore = false
+	fs.backward = backward
+	if !fs.advance() {
+		if err := rows.Err(); err != nil {
+			fs.Close()
+			return nil, s.queryErr(err)
+		}
+	}
+	return fs, nil
+}
+
+func (s *Service) queryErr(err error) error {
+	var ve *problem.ValidationError
+	if errors.As(err, &ve) {
+		return err
+	}
+	return fmt.Errorf("geo: items: %w", pg.Interpret(err))
+}
+
+type countResult struct {
+	n         int64
+	estimated bool
+	err       error
+}
+
+// countMatched counts up to CountCap rows exactly, else asks the planner.
+func (s *Service) countMatched(ctx context.Context, cond string, args []any) (int64, bool, error) {
+	capArg := "$" + strconv.Itoa(len(args)+1)
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM documents d WHERE `+cond+` LIMIT `+capArg+`) s`,
+		append(append([]any{pgx.QueryExecModeCacheDescribe}, args...), s.opts.CountCap+1)...).Scan(&n)
+	if err != nil {
+		return 0, false, err
+	}
+	if n <= int64(s.opts.CountCap) {
+		return n, false, nil
+	}
+	var plan []byte
+	err = s.pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE `+cond,
+		append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&plan)
+	if err != nil {
+		return 0, false, err
+	}
+	var p []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if err := json.Unmarshal(plan, &p); err != nil || len(p) == 0 {
+		return 0, false, fmt.Errorf("geo: read plan estimate: %v", err)
+	}
+	// The exact count passed the cap, so the estimate is at least that.
+	return max(int64(p[0].Plan.Rows), n), true, nil
+}
+
+// Feature is one row, ready to encode.
+type Feature struct {
+	ID         int64
+	ExternalID *string
+	Title      string
+	Body       string
+	Tags       []string
+	Props      []byte // JSON object, reserved keys removed
+	Period     pgtype.Range[pgtype.Timestamptz]
+	Geometry   geom.T
+	Created    time.Time
+	Updated    time.Time
+	sk         string
+	rn         int64
+}
+
+// FeatureStream writes a FeatureCollection while rows arrive.
+type FeatureStream struct {
+	svc      *Service
+	q        *ItemsQuery
+	col      *Collection
+	rows     pgx.Rows
+	cur      Feature
+	have     bool
+	hasMore  bool
+	backward bool
+	count    chan countResult
+	closed   bool
+}
+
+// advance reads the next row into cur. In backward mode the extra row (the
+// limit+1-th in reverse order) comes first and only says there is a prev page.
+func (fs *FeatureStream) advance() bool {
+	for fs.rows.Next() {
+		f := &fs.cur
+		f.Geometry = nil
+		if err := fs.rows.Scan(&f.ID, &f.ExternalID, &f.Title, &f.Body, &f.Tags, &f.Props, &f.Period, &f.Geometry,
+			&f.Created, &f.Updated, &f.sk, &f.rn); err != nil {
+			fs.rows.Close()
+			fs.have = false
+			return false
+		}
+		if fs.backward && f.rn == int64(fs.q.Limit+1) {
+			fs.hasMore = true
+			continue
+		}
+		fs.have = true
+		return true
+	}
+	fs.have = false
+	return false
+}
+
+// Close releases the rows and waits for the count.
+func (fs *FeatureStream) Close() {
+	if fs.closed {
+		return
+	}
+	fs.closed = true
+	if fs.rows != nil {
+		fs.rows.Close()
+	}
+	if fs.count != nil {
+		<-fs.count
+	}
+}
+
+// Link is an OGC/RFC 8288 link.
+type Link struct {
+	Href  string `json:"href"`
+	Rel   string `json:"rel"`
+	Type  string `json:"type,omitempty"`
+	Title string `json:"title,omitempty"`
+}
+
+// Page says what the caller needs for links after streaming.
+type Page struct {
+	// Next and Prev are cursors ("" when there is no such page).
+	Next, Prev string
+	Returned   int
+	Matched    int64
+	Estimated  bool
+	HasMatched bool
+}
+
+// WriteTo writes the FeatureCollection to w. links is called after the last
+// feature, with the cursors, to produce the collection's links. An error
+// after the first byte means a truncated body: the caller must abort the
+// connection rather than let a client take it for a complete answer.
+func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
+	buf := make([]byte, 0, 64<<10)
+	buf = append(buf, `{"type":"FeatureCollection","features":[`...)
+	var (
+		p           Page
+		first, last Feature
+		n           int
+		err         error
+	)
+	fmtSel := newSelector(fs.q.Properties)
+	for fs.have {
+		f := &fs.cur
+		if !fs.backward && n == fs.q.Limit {
+			fs.hasMore = true
+			break
+		}
+		if n == 0 {
+			first = *f
+		}
+		last = *f
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		if buf, err = fs.svc.appendFeature(buf, f, fs.col, fs.q.Precision, fmtSel); err != nil {
+			return err
+		}
+		n++
+		if len(buf) > 48<<10 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+		fs.advance()
+	}
+	if err := fs.rows.Err(); err != nil {
+		return fmt.Errorf("geo: items: %w", err)
+	}
+	fs.rows.Close()
+	p.Returned = n
+	sortName := fs.q.Sort.String()
+	if n > 0 {
+		nextC := Cursor{Key: last.sk, ID: last.ID, Sort: sortName}
+		prevC := Cursor{Key: first.sk, ID: first.ID, Sort: sortName, Before: true}
+		if fs.backward {
+			p.Next = nextC.Encode()
+			if fs.hasMore {
+				p.Prev = prevC.Encode()
+			}
+		} else {
+			if fs.hasMore {
+				p.Next = nextC.Encode()
+			}
+			if fs.q.Cursor != nil {
+				p.Prev = prevC.Encode()
+			}
+		}
+	}
+	if fs.count != nil {
+		cr := <-fs.count
+		fs.count = nil
+		if cr.err == nil {
+			p.Matched, p.Estimated, p.HasMatched = cr.n, cr.estimated, true
+		} else if !errors.Is(cr.err, context.Canceled) {
+			// numberMatched is optional (OGC API – Features 7.15.8); a
+			// failed count must not fail the page.
+			fs.svc.logger.Warn("geo: numberMatched failed", "err", cr.err)
+		}
+	}
+	buf = append(buf, `],"numberReturned":`...)
+	buf = strconv.AppendInt(buf, int64(n), 10)
+	if p.HasMatched {
+		buf = append(buf, `,"numberMatched":`...)
+		buf = strconv.AppendInt(buf, p.Matched, 10)
+		if p.Estimated {
+			buf = append(buf, `,"numberMatchedEstimated":true`...)
+		}
+	}
+	buf = append(buf, `,"timeStamp":"`...)
+	buf = time.Now().UTC().AppendFormat(buf, time.RFC3339)
+	buf = append(buf, `","links":`...)
+	lb, err := json.Marshal(links(p))
+	if err != nil {
+		return err
+	}
+	buf = append(buf, lb...)
+	buf = append(buf, "}\n"...)
+	_, err = w.Write(buf)
+	return err
+}
+
+// selector filters props by the properties= selection.
+type selector struct {
+	all  bool
+	keep map[string]bool
+}
+
+func newSelector(props []string) *selector {
+	if props == nil {
+		return &selector{all: true}
+	}
+	s := &selector{keep: map[string]bool{}}
+	for _, p := range props {
+		s.keep[p] = true
+	}
+	return s
+}
+
+func (s *selector) want(k string) bool { return s.all || s.keep[k] }
+
+// appendFeature writes f as a GeoJSON Feature.
+func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision int, sel *selector) ([]byte, error) {
+	b = append(b, `{"type":"Feature","id":`...)
+	b = strconv.AppendInt(b, f.ID, 10)
+	b = append(b, `,"geometry":`...)
+	var err error
+	if b, err = AppendGeoJSON(b, f.Geometry, precision); err != nil {
+		return b, err
+	}
+	b = append(b, `,"properties":{`...)
+	n := 0
+	key := func(k string) {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		b = strconv.AppendQuote(b, k)
+		b = append(b, ':')
+	}
+	str := func(k, v string) {
+		key(k)
+		b = appendJSONString(b, v)
+	}
+	if sel.want("title") {
+		str("title", f.Title)
+	}
+	if f.Body != "" && sel.want("body") {
+		str("body", f.Body)
+	}
+	if f.ExternalID != nil && sel.want("external_id") {
+		str("external_id", *f.ExternalID)
+	}
+	if sel.want("tags") {
+		key("tags")
+		b = append(b, '[')
+		for i, t := range f.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, t)
+		}
+		b = append(b, ']')
+	}
+	if f.Period.Valid {
+		lo, hi := f.Period.Lower, f.Period.Upper
+		loOK := f.Period.LowerType != pgtype.Unbounded && lo.Valid && lo.InfinityModifier == pgtype.Finite
+		hiOK := f.Period.UpperType != pgtype.Unbounded && hi.Valid && hi.InfinityModifier == pgtype.Finite
+		if loOK && hiOK && lo.Time.Equal(hi.Time) {
+			if sel.want("datetime") {
+				str("datetime", lo.Time.UTC().Format(time.RFC3339Nano))
+			}
+		} else {
+			if loOK && sel.want("start") {
+				str("start", lo.Time.UTC().Format(time.RFC3339Nano))
+			}
+			if hiOK && sel.want("end") {
+				str("end", hi.Time.UTC().Format(time.RFC3339Nano))
+			}
+		}
+	}
+	if sel.want("created") {
+		str("created", f.Created.UTC().Format(time.RFC3339Nano))
+	}
+	if sel.want("updated") {
+		str("updated", f.Updated.UTC().Format(time.RFC3339Nano))
+	}
+	if col.Name == s.opts.PhotosCollection && sel.want("thumbnail") {
+		str("thumbnail", fmt.Sprintf(s.opts.ThumbnailPath, f.ID))
+	}
+	if len(f.Props) > 2 {
+		if sel.all {
+			// The props object minus its braces: the keys geoseek writes
+			// itself were removed in SQL, so no key repeats.
+			if n > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, f.Props[1:len(f.Props)-1]...)
+		} else {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(f.Props, &m); err != nil {
+				return b, fmt.Errorf("geo: props of %d: %w", f.ID, err)
+			}
+			for _, k := range sortedKeys(m) {
+				if sel.keep[k] {
+					key(k)
+					b = append(b, m[k]...)
+				}
+			}
+		}
+	}
+	return append(b, "}}"...), nil
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	// encoding/json's escaping (HTML-safe, valid UTF-8) without reflection.
+	enc, _ := json.Marshal(s)
+	return append(b, enc...)
+}
+
+// Item returns one feature as GeoJSON with the given links, or
+// problem.ErrNotFound.
+func (s *Service) Item(ctx context.Context, collection string, id int64, precision int, links []Link) ([]byte, error) {
+	col, err := s.Collection(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	var f Feature
+	err = s.pool.QueryRow(ctx, `SELECT `+selectCols+` FROM documents d WHERE d.collection_id = $1 AND d.id = $2`, col.ID, id).
+		Scan(&f.ID, &f.ExternalID, &f.Title, &f.Body, &f.Tags, &f.Props, &f.Period, &f.Geometry, &f.Created, &f.Updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("item %d in %q: %w", id, collection, problem.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("geo: item: %w", err)
+	}
+	b, err := s.appendFeature(make([]byte, 0, 1024), &f, col, precision, newSelector(nil))
+	if err != nil {
+		return nil, err
+	}
+	// Splice the links into the feature object.
+	lb, err := json.Marshal(links)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b[:len(b)-1], `,"links":`...)
+	b = append(b, lb...)
+	return append(b, '}'), nil
+}
+
+func timeOrNil(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,218 @@
+package geo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// Tile and cluster tuning.
+const (
+	// MaxZoom is the deepest tile or cluster zoom served.
+	MaxZoom = 22
+	// ClusterMaxZoom: tiles below it carry clustered points, tiles at or
+	// above it carry the features themselves.
+	ClusterMaxZoom = 14
+	// tileExtent is the MVT coordinate extent of a tile; tileCells the number
+	// of cluster cells along a tile side (so a cell is 16 px of a 512 px tile).
+	tileExtent = 4096
+	tileCells  = 32
+	// clusterCellDeg is the size of a /clusters cell at zoom 0, in degrees;
+	// at zoom z it is clusterCellDeg / 2^z (64 px of a 256 px web tile).
+	clusterCellDeg = 90.0
+	// maxTileFeatures bounds the features of an unclustered tile.
+	maxTileFeatures = 50000
+)
+
+// TileCoord is a z/x/y tile.
+type TileCoord struct{ Z, X, Y int }
+
+// ParseTile validates z, x and "y.mvt".
+func ParseTile(zs, xs, yfile string) (TileCoord, error) {
+	ys, ok := cutSuffix(yfile, ".mvt")
+	if !ok {
+		ys, ok = cutSuffix(yfile, ".pbf")
+	}
+	if !ok {
+		return TileCoord{}, fmt.Errorf("tile %q: %w", yfile, problem.ErrNotFound)
+	}
+	z, err1 := strconv.Atoi(zs)
+	x, err2 := strconv.Atoi(xs)
+	y, err3 := strconv.Atoi(ys)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return TileCoord{}, problem.Invalid("tile", "z, x and y must be integers")
+	}
+	if z < 0 || z > MaxZoom {
+		return TileCoord{}, problem.Invalid("z", "zoom must be 0 to %d", MaxZoom)
+	}
+	n := 1 << z
+	if x < 0 || x >= n || y < 0 || y >= n {
+		return TileCoord{}, problem.Invalid("tile", "x and y must be 0 to %d at zoom %d", n-1, z)
+	}
+	return TileCoord{z, x, y}, nil
+}
+
+func cutSuffix(s, suf string) (string, bool) {
+	if len(s) > len(suf) && s[len(s)-len(suf):] == suf {
+		return s[:len(s)-len(suf)], true
+	}
+	return "", false
+}
+
+// Tile is an encoded vector tile; ETag is a strong validator of its bytes.
+type Tile struct {
+	Data []byte
+	ETag string
+}
+
+// The clustered tile: points grouped in a grid of tileCells² cells per tile
+// in Web Mercator, one MVT point per cell at the mean position of its
+// members, with count, a representative id and the members' extent.
+const clusterTileSQL = `
+WITH env AS (SELECT ST_TileEnvelope($2, $3, $4) AS e),
+pts AS (
+    SELECT d.id, ST_Transform(ST_PointOnSurface(d.geom), 3857) AS p,
+           ST_XMin(d.geom) AS x0, ST_YMin(d.geom) AS y0, ST_XMax(d.geom) AS x1, ST_YMax(d.geom) AS y1
+      FROM documents d, env
+     WHERE d.collection_id = $1 AND d.geom && ST_Transform(env.e, 4326)
+),
+cells AS (
+    SELECT count(*) AS count, min(id) AS id, avg(ST_X(p)) AS x, avg(ST_Y(p)) AS y,
+           min(x0) AS minx, min(y0) AS miny, max(x1) AS maxx, max(y1) AS maxy
+      FROM pts, env
+     WHERE ST_Intersects(p, env.e)
+     GROUP BY floor((ST_X(p) - ST_XMin(env.e)) / $5), floor((ST_Y(p) - ST_YMin(env.e)) / $5)
+)
+SELECT ST_AsMVT(t, $6, 4096, 'geom', 'fid') FROM (
+    SELECT c.id AS fid, c.count, c.id, c.count > 1 AS cluster,
+           format('%s,%s,%s,%s', c.minx, c.miny, c.maxx, c.maxy) AS extent,
+           ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(c.x, c.y), 3857), env.e, 4096, 64, true) AS geom
+      FROM cells c, env
+) t`
+
+// The unclustered tile: each feature clipped to the tile with its id and title.
+const featureTileSQL = `
+WITH env AS (SELECT ST_TileEnvelope($2, $3, $4) AS e)
+SELECT ST_AsMVT(t, $6, 4096, 'geom', 'fid') FROM (
+    SELECT d.id AS fid, d.id, d.title, 1 AS count, false AS cluster,
+           ST_AsMVTGeom(ST_Transform(d.geom, 3857), env.e, 4096, 64, true) AS geom
+      FROM documents d, env
+     WHERE d.collection_id = $1 AND d.geom && ST_Transform(env.e, 4326)
+     LIMIT $5
+) t WHERE t.geom IS NOT NULL`
+
+// Tile renders one vector tile of a collection with ST_AsMVT; the layer is
+// named after the collection. An empty tile has no Data.
+func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord) (Tile, error) {
+	col, err := s.Collection(ctx, collection)
+	if err != nil {
+		return Tile{}, err
+	}
+	var data []byte
+	if tc.Z < ClusterMaxZoom {
+		// Web Mercator world width / 2^z, split into tileCells cells.
+		cell := 2 * math.Pi * 6378137 / float64(int(1)<<tc.Z) / tileCells
+		err = s.pool.QueryRow(ctx, clusterTileSQL, pgx.QueryExecModeCacheDescribe, col.ID, tc.Z, tc.X, tc.Y, cell, col.Name).Scan(&data)
+	} else {
+		err = s.pool.QueryRow(ctx, featureTileSQL, pgx.QueryExecModeCacheDescribe, col.ID, tc.Z, tc.X, tc.Y, maxTileFeatures, col.Name).Scan(&data)
+	}
+	if err != nil {
+		return Tile{}, fmt.Errorf("geo: tile %d/%d/%d: %w", tc.Z, tc.X, tc.Y, pg.Interpret(err))
+	}
+	if len(data) == 0 {
+		return Tile{}, nil
+	}
+	sum := sha256.Sum256(data)
+	return Tile{Data: data, ETag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
+}
+
+// Cluster is one grid cell of /clusters: Count members around (X, Y) (their
+// mean position), a representative member id and the members' extent.
+type Cluster struct {
+	Count                  int64
+	ID                     int64
+	X, Y                   float64
+	MinX, MinY, MaxX, MaxY float64
+	// Title is set for single-member cells.
+	Title string
+}
+
+// ClusterResult is a clustering of a bbox at a zoom.
+type ClusterResult struct {
+	// BBox is the query box widened to whole grid cells: what the clusters
+	// count. Widening is what keeps a cell's count the same wherever the
+	// map is panned.
+	BBox     BBox
+	CellSize float64
+	Clusters []Cluster
+}
+
+// CellSize is the /clusters grid cell in degrees at zoom z.
+func CellSize(z int) float64 { return clusterCellDeg / float64(int64(1)<<z) }
+
+// alignOut widens b to the grid of cell, anchored at (0, 0).
+func alignOut(b BBox, cell float64) BBox {
+	return BBox{
+		MinX: math.Max(-180, math.Floor(b.MinX/cell)*cell),
+		MinY: math.Max(-90, math.Floor(b.MinY/cell)*cell),
+		MaxX: math.Min(180, math.Ceil(b.MaxX/cell)*cell),
+		MaxY: math.Min(90, math.Ceil(b.MaxY/cell)*cell),
+	}
+}
+
+// An item belongs to the cell holding the centre of its bounding box; the
+// grid is anchored at lon 0, lat 0, so cells are the same for every bbox.
+const clusterSQL = `
+SELECT count(*), min(id), avg(cx), avg(cy), min(x0), min(y0), max(x1), max(y1),
+       CASE WHEN count(*) = 1 THEN min(title) ELSE '' END
+  FROM (SELECT d.id, d.title, ST_XMin(d.geom) AS x0, ST_YMin(d.geom) AS y0, ST_XMax(d.geom) AS x1, ST_YMax(d.geom) AS y1,
+               (ST_XMin(d.geom) + ST_XMax(d.geom)) / 2 AS cx, (ST_YMin(d.geom) + ST_YMax(d.geom)) / 2 AS cy
+          FROM documents d
+         WHERE d.collection_id = $1 AND d.geom && ST_MakeEnvelope($2, $3, $4, $5, 4326)) s
+ WHERE cx >= $2 AND cx < $4 + CASE WHEN $4 >= 180 THEN 1e-9 ELSE 0 END
+   AND cy >= $3 AND cy < $5 + CASE WHEN $5 >= 90 THEN 1e-9 ELSE 0 END
+ GROUP BY floor(cx / $6), floor(cy / $6)
+ ORDER BY floor(cy / $6), floor(cx / $6)`
+
+// Clusters groups the items of bbox at zoom into grid cells computed in SQL.
+// An antimeridian-crossing bbox is clustered as its two halves.
+func (s *Service) Clusters(ctx context.Context, collection string, bbox BBox, zoom int) (*ClusterResult, error) {
+	col, err := s.Collection(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	cell := CellSize(zoom)
+	res := &ClusterResult{CellSize: cell}
+	for i, b := range bbox.Boxes() {
+		a := alignOut(b, cell)
+		if i == 0 {
+			res.BBox = a
+		} else {
+			res.BBox.MaxX = a.MaxX // crossing: MinX > MaxX again
+		}
+		rows, err := s.pool.Query(ctx, clusterSQL, pgx.QueryExecModeCacheDescribe, col.ID, a.MinX, a.MinY, a.MaxX, a.MaxY, cell)
+		if err != nil {
+			return nil, fmt.Errorf("geo: clusters: %w", pg.Interpret(err))
+		}
+		for rows.Next() {
+			var c Cluster
+			if err := rows.Scan(&c.Count, &c.ID, &c.X, &c.Y, &c.MinX, &c.MinY, &c.MaxX, &c.MaxY, &c.Title); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("geo: clusters: %w", err)
+			}
+			res.Clusters = append(res.Clusters, c)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("geo: clusters: %w", pg.Interpret(err))
+		}
+	}
+	return res, nil
+}
