@@ -305,14 +305,14 @@ func TestItemsFilters(t *testing.T) {
 	// errors are 400 problem+json naming the field and position
 	for q, field := range map[string]string{
 		"filter=" + url.QueryEscape("iso > 1 AND nosuch = 2"): "filter",
-		"filter=" + url.QueryEscape("iso >"):                   "filter",
-		"bbox=1,2,3":                                           "bbox",
-		"datetime=yesterday":                                   "datetime",
-		"limit=10001":                                          "limit",
-		"sortby=geom":                                          "sortby",
-		"nosuchparam=1":                                        "nosuchparam",
-		"cursor=garbage":                                       "cursor",
-		"filter-lang=cql2-json&filter=x":                       "filter-lang",
+		"filter=" + url.QueryEscape("iso >"):                  "filter",
+		"bbox=1,2,3":                                          "bbox",
+		"datetime=yesterday":                                  "datetime",
+		"limit=10001":                                         "limit",
+		"sortby=geom":                                         "sortby",
+		"nosuchparam=1":                                       "nosuchparam",
+		"cursor=garbage":                                      "cursor",
+		"filter-lang=cql2-json&filter=x":                      "filter-lang",
 	} {
 		resp, body := b.do(t, http.MethodGet, "/collections/places/items?"+q, "", nil)
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s: %s", q, body)
