@@ -21,6 +21,8 @@ type cursor struct {
 	ID   int64           `json:"i"`
 	// Seen counts the hits served before this page (for the candidate window).
 	Seen int `json:"n"`
+	// Strategy is the keyword ranking strategy of the first page.
+	Strategy Strategy `json:"s,omitempty"`
 }
 
 // encodeCursor makes the opaque token: base64url(JSON) "." base64url(HMAC).

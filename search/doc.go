@@ -24,17 +24,15 @@
 // nothing, a trigram (pg_trgm word_similarity) search over titles gives typo
 // tolerance.
 //
-// Ranking cost. ts_rank_cd must read every matching row's tsvector, so a term
-// matching most of a million rows costs about a second. When the RUM index is
-// present (migration 00030, created only where the rum extension is
-// available) the query first takes the best candidates in RUM's own order
-// (the `<=>` distance, a ts_rank relative computed from the index without
-// touching the heap) and re-ranks only those with ts_rank_cd. The candidate
-// window is CandidateWindow rows; for queries with fewer matches the result is
-// exactly the ts_rank_cd order, for larger ones it is the ts_rank_cd order of
-// RUM's best CandidateWindow, and paging ends after that window (the response
-// says so with "truncated": true). See docs in keyword.go and the numbers in
-// internal/bench/search.go.
+// Ranking cost. ts_rank_cd must read every ranked row's tsvector, so ranking
+// all matches of a term found in most of a million rows costs seconds. Each
+// relevance query therefore picks a Strategy from the planner's estimate of
+// its matched set: exact ranking of every match for rare and medium terms,
+// RUM-ordered candidates re-ranked with ts_rank_cd for large sets when the
+// RUM index exists (migration 00030, created only where the rum extension is
+// available), and the newest matches ranked for the very largest sets. See
+// Strategy for the thresholds, the measured quality and the paging limits,
+// and internal/bench/search.go for the numbers.
 //
 // Plans. Statements whose best plan depends on the parameters (a rare term
 // wants the index, a common one wants RUM's ordered scan) run in pgx's

@@ -207,22 +207,14 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 	limit := a.Add(q.Limit+1) + "::int"
 	var ranked, order string
 	var kind keyKind
-	candidates := false
+	var strat Strategy
 	if q.Sort.Key == SortRelevance {
 		kind = keyScore
-		rum, err := s.HasRUM(ctx)
-		if err != nil {
+		var err error
+		if strat, err = s.strategy(ctx, p); err != nil {
 			return nil, err
 		}
-		candidates = rum
-		inner := "SELECT d.id, " + RankExpr("d.search", tsq) + " AS score, NULL::bigint AS n FROM documents d WHERE " + where + " OFFSET 0"
-		if candidates {
-			// RUM returns matches in its own rank order straight from the
-			// index; only the best window rows are read and re-ranked.
-			inner = "SELECT c.id, " + RankExpr("c.search", tsq) + " AS score, count(*) OVER () AS n FROM (" +
-				"SELECT d.id, d.search FROM documents d WHERE " + where + " ORDER BY d.search <=> " + tsq +
-				" LIMIT " + a.Add(s.window) + "::int) c OFFSET 0"
-		}
+		inner := s.rankedInner(a, strat, where, tsq)
 		cond := "TRUE"
 		if p.cursor != nil {
 			k, err := keyParam(a, keyScore, p.cursor.Key)
@@ -259,7 +251,7 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Collection: q.Collection, Mode: ModeKeyword, Hits: hits}
+	res := &Result{Collection: q.Collection, Mode: ModeKeyword, Hits: hits, Ranking: strat}
 	seen := 0
 	if p.cursor != nil {
 		seen = p.cursor.Seen
@@ -267,8 +259,8 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 	if len(hits) > q.Limit {
 		res.Hits = hits[:q.Limit]
 		last := res.Hits[q.Limit-1]
-		res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: keys[q.Limit-1], ID: last.ID, Seen: seen + q.Limit})
-	} else if candidates && n >= int64(s.window) {
+		res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: keys[q.Limit-1], ID: last.ID, Seen: seen + q.Limit, Strategy: strat})
+	} else if (strat == StrategyRUM && n >= int64(s.window)) || (strat == StrategyRecent && n >= int64(s.sample)) {
 		res.Truncated = true
 	}
 	match := p.matchWhere
@@ -436,23 +428,19 @@ func markup(s string) string {
 // KeywordRanked returns a statement selecting (id bigint, score real) of the
 // best limit keyword matches of p, best first, binding into a; hybrid search
 // uses it as one input of rank fusion in the same statement. The ranking is
-// the one keyword search uses (RUM candidates re-ranked when RUM exists).
+// the one keyword search uses (see Strategy).
 func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int) (string, error) {
-	tsq := p.TSQuery(a)
-	if tsq == "" {
+	if !p.HasText() {
 		return "SELECT NULL::bigint AS id, NULL::real AS score WHERE FALSE", nil
 	}
-	where := p.Where(a) + " AND d.search @@ " + tsq
-	rum, err := s.HasRUM(ctx)
+	strat, err := s.strategy(ctx, p)
 	if err != nil {
 		return "", err
 	}
-	lim := a.Add(limit) + "::int"
-	if rum {
-		return "SELECT c.id, " + RankExpr("c.search", tsq) + " AS score FROM (SELECT d.id, d.search FROM documents d WHERE " + where +
-			" ORDER BY d.search <=> " + tsq + " LIMIT " + a.Add(max(s.window, limit)) + "::int) c ORDER BY score DESC, c.id LIMIT " + lim, nil
-	}
-	return "SELECT d.id, " + RankExpr("d.search", tsq) + " AS score FROM documents d WHERE " + where + " ORDER BY score DESC, d.id LIMIT " + lim, nil
+	where := p.Where(a)
+	tsq := p.TSQuery(a)
+	where += " AND d.search @@ " + tsq
+	return "SELECT s.id, s.score FROM (" + s.rankedInner(a, strat, where, tsq) + ") s ORDER BY s.score DESC, s.id LIMIT " + a.Add(limit) + "::int", nil
 }
 
 var errBadCursor = problem.Invalid("cursor", "malformed cursor")

@@ -159,19 +159,23 @@ func TestFiltersAgainstHandCheckedRows(t *testing.T) {
 
 func TestKeywordRanking(t *testing.T) {
 	t.Parallel()
-	for _, rum := range []bool{false, true} {
-		b := setup(t, search.Config{DisableRUM: !rum})
-		if rum {
+	for _, cfg := range []search.Config{
+		{DisableRUM: true}, {}, {ForceStrategy: search.StrategyRUM}, {ForceStrategy: search.StrategyRecent},
+	} {
+		b := setup(t, cfg)
+		if cfg.ForceStrategy == search.StrategyRUM {
 			ok, err := b.svc.HasRUM(context.Background())
 			require.NoError(t, err)
-			if !ok {
-				t.Log("RUM index not present; candidate path not exercised")
-				continue
-			}
+			require.True(t, ok, "migration 00030 creates the RUM index where the extension is installed (make setup installs it)")
 		}
 		// Title hit above body hit.
 		res := b.search(t, url.Values{"q": {"apple"}})
 		require.Equal(t, []string{"apple-title", "apple-body", "polygon"}[:2], b.names(res)[:2])
+		if cfg.ForceStrategy != "" {
+			require.Equal(t, cfg.ForceStrategy, res.Ranking)
+		} else {
+			require.Equal(t, search.StrategyExact, res.Ranking)
+		}
 		require.Greater(t, *res.Hits[0].Score, *res.Hits[1].Score)
 		require.Contains(t, res.Hits[0].Highlights.Title, "<mark>Apple</mark>")
 		require.Contains(t, res.Hits[1].Highlights.Body, "<mark>apple</mark>")
@@ -216,7 +220,16 @@ func TestKeywordRanking(t *testing.T) {
 
 func TestPagingVisitsEveryHitOnce(t *testing.T) {
 	t.Parallel()
-	b := setup(t, search.Config{CandidateWindow: 1000})
+	for _, strat := range []search.Strategy{"", search.StrategyRUM, search.StrategyRecent} {
+		t.Run(string(strat), func(t *testing.T) {
+			t.Parallel()
+			testPaging(t, search.Config{ForceStrategy: strat})
+		})
+	}
+}
+
+func testPaging(t *testing.T, cfg search.Config) {
+	b := setup(t, cfg)
 	ctx := context.Background()
 	// More rows with ties, so keyset paging must break them by id.
 	for i := 0; i < 40; i++ {
@@ -272,6 +285,37 @@ func TestPagingVisitsEveryHitOnce(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.svc.Search(ctx, q)
 	require.ErrorContains(t, err, "different query")
+}
+
+func TestCandidateStrategiesTruncate(t *testing.T) {
+	t.Parallel()
+	for _, strat := range []search.Strategy{search.StrategyRUM, search.StrategyRecent} {
+		b := setup(t, search.Config{ForceStrategy: strat, CandidateWindow: 5, SampleSize: 5})
+		for i := 0; i < 9; i++ {
+			_, err := document.Insert(context.Background(), b.db.Pool, &document.Doc{Collection: "t", Title: "tea", Body: "tea"})
+			require.NoError(t, err)
+		}
+		res := b.search(t, url.Values{"q": {"tea"}, "limit": {"3"}})
+		require.Len(t, res.Hits, 3)
+		require.False(t, res.Truncated)
+		res = b.search(t, url.Values{"q": {"tea"}, "limit": {"3"}, "cursor": {res.NextCursor}})
+		require.Len(t, res.Hits, 2)
+		require.True(t, res.Truncated, strat)
+		require.Empty(t, res.NextCursor)
+	}
+}
+
+func TestEstimateDrivesStrategy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	q, err := search.ParseValues(url.Values{"collection": {"t"}, "q": {"apple"}})
+	require.NoError(t, err)
+	p, err := b.svc.Prepare(context.Background(), q)
+	require.NoError(t, err)
+	est, err := b.svc.Estimate(context.Background(), p)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, est, 1.0)
+	require.Less(t, est, float64(search.ExactMaxWithRUM))
 }
 
 func cloneWith(v url.Values, k, val string) url.Values {

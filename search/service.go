@@ -29,9 +29,13 @@ type Config struct {
 	CursorSecret []byte
 	// CandidateWindow overrides DefaultCandidateWindow.
 	CandidateWindow int
-	// DisableRUM ranks every match with ts_rank_cd even when the RUM index
-	// exists (exact order, unbounded paging, slower for very common terms).
+	// DisableRUM ignores the RUM index even when it exists.
 	DisableRUM bool
+	// SampleSize overrides DefaultSampleSize (see Strategy).
+	SampleSize int
+	// ForceStrategy, when set, ranks every query with this strategy instead
+	// of choosing by the estimated match count (benchmarks and tests).
+	ForceStrategy Strategy
 	Logger     *slog.Logger
 }
 
@@ -40,6 +44,8 @@ type Service struct {
 	pool   *pgxpool.Pool
 	secret []byte
 	window int
+	sample int
+	forced Strategy
 	noRUM  bool
 	logger *slog.Logger
 
@@ -58,6 +64,10 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	}
 	if s.window <= 0 {
 		s.window = DefaultCandidateWindow
+	}
+	s.sample, s.forced = cfg.SampleSize, cfg.ForceStrategy
+	if s.sample <= 0 {
+		s.sample = DefaultSampleSize
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -222,9 +232,12 @@ type Result struct {
 	// Fuzzy is true when the text matched nothing and these hits come from
 	// trigram similarity on titles (typo tolerance).
 	Fuzzy bool `json:"fuzzy,omitempty"`
-	// Truncated is true when the ranked candidate window was exhausted
-	// before the matched set: paging stops here; refine the query.
+	// Truncated is true when the ranked candidates were exhausted before
+	// the matched set: paging stops here; refine the query.
 	Truncated bool `json:"truncated,omitempty"`
+	// Ranking is the keyword ranking strategy used (see Strategy); "recent"
+	// means the hits are the best of the newest matches only.
+	Ranking Strategy `json:"ranking,omitempty"`
 }
 
 // Hit is one result document (without its body; highlights carry the

@@ -1,0 +1,280 @@
+package document
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twpayne/go-geom"
+	"github.com/twpayne/go-geom/encoding/wkb"
+
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// MaxBulkLine is the longest accepted NDJSON line (a 1 MB body plus the rest).
+const MaxBulkLine = 4 << 20
+
+// BulkResult says what a bulk load did.
+type BulkResult struct {
+	Inserted int64 `json:"inserted"`
+	Updated  int64 `json:"updated"`
+}
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// Bulk loads newline-delimited JSON documents (one DecodeJSON object per
+// line; blank lines are skipped) into collection, all or nothing: every line
+// is decoded and validated as it streams into a temporary table through COPY,
+// and one INSERT … SELECT then writes them, upserting by external_id, in the
+// same transaction. The first bad line aborts the load with a
+// *problem.ValidationError naming the line ("line 17: title: …"); nothing is
+// written. Two lines with the same external_id are an error too, since which
+// one should win is ambiguous. timeout replaces the pool's statement timeout
+// for these statements (a large load runs for minutes).
+func Bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration) (BulkResult, error) {
+	var res BulkResult
+	var (
+		collID   int64
+		defLang  string
+		dim      *int32
+		hasVec   bool
+		langList []string
+	)
+	err := pool.QueryRow(ctx, `SELECT c.id, c.default_lang::text, c.embedding_dim, to_regtype('vector') IS NOT NULL,
+		(SELECT array_agg(cfgname::text) FROM pg_ts_config) FROM collections c WHERE c.name = $1`, collection).
+		Scan(&collID, &defLang, &dim, &hasVec, &langList)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return res, fmt.Errorf("collection %q: %w", collection, problem.ErrNotFound)
+	}
+	if err != nil {
+		return res, fmt.Errorf("document: bulk: %w", pg.Interpret(err))
+	}
+	src := &ndjsonSource{r: bufio.NewReaderSize(r, 1<<20), collection: collection, defLang: defLang,
+		langs: map[string]bool{}, hasVec: hasVec}
+	if dim != nil {
+		src.dim = int(*dim)
+	}
+	for _, l := range langList {
+		src.langs[l] = true
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		ms := timeout.Milliseconds()
+		if _, err := tx.Exec(ctx, "SELECT set_config('statement_timeout', $1, true)", strconv.FormatInt(ms, 10)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE bulk_docs (
+			line int NOT NULL, external_id text, title text NOT NULL, body text NOT NULL, lang text NOT NULL,
+			tags text[] NOT NULL, props jsonb NOT NULL, period tstzrange, geom bytea, embedding real[]) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"bulk_docs"},
+			[]string{"line", "external_id", "title", "body", "lang", "tags", "props", "period", "geom", "embedding"}, src)
+		if src.err != nil {
+			return src.err
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		var l1, l2 *int32
+		var dup *string
+		err = tx.QueryRow(ctx, `SELECT external_id, min(line), max(line) FROM bulk_docs WHERE external_id IS NOT NULL
+			GROUP BY external_id HAVING count(*) > 1 ORDER BY min(line) LIMIT 1`).Scan(&dup, &l1, &l2)
+		if err == nil {
+			return problem.Invalid("external_id", "lines %d and %d have the same external_id %q", *l1, *l2, *dup)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		cols := "collection_id, external_id, title, body, lang, tags, props, period, geom"
+		vals := "$1::bigint, s.external_id, s.title, s.body, s.lang::regconfig, s.tags, s.props, s.period, ST_GeomFromWKB(s.geom, 4326)"
+		set := `title = EXCLUDED.title, body = EXCLUDED.body, lang = EXCLUDED.lang, tags = EXCLUDED.tags,
+			props = EXCLUDED.props, period = EXCLUDED.period, geom = EXCLUDED.geom, updated_at = now()`
+		if src.anyVec {
+			cols += ", embedding"
+			vals += ", s.embedding::vector"
+			set += ", embedding = EXCLUDED.embedding"
+		}
+		return tx.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO documents (`+cols+`) SELECT `+vals+` FROM bulk_docs s ORDER BY s.line
+			ON CONFLICT (collection_id, external_id) DO UPDATE SET `+set+`
+			RETURNING (xmax = 0) AS created)
+			SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM ins`, collID).Scan(&res.Inserted, &res.Updated)
+	})
+	if err != nil {
+		var ve *problem.ValidationError
+		if errors.As(err, &ve) || errors.Is(err, problem.ErrExtensionMissing) {
+			return BulkResult{}, err
+		}
+		return BulkResult{}, interpret("bulk", err)
+	}
+	return res, nil
+}
+
+// ndjsonSource is a pgx.CopyFromSource decoding one document per line.
+type ndjsonSource struct {
+	r          *bufio.Reader
+	collection string
+	defLang    string
+	langs      map[string]bool
+	dim        int
+	hasVec     bool
+	anyVec     bool
+	line       int
+	row        []any
+	err        error
+}
+
+func (s *ndjsonSource) Next() bool {
+	for {
+		b, err := s.readLine()
+		if err != nil {
+			if err != io.EOF {
+				s.err = err
+			}
+			return false
+		}
+		s.line++
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		row, err := s.decode(b)
+		if err != nil {
+			s.err = lineError(s.line, err)
+			return false
+		}
+		s.row = row
+		return true
+	}
+}
+
+// readLine returns the next line without its newline, or io.EOF.
+func (s *ndjsonSource) readLine() ([]byte, error) {
+	var buf []byte
+	for {
+		chunk, isPrefix, err := s.r.ReadLine()
+		if err != nil {
+			if err == io.EOF && len(buf) > 0 {
+				return buf, nil
+			}
+			return nil, err
+		}
+		if !isPrefix && buf == nil {
+			return chunk, nil
+		}
+		buf = append(buf, chunk...)
+		if len(buf) > MaxBulkLine {
+			return nil, lineError(s.line+1, problem.Invalid("", "line longer than %d bytes", MaxBulkLine))
+		}
+		if !isPrefix {
+			return buf, nil
+		}
+	}
+}
+
+func lineError(line int, err error) error {
+	var ve *problem.ValidationError
+	if errors.As(err, &ve) {
+		f := "line " + strconv.Itoa(line)
+		if ve.Field != "" {
+			f += ": " + ve.Field
+		}
+		return &problem.ValidationError{Field: f, Pos: ve.Pos, Reason: ve.Reason}
+	}
+	return fmt.Errorf("line %d: %w", line, err)
+}
+
+func (s *ndjsonSource) decode(b []byte) ([]any, error) {
+	d, err := DecodeJSON(s.collection, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	lang := d.Lang
+	if lang == "" {
+		lang = s.defLang
+	} else if !s.langs[lang] {
+		return nil, problem.Invalid("lang", "unknown language %q", lang)
+	}
+	tags := d.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	props := []byte("{}")
+	if d.Props != nil {
+		if props, err = json.Marshal(d.Props); err != nil {
+			return nil, problem.Invalid("props", "%v", err)
+		}
+	}
+	var g []byte
+	if d.Geometry != nil {
+		if err := checkRings(d.Geometry); err != nil {
+			return nil, err
+		}
+		if g, err = wkb.Marshal(d.Geometry, wkb.NDR); err != nil {
+			return nil, problem.Invalid("geometry", "unsupported geometry: %v", err)
+		}
+	}
+	var emb any
+	if d.Embedding != nil {
+		if !s.hasVec {
+			return nil, problem.Wrap(problem.ErrExtensionMissing, "vectors need the pgvector extension, which this PostgreSQL server does not have")
+		}
+		if len(d.Embedding) != s.dim {
+			return nil, problem.Invalid("vector", "has %d dimensions; collection %q uses %d", len(d.Embedding), s.collection, s.dim)
+		}
+		emb, s.anyVec = d.Embedding, true
+	}
+	return []any{int32(s.line), d.ExternalID, d.Title, d.Body, lang, tags, props, periodArg(d.Period), g, emb}, nil
+}
+
+// checkRings rejects polygon rings PostGIS would refuse (fewer than four
+// positions or not closed), so the error names the line.
+func checkRings(g geom.T) error {
+	var polys []*geom.Polygon
+	switch p := g.(type) {
+	case *geom.Polygon:
+		polys = append(polys, p)
+	case *geom.MultiPolygon:
+		for i := 0; i < p.NumPolygons(); i++ {
+			polys = append(polys, p.Polygon(i))
+		}
+	case *geom.GeometryCollection:
+		for _, c := range p.Geoms() {
+			if err := checkRings(c); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range polys {
+		for i := 0; i < p.NumLinearRings(); i++ {
+			r := p.LinearRing(i)
+			n := r.NumCoords()
+			if n < 4 {
+				return problem.Invalid("geometry", "polygon ring needs at least 4 positions")
+			}
+			a, z := r.Coord(0), r.Coord(n-1)
+			if a.X() != z.X() || a.Y() != z.Y() {
+				return problem.Invalid("geometry", "polygon ring is not closed")
+			}
+		}
+	}
+	return nil
+}
+
+func (s *ndjsonSource) Values() ([]any, error) { return s.row, nil }
+
+func (s *ndjsonSource) Err() error { return s.err }
