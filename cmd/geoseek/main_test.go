@@ -38,15 +38,21 @@ func TestServeEndToEnd(t *testing.T) {
 	go func() { done <- app.Run(ctx, []string{"serve"}) }()
 	base := "http://" + ln.Addr().String()
 	var ready map[string]any
+	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			json.NewDecoder(resp.Body).Decode(&ready)
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				break
 			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped before ready: %v\n%s", err, stderr.String())
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("never ready: %v %v\n%s", err, ready, stderr.String())

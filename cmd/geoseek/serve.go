@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/geoseek/geoseek/internal/app"
 	"sort"
 	"strings"
-	"time"
-
-	"github.com/geoseek/geoseek/internal/server"
 )
 
 func (a *App) serve(ctx context.Context, args []string) error {
@@ -31,12 +29,18 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		logger.Warn("pgvector is not installed on this PostgreSQL server: semantic and hybrid search answer 503; everything else works")
 	}
 
-	srv := server.New(server.Config{
+	a2, err := app.New(ctx, app.Options{
 		Addr:               c.Addr,
+		DataDir:            c.DataDir,
 		RequestTimeout:     c.RequestTimeout,
 		ShutdownGrace:      c.ShutdownGrace,
 		RequireKeyForReads: c.RequireKeyForReads,
-	}, pool, &server.Readiness{Pool: pool, Timeout: 2 * time.Second}, logger)
+		Features:           rep.Enabled,
+	}, pool, logger)
+	if err != nil {
+		return err
+	}
+	defer a2.Close()
 
 	started := func(addr string) {
 		logger.Info("geoseek listening", "url", "http://"+addr+"/")
@@ -45,5 +49,5 @@ func (a *App) serve(ctx context.Context, args []string) error {
 			a.Started(addr)
 		}
 	}
-	return srv.Serve(ctx, a.Listener, started)
+	return a2.Run(ctx, a.Listener, started)
 }

@@ -1,0 +1,98 @@
+// Package app wires geoseek together: the HTTP server, every domain's
+// handlers, and the background job runner. `geoseek serve` and the benchmark
+// runner build the same App, so benchmarks measure what production runs.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/geoseek/geoseek/internal/jobs"
+	"github.com/geoseek/geoseek/internal/server"
+)
+
+// Options are the settings the domains and server need.
+type Options struct {
+	Addr               string
+	DataDir            string
+	RequestTimeout     time.Duration
+	ShutdownGrace      time.Duration
+	RequireKeyForReads bool
+	// Features are the optional schema features enabled (from migrations.Up):
+	// "vector" when pgvector is installed.
+	Features map[string]string
+}
+
+// App is a wired geoseek.
+type App struct {
+	Server  *server.Server
+	runner  *jobs.Runner
+	logger  *slog.Logger
+	grace   time.Duration
+	closers []func()
+}
+
+// New wires the server, domain handlers and job runner on pool.
+func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Logger) (*App, error) {
+	a := &App{logger: logger, grace: opts.ShutdownGrace}
+	if a.grace == 0 {
+		a.grace = 20 * time.Second
+	}
+	srv := server.New(server.Config{
+		Addr:               opts.Addr,
+		RequestTimeout:     opts.RequestTimeout,
+		ShutdownGrace:      opts.ShutdownGrace,
+		RequireKeyForReads: opts.RequireKeyForReads,
+		Untimed:            untimedRoutes,
+	}, pool, &server.Readiness{Pool: pool, Timeout: 2 * time.Second}, logger)
+	a.Server = srv
+
+	workers := river.NewWorkers()
+	kinds, err := a.wireDomains(ctx, opts, pool, srv, workers)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if kinds > 0 { // River refuses a runner without workers
+		if a.runner, err = jobs.NewRunner(pool, workers, logger); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// untimedRoutes stream large bodies and are bounded by size, not time.
+var untimedRoutes = []string{
+	"POST /photos",
+	"POST /collections/:collection/documents/bulk",
+	"POST /collections/:collection/items",
+	"POST /collections/:collection/import",
+}
+
+// Run starts the job runner and serves until ctx is done, then stops both.
+func (a *App) Run(ctx context.Context, ln net.Listener, started func(addr string)) error {
+	if a.runner != nil {
+		if err := a.runner.Start(ctx); err != nil {
+			return err
+		}
+		defer a.runner.Stop(a.grace)
+	}
+	if err := a.Server.Serve(ctx, ln, started); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	return nil
+}
+
+// Close releases what New acquired.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
