@@ -350,3 +350,32 @@ func FuzzErrorMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestOpenAIRateLimit(t *testing.T) {
+	t.Parallel()
+	f, srv := newFake(t, 16)
+	// One request per 1,000 s with a burst of one: the first batch goes out,
+	// the second would wait far past the deadline, so the limiter refuses
+	// at once instead of sending it.
+	c := newClient(t, srv, func(c *OpenAIConfig) { c.RequestsPerSecond, c.Concurrency, c.BatchSize = 0.001, 1, 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Embed(ctx, []string{"a", "b"}); err == nil {
+		t.Fatal("second request within the rate limit's wait: want an error")
+	}
+	if n := f.requests.Load(); n != 1 {
+		t.Errorf("%d requests sent, the limit allows 1", n)
+	}
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "1", "0.5", "-3", "1e400", "NaN", "Fri, 02 Jan 2026 03:04:15 GMT", "soon"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		if d := parseRetryAfter(s, now); d < 0 {
+			t.Fatalf("%q: negative wait %s", s, d)
+		}
+	})
+}
