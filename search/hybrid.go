@@ -109,6 +109,10 @@ func HybridDepth(n int) int {
 // those of Nearest. A hybrid query needs q (the keyword side uses it; the
 // semantic side embeds it unless a vector is given).
 func (s *Semantic) Hybrid(ctx context.Context, q *Query, depth int, keyword KeywordRanker) ([]Fused, HybridPlan, error) {
+	return s.hybrid(ctx, q, depth, keyword, vecCollection{})
+}
+
+func (s *Semantic) hybrid(ctx context.Context, q *Query, depth int, keyword KeywordRanker, known vecCollection) ([]Fused, HybridPlan, error) {
 	plan := HybridPlan{Ratio: q.SemanticRatio, RRFK: RRFK, Depth: depth}
 	if q.Text == "" && q.SemanticRatio < 1 {
 		return nil, plan, problem.Invalid("q", "hybrid search needs q")
@@ -119,7 +123,7 @@ func (s *Semantic) Hybrid(ctx context.Context, q *Query, depth int, keyword Keyw
 			sp  SemanticPlan
 			err error
 		)
-		if sem, sp, err = s.Nearest(ctx, q, depth); err != nil {
+		if sem, sp, err = s.nearest(ctx, q, depth, known); err != nil {
 			return nil, plan, err
 		}
 		plan.Plan = &sp

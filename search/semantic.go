@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,6 +107,8 @@ type Semantic struct {
 	vecOK     bool
 	vecAt     time.Time
 	vecRecent time.Duration
+
+	collections sync.Map // name -> cachedCollection
 }
 
 // NewSemantic returns the semantic ranker over pool, embedding query texts
@@ -178,7 +181,34 @@ type vecCollection struct {
 	spec embedder.Spec
 }
 
-func (s *Semantic) collection(ctx context.Context, name string) (vecCollection, error) {
+// collectionTTL is how long a collection's embedder settings are cached: a
+// changed model or language applies to queries within this time. A changed
+// dimension or id (Plan sees the current row) invalidates it at once.
+const collectionTTL = 5 * time.Second
+
+type cachedCollection struct {
+	c  vecCollection
+	at time.Time
+}
+
+// collection returns the collection's settings, from the cache when they are
+// recent and agree with what the caller knows (want: the id and dimension
+// the search Plan just read; zero values when unknown).
+func (s *Semantic) collection(ctx context.Context, name string, want vecCollection) (vecCollection, error) {
+	if v, ok := s.collections.Load(name); ok {
+		cc := v.(cachedCollection)
+		if time.Since(cc.at) < collectionTTL && (want.id == 0 || (want.id == cc.c.id && want.spec.Dim == cc.c.spec.Dim)) {
+			return cc.c, nil
+		}
+	}
+	c, err := s.loadCollection(ctx, name)
+	if err == nil {
+		s.collections.Store(name, cachedCollection{c: c, at: time.Now()})
+	}
+	return c, err
+}
+
+func (s *Semantic) loadCollection(ctx context.Context, name string) (vecCollection, error) {
 	var (
 		c   vecCollection
 		dim *int32
@@ -239,6 +269,12 @@ func (s *Semantic) queryVector(ctx context.Context, q *Query, c vecCollection, p
 // a vector of the wrong dimension, NaN/Inf or all zeros, or a q with nothing
 // to embed; problem.ErrUnavailable when the embedding service fails.
 func (s *Semantic) Nearest(ctx context.Context, q *Query, depth int) ([]Ranked, SemanticPlan, error) {
+	return s.nearest(ctx, q, depth, vecCollection{})
+}
+
+// nearest is Nearest for a collection whose id and dimension the caller may
+// already know (known; zero values when not).
+func (s *Semantic) nearest(ctx context.Context, q *Query, depth int, known vecCollection) ([]Ranked, SemanticPlan, error) {
 	plan := SemanticPlan{EstimatedRows: -1}
 	if depth < 1 || depth > MaxSemanticDepth {
 		return nil, plan, problem.Invalid("limit", "semantic results end at %d hits", MaxSemanticDepth)
@@ -250,7 +286,7 @@ func (s *Semantic) Nearest(ctx context.Context, q *Query, depth int) ([]Ranked, 
 	if !ok {
 		return nil, plan, errNoVector()
 	}
-	c, err := s.collection(ctx, q.Collection)
+	c, err := s.collection(ctx, q.Collection, known)
 	if err != nil {
 		return nil, plan, err
 	}
@@ -349,10 +385,17 @@ func SemanticSQL(k KNN, strategy string) (string, []any) {
 		where += " AND (" + k.Filter.Compile(a) + ")"
 	}
 	dim := strconv.Itoa(k.Dim)
-	// vector_dims guards the cast: a row left with another dimension (the
-	// collection's dimension changed, re-embedding pending) is skipped, not
-	// an error for the whole query.
-	where += " AND d.embedding IS NOT NULL AND vector_dims(d.embedding) = " + dim
+	where += " AND d.embedding IS NOT NULL"
+	if strategy == PlanExact {
+		// vector_dims guards the cast when no index does: a row left with
+		// another dimension (the collection's dimension changed,
+		// re-embedding pending) is skipped, not an error for the whole
+		// query. The HNSW plans leave it out: the planner cannot estimate
+		// it (it guesses 0.5% of the rows) and would then scan
+		// sequentially instead of using the index, and rows of another
+		// dimension cannot be in the collection's index anyway.
+		where += " AND vector_dims(d.embedding) = " + dim
+	}
 	v := a.Add(pgvector.NewVector(k.Vector)) + "::vector(" + dim + ")"
 	dist := "(d.embedding::vector(" + dim + ") <=> " + v + ")"
 	// LIMIT is a parameter (fewer distinct statements to prepare); plans
@@ -404,15 +447,40 @@ func (s *Semantic) settings(k KNN, strategy string) (ef int, set [][2]string) {
 	return ef, append(set, [2]string{"hnsw.ef_search", strconv.Itoa(ef)})
 }
 
+// settingsSQL is one statement applying settings for the current
+// transaction only (set_config's is_local).
+func settingsSQL(set [][2]string) (string, []any) {
+	var b strings.Builder
+	args := make([]any, 0, 2*len(set))
+	b.WriteString("SELECT ")
+	for i, kv := range set {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "set_config($%d, $%d, true)", 2*i+1, 2*i+2)
+		args = append(args, kv[0], kv[1])
+	}
+	return b.String(), args
+}
+
+// Statements returns the two statements run for k with a plan: the
+// settings (set_config) and the kNN query, each with its arguments.
+// Benchmarks run them through plain pgx as the baseline.
+func (s *Semantic) Statements(k KNN, strategy string) (setSQL string, setArgs []any, sql string, args []any) {
+	_, set := s.settings(k, strategy)
+	setSQL, setArgs = settingsSQL(set)
+	sql, args = SemanticSQL(k, strategy)
+	return setSQL, setArgs, sql, args
+}
+
 // run executes one plan: settings and query in one batch (one implicit
 // transaction, one round trip).
 func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, int, error) {
 	sql, args := SemanticSQL(k, strategy)
 	ef, set := s.settings(k, strategy)
 	b := &pgx.Batch{}
-	for _, kv := range set {
-		b.Queue("SELECT set_config($1, $2, true)", kv[0], kv[1])
-	}
+	setSQL, setArgs := settingsSQL(set)
+	b.Queue(setSQL, setArgs...)
 	var hits []Ranked
 	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 		var (
@@ -432,6 +500,22 @@ func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, i
 		return nil, 0, fmt.Errorf("search: semantic %s: %w", strategy, pg.Interpret(err))
 	}
 	return hits, ef, nil
+}
+
+// explain returns PostgreSQL's plan (EXPLAIN, JSON) of k under a plan's
+// settings, prepared and bound as run prepares and binds it.
+func (s *Semantic) explain(ctx context.Context, k KNN, strategy string) (string, error) {
+	sql, args := SemanticSQL(k, strategy)
+	_, set := s.settings(k, strategy)
+	setSQL, setArgs := settingsSQL(set)
+	b := &pgx.Batch{}
+	b.Queue(setSQL, setArgs...)
+	var out string
+	b.Queue("EXPLAIN (FORMAT JSON) "+sql, args...).QueryRow(func(r pgx.Row) error { return r.Scan(&out) })
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return "", fmt.Errorf("search: explain: %w", pg.Interpret(err))
+	}
+	return out, nil
 }
 
 // estimate asks the planner how many rows the filter leaves.

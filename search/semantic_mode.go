@@ -58,6 +58,11 @@ func pageWindow(p *Plan) (offset, depth int, err error) {
 	return offset, min(offset+p.Q.Limit+1, MaxSemanticDepth), nil
 }
 
+// knownCollection is what the Plan already read of the collection.
+func knownCollection(p *Plan) vecCollection {
+	return vecCollection{id: p.CollectionID, spec: embedder.Spec{Dim: p.EmbeddingDim}}
+}
+
 // rankedHit is one hit of the page in rank order, with its explain payload.
 type rankedHit struct {
 	id      int64
@@ -134,7 +139,7 @@ func semanticMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits, plan, err := sem.Nearest(ctx, p.Q, depth)
+	hits, plan, err := sem.nearest(ctx, p.Q, depth, knownCollection(p))
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +163,7 @@ func hybridMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fused, plan, err := sem.Hybrid(ctx, p.Q, HybridDepth(depth), s.keywordRanker(p))
+	fused, plan, err := sem.hybrid(ctx, p.Q, HybridDepth(depth), s.keywordRanker(p), knownCollection(p))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -194,6 +195,30 @@ func TestFilteredRecall(t *testing.T) {
 			}
 		}
 	}
+	// The plans PostgreSQL makes for these statements, after more than five
+	// runs of the same statement text (when it may switch to a generic
+	// plan): HNSW uses the collection's partial index, exact does not.
+	idx := fmt.Sprintf("documents_embedding_c%d_d%d_idx", f.cid, f.dim)
+	for _, c := range []struct {
+		strategy string
+		filter   Filter
+		wantIdx  bool
+	}{{PlanHNSW, nil, true}, {PlanIterative, filters["10%"], true}, {PlanExact, filters["1%"], false}} {
+		k := KNN{CollectionID: f.cid, Dim: f.dim, Vector: queries[0], Filter: c.filter, Depth: 10, Force: c.strategy}
+		for range 7 {
+			if _, _, err := f.sem.KNN(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan, err := f.sem.explain(ctx, k, c.strategy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(plan, idx) != c.wantIdx {
+			t.Errorf("%s: plan uses %s: %v, want %v\n%s", c.strategy, idx, !c.wantIdx, c.wantIdx, plan)
+		}
+	}
+
 	// The automatic choice: exact for the selective filters, HNSW without.
 	_, plan, err := f.sem.KNN(ctx, KNN{CollectionID: f.cid, Dim: f.dim, Vector: queries[0], Filter: filters["1%"], Depth: 10})
 	if err != nil || plan.Strategy != PlanExact || plan.EstimatedRows < 10 || plan.EstimatedRows > 1000 {

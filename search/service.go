@@ -36,7 +36,10 @@ type Config struct {
 	// ForceStrategy, when set, ranks every query with this strategy instead
 	// of choosing by the estimated match count (benchmarks and tests).
 	ForceStrategy Strategy
-	Logger     *slog.Logger
+	// Trace, when set, sees every search statement and its arguments
+	// before it runs (benchmarks replay them through plain pgx).
+	Trace  func(sql string, args []any)
+	Logger *slog.Logger
 }
 
 // Service runs searches on the documents table.
@@ -46,6 +49,7 @@ type Service struct {
 	window int
 	sample int
 	forced Strategy
+	trace  func(sql string, args []any)
 	noRUM  bool
 	logger *slog.Logger
 
@@ -65,7 +69,7 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	if s.window <= 0 {
 		s.window = DefaultCandidateWindow
 	}
-	s.sample, s.forced = cfg.SampleSize, cfg.ForceStrategy
+	s.sample, s.forced, s.trace = cfg.SampleSize, cfg.ForceStrategy, cfg.Trace
 	if s.sample <= 0 {
 		s.sample = DefaultSampleSize
 	}
@@ -215,6 +219,9 @@ func (s *Service) HasRUM(ctx context.Context) (bool, error) {
 // execution) and caches only the result description, so PostgreSQL never
 // switches these statements to a generic plan.
 func (s *Service) query(ctx context.Context, sql string, a *Args) (pgx.Rows, error) {
+	if s.trace != nil {
+		s.trace(sql, a.Values())
+	}
 	args := append([]any{pgx.QueryExecModeCacheDescribe}, a.Values()...)
 	return s.pool.Query(ctx, sql, args...)
 }

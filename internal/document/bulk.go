@@ -221,9 +221,6 @@ func (s *ndjsonSource) decode(b []byte) ([]any, error) {
 	}
 	var g []byte
 	if d.Geometry != nil {
-		if err := checkRings(d.Geometry); err != nil {
-			return nil, err
-		}
 		if g, err = wkb.Marshal(d.Geometry, wkb.NDR); err != nil {
 			return nil, problem.Invalid("geometry", "unsupported geometry: %v", err)
 		}

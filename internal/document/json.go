@@ -114,6 +114,11 @@ func applyJSON(d *Doc, data []byte, mergeProps bool) error {
 				if gerr := geojson.Unmarshal(raw, &g); gerr != nil {
 					return problem.Invalid("geometry", "invalid GeoJSON geometry: %v", gerr)
 				}
+				// PostGIS refuses short or open rings with an internal
+				// error; catch them here so they are a 400.
+				if err := checkRings(g); err != nil {
+					return err
+				}
 				d.Geometry = g
 			}
 		case "vector":
