@@ -1,0 +1,212 @@
+// Command geoseek-bench runs the benchmark scenarios registered in
+// internal/bench (`make bench`) and prints one table: scenario, geoseek
+// figure, baseline figure, ratio.
+//
+// Data lives in a persistent database (geoseek_bench on the private cluster,
+// or -database-url), so the large loads happen once; later runs reuse them. A
+// geoseek server (the same wiring as `geoseek serve`) runs in-process on a
+// loopback port for the scenarios that measure over HTTP.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/geoseek/geoseek/internal/app"
+	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/bench"
+	"github.com/geoseek/geoseek/internal/pg"
+	"github.com/geoseek/geoseek/internal/pgcluster"
+	"github.com/geoseek/geoseek/internal/pgtest"
+	"github.com/geoseek/geoseek/migrations"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "geoseek-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("geoseek-bench", flag.ContinueOnError)
+	runRe := fs.String("run", "", "only scenarios whose name matches this regexp")
+	quick := fs.Bool("quick", false, "small data and short runs: a smoke test of every scenario")
+	dbURL := fs.String("database-url", os.Getenv("GEOSEEK_BENCH_DATABASE_URL"), "server for the bench database (default: the private cluster)")
+	dataDir := fs.String("data-dir", "data", "data dir (the private cluster lives in <data-dir>/pg)")
+	list := fs.Bool("list", false, "list the scenarios and exit")
+	verbose := fs.Bool("v", false, "log progress")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	scenarios := bench.Scenarios()
+	if *runRe != "" {
+		re, err := regexp.Compile(*runRe)
+		if err != nil {
+			return fmt.Errorf("-run: %w", err)
+		}
+		var keep []bench.Scenario
+		for _, s := range scenarios {
+			if re.MatchString(s.Name) {
+				keep = append(keep, s)
+			}
+		}
+		scenarios = keep
+	}
+	if *list {
+		for _, s := range scenarios {
+			fmt.Fprintf(out, "%s\t(issue %d)\n", s.Name, s.Issue)
+		}
+		return nil
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	base := *dbURL
+	if base == "" {
+		u, err := (&pgcluster.Cluster{Dir: filepath.Join(*dataDir, "pg"), Logger: logger}).Start(ctx)
+		if err != nil {
+			return err
+		}
+		base = u
+	}
+	name := "geoseek_bench"
+	if *quick {
+		name = "geoseek_bench_quick"
+	}
+	if err := ensureDB(ctx, base, name); err != nil {
+		return err
+	}
+	url := pgtest.WithDatabase(base, name)
+	mp, err := pg.Open(ctx, pg.Config{URL: url, MaxConns: 2}, logger)
+	if err != nil {
+		return err
+	}
+	rep, err := migrations.Up(ctx, mp, logger)
+	mp.Close()
+	if err != nil {
+		return err
+	}
+	pool, err := pg.Open(ctx, pg.Config{URL: url, MaxConns: 32, StatementTimeout: 10 * time.Minute, AppName: "geoseek-bench"}, logger)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	benchData := filepath.Join(*dataDir, "bench")
+	a, err := app.New(ctx, app.Options{
+		Addr: "127.0.0.1:0", DataDir: benchData, RequestTimeout: 5 * time.Minute,
+		ShutdownGrace: 5 * time.Second, Features: rep.Enabled,
+	}, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- a.Run(sctx, ln, nil) }()
+	defer func() { cancel(); <-served }()
+
+	_, key, err := auth.NewStore(pool).Create(ctx, "bench", []auth.Scope{auth.Admin})
+	if err != nil {
+		return err
+	}
+	env := &bench.Env{
+		Pool: pool, DatabaseURL: url, BaseURL: "http://" + ln.Addr().String(),
+		Client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute},
+		AdminKey: key, DataDir: benchData, Logger: logger, Quick: *quick,
+	}
+
+	fmt.Fprintf(out, "geoseek benchmarks (%d scenarios%s); pgvector: %v\n", len(scenarios), map[bool]string{true: ", quick", false: ""}[*quick], rep.Enabled["vector"] != "")
+	var results []bench.Result
+	var failed []string
+	for _, s := range scenarios {
+		if ctx.Err() != nil {
+			break
+		}
+		t0 := time.Now()
+		fmt.Fprintf(os.Stderr, "== %s (issue %d)\n", s.Name, s.Issue)
+		rs, err := s.Run(ctx, env)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", s.Name, err))
+			fmt.Fprintf(os.Stderr, "   FAILED after %s: %v\n", time.Since(t0).Round(time.Millisecond), err)
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "   done in %s\n", time.Since(t0).Round(time.Millisecond))
+		results = append(results, rs...)
+	}
+	printTable(out, results)
+	if len(failed) > 0 {
+		return errors.New("scenarios failed:\n  " + strings.Join(failed, "\n  "))
+	}
+	return nil
+}
+
+func printTable(out io.Writer, results []bench.Result) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tgeoseek\tbaseline\tunit\tratio\tnote\t")
+	for _, r := range results {
+		ratio := "n/a"
+		if r.Ratio() != 0 {
+			ratio = fmt.Sprintf("%.2f", r.Ratio())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, num(r.Geoseek), num(r.Baseline), r.Unit, ratio, r.Note)
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "ratio >= 1 means geoseek is at least as good as the baseline (throughput: geoseek/baseline; latency: baseline/geoseek)")
+}
+
+func num(v float64) string {
+	switch {
+	case v == 0:
+		return "-"
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
+
+func ensureDB(ctx context.Context, base, name string) error {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
