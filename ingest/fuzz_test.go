@@ -34,7 +34,7 @@ func seedFiles(f *testing.F, max int64) {
 // FuzzReadMeta: any bytes give a Meta or an unsupported-media error, never a
 // panic; coordinates are finite and in range; the tag set marshals to JSON.
 func FuzzReadMeta(f *testing.F) {
-	seedFiles(f, 64<<10)
+	seedFiles(f, 12<<10)
 	f.Add(tiffBlock(f, []entry{{0x010F, 3, 0x80000001, 8}}, 0))
 	f.Add(cycleBlock())
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -43,6 +43,9 @@ func parseBoxes(b []byte) []box {
 	return out
 }
 
+// maxExtents bounds the extents of one item (an EXIF item has one or two).
+const maxExtents = 64
+
 // heifItem is an item's location: extents relative to the file (method 0)
 // or to the idat box (method 1).
 type heifItem struct {
@@ -272,7 +275,9 @@ func parseIloc(b []byte) map[uint32]heifItem {
 			return out
 		}
 		n, ok := next2(&p)
-		if !ok {
+		if !ok || n > maxExtents {
+			// Zero-width offset and length fields consume no bytes, so a
+			// large count could otherwise make millions of extents.
 			return out
 		}
 		for j := uint64(0); j < n; j++ {

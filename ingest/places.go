@@ -248,3 +248,80 @@ func lookupPlaceAt(ctx context.Context, q document.Querier, lon, lat float64) (P
 	}
 	return p, rows.Err()
 }
+
+// LoadPlaces loads the configured place datasets (Config.Places), then names
+// the places of photos ingested before they were there. Run it in the
+// background at start-up; it is cheap once everything is loaded.
+func (s *Service) LoadPlaces(ctx context.Context) error {
+	if err := LoadPlaces(ctx, s.pool, s.cfg.Places); err != nil {
+		return err
+	}
+	n, err := s.RefreshPlaces(ctx)
+	if n > 0 {
+		s.log.Info("ingest: named the places of earlier photos", "photos", n)
+	}
+	return err
+}
+
+// RefreshPlaces names the place of every geotagged photo whose document has
+// none yet, adding it to the document's body and props. It returns how many
+// documents it changed.
+func (s *Service) RefreshPlaces(ctx context.Context) (int, error) {
+	changed := 0
+	after := int64(0)
+	for {
+		rows, err := s.pool.Query(ctx, `
+SELECT p.document_id, p.lon, p.lat FROM photos p JOIN documents d ON d.id = p.document_id
+ WHERE p.geom IS NOT NULL AND NOT (d.props ? 'place') AND p.document_id > $1
+ ORDER BY p.document_id LIMIT 500`, after)
+		if err != nil {
+			return changed, fmt.Errorf("ingest: refresh places: %w", err)
+		}
+		type pt struct {
+			id       int64
+			lon, lat float64
+		}
+		var batch []pt
+		for rows.Next() {
+			var p pt
+			if err := rows.Scan(&p.id, &p.lon, &p.lat); err != nil {
+				rows.Close()
+				return changed, fmt.Errorf("ingest: refresh places: %w", err)
+			}
+			batch = append(batch, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return changed, fmt.Errorf("ingest: refresh places: %w", err)
+		}
+		if len(batch) == 0 {
+			return changed, nil
+		}
+		for _, p := range batch {
+			after = p.id
+			place, err := lookupPlaceAt(ctx, s.pool, p.lon, p.lat)
+			if err != nil {
+				return changed, err
+			}
+			if place.empty() {
+				continue
+			}
+			err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				d, err := document.Get(ctx, tx, Collection, p.id)
+				if err != nil {
+					return err
+				}
+				if d.Props == nil {
+					d.Props = map[string]any{}
+				}
+				d.Props["place"] = place
+				d.Body = strings.TrimSpace(place.Words() + ". " + d.Body)
+				return document.Update(ctx, tx, d)
+			})
+			if err != nil {
+				return changed, fmt.Errorf("ingest: refresh place of %d: %w", p.id, err)
+			}
+			changed++
+		}
+	}
+}

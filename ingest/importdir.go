@@ -1,0 +1,198 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// ImportOptions tune ImportDirs.
+type ImportOptions struct {
+	// Concurrency is how many files are ingested at once (default 2).
+	Concurrency int
+	// Progress, when set, receives a progress line rewritten in place
+	// (carriage return) a few times a second, and a final newline.
+	Progress io.Writer
+}
+
+// ImportError is a file that could not be ingested.
+type ImportError struct {
+	Path string `json:"path"`
+	Err  string `json:"error"`
+}
+
+// ImportSummary says what ImportDirs did.
+type ImportSummary struct {
+	Files    int           `json:"files"`
+	Created  int           `json:"created"`
+	Existing int           `json:"existing"`
+	Skipped  int           `json:"skipped"` // not an accepted image type
+	Failed   int           `json:"failed"`
+	Bytes    int64         `json:"bytes"`
+	Elapsed  time.Duration `json:"elapsed"`
+	Errors   []ImportError `json:"errors,omitempty"`
+}
+
+// String is the one-paragraph summary printed at the end of an import.
+func (s ImportSummary) String() string {
+	rate := 0.0
+	if s.Elapsed > 0 {
+		rate = float64(s.Bytes) / 1e6 / s.Elapsed.Seconds()
+	}
+	return fmt.Sprintf("%d files: %d new, %d already stored, %d skipped (not JPEG/TIFF/HEIC/PNG/WebP), %d failed; %.1f MB in %s (%.1f MB/s)",
+		s.Files, s.Created, s.Existing, s.Skipped, s.Failed, float64(s.Bytes)/1e6, s.Elapsed.Round(time.Millisecond), rate)
+}
+
+// maxImportErrors bounds the errors kept in a summary.
+const maxImportErrors = 100
+
+// ImportDirs ingests every regular file under the given directories
+// (recursively; symbolic links are not followed, hidden entries are
+// skipped) through the same pipeline as uploads. Files of other types are
+// counted as skipped; other failures are counted and the import goes on. It
+// stops early only when ctx ends (the summary so far is returned with the
+// context's error).
+func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptions) (ImportSummary, error) {
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = 2
+	}
+	start := time.Now()
+	var paths []string
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if path != dir && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				paths = append(paths, path)
+			}
+			return nil
+		})
+		if err != nil {
+			return ImportSummary{}, fmt.Errorf("ingest: import %s: %w", dir, err)
+		}
+	}
+
+	var (
+		mu   sync.Mutex
+		sum  = ImportSummary{Files: len(paths)}
+		done atomic.Int64
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	record := func(path string, size int64, created bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case errors.Is(err, problem.ErrUnsupportedMedia):
+			sum.Skipped++
+		case err != nil:
+			sum.Failed++
+			if len(sum.Errors) < maxImportErrors {
+				sum.Errors = append(sum.Errors, ImportError{Path: path, Err: err.Error()})
+			}
+		case created:
+			sum.Created++
+		default:
+			sum.Existing++
+		}
+		sum.Bytes += size
+		done.Add(1)
+	}
+	stopProgress := s.progress(opt.Progress, len(paths), &done, &mu, &sum, start)
+	for w := 0; w < opt.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= len(paths) {
+					return
+				}
+				size, created, err := s.importFile(ctx, paths[i])
+				if ctx.Err() != nil {
+					return
+				}
+				record(paths[i], size, created, err)
+			}
+		}()
+	}
+	wg.Wait()
+	stopProgress()
+	mu.Lock()
+	defer mu.Unlock()
+	sum.Elapsed = time.Since(start)
+	return sum, ctx.Err()
+}
+
+func (s *Service) importFile(ctx context.Context, path string) (int64, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	p, created, err := s.Ingest(ctx, filepath.Base(path), f)
+	if err != nil {
+		return 0, false, err
+	}
+	return p.Size, created, nil
+}
+
+// progress prints "[=====>    ]  42/100 files  12.3 MB  3.1 files/s" until
+// the returned function is called.
+func (s *Service) progress(w io.Writer, total int, done *atomic.Int64, mu *sync.Mutex, sum *ImportSummary, start time.Time) func() {
+	if w == nil {
+		return func() {}
+	}
+	print := func() {
+		n := int(done.Load())
+		mu.Lock()
+		bytes, failed := sum.Bytes, sum.Failed
+		mu.Unlock()
+		const width = 30
+		filled := width
+		if total > 0 {
+			filled = n * width / total
+		}
+		bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
+		if filled < width {
+			bar = bar[:filled] + ">" + bar[filled+1:]
+		}
+		rate := float64(n) / max(time.Since(start).Seconds(), 1e-3)
+		fmt.Fprintf(w, "\r[%s] %d/%d files  %.1f MB  %.1f files/s  %d failed ", bar, n, total, float64(bytes)/1e6, rate, failed)
+	}
+	stop := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				print()
+			case <-stop:
+				print()
+				fmt.Fprintln(w)
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-finished }
+}
