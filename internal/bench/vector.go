@@ -1,0 +1,527 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
+
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/search"
+)
+
+// The vector scenarios (issue 6) measure semantic search on real text:
+// Debian's package descriptions (the English long descriptions apt keeps in
+// /var/lib/apt/lists/*Translation-en*; run `apt-get update -o
+// Acquire::Languages=en` to have them), embedded by the offline embedder into
+// 384 dimensions.
+//
+// Corpus, honestly enlarged: one document per distinct description (title =
+// the short description, body = the long one, about 64,000), then one
+// document per distinct paragraph of the long descriptions, then per distinct
+// sentence, until 100,000 documents (Quick: 5,000). Texts are deduplicated so
+// ties do not blur recall. Queries are other real texts: the short
+// descriptions of every k-th package (their documents also hold a body, so a
+// query is never identical to a document).
+//
+// Filters are tags assigned by a hash of the document number, independent of
+// the content (as filters on real attributes mostly are): s01 0.1%, s1 1%,
+// s5 5%, s10 10%, s20 20%, s50 50% of the documents.
+//
+//   - vector/knn: HNSW recall@10 against an exact scan, and queries/s at
+//     ef_search 40, 100, 200: geoseek (POST /search mode=semantic with the
+//     query vector, over loopback HTTP) against the same kNN SQL and its
+//     settings through pgx, plus the page's document columns.
+//   - vector/filtered: recall@10 and p50 latency at 0.1%, 1%, 10% and 100%
+//     selectivity with geoseek's automatic plan, against the same SQL through
+//     pgx; and plain HNSW (no iterative scan) for contrast.
+//   - vector/threshold: p50 latency of an exact scan of the filtered rows
+//     against an iterative HNSW scan at 0.1%..50% selectivity, with each
+//     one's recall: where exact stops winning is SemanticConfig.ExactMaxRows.
+func init() {
+	Register(Scenario{Name: "vector/knn", Issue: 6, Run: runVectorKNN})
+	Register(Scenario{Name: "vector/filtered", Issue: 6, Run: runVectorFiltered})
+	Register(Scenario{Name: "vector/threshold", Issue: 6, Run: runVectorThreshold})
+}
+
+const vecDim = 384
+
+// vecSelectivity maps filter tags to the share of documents carrying them
+// (per mille).
+var vecSelectivity = []struct {
+	tag      string
+	perMille int
+}{{"s01", 1}, {"s1", 10}, {"s5", 50}, {"s10", 100}, {"s20", 200}, {"s50", 500}}
+
+type vecData struct {
+	collection string
+	cid        int64
+	n          int
+	queries    [][]float32
+}
+
+var (
+	vecMu    sync.Mutex
+	vecCache = map[bool]*vecData{}
+)
+
+// vecSetup loads the corpus once into the bench database (kept across runs)
+// and embeds the queries.
+func vecSetup(ctx context.Context, env *Env) (*vecData, error) {
+	vecMu.Lock()
+	defer vecMu.Unlock()
+	if d, ok := vecCache[env.Quick]; ok {
+		return d, nil
+	}
+	var hasVec bool
+	if err := env.Pool.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&hasVec); err != nil {
+		return nil, err
+	}
+	if !hasVec {
+		return nil, errors.New("vector: pgvector is not installed on the bench server")
+	}
+	target, nq := 100_000, 100
+	name := "bench_vectors"
+	if env.Quick {
+		target, nq, name = 5_000, 20, "bench_vectors_quick"
+	}
+	docs, queries, err := vecCorpus(target, nq)
+	if err != nil {
+		return nil, err
+	}
+	d := &vecData{collection: name, n: len(docs)}
+	if err := env.Pool.QueryRow(ctx, `
+		INSERT INTO collections (name, title, default_lang, embedder, embedding_dim)
+		VALUES ($1, 'Debian package descriptions (vector bench)', 'english', 'offline', $2)
+		ON CONFLICT (name) DO UPDATE SET title = EXCLUDED.title RETURNING id`, name, vecDim).Scan(&d.cid); err != nil {
+		return nil, fmt.Errorf("vector: collection: %w", err)
+	}
+	var have int
+	if err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM documents WHERE collection_id = $1 AND embedding IS NOT NULL`, d.cid).Scan(&have); err != nil {
+		return nil, err
+	}
+	off, err := embedder.NewOffline(vecDim, "english")
+	if err != nil {
+		return nil, err
+	}
+	if have != len(docs) {
+		env.Logger.Info("vector bench: loading corpus", "docs", len(docs), "had", have)
+		if err := vecLoad(ctx, env.Pool, d.cid, off, docs); err != nil {
+			return nil, err
+		}
+	}
+	if d.queries, err = off.Embed(ctx, queries); err != nil {
+		return nil, err
+	}
+	vecCache[env.Quick] = d
+	return d, nil
+}
+
+type vecDoc struct{ title, body string }
+
+// vecCorpus reads the Debian descriptions and builds target distinct
+// documents and nq query texts.
+func vecCorpus(target, nq int) ([]vecDoc, []string, error) {
+	files, _ := filepath.Glob("/var/lib/apt/lists/*Translation-en*")
+	type pkg struct{ short, long string }
+	var pkgs []pkg
+	for _, f := range files {
+		out, err := exec.Command("/usr/lib/apt/apt-helper", "cat-file", f).Output()
+		if err != nil {
+			return nil, nil, fmt.Errorf("vector: read %s: %w", f, err)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var cur *pkg
+		var long strings.Builder
+		flush := func() {
+			if cur != nil {
+				cur.long = strings.TrimSpace(long.String())
+				pkgs = append(pkgs, *cur)
+			}
+			cur = nil
+			long.Reset()
+		}
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "Description-en: "):
+				flush()
+				cur = &pkg{short: strings.TrimPrefix(line, "Description-en: ")}
+			case strings.HasPrefix(line, " ") && cur != nil:
+				if strings.TrimSpace(line) == "." {
+					long.WriteString("\n\n")
+				} else {
+					long.WriteString(strings.TrimSpace(line) + " ")
+				}
+			case line == "":
+				flush()
+			}
+		}
+		flush()
+	}
+	if len(pkgs) < 1000 {
+		return nil, nil, fmt.Errorf("vector: only %d package descriptions found; run apt-get update -o Acquire::Languages=en", len(pkgs))
+	}
+	seen := map[string]bool{}
+	var docs []vecDoc
+	add := func(title, body string) bool {
+		key := title + "\x00" + body
+		if seen[key] || len(docs) >= target {
+			return len(docs) < target
+		}
+		seen[key] = true
+		docs = append(docs, vecDoc{title, body})
+		return len(docs) < target
+	}
+	var queries []string
+	step := max(1, len(pkgs)/nq)
+	for i, p := range pkgs {
+		if i%step == 0 && len(queries) < nq {
+			queries = append(queries, p.short)
+		}
+		add(p.short, p.long)
+	}
+	for _, p := range pkgs { // paragraphs
+		paras := strings.Split(p.long, "\n\n")
+		if len(paras) < 2 {
+			continue
+		}
+		for _, para := range paras {
+			if para = strings.TrimSpace(para); len(strings.Fields(para)) >= 8 {
+				add("", para)
+			}
+		}
+	}
+	for _, p := range pkgs { // sentences
+		for _, s := range strings.SplitAfter(p.long, ". ") {
+			if s = strings.TrimSpace(s); len(strings.Fields(s)) >= 6 {
+				add("", s)
+			}
+		}
+	}
+	return docs, queries, nil
+}
+
+// vecTags are document i's filter tags.
+func vecTags(i int) []string {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "doc-%d", i)
+	r := int(h.Sum32() % 1000)
+	tags := []string{}
+	for _, s := range vecSelectivity {
+		if r < s.perMille {
+			tags = append(tags, s.tag)
+		}
+	}
+	return tags
+}
+
+// vecLoad replaces the collection's documents: embed on every core, COPY
+// without the HNSW index, then build the index once (far faster than
+// inserting into it row by row).
+func vecLoad(ctx context.Context, pool *pgxpool.Pool, cid int64, off *embedder.Offline, docs []vecDoc) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var idx string
+	if err := conn.QueryRow(ctx, `SELECT geoseek_embedding_index_name($1, $2)`, cid, vecDim).Scan(&idx); err != nil {
+		return err
+	}
+	for _, q := range []string{
+		`SET statement_timeout = 0`,
+		`SET maintenance_work_mem = '2GB'`,
+		`DROP INDEX IF EXISTS ` + pgx.Identifier{idx}.Sanitize(),
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("vector: load: %s: %w", q, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM documents WHERE collection_id = $1`, cid); err != nil {
+		return err
+	}
+	vecs := make([][]float32, len(docs))
+	var wg sync.WaitGroup
+	const workers = 2
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(docs); i += workers {
+				v := make([]float32, vecDim)
+				off.EmbedInto(embedder.Text(docs[i].title, docs[i].body), v)
+				vecs[i] = v
+			}
+		}()
+	}
+	wg.Wait()
+	rows := make([][]any, 0, len(docs))
+	for i, d := range docs {
+		var emb any
+		if !embedder.IsZero(vecs[i]) {
+			emb = pgvector.NewVector(vecs[i])
+		}
+		rows = append(rows, []any{cid, fmt.Sprintf("v%d", i), d.title, d.body, vecTags(i), emb})
+	}
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"documents"}, []string{"collection_id", "external_id", "title", "body", "tags", "embedding"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("vector: copy: %w", err)
+	}
+	t0 := time.Now()
+	if _, err := conn.Exec(ctx, `SELECT geoseek_ensure_embedding_index($1)`, cid); err != nil {
+		return fmt.Errorf("vector: build index: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE documents`); err != nil {
+		return err
+	}
+	_ = t0
+	return nil
+}
+
+// vecTruth is the exact top 10 of each query under a filter.
+func vecTruth(ctx context.Context, sem *search.Semantic, d *vecData, filter search.Filter) ([][]search.Ranked, error) {
+	out := make([][]search.Ranked, len(d.queries))
+	for i, v := range d.queries {
+		hs, _, err := sem.KNN(ctx, search.KNN{CollectionID: d.cid, Dim: vecDim, Vector: v, Filter: filter, Depth: 10, Force: search.PlanExact})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = hs
+	}
+	return out, nil
+}
+
+func vecFilter(tag string) search.Filter {
+	if tag == "" {
+		return nil
+	}
+	return search.Tags{Op: search.TagsAll, Values: []string{tag}}
+}
+
+// vecRecall is the mean recall@10 of plan over the queries.
+func vecRecall(ctx context.Context, sem *search.Semantic, d *vecData, truth [][]search.Ranked, k search.KNN) (float64, string, error) {
+	var sum float64
+	strategies := map[string]int{}
+	for i, v := range d.queries {
+		k.Vector = v
+		hs, plan, err := sem.KNN(ctx, k)
+		if err != nil {
+			return 0, "", err
+		}
+		strategies[plan.Strategy]++
+		sum += search.Recall(hs, truth[i])
+	}
+	var names []string
+	for s, n := range strategies {
+		names = append(names, fmt.Sprintf("%s×%d", s, n))
+	}
+	sort.Strings(names)
+	return sum / float64(len(d.queries)), strings.Join(names, ","), nil
+}
+
+// vecHTTP is one geoseek request: POST /search, mode=semantic.
+func vecHTTP(ctx context.Context, env *Env, d *vecData, v []float32, tag string, ef int) error {
+	body := map[string]any{"collection": d.collection, "mode": "semantic", "vector": v, "limit": 10, "highlight": false}
+	if ef > 0 {
+		body["ef_search"] = ef
+	}
+	if tag != "" {
+		body["filter"] = map[string]any{"tags": map[string]any{"all": []string{tag}}}
+	}
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.BaseURL+"/search", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if env.AdminKey != "" {
+		req.Header.Set("Authorization", "Bearer "+env.AdminKey)
+	}
+	resp, err := env.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST /search: %s", resp.Status)
+	}
+	return nil
+}
+
+// vecBaseline runs the statements geoseek runs for a plan — its settings
+// and its kNN query, with the page's document columns joined in (what
+// geoseek returns) — through pgx in one batch, discarding the rows.
+func vecBaseline(ctx context.Context, pool *pgxpool.Pool, sem *search.Semantic, k search.KNN, strategy string) error {
+	setSQL, setArgs, sql, args := sem.Statements(k, strategy)
+	b := &pgx.Batch{}
+	b.Queue(setSQL, setArgs...)
+	b.Queue(`SELECT d.id, d.external_id, d.title, d.lang::text, d.tags, d.props::text, ST_AsGeoJSON(d.geom), d.created_at, d.updated_at, 1 - knn.distance
+		FROM (`+sql+`) knn JOIN documents d ON d.id = knn.id ORDER BY knn.distance`, args...)
+	return pool.SendBatch(ctx, b).Close()
+}
+
+func vecLoadParams(env *Env) (workers, n int, d time.Duration) {
+	if env.Quick {
+		return 2, 100, 3 * time.Second
+	}
+	return 4, 2000, 15 * time.Second
+}
+
+func runVectorKNN(ctx context.Context, env *Env) ([]Result, error) {
+	d, err := vecSetup(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	set, _ := embedder.NewSet(embedder.Config{})
+	sem := search.NewSemantic(env.Pool, set, search.SemanticConfig{})
+	truth, err := vecTruth(ctx, sem, d, nil)
+	if err != nil {
+		return nil, err
+	}
+	workers, n, dur := vecLoadParams(env)
+	var out []Result
+	for _, ef := range []int{40, 100, 200} {
+		recall, _, err := vecRecall(ctx, sem, d, truth, search.KNN{CollectionID: d.cid, Dim: vecDim, Depth: 10, EfSearch: ef, Force: search.PlanHNSW})
+		if err != nil {
+			return nil, err
+		}
+		i := 0
+		var mu sync.Mutex
+		next := func() []float32 {
+			mu.Lock()
+			defer mu.Unlock()
+			i++
+			return d.queries[i%len(d.queries)]
+		}
+		g := Load(ctx, workers, n, dur, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), "", ef) })
+		b := Load(ctx, workers, n, dur, func(ctx context.Context) error {
+			k := search.KNN{CollectionID: d.cid, Dim: vecDim, Vector: next(), Depth: 10, EfSearch: ef}
+			return vecBaseline(ctx, env.Pool, sem, k, search.PlanHNSW)
+		})
+		out = append(out, Result{
+			Scenario: fmt.Sprintf("vector/knn ef_search=%d", ef), Geoseek: g.PerSec, Baseline: b.PerSec, Unit: "q/s",
+			Note: fmt.Sprintf("recall@10=%.3f n=%d dim=%d; geoseek p50 %s, pgx p50 %s; errors %d/%d", recall, d.n, vecDim, g.P50.Round(10*time.Microsecond), b.P50.Round(10*time.Microsecond), g.Errors, b.Errors),
+		})
+	}
+	return out, nil
+}
+
+func runVectorFiltered(ctx context.Context, env *Env) ([]Result, error) {
+	d, err := vecSetup(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	set, _ := embedder.NewSet(embedder.Config{})
+	sem := search.NewSemantic(env.Pool, set, search.SemanticConfig{})
+	workers, n, dur := vecLoadParams(env)
+	var out []Result
+	for _, sel := range []struct{ tag, name string }{{"s01", "0.1%"}, {"s1", "1%"}, {"s10", "10%"}, {"", "100%"}} {
+		filter := vecFilter(sel.tag)
+		truth, err := vecTruth(ctx, sem, d, filter)
+		if err != nil {
+			return nil, err
+		}
+		k := search.KNN{CollectionID: d.cid, Dim: vecDim, Depth: 10, Filter: filter}
+		recall, plans, err := vecRecall(ctx, sem, d, truth, k)
+		if err != nil {
+			return nil, err
+		}
+		plain := k
+		plain.Force = search.PlanHNSW
+		plainRecall, _, err := vecRecall(ctx, sem, d, truth, plain)
+		if err != nil {
+			return nil, err
+		}
+		// The plan geoseek picks for this filter, for the baseline.
+		k.Vector = d.queries[0]
+		_, plan, err := sem.KNN(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		i := 0
+		var mu sync.Mutex
+		next := func() []float32 {
+			mu.Lock()
+			defer mu.Unlock()
+			i++
+			return d.queries[i%len(d.queries)]
+		}
+		g := Load(ctx, workers, n, dur, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), sel.tag, 0) })
+		b := Load(ctx, workers, n, dur, func(ctx context.Context) error {
+			kk := k
+			kk.Vector = next()
+			return vecBaseline(ctx, env.Pool, sem, kk, plan.Strategy)
+		})
+		out = append(out, Result{
+			Scenario: "vector/filtered " + sel.name + " p50", Geoseek: ms(g.P50), Baseline: ms(b.P50), Unit: "ms", LowerIsBetter: true,
+			Note: fmt.Sprintf("recall@10=%.3f plans %s; plain hnsw recall %.3f; q/s %.0f vs %.0f; p95 %s vs %s; errors %d/%d",
+				recall, plans, plainRecall, g.PerSec, b.PerSec, g.P95.Round(10*time.Microsecond), b.P95.Round(10*time.Microsecond), g.Errors, b.Errors),
+		})
+	}
+	return out, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func runVectorThreshold(ctx context.Context, env *Env) ([]Result, error) {
+	d, err := vecSetup(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	set, _ := embedder.NewSet(embedder.Config{})
+	sem := search.NewSemantic(env.Pool, set, search.SemanticConfig{})
+	var out []Result
+	for _, sel := range vecSelectivity {
+		filter := vecFilter(sel.tag)
+		truth, err := vecTruth(ctx, sem, d, filter)
+		if err != nil {
+			return nil, err
+		}
+		lat := map[string]Stats{}
+		rec := map[string]float64{}
+		for _, strategy := range []string{search.PlanExact, search.PlanIterative} {
+			k := search.KNN{CollectionID: d.cid, Dim: vecDim, Depth: 10, Filter: filter, Force: strategy}
+			if rec[strategy], _, err = vecRecall(ctx, sem, d, truth, k); err != nil {
+				return nil, err
+			}
+			i := 0
+			var mu sync.Mutex
+			// One worker: latency of one query at a time.
+			lat[strategy] = Load(ctx, 1, len(d.queries)*2, 10*time.Second, func(ctx context.Context) error {
+				mu.Lock()
+				kk := k
+				kk.Vector = d.queries[i%len(d.queries)]
+				i++
+				mu.Unlock()
+				_, _, err := sem.KNN(ctx, kk)
+				return err
+			})
+		}
+		rows := d.n * sel.perMille / 1000
+		out = append(out, Result{
+			Scenario: fmt.Sprintf("vector/threshold %.1f%% (~%d rows) exact vs iterative p50", float64(sel.perMille)/10, rows),
+			Geoseek:  ms(lat[search.PlanExact].P50), Baseline: ms(lat[search.PlanIterative].P50), Unit: "ms", LowerIsBetter: true,
+			Note: fmt.Sprintf("recall exact %.3f, iterative %.3f (ef %d, relaxed order)", rec[search.PlanExact], rec[search.PlanIterative], sem.Config().IterativeEfSearch),
+		})
+	}
+	return out, nil
+}
