@@ -1,0 +1,114 @@
+package search_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/require"
+
+	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/problem"
+	"github.com/geoseek/geoseek/search"
+)
+
+func serve(t *testing.T, b bundle) (*httptest.Server, string) {
+	t.Helper()
+	gin.SetMode(gin.TestMode)
+	r := gin.New()
+	store := auth.NewStore(b.db.Pool)
+	r.Use(auth.Middleware(store, false))
+	search.NewHandler(b.svc, nil).Register(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	_, key, err := store.Create(context.Background(), "r", []auth.Scope{auth.Read})
+	require.NoError(t, err)
+	return srv, key
+}
+
+func call(t *testing.T, method, u, body string) (int, string, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	require.NoError(t, err)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m), "%s", b)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), m
+}
+
+func TestHTTPSearch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	srv, _ := serve(t, b)
+
+	code, ct, m := call(t, "GET", srv.URL+"/search?collection=t&q=apple&limit=1", "")
+	require.Equal(t, http.StatusOK, code, m)
+	require.Contains(t, ct, "application/json")
+	hits := m["hits"].([]any)
+	require.Len(t, hits, 1)
+	h := hits[0].(map[string]any)
+	require.EqualValues(t, b.ids["apple-title"], h["id"])
+	require.Equal(t, map[string]any{"type": "Point", "coordinates": []any{13.4, 52.52}}, h["geometry"])
+	require.NotEmpty(t, m["next_cursor"])
+
+	code, _, m = call(t, "GET", srv.URL+"/search?collection=t&q=apple&limit=1&cursor="+url.QueryEscape(m["next_cursor"].(string)), "")
+	require.Equal(t, http.StatusOK, code, m)
+	require.EqualValues(t, b.ids["apple-body"], m["hits"].([]any)[0].(map[string]any)["id"])
+
+	// POST with a filter tree, GeoJSON output.
+	code, ct, m = call(t, "POST", srv.URL+"/search?f=geojson", `{"collection":"t","q":"apple",
+		"filter":{"and":[{"tags":{"any":["food"]}},{"near":{"lon":13.4,"lat":52.52,"metres":2000}}]},
+		"facets":{"tags":true}}`)
+	require.Equal(t, http.StatusOK, code, m)
+	require.Equal(t, "application/geo+json", ct)
+	require.Equal(t, "FeatureCollection", m["type"])
+	feats := m["features"].([]any)
+	require.Len(t, feats, 2)
+	f := feats[0].(map[string]any)
+	require.Equal(t, "Feature", f["type"])
+	require.Equal(t, "Apple pie recipe", f["properties"].(map[string]any)["title"])
+	require.EqualValues(t, 2, m["total"])
+	require.NotNil(t, m["facets"])
+
+	// Errors are problem+json with the field.
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		field              string
+	}{
+		{"GET", "/search?q=x", "", 400, "collection"},
+		{"GET", "/search?collection=t&bbox=1,2,3", "", 400, "bbox"},
+		{"GET", "/search?collection=t&q=x&lang=klingon", "", 400, "lang"},
+		{"GET", "/search?collection=t&q=x&cursor=abc.def", "", 400, "cursor"},
+		{"GET", "/search?collection=nope&q=x", "", 404, ""},
+		{"POST", "/search", `{"collection":"t","filter":{"tags":{"all":"x"}}}`, 400, "filter.tags"},
+		{"POST", "/search", `{"collection":"t"`, 400, "body"},
+		{"POST", "/search?f=xml", `{"collection":"t"}`, 400, "f"},
+	} {
+		code, ct, m := call(t, tc.method, srv.URL+tc.path, tc.body)
+		require.Equal(t, tc.status, code, "%s %s: %v", tc.method, tc.path, m)
+		require.Equal(t, problem.ContentType, ct)
+		if tc.field != "" {
+			require.Equal(t, tc.field, m["field"], "%v", m)
+		}
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/search", strings.NewReader(`{"collection":"t"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+}
