@@ -89,11 +89,11 @@ func TestCollectionsCreate(t *testing.T) {
 	require.Equal(t, "german", m["default_lang"])
 	require.EqualValues(t, 8, m["embedding_dim"])
 	for body, want := range map[string]int{
-		`{"name":"maps"}`:                        http.StatusConflict,
-		`{"name":"Bad Name"}`:                    http.StatusBadRequest,
-		`{"name":"x","default_lang":"klingon"}`:  http.StatusBadRequest,
-		`{"name":"x","embedding_dim":0}`:         http.StatusBadRequest,
-		`{"name":"x","colour":"red"}`:            http.StatusBadRequest,
+		`{"name":"maps"}`:                         http.StatusConflict,
+		`{"name":"Bad Name"}`:                     http.StatusBadRequest,
+		`{"name":"x","default_lang":"klingon"}`:   http.StatusBadRequest,
+		`{"name":"x","embedding_dim":0}`:          http.StatusBadRequest,
+		`{"name":"x","colour":"red"}`:             http.StatusBadRequest,
 		`{"name":"x'); DROP TABLE documents;--"}`: http.StatusBadRequest,
 	} {
 		code, m := a.do(t, "POST", "/collections", a.writer, "application/json", body)
