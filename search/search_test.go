@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"github.com/twpayne/go-geom"
 
@@ -425,4 +426,37 @@ func TestUnknownCollectionAndModes(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.svc.Search(context.Background(), q)
 	require.ErrorContains(t, err, "Not found")
+}
+
+// Search statements must never become generic plans: they run as unnamed
+// statements (QueryExecModeCacheDescribe), planned with the actual values on
+// every execution. A named prepared statement on the connection would mean
+// PostgreSQL could switch to a generic plan after five runs.
+func TestSearchStatementsAreNeverPrepared(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	ctx := context.Background()
+	pc, err := pgxpool.ParseConfig(b.db.URL)
+	require.NoError(t, err)
+	pc.MaxConns = 1 // one connection, so the check sees every statement
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	svc := search.NewService(pool, search.Config{})
+	for i := 0; i < 8; i++ {
+		q, err := search.ParseValues(url.Values{"collection": {"t"}, "q": {"apple"}, "facets": {"tags"}, "tags_any": {"food"}})
+		require.NoError(t, err)
+		_, err = svc.Search(ctx, q)
+		require.NoError(t, err)
+	}
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements
+		WHERE (statement LIKE '%ts_rank_cd%' OR statement LIKE '%unnest(m.tags)%') AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n))
+	require.Zero(t, n)
+	// Control: the default exec mode does prepare (so the check can fail).
+	_, err = pool.Exec(ctx, `SELECT ts_rank_cd(to_tsvector('a'), to_tsquery('a')) WHERE $1::int = 1`, 1)
+	require.NoError(t, err)
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements
+		WHERE statement LIKE '%ts_rank_cd%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n))
+	require.Equal(t, 1, n)
 }
