@@ -138,5 +138,8 @@ func (r *Result) FeatureCollection() map[string]any {
 	if r.Truncated {
 		fc["truncated"] = true
 	}
+	if r.Ranking != "" {
+		fc["ranking"] = r.Ranking
+	}
 	return fc
 }

@@ -29,7 +29,7 @@ import (
 //     matches (a backward scan of the primary key, which stops early) are
 //     ranked with ts_rank_cd. This is the "cheap pre-order" that stops early:
 //     results are the best of the newest matches, not of all matches, and the
-//     response says "approximate": true. A query this broad usually gets
+//     response says "ranking": "recent". A query this broad usually gets
 //     refined (more words, filters), which brings it back to exact or rum.
 //
 // rum and recent page only through their candidates; the page that exhausts
