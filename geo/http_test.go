@@ -441,6 +441,25 @@ func TestClustersSumToItems(t *testing.T) {
 		feats[i] = point(rng.Float64()*40-20, rng.Float64()*40-10, `"title":"x"`)
 	}
 	b.importSeq(t, "places", feats)
+	check := func(bbox string, zoom int) {
+		t.Helper()
+		var res struct {
+			BBox     []float64 `json:"bbox"`
+			Features []struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"features"`
+		}
+		b.getJSON(t, fmt.Sprintf("/collections/places/clusters?bbox=%s&zoom=%d", bbox, zoom), &res)
+		sum := 0
+		for _, f := range res.Features {
+			sum += int(f.Properties["count"].(float64))
+		}
+		var want int
+		require.NoError(t, b.db.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM documents WHERE ST_X(geom) >= $1 AND ST_X(geom) < $3 AND ST_Y(geom) >= $2 AND ST_Y(geom) < $4`,
+			res.BBox[0], res.BBox[1], res.BBox[2], res.BBox[3]).Scan(&want))
+		require.Equal(t, want, sum, "%s z%d", bbox, zoom)
+	}
 	for _, tc := range []struct {
 		bbox string
 		zoom int
@@ -494,8 +513,29 @@ func TestClustersSumToItems(t *testing.T) {
 			require.Equal(t, n, m, id)
 		}
 	}
+	// The pyramid follows deletes, moves and inserts.
+	ctx := context.Background()
+	_, err := b.db.Pool.Exec(ctx, `DELETE FROM documents WHERE id % 7 = 0`)
+	require.NoError(t, err)
+	_, err = b.db.Pool.Exec(ctx, `UPDATE documents SET geom = ST_SetSRID(ST_MakePoint(ST_Y(geom), ST_X(geom)), 4326) WHERE id % 5 = 0`)
+	require.NoError(t, err)
+	_, err = b.db.Pool.Exec(ctx, `UPDATE documents SET title = 'same place' WHERE id % 3 = 0`)
+	require.NoError(t, err)
+	check("-180,-90,180,90", 2)
+	check("-10,-10,10,10", 5)
+	var bad int
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `
+		SELECT count(*) FROM geo_cluster_cells c
+		 WHERE NOT EXISTS (SELECT 1 FROM documents d WHERE d.id = c.rep_id)`).Scan(&bad))
+	require.Zero(t, bad, "every representative exists")
+	// a collection can still be deleted (its cells go with it)
+	_, err = b.db.Pool.Exec(ctx, `DELETE FROM collections WHERE name = 'places'`)
+	require.NoError(t, err)
+
 	resp, _ := b.do(t, http.MethodGet, "/collections/places/clusters?zoom=99", "", nil)
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	resp, _ = b.do(t, http.MethodGet, "/collections/places/clusters?zoom=3", "", nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode) // the collection is gone
 }
 
 var _ = bytes.NewReader

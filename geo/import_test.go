@@ -50,10 +50,10 @@ func TestTopLevelKind(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]bool{
 		`{"type":"FeatureCollection","features":[]}`: true,
-		`{"features":[`:                               true,
+		`{"features":[`: true,
 		`{"bbox":[1,2,3,4],"type":"FeatureCollection"`: true,
-		`{"type":"Feature","geometry":null}`:          false,
-		`{"id":"x","geometry":`:                       false,
+		`{"type":"Feature","geometry":null}`:           false,
+		`{"id":"x","geometry":`:                        false,
 	} {
 		got, ok := topLevelKind([]byte(in))
 		require.True(t, ok, in)

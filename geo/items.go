@@ -190,14 +190,30 @@ const selectCols = `d.id, d.external_id, d.title, d.body, d.tags,
        d.props - '{title,body,tags,external_id,datetime,start,end,created,updated,thumbnail}'::text[] AS props,
        d.period, d.geom, d.created_at, d.updated_at`
 
-// Items runs q and returns a stream positioned before its first feature. Bad
-// input and a missing collection are reported here, before anything is
-// written; the caller must Close the stream.
-func (s *Service) Items(ctx context.Context, q *ItemsQuery) (*FeatureStream, error) {
+// itemsSQL is a built items query.
+type itemsSQL struct {
+	sql        string
+	args       []any
+	countWhere string
+	countArgs  []any
+	backward   bool
+}
+
+// ItemsSQL returns the SQL and arguments Items runs for q (for benchmarks
+// that compare the service with the bare query).
+func (s *Service) ItemsSQL(ctx context.Context, q *ItemsQuery) (string, []any, error) {
 	col, err := s.Collection(ctx, q.Collection)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
+	iq, err := buildItemsSQL(q, col)
+	if err != nil {
+		return "", nil, err
+	}
+	return iq.sql, iq.args, nil
+}
+
+func buildItemsSQL(q *ItemsQuery, col *Collection) (*itemsSQL, error) {
 	w, err := buildWhere(q, col)
 	if err != nil {
 		return nil, err
@@ -241,6 +257,23 @@ func (s *Service) Items(ctx context.Context, q *ItemsQuery) (*FeatureStream, err
 		          FROM (SELECT * FROM documents d WHERE %s ORDER BY %s LIMIT %s) d) p
 		 ORDER BY %s`, selectCols, expr, expr, rev, w.sql(), rev, limitArg, outer)
 	}
+	return &itemsSQL{sql: sql, args: w.args, countWhere: countWhere, countArgs: countArgs, backward: backward}, nil
+}
+
+// Items runs q and returns a stream positioned before its first feature. Bad
+// input and a missing collection are reported here, before anything is
+// written; the caller must Close the stream.
+func (s *Service) Items(ctx context.Context, q *ItemsQuery) (*FeatureStream, error) {
+	col, err := s.Collection(ctx, q.Collection)
+	if err != nil {
+		return nil, err
+	}
+	iq, err := buildItemsSQL(q, col)
+	if err != nil {
+		return nil, err
+	}
+	sql, countWhere, countArgs, backward := iq.sql, iq.countWhere, iq.countArgs, iq.backward
+	w := &where{args: iq.args}
 	fs := &FeatureStream{q: q, col: col, svc: s}
 	if !q.NoCount {
 		fs.count = make(chan countResult, 1)

@@ -109,6 +109,26 @@ SELECT ST_AsMVT(t, $6, 4096, 'geom', 'fid') FROM (
      LIMIT $5
 ) t WHERE t.geom IS NOT NULL`
 
+// TileSQL returns the SQL and arguments that render tile tc of a
+// collection (for benchmarks comparing the service with the bare query).
+func (s *Service) TileSQL(ctx context.Context, collection string, tc TileCoord) (string, []any, error) {
+	col, err := s.Collection(ctx, collection)
+	if err != nil {
+		return "", nil, err
+	}
+	sql, args := tileSQL(col, tc)
+	return sql, args, nil
+}
+
+func tileSQL(col *Collection, tc TileCoord) (string, []any) {
+	if tc.Z < ClusterMaxZoom {
+		// Web Mercator world width / 2^z, split into tileCells cells.
+		cell := 2 * math.Pi * 6378137 / float64(int(1)<<tc.Z) / tileCells
+		return clusterTileSQL, []any{col.ID, tc.Z, tc.X, tc.Y, cell, col.Name}
+	}
+	return featureTileSQL, []any{col.ID, tc.Z, tc.X, tc.Y, maxTileFeatures, col.Name}
+}
+
 // Tile renders one vector tile of a collection with ST_AsMVT; the layer is
 // named after the collection. An empty tile has no Data.
 func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord) (Tile, error) {
@@ -117,13 +137,8 @@ func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord) (Ti
 		return Tile{}, err
 	}
 	var data []byte
-	if tc.Z < ClusterMaxZoom {
-		// Web Mercator world width / 2^z, split into tileCells cells.
-		cell := 2 * math.Pi * 6378137 / float64(int(1)<<tc.Z) / tileCells
-		err = s.pool.QueryRow(ctx, clusterTileSQL, pgx.QueryExecModeCacheDescribe, col.ID, tc.Z, tc.X, tc.Y, cell, col.Name).Scan(&data)
-	} else {
-		err = s.pool.QueryRow(ctx, featureTileSQL, pgx.QueryExecModeCacheDescribe, col.ID, tc.Z, tc.X, tc.Y, maxTileFeatures, col.Name).Scan(&data)
-	}
+	sql, args := tileSQL(col, tc)
+	err = s.pool.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&data)
 	if err != nil {
 		return Tile{}, fmt.Errorf("geo: tile %d/%d/%d: %w", tc.Z, tc.X, tc.Y, pg.Interpret(err))
 	}
@@ -182,8 +197,62 @@ SELECT count(*), min(id), avg(cx), avg(cy), min(x0), min(y0), max(x1), max(y1),
  GROUP BY floor(cx / $6), floor(cy / $6)
  ORDER BY floor(cy / $6), floor(cx / $6)`
 
-// Clusters groups the items of bbox at zoom into grid cells computed in SQL.
-// An antimeridian-crossing bbox is clustered as its two halves.
+// cellsZoom is the zoom of geo_cluster_cells (migration 00021): clusters
+// at this zoom or below are sums of its rows.
+const cellsZoom = 6
+
+// The pyramid path: cells of zoom z <= 6 are groups of 2^(6-z) × 2^(6-z)
+// base cells (an arithmetic shift is floor division for negative gx too).
+const cellsClusterSQL = `
+SELECT sum(count)::bigint, min(rep_id), sum(sumx) / sum(count), sum(sumy) / sum(count),
+       min(minx), min(miny), max(maxx), max(maxy),
+       CASE WHEN sum(count) = 1 THEN (SELECT d.title FROM documents d WHERE d.id = min(c.rep_id)) ELSE '' END
+  FROM geo_cluster_cells c
+ WHERE c.collection_id = $1 AND c.gx BETWEEN $2 AND $3 AND c.gy BETWEEN $4 AND $5
+ GROUP BY c.gx >> $6, c.gy >> $6
+ ORDER BY c.gy >> $6, c.gx >> $6`
+
+// clusterQuery is the statement for one (non-crossing, aligned) box.
+func clusterQuery(colID int64, a BBox, zoom int) (string, []any) {
+	cell := CellSize(zoom)
+	if zoom > cellsZoom {
+		return clusterSQL, []any{colID, a.MinX, a.MinY, a.MaxX, a.MaxY, cell}
+	}
+	base := CellSize(cellsZoom)
+	gx0, gy0 := int(math.Floor(a.MinX/base)), int(math.Floor(a.MinY/base))
+	gx1, gy1 := int(math.Ceil(a.MaxX/base))-1, int(math.Ceil(a.MaxY/base))-1
+	// Items exactly on the east or north edge of the world belong to the
+	// last cell, as in the direct query.
+	if a.MaxX >= 180 {
+		gx1 = int(180 / base)
+	}
+	if a.MaxY >= 90 {
+		gy1 = int(90 / base)
+	}
+	return cellsClusterSQL, []any{colID, gx0, gx1, gy0, gy1, cellsZoom - zoom}
+}
+
+// ClustersSQL returns the statements and arguments Clusters runs (one per
+// half of an antimeridian-crossing bbox), for benchmarks.
+func (s *Service) ClustersSQL(ctx context.Context, collection string, bbox BBox, zoom int) ([]string, [][]any, error) {
+	col, err := s.Collection(ctx, collection)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sqls []string
+	var args [][]any
+	for _, b := range bbox.Boxes() {
+		q, a := clusterQuery(col.ID, alignOut(b, CellSize(zoom)), zoom)
+		sqls = append(sqls, q)
+		args = append(args, a)
+	}
+	return sqls, args, nil
+}
+
+// Clusters groups the items of bbox at zoom into grid cells computed in SQL:
+// from the geo_cluster_cells pyramid at zoom <= 6, from the documents (GiST
+// on the bbox) above. An antimeridian-crossing bbox is clustered as its two
+// halves.
 func (s *Service) Clusters(ctx context.Context, collection string, bbox BBox, zoom int) (*ClusterResult, error) {
 	col, err := s.Collection(ctx, collection)
 	if err != nil {
@@ -198,7 +267,8 @@ func (s *Service) Clusters(ctx context.Context, collection string, bbox BBox, zo
 		} else {
 			res.BBox.MaxX = a.MaxX // crossing: MinX > MaxX again
 		}
-		rows, err := s.pool.Query(ctx, clusterSQL, pgx.QueryExecModeCacheDescribe, col.ID, a.MinX, a.MinY, a.MaxX, a.MaxY, cell)
+		sql, args := clusterQuery(col.ID, a, zoom)
+		rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("geo: clusters: %w", pg.Interpret(err))
 		}

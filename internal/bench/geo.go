@@ -1,0 +1,340 @@
+package bench
+
+// Geo scenarios (issue 4): OGC API – Features items, vector tiles and
+// clusters on a collection of 1,000,000 points (Quick: 20,000).
+//
+// Data: 70% of the points uniform over lon [-180, 180] × lat [-85, 85], 30%
+// normally distributed around Berlin (σ = 2°), so tiles near Berlin are dense
+// at every zoom and the uniform part gives bboxes of predictable size. Each
+// point has a title, a props {"n": i} and an instant period. Generated in SQL
+// with a fixed seed, loaded once (the bench database persists).
+//
+//   - geo/items/<n>: GET /collections/{c}/items?bbox=…&limit=n for n = 1,000
+//     and 10,000 (bboxes in the uniform part holding more than n points):
+//     requests/s over loopback against the same SQL through pgx with the
+//     bytes discarded; p50/p95 in the note. A second row per size measures the
+//     same request with Accept-Encoding: gzip (what compression costs).
+//   - geo/items/encode-1000: the GeoJSON encoder choice: geoseek's Go-side
+//     WKB → GeoJSON stream against a query building each feature with
+//     ST_AsGeoJSON/json_build_object in PostgreSQL, both in process, 1,000
+//     features per query.
+//   - geo/tiles/z<z>: GET /tiles/{c}/{z}/{x}/{y}.mvt on the tile holding
+//     Berlin at zooms 4, 10 and 16 against the same ST_AsMVT SQL via pgx.
+//   - geo/clusters/world-z3: GET /collections/{c}/clusters for the whole world
+//     at zoom 3 (target p95 < 100 ms), against the same SQL via pgx.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/geoseek/geoseek/geo"
+)
+
+func init() {
+	Register(Scenario{Name: "geo/items", Issue: 4, Run: runGeoItems})
+	Register(Scenario{Name: "geo/tiles", Issue: 4, Run: runGeoTiles})
+	Register(Scenario{Name: "geo/clusters", Issue: 4, Run: runGeoClusters})
+}
+
+func geoCollection(env *Env) (name string, n int) {
+	if env.Quick {
+		return "bench_geo_quick", 20_000
+	}
+	return "bench_geo_1m", 1_000_000
+}
+
+// geoLoad creates and fills the collection once.
+func geoLoad(ctx context.Context, env *Env) (string, error) {
+	name, n := geoCollection(env)
+	var have int64
+	err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM documents d JOIN collections c ON c.id = d.collection_id WHERE c.name = $1`, name).Scan(&have)
+	if err != nil {
+		return "", fmt.Errorf("geo bench: count: %w", err)
+	}
+	if have == int64(n) {
+		return name, nil
+	}
+	env.Logger.Info("geo bench: loading points", "collection", name, "n", n)
+	conn, err := env.Pool.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM collections WHERE name = $1`, name); err != nil {
+			return err
+		}
+		var cid int64
+		if err := tx.QueryRow(ctx, `INSERT INTO collections (name, title, description) VALUES ($1, 'Bench points', 'geo benchmark points') RETURNING id`, name).Scan(&cid); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT setseed(0.42)`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			INSERT INTO documents (collection_id, title, props, period, geom)
+			SELECT $1, 'point ' || g, jsonb_build_object('n', g), tstzrange(ts, ts, '[]'),
+			       CASE WHEN u < 0.7
+			            THEN ST_SetSRID(ST_MakePoint(random() * 360 - 180, random() * 170 - 85), 4326)
+			            ELSE ST_SetSRID(ST_MakePoint(
+			                   greatest(-180, least(180, 13.405 + 2 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))),
+			                   greatest(-85, least(85, 52.52 + 2 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())))), 4326)
+			       END
+			  FROM generate_series(1, $2) g,
+			       LATERAL (SELECT random() AS u, timestamptz '2020-01-01' + (g % 1500) * interval '1 day' AS ts) r`, cid, n)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("geo bench: load: %w", err)
+	}
+	if _, err := env.Pool.Exec(ctx, `ANALYZE documents`); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// httpGet fetches url and discards the body.
+func geoGet(env *Env, gzip bool) func(ctx context.Context, url string) error {
+	return func(ctx context.Context, url string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if gzip {
+			// Set explicitly so Go's transport does not decompress: the
+			// client gets the compressed bytes as a browser would.
+			req.Header.Set("Accept-Encoding", "gzip")
+		} else {
+			req.Header.Set("Accept-Encoding", "identity")
+		}
+		resp, err := env.Client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// pgxDiscard runs sql and reads every byte of every row without decoding.
+func pgxDiscard(env *Env, sql string, args []any) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		rows, err := env.Pool.Query(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			for _, v := range rows.RawValues() {
+				n += len(v)
+			}
+		}
+		rows.Close()
+		return rows.Err()
+	}
+}
+
+type geoRun struct {
+	workers int
+	n       int
+	d       time.Duration
+}
+
+func geoRunFor(env *Env, heavy bool) geoRun {
+	switch {
+	case env.Quick:
+		return geoRun{workers: 2, n: 40, d: 3 * time.Second}
+	case heavy:
+		return geoRun{workers: 4, n: 300, d: 15 * time.Second}
+	}
+	return geoRun{workers: 4, n: 2000, d: 15 * time.Second}
+}
+
+func pair(name string, g, b Stats, note string) Result {
+	return Result{Scenario: name, Geoseek: g.PerSec, Baseline: b.PerSec, Unit: "req/s",
+		Note: fmt.Sprintf("%s; geoseek p50 %s p95 %s, pgx p50 %s p95 %s, errors %d/%d", note,
+			g.P50.Round(time.Microsecond), g.P95.Round(time.Microsecond), b.P50.Round(time.Microsecond), b.P95.Round(time.Microsecond), g.Errors, b.Errors)}
+}
+
+func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
+	name, err := geoLoad(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	svc := geo.NewService(env.Pool, env.Logger, geo.Options{})
+	boxes := []struct {
+		limit int
+		bbox  geo.BBox
+	}{
+		{1000, geo.BBox{MinX: -125, MinY: -10, MaxX: -110, MaxY: 5}},
+		{10000, geo.BBox{MinX: -150, MinY: -20, MaxX: -100, MaxY: 20}},
+	}
+	if env.Quick {
+		boxes[0].bbox = geo.BBox{MinX: -180, MinY: -85, MaxX: 180, MaxY: 85}
+		boxes[1] = boxes[0]
+		boxes[0].limit, boxes[1].limit = 1000, 5000
+	}
+	var out []Result
+	for _, bx := range boxes {
+		b := bx.bbox
+		q := &geo.ItemsQuery{Collection: name, BBox: &b, Limit: bx.limit, Precision: -1}
+		sql, args, err := svc.ItemsSQL(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		url := fmt.Sprintf("%s/collections/%s/items?limit=%d&bbox=%g,%g,%g,%g", env.BaseURL, name, bx.limit, b.MinX, b.MinY, b.MaxX, b.MaxY)
+		// check the answer once: a full page
+		if err := geoCheckItems(ctx, env, url, bx.limit); err != nil {
+			return nil, err
+		}
+		run := geoRunFor(env, bx.limit > 1000)
+		get := geoGet(env, false)
+		gs := Load(ctx, run.workers, run.n, run.d, func(ctx context.Context) error { return get(ctx, url) })
+		bs := Load(ctx, run.workers, run.n, run.d, pgxDiscard(env, sql, args))
+		out = append(out, pair(fmt.Sprintf("geo/items/%d", bx.limit), gs, bs, "same SQL via pgx, bytes discarded; geoseek also counts numberMatched"))
+		gz := geoGet(env, true)
+		zs := Load(ctx, run.workers, run.n, run.d, func(ctx context.Context) error { return gz(ctx, url) })
+		out = append(out, Result{Scenario: fmt.Sprintf("geo/items/%d-gzip", bx.limit), Geoseek: zs.PerSec, Baseline: gs.PerSec, Unit: "req/s",
+			Note: fmt.Sprintf("gzip (BestSpeed) against identity; p50 %s p95 %s", zs.P50.Round(time.Microsecond), zs.P95.Round(time.Microsecond))})
+	}
+
+	// The encoder choice: Go-side WKB -> GeoJSON against ST_AsGeoJSON.
+	b := boxes[0].bbox
+	q := &geo.ItemsQuery{Collection: name, BBox: &b, Limit: 1000, Precision: -1, NoCount: true}
+	goSide := func(ctx context.Context) error {
+		st, err := svc.Items(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return st.WriteTo(io.Discard, func(geo.Page) []geo.Link { return nil })
+	}
+	col, err := svc.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	pgSQL := `SELECT json_build_object('type', 'Feature', 'id', d.id, 'geometry', ST_AsGeoJSON(d.geom)::json,
+	                  'properties', jsonb_build_object('title', d.title, 'tags', d.tags,
+	                                                   'datetime', lower(d.period), 'created', d.created_at, 'updated', d.updated_at) || d.props)::text
+	            FROM documents d
+	           WHERE d.collection_id = $1 AND ST_Intersects(d.geom, ST_MakeEnvelope($2, $3, $4, $5, 4326))
+	           ORDER BY d.id LIMIT 1000`
+	pgSide := func(ctx context.Context) error {
+		rows, err := env.Pool.Query(ctx, pgSQL, pgx.QueryExecModeCacheDescribe, col.ID, b.MinX, b.MinY, b.MaxX, b.MaxY)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		buf := make([]byte, 0, 64<<10)
+		for rows.Next() {
+			buf = append(buf[:0], rows.RawValues()[0]...)
+		}
+		return rows.Err()
+	}
+	run := geoRunFor(env, false)
+	gs := Load(ctx, run.workers, run.n, run.d, goSide)
+	ps := Load(ctx, run.workers, run.n, run.d, pgSide)
+	out = append(out, Result{Scenario: "geo/items/encode-1000", Geoseek: gs.PerSec, Baseline: ps.PerSec, Unit: "queries/s",
+		Note: fmt.Sprintf("in process: Go WKB->GeoJSON (p50 %s) against ST_AsGeoJSON+json_build_object in PostgreSQL (p50 %s)",
+			gs.P50.Round(time.Microsecond), ps.P50.Round(time.Microsecond))})
+	return out, nil
+}
+
+func geoCheckItems(ctx context.Context, env *Env, url string, want int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := env.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var fc struct {
+		NumberReturned int `json:"numberReturned"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&fc); err != nil {
+		return fmt.Errorf("geo bench: %s: %w", url, err)
+	}
+	if fc.NumberReturned != want {
+		return fmt.Errorf("geo bench: %s returned %d features, want %d", url, fc.NumberReturned, want)
+	}
+	return nil
+}
+
+// tileAt is the z/x/y tile holding lon/lat.
+func tileAt(lon, lat float64, z int) geo.TileCoord {
+	n := float64(int(1) << z)
+	x := int((lon + 180) / 360 * n)
+	r := lat * math.Pi / 180
+	y := int((1 - math.Log(math.Tan(r)+1/math.Cos(r))/math.Pi) / 2 * n)
+	return geo.TileCoord{Z: z, X: x, Y: y}
+}
+
+func runGeoTiles(ctx context.Context, env *Env) ([]Result, error) {
+	name, err := geoLoad(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	svc := geo.NewService(env.Pool, env.Logger, geo.Options{})
+	var out []Result
+	for _, z := range []int{4, 10, 16} {
+		tc := tileAt(13.405, 52.52, z)
+		sql, args, err := svc.TileSQL(ctx, name, tc)
+		if err != nil {
+			return nil, err
+		}
+		url := fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", env.BaseURL, name, tc.Z, tc.X, tc.Y)
+		run := geoRunFor(env, z == 4)
+		get := geoGet(env, false)
+		gs := Load(ctx, run.workers, run.n, run.d, func(ctx context.Context) error { return get(ctx, url) })
+		bs := Load(ctx, run.workers, run.n, run.d, pgxDiscard(env, sql, args))
+		out = append(out, pair(fmt.Sprintf("geo/tiles/z%d", z), gs, bs, fmt.Sprintf("tile %d/%d/%d at Berlin; same ST_AsMVT SQL via pgx", tc.Z, tc.X, tc.Y)))
+	}
+	return out, nil
+}
+
+func runGeoClusters(ctx context.Context, env *Env) ([]Result, error) {
+	name, err := geoLoad(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	svc := geo.NewService(env.Pool, env.Logger, geo.Options{})
+	world := geo.BBox{MinX: -180, MinY: -90, MaxX: 180, MaxY: 90}
+	sqls, argss, err := svc.ClustersSQL(ctx, name, world, 3)
+	if err != nil {
+		return nil, err
+	}
+	url := fmt.Sprintf("%s/collections/%s/clusters?zoom=3&bbox=-180,-90,180,90", env.BaseURL, name)
+	run := geoRunFor(env, true)
+	get := geoGet(env, false)
+	gs := Load(ctx, run.workers, run.n, run.d, func(ctx context.Context) error { return get(ctx, url) })
+	bs := Load(ctx, run.workers, run.n, run.d, func(ctx context.Context) error {
+		for i := range sqls {
+			if err := pgxDiscard(env, sqls[i], argss[i])(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	r := pair("geo/clusters/world-z3", gs, bs, "target p95 < 100 ms; same SQL via pgx")
+	lat := Result{Scenario: "geo/clusters/world-z3-p95", Geoseek: float64(gs.P95.Microseconds()) / 1000, Baseline: 100,
+		Unit: "ms", LowerIsBetter: true, Note: "baseline column is the issue's target"}
+	return []Result{r, lat}, nil
+}
