@@ -20,7 +20,7 @@ import (
 // QueueName is the River queue of embedding jobs. Its own queue keeps a slow
 // embedding server from delaying thumbnails, and its MaxWorkers bounds the
 // load on that server.
-const QueueName = "embed"
+const QueueName = "embeddings"
 
 // JobBatch is the most documents one job embeds: one Embed call (split into
 // the embedder's own batches) and one round of updates.
