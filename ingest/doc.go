@@ -19,7 +19,7 @@
 // (finite, in range, non-zero denominators). A photo whose EXIF cannot be read
 // is still stored; the reason is kept in photos.exif_error.
 //
-// The original is content-addressed (<data dir>/originals/ab/cd/<sha256>):
+// The original is content-addressed (<data dir>/originals/ab/<sha256>):
 // written to a temp file in that tree, fsynced, renamed, the directory fsynced,
 // and only then the photos row and its document commit in one transaction. A
 // crash therefore leaves at worst a file without a row, which the start-up

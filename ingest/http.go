@@ -57,6 +57,9 @@ type FileResult struct {
 	Error  *problem.Details `json:"error,omitempty"`
 }
 
+// maxFormFields bounds the non-file parts of an upload (they are ignored).
+const maxFormFields = 64
+
 // upload reads the multipart body part by part (never buffering a whole
 // file: multipart.Reader, not ParseMultipartForm). Each file part is ingested
 // on its own, so one bad file does not fail the others. A single file gets
@@ -72,6 +75,7 @@ func (h *Handler) upload(c *gin.Context) {
 	mr := multipart.NewReader(c.Request.Body, params["boundary"])
 	var results []FileResult
 	var errs []error
+	fields := 0
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -86,8 +90,18 @@ func (h *Handler) upload(c *gin.Context) {
 			errs = append(errs, err)
 			break
 		}
-		if part.FileName() == "" { // ordinary form field: ignore
+		if part.FileName() == "" { // ordinary form field: ignore, but not endlessly
 			_ = part.Close()
+			if fields++; fields > maxFormFields {
+				err := problem.Invalid("body", "more than %d non-file form fields", maxFormFields)
+				if len(results) == 0 {
+					problem.Respond(c, err)
+					return
+				}
+				results = append(results, errorResult("", err))
+				errs = append(errs, err)
+				break
+			}
 			continue
 		}
 		name := cleanName(part.FileName())

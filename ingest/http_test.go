@@ -512,3 +512,28 @@ func TestSweep(t *testing.T) {
 		t.Errorf("photos after sweep: %v (kept %d)", names, kept.ID)
 	}
 }
+
+// TestUploadTruncated: a multipart body cut inside a file is the client's
+// fault: 400, nothing stored, no temp file left.
+func TestUploadTruncated(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	body, ct := multipartBody(t, corpusFile(t, "exif-samples__DSCN0010.jpg"))
+	all, _ := io.ReadAll(body)
+	rec := b.do(t, http.MethodPost, "/photos", bytes.NewReader(all[:len(all)/2]), ct)
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("truncated: %d %s", rec.Code, rec.Body.String())
+	}
+	if n, tmp := countOriginals(t, b.dir); n != 0 || tmp != 0 {
+		t.Errorf("%d originals, %d temps", n, tmp)
+	}
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for i := 0; i <= maxFormFields; i++ {
+		_ = w.WriteField("f", "x")
+	}
+	_ = w.Close()
+	if rec := b.do(t, http.MethodPost, "/photos", &buf, w.FormDataContentType()); rec.Code != http.StatusBadRequest {
+		t.Errorf("many fields: %d", rec.Code)
+	}
+}

@@ -47,7 +47,7 @@ func init() {
 // a real camera's EXIF segment from the shared corpus (when present) and a
 // unique comment so no two files have equal bytes.
 func benchPhotos(env *Env, n int) ([]string, error) {
-	dir := filepath.Join(env.DataDir, "bench-ingest-src")
+	dir := filepath.Join(env.DataDir, "bench-ingest-src-v2")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -88,7 +88,8 @@ func benchPhotos(env *Env, n int) ([]string, error) {
 	return paths, nil
 }
 
-// benchBases encodes k 4000×3000 JPEGs with enough texture to weigh 3+ MB.
+// benchBases encodes k 4000×3000 JPEGs with enough texture to weigh ~3.3 MB
+// (a 12-megapixel camera JPEG is 3–6 MB).
 func benchBases(k int) ([][]byte, error) {
 	out := make([][]byte, k)
 	var wg sync.WaitGroup
@@ -101,16 +102,16 @@ func benchBases(k int) ([][]byte, error) {
 			img := image.NewYCbCr(image.Rect(0, 0, 4000, 3000), image.YCbCrSubsampleRatio420)
 			for y := 0; y < 3000; y++ {
 				for x := 0; x < 4000; x++ {
-					v := 128 + 60*((x/(200+50*j))%2) - 30*((y/150)%2) + r.IntN(48)
+					v := 128 + 60*((x/(200+50*j))%2) - 30*((y/150)%2) + r.IntN(20)
 					img.Y[y*img.YStride+x] = uint8(min(255, max(0, v)))
 				}
 			}
 			for i := range img.Cb {
-				img.Cb[i] = uint8(100 + r.IntN(40))
-				img.Cr[i] = uint8(110 + r.IntN(40))
+				img.Cb[i] = uint8(100 + r.IntN(16))
+				img.Cr[i] = uint8(110 + r.IntN(16))
 			}
 			var b bytes.Buffer
-			if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 92}); err != nil {
+			if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
 				firstErr.Store(err)
 				return
 			}
