@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +70,41 @@ type Service struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 	opts   Options
+
+	mu    sync.Mutex
+	cache map[string]cachedCollection
+}
+
+type cachedCollection struct {
+	col *Collection
+	at  time.Time
+}
+
+// collectionTTL is how long items, tiles and clusters reuse a collection's
+// row: a tile request then costs one query instead of two. The metadata
+// endpoints always read it fresh.
+const collectionTTL = 2 * time.Second
+
+// cachedCollection returns the collection, from a cache at most
+// collectionTTL old.
+func (s *Service) cachedCollection(ctx context.Context, name string) (*Collection, error) {
+	s.mu.Lock()
+	e, ok := s.cache[name]
+	s.mu.Unlock()
+	if ok && time.Since(e.at) < collectionTTL {
+		return e.col, nil
+	}
+	col, err := s.Collection(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.cache == nil || len(s.cache) > 10000 {
+		s.cache = map[string]cachedCollection{}
+	}
+	s.cache[name] = cachedCollection{col: col, at: time.Now()}
+	s.mu.Unlock()
+	return col, nil
 }
 
 // NewService returns a Service on pool.

@@ -534,8 +534,11 @@ func TestClustersSumToItems(t *testing.T) {
 
 	resp, _ := b.do(t, http.MethodGet, "/collections/places/clusters?zoom=99", "", nil)
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	resp, _ = b.do(t, http.MethodGet, "/collections/places/clusters?zoom=3", "", nil)
+	resp, _ = b.do(t, http.MethodGet, "/collections/places", "", nil)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode) // the collection is gone
+	var cells int
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM geo_cluster_cells`).Scan(&cells))
+	require.Zero(t, cells)
 }
 
 var _ = bytes.NewReader

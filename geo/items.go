@@ -264,7 +264,7 @@ func buildItemsSQL(q *ItemsQuery, col *Collection) (*itemsSQL, error) {
 // input and a missing collection are reported here, before anything is
 // written; the caller must Close the stream.
 func (s *Service) Items(ctx context.Context, q *ItemsQuery) (*FeatureStream, error) {
-	col, err := s.Collection(ctx, q.Collection)
+	col, err := s.cachedCollection(ctx, q.Collection)
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,7 @@ SELECT ST_AsMVT(t, $6, 4096, 'geom', 'fid') FROM (
 // TileSQL returns the SQL and arguments that render tile tc of a
 // collection (for benchmarks comparing the service with the bare query).
 func (s *Service) TileSQL(ctx context.Context, collection string, tc TileCoord) (string, []any, error) {
-	col, err := s.Collection(ctx, collection)
+	col, err := s.cachedCollection(ctx, collection)
 	if err != nil {
 		return "", nil, err
 	}
@@ -132,7 +132,7 @@ func tileSQL(col *Collection, tc TileCoord) (string, []any) {
 // Tile renders one vector tile of a collection with ST_AsMVT; the layer is
 // named after the collection. An empty tile has no Data.
 func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord) (Tile, error) {
-	col, err := s.Collection(ctx, collection)
+	col, err := s.cachedCollection(ctx, collection)
 	if err != nil {
 		return Tile{}, err
 	}
@@ -197,20 +197,16 @@ SELECT count(*), min(id), avg(cx), avg(cy), min(x0), min(y0), max(x1), max(y1),
  GROUP BY floor(cx / $6), floor(cy / $6)
  ORDER BY floor(cy / $6), floor(cx / $6)`
 
-// cellsZoom is the zoom of geo_cluster_cells (migration 00021): clusters
-// at this zoom or below are sums of its rows.
+// cellsZoom is the deepest zoom stored in geo_cluster_cells (migration
+// 00022): clusters at this zoom or below are rows of that table.
 const cellsZoom = 6
 
-// The pyramid path: cells of zoom z <= 6 are groups of 2^(6-z) × 2^(6-z)
-// base cells (an arithmetic shift is floor division for negative gx too).
 const cellsClusterSQL = `
-SELECT sum(count)::bigint, min(rep_id), sum(sumx) / sum(count), sum(sumy) / sum(count),
-       min(minx), min(miny), max(maxx), max(maxy),
-       CASE WHEN sum(count) = 1 THEN (SELECT d.title FROM documents d WHERE d.id = min(c.rep_id)) ELSE '' END
+SELECT c.count, c.rep_id, c.sumx / c.count, c.sumy / c.count, c.minx, c.miny, c.maxx, c.maxy,
+       CASE WHEN c.count = 1 THEN COALESCE((SELECT d.title FROM documents d WHERE d.id = c.rep_id), '') ELSE '' END
   FROM geo_cluster_cells c
- WHERE c.collection_id = $1 AND c.gx BETWEEN $2 AND $3 AND c.gy BETWEEN $4 AND $5
- GROUP BY c.gx >> $6, c.gy >> $6
- ORDER BY c.gy >> $6, c.gx >> $6`
+ WHERE c.collection_id = $1 AND c.z = $6 AND c.gx BETWEEN $2 AND $3 AND c.gy BETWEEN $4 AND $5
+ ORDER BY c.gy, c.gx`
 
 // clusterQuery is the statement for one (non-crossing, aligned) box.
 func clusterQuery(colID int64, a BBox, zoom int) (string, []any) {
@@ -218,24 +214,23 @@ func clusterQuery(colID int64, a BBox, zoom int) (string, []any) {
 	if zoom > cellsZoom {
 		return clusterSQL, []any{colID, a.MinX, a.MinY, a.MaxX, a.MaxY, cell}
 	}
-	base := CellSize(cellsZoom)
-	gx0, gy0 := int(math.Floor(a.MinX/base)), int(math.Floor(a.MinY/base))
-	gx1, gy1 := int(math.Ceil(a.MaxX/base))-1, int(math.Ceil(a.MaxY/base))-1
+	gx0, gy0 := int(math.Floor(a.MinX/cell)), int(math.Floor(a.MinY/cell))
+	gx1, gy1 := int(math.Ceil(a.MaxX/cell))-1, int(math.Ceil(a.MaxY/cell))-1
 	// Items exactly on the east or north edge of the world belong to the
-	// last cell, as in the direct query.
+	// cell beyond it, as in the direct query.
 	if a.MaxX >= 180 {
-		gx1 = int(180 / base)
+		gx1 = int(math.Round(180 / cell))
 	}
 	if a.MaxY >= 90 {
-		gy1 = int(90 / base)
+		gy1 = int(math.Round(90 / cell))
 	}
-	return cellsClusterSQL, []any{colID, gx0, gx1, gy0, gy1, cellsZoom - zoom}
+	return cellsClusterSQL, []any{colID, gx0, gx1, gy0, gy1, zoom}
 }
 
 // ClustersSQL returns the statements and arguments Clusters runs (one per
 // half of an antimeridian-crossing bbox), for benchmarks.
 func (s *Service) ClustersSQL(ctx context.Context, collection string, bbox BBox, zoom int) ([]string, [][]any, error) {
-	col, err := s.Collection(ctx, collection)
+	col, err := s.cachedCollection(ctx, collection)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -254,7 +249,7 @@ func (s *Service) ClustersSQL(ctx context.Context, collection string, bbox BBox,
 // on the bbox) above. An antimeridian-crossing bbox is clustered as its two
 // halves.
 func (s *Service) Clusters(ctx context.Context, collection string, bbox BBox, zoom int) (*ClusterResult, error) {
-	col, err := s.Collection(ctx, collection)
+	col, err := s.cachedCollection(ctx, collection)
 	if err != nil {
 		return nil, err
 	}
