@@ -855,7 +855,7 @@ func (h *Handler) tileJSON(c *gin.Context) {
 		"maxzoom":     MaxZoom,
 		"vector_layers": []map[string]any{{
 			"id":          col.Name,
-			"description": fmt.Sprintf("below zoom %d points are clustered (count, cluster, extent); from it on, features (id, title)", ClusterMaxZoom),
+			"description": fmt.Sprintf("below zoom %d points are clustered in 64 px cells (count, cluster, extent, id of a member); from it on, features (id, title)", ClusterMaxZoom),
 			"fields":      map[string]string{"id": "Number", "count": "Number", "cluster": "Boolean", "extent": "String", "title": "String"},
 			"minzoom":     0, "maxzoom": MaxZoom,
 		}},

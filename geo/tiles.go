@@ -98,6 +98,21 @@ SELECT ST_AsMVT(t, $6, 4096, 'geom', 'fid') FROM (
       FROM cells c, env
 ) t`
 
+// The clustered tile of low zooms, from the cluster pyramid: one point per
+// cell, at the mean position of its members, kept in the one tile that holds
+// that position.
+const cellsTileSQL = `
+SELECT ST_AsMVT(t, $10, 4096, 'geom', 'fid') FROM (
+    SELECT c.rep_id AS fid, c.count, c.rep_id AS id, c.count > 1 AS cluster,
+           format('%s,%s,%s,%s', c.minx, c.miny, c.maxx, c.maxy) AS extent,
+           ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(c.sumx / c.count, c.sumy / c.count), 4326), 3857),
+                        ST_TileEnvelope($2, $3, $4), 4096, 0, true) AS geom
+      FROM geo_cluster_cells c
+     WHERE c.collection_id = $1 AND c.z = $5 AND c.gx BETWEEN $6 AND $7 AND c.gy BETWEEN $8 AND $9
+       AND c.sumx / c.count >= $11 AND c.sumx / c.count < $12
+       AND c.sumy / c.count >= $13 AND c.sumy / c.count < $14
+) t WHERE t.geom IS NOT NULL`
+
 // The unclustered tile: each feature clipped to the tile with its id and title.
 const featureTileSQL = `
 WITH env AS (SELECT ST_TileEnvelope($2, $3, $4) AS e)
@@ -121,6 +136,18 @@ func (s *Service) TileSQL(ctx context.Context, collection string, tc TileCoord) 
 }
 
 func tileSQL(col *Collection, tc TileCoord) (string, []any) {
+	if tc.Z+1 <= cellsZoom {
+		// 64 px cells of a 512 px tile are the pyramid's level z + 1.
+		k := tc.Z + 1
+		size := CellSize(k)
+		n := float64(int(1) << tc.Z)
+		lon0, lon1 := float64(tc.X)/n*360-180, float64(tc.X+1)/n*360-180
+		latN := math.Atan(math.Sinh(math.Pi*(1-2*float64(tc.Y)/n))) * 180 / math.Pi
+		latS := math.Atan(math.Sinh(math.Pi*(1-2*float64(tc.Y+1)/n))) * 180 / math.Pi
+		return cellsTileSQL, []any{col.ID, tc.Z, tc.X, tc.Y, k,
+			int(math.Floor(lon0 / size)), int(math.Floor(lon1 / size)), int(math.Floor(latS / size)), int(math.Floor(latN / size)),
+			col.Name, lon0, lon1, latS, latN}
+	}
 	if tc.Z < ClusterMaxZoom {
 		// Web Mercator world width / 2^z, split into tileCells cells.
 		cell := 2 * math.Pi * 6378137 / float64(int(1)<<tc.Z) / tileCells
@@ -199,7 +226,7 @@ SELECT count(*), min(id), avg(cx), avg(cy), min(x0), min(y0), max(x1), max(y1),
 
 // cellsZoom is the deepest zoom stored in geo_cluster_cells (migration
 // 00022): clusters at this zoom or below are rows of that table.
-const cellsZoom = 6
+const cellsZoom = 8
 
 const cellsClusterSQL = `
 SELECT c.count, c.rep_id, c.sumx / c.count, c.sumy / c.count, c.minx, c.miny, c.maxx, c.maxy,

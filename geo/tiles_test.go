@@ -74,6 +74,16 @@ func TestTiles(t *testing.T) {
 	resp, _ = get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y), "If-None-Match", etag)
 	require.Equal(t, http.StatusNotModified, resp.StatusCode)
 
+	// z10: clustered from the documents (below the pyramid's reach)
+	bt = maptile.At(orb.Point{13.405, 52.52}, 10)
+	resp, body = get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	total = 0
+	for _, f := range decode(bt, body)[0].Features {
+		total += f.Properties["count"].(float64)
+	}
+	require.Equal(t, 2.0, total)
+
 	// z16: unclustered features with their titles
 	bt = maptile.At(orb.Point{13.405, 52.52}, 16)
 	resp, body = get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y))

@@ -1,9 +1,11 @@
 -- +goose Up
 -- Replaces 00021's single-level cells with every level of the pyramid, zooms
--- 0 to 6 (a row per collection, zoom and cell). Reading zoom 3 of the whole
+-- 0 to 8 (a row per collection, zoom and cell). Reading zoom 3 of the whole
 -- world from the base level meant sorting ~32,000 rows (40 ms); with every
--- level stored it reads at most 512 rows by primary key. A write now updates
--- one cell per level (7 rows) instead of one.
+-- level stored it reads at most 512 rows by primary key. Levels 7 and 8 also
+-- serve the clustered vector tiles up to tile zoom 7 (a 64 px cell of a
+-- 512 px tile of zoom z is a cell of level z + 1). A write updates one cell
+-- per level (9 rows) instead of one.
 DROP TRIGGER geo_cluster_cells_delete ON documents;
 DROP TRIGGER geo_cluster_cells_update ON documents;
 DROP TRIGGER geo_cluster_cells_insert ON documents;
@@ -15,7 +17,7 @@ DROP TABLE geo_cluster_cells;
 -- where (cx, cy) is the centre of its bounding box.
 CREATE TABLE geo_cluster_cells (
     collection_id bigint NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
-    z             smallint NOT NULL CHECK (z BETWEEN 0 AND 6),
+    z             smallint NOT NULL CHECK (z BETWEEN 0 AND 8),
     gx            integer NOT NULL,
     gy            integer NOT NULL,
     count         bigint NOT NULL,
@@ -53,10 +55,10 @@ BEGIN
     EXECUTE format($q$
         WITH delta AS (%s),
         base AS (
-            -- zoom 6 cells (1.40625 degrees) of this statement's rows
+            -- zoom 8 cells (0.3515625 degrees) of this statement's rows
             SELECT collection_id,
-                   floor(((ST_XMin(geom) + ST_XMax(geom)) / 2) / 1.40625)::int AS gx,
-                   floor(((ST_YMin(geom) + ST_YMax(geom)) / 2) / 1.40625)::int AS gy,
+                   floor(((ST_XMin(geom) + ST_XMax(geom)) / 2) / 0.3515625)::int AS gx,
+                   floor(((ST_YMin(geom) + ST_YMax(geom)) / 2) / 0.3515625)::int AS gy,
                    sum(sign) AS n,
                    sum(sign * (ST_XMin(geom) + ST_XMax(geom)) / 2) AS sx,
                    sum(sign * (ST_YMin(geom) + ST_YMax(geom)) / 2) AS sy,
@@ -73,10 +75,10 @@ BEGIN
         c AS (
             -- every level: an arithmetic shift is floor division, also for
             -- negative indexes
-            SELECT collection_id, z, gx >> (6 - z) AS gx, gy >> (6 - z) AS gy,
+            SELECT collection_id, z, gx >> (8 - z) AS gx, gy >> (8 - z) AS gy,
                    sum(n) AS n, sum(sx) AS sx, sum(sy) AS sy, min(minx) AS minx, min(miny) AS miny,
                    max(maxx) AS maxx, max(maxy) AS maxy, min(rep) AS rep
-              FROM base, generate_series(0, 6) AS z
+              FROM base, generate_series(0, 8) AS z
              GROUP BY 1, 2, 3, 4
         )
         INSERT INTO geo_cluster_cells AS t (collection_id, z, gx, gy, count, sumx, sumy, minx, miny, maxx, maxy, rep_id)
@@ -123,13 +125,13 @@ AFTER DELETE ON documents REFERENCING OLD TABLE AS old_rows
 FOR EACH STATEMENT EXECUTE FUNCTION geo_cluster_cells_sync();
 
 INSERT INTO geo_cluster_cells (collection_id, z, gx, gy, count, sumx, sumy, minx, miny, maxx, maxy, rep_id)
-SELECT collection_id, z, gx >> (6 - z), gy >> (6 - z), count(*), sum(cx), sum(cy), min(x0), min(y0), max(x1), max(y1), min(id)
+SELECT collection_id, z, gx >> (8 - z), gy >> (8 - z), count(*), sum(cx), sum(cy), min(x0), min(y0), max(x1), max(y1), min(id)
   FROM (SELECT collection_id, id, ST_XMin(geom) AS x0, ST_YMin(geom) AS y0, ST_XMax(geom) AS x1, ST_YMax(geom) AS y1,
                (ST_XMin(geom) + ST_XMax(geom)) / 2 AS cx, (ST_YMin(geom) + ST_YMax(geom)) / 2 AS cy,
-               floor(((ST_XMin(geom) + ST_XMax(geom)) / 2) / 1.40625)::int AS gx,
-               floor(((ST_YMin(geom) + ST_YMax(geom)) / 2) / 1.40625)::int AS gy
-          FROM documents WHERE geom IS NOT NULL) s, generate_series(0, 6) AS z
- GROUP BY collection_id, z, gx >> (6 - z), gy >> (6 - z);
+               floor(((ST_XMin(geom) + ST_XMax(geom)) / 2) / 0.3515625)::int AS gx,
+               floor(((ST_YMin(geom) + ST_YMax(geom)) / 2) / 0.3515625)::int AS gy
+          FROM documents WHERE geom IS NOT NULL) s, generate_series(0, 8) AS z
+ GROUP BY collection_id, z, gx >> (8 - z), gy >> (8 - z);
 
 -- +goose Down
 DROP TRIGGER geo_cluster_cells_delete ON documents;
