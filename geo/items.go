@@ -97,10 +97,6 @@ func sortExpr(k SortKey) (expr, typ string) {
 	return "d.id", "bigint"
 }
 
-// reservedProps are feature properties geoseek writes itself; a props key of
-// the same name is not repeated (the column wins).
-var reservedProps = []string{"title", "body", "tags", "external_id", "datetime", "start", "end", "created", "updated"}
-
 // where builds the WHERE clause shared by the items query and its count.
 type where struct {
 	conds []string
@@ -561,12 +557,16 @@ func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision
 			b = append(b, ',')
 		}
 		n++
-		b = strconv.AppendQuote(b, k)
+		b = appendJSONString(b, k)
 		b = append(b, ':')
 	}
 	str := func(k, v string) {
 		key(k)
 		b = appendJSONString(b, v)
+	}
+	tm := func(k string, t time.Time) {
+		key(k)
+		b = appendTime(b, t)
 	}
 	if sel.want("title") {
 		str("title", f.Title)
@@ -594,22 +594,22 @@ func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision
 		hiOK := f.Period.UpperType != pgtype.Unbounded && hi.Valid && hi.InfinityModifier == pgtype.Finite
 		if loOK && hiOK && lo.Time.Equal(hi.Time) {
 			if sel.want("datetime") {
-				str("datetime", lo.Time.UTC().Format(time.RFC3339Nano))
+				tm("datetime", lo.Time)
 			}
 		} else {
 			if loOK && sel.want("start") {
-				str("start", lo.Time.UTC().Format(time.RFC3339Nano))
+				tm("start", lo.Time)
 			}
 			if hiOK && sel.want("end") {
-				str("end", hi.Time.UTC().Format(time.RFC3339Nano))
+				tm("end", hi.Time)
 			}
 		}
 	}
 	if sel.want("created") {
-		str("created", f.Created.UTC().Format(time.RFC3339Nano))
+		tm("created", f.Created)
 	}
 	if sel.want("updated") {
-		str("updated", f.Updated.UTC().Format(time.RFC3339Nano))
+		tm("updated", f.Updated)
 	}
 	if col.Name == s.opts.PhotosCollection && sel.want("thumbnail") {
 		str("thumbnail", fmt.Sprintf(s.opts.ThumbnailPath, f.ID))
@@ -639,9 +639,30 @@ func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision
 }
 
 func appendJSONString(b []byte, s string) []byte {
-	// encoding/json's escaping (HTML-safe, valid UTF-8) without reflection.
+	// Fast path: printable ASCII without quotes, backslashes or the
+	// characters encoding/json escapes for HTML safety.
+	simple := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	enc, _ := json.Marshal(s)
 	return append(b, enc...)
+}
+
+// appendTime appends t in UTC as an RFC 3339 JSON string.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // Item returns one feature as GeoJSON with the given links, or

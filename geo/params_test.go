@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twpayne/go-geom"
@@ -228,6 +229,22 @@ func FuzzDecodeGeometry(f *testing.F) {
 		}
 		if !strings.HasPrefix(string(b), `{"type":"`) {
 			t.Fatalf("%q: %s", s, b)
+		}
+	})
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"plain", `q"uote`, "<b>&", "tab\there", "ünï", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%q -> %s: %v", s, b, err)
+		}
+		if utf8.ValidString(s) && back != s {
+			t.Fatalf("%q -> %s -> %q", s, b, back)
 		}
 	})
 }

@@ -1,0 +1,77 @@
+package geo
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/twpayne/go-geom"
+	"github.com/twpayne/go-geom/encoding/geojson"
+
+	"github.com/geoseek/geoseek/geo/cql2"
+)
+
+func benchFeature() *Feature {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	ext := "ext-1"
+	return &Feature{ID: 123456, ExternalID: &ext, Title: "A photo of the harbour", Tags: []string{"sea", "boat"},
+		Props:    []byte(`{"camera": "X100V", "iso": 200}`),
+		Period:   pgtype.Range[pgtype.Timestamptz]{Valid: true, Lower: pgtype.Timestamptz{Time: now, Valid: true}, Upper: pgtype.Timestamptz{Time: now, Valid: true}, LowerType: pgtype.Inclusive, UpperType: pgtype.Inclusive},
+		Geometry: geom.NewPointFlat(geom.XY, []float64{13.404954, 52.520008}).SetSRID(4326),
+		Created:  now, Updated: now}
+}
+
+// BenchmarkAppendFeature is the per-feature cost of the items stream.
+func BenchmarkAppendFeature(b *testing.B) {
+	s := NewService(nil, nil, Options{})
+	f := benchFeature()
+	col := &Collection{Name: "places"}
+	sel := newSelector(nil)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		buf, err = s.appendFeature(buf[:0], f, col, -1, sel)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGeometryGoGeomGeoJSON is go-geom's own encoder, for comparison
+// with AppendGeoJSON.
+func BenchmarkGeometryGoGeomGeoJSON(b *testing.B) {
+	g := geom.NewPolygonFlat(geom.XY, []float64{0, 0, 1, 0, 1, 1, 0, 1, 0, 0}, []int{10})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := geojson.Marshal(g); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAppendGeoJSON(b *testing.B) {
+	g := geom.NewPolygonFlat(geom.XY, []float64{0, 0, 1, 0, 1, 1, 0, 1, 0, 0}, []int{10})
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = AppendGeoJSON(buf[:0], g, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !json.Valid(buf) {
+		b.Fatal("invalid")
+	}
+}
+
+func BenchmarkCQL2Compile(b *testing.B) {
+	const f = `iso > 100 AND S_INTERSECTS(geometry, BBOX(1,2,3,4)) AND T_INTERSECTS(datetime, INTERVAL('2024-01-01','..')) AND title LIKE 'A%'`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := cql2.Compile(f, cql2.Env{}, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
