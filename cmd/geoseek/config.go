@@ -27,6 +27,21 @@ type Config struct {
 	ShutdownGrace      time.Duration
 	RequireKeyForReads bool
 	PGPort             int
+
+	BaseURL        string
+	CursorSecret   string
+	MaxUploadBytes int64
+	MaxUploadFiles int
+
+	Embedder       string
+	EmbedderURL    string
+	EmbedderModel  string
+	EmbedderAPIKey string
+	EmbedderDim    int
+	EmbedderRPS    float64
+
+	// finish converts flags that need parsing after fs.Parse.
+	finish func() error
 }
 
 // envVar documents one setting: its flag, its environment variable, its help.
@@ -82,12 +97,50 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 	dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests get to finish on shutdown")
 	boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
 	integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
+	str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
+	str(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "", "secret that signs search paging cursors (default: random per process)")
+	var maxUpload int
+	integer(&maxUpload, "max-upload-bytes", "GEOSEEK_MAX_UPLOAD_BYTES", 200<<20, "largest photo file accepted")
+	integer(&c.MaxUploadFiles, "max-upload-files", "GEOSEEK_MAX_UPLOAD_FILES", 100, "most files in one upload request")
+	str(&c.Embedder, "embedder", "GEOSEEK_EMBEDDER", "offline", "default embedder of new collections: offline or openai")
+	str(&c.EmbedderURL, "embedder-url", "GEOSEEK_EMBEDDER_URL", "", "OpenAI-compatible API root, e.g. http://127.0.0.1:11434/v1 (Ollama)")
+	str(&c.EmbedderModel, "embedder-model", "GEOSEEK_EMBEDDER_MODEL", "", "model name sent to the OpenAI-compatible server")
+	str(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "", "API key for the OpenAI-compatible server")
+	integer(&c.EmbedderDim, "embedder-dim", "GEOSEEK_EMBEDDER_DIM", 0, "vector dimension of the OpenAI-compatible model (offline: 384)")
+	var rps string
+	str(&rps, "embedder-rps", "GEOSEEK_EMBEDDER_RPS", "0", "requests per second limit towards the embedding server (0: none)")
+	c.finish = func() error {
+		c.MaxUploadBytes = int64(maxUpload)
+		v, err := strconv.ParseFloat(rps, 64)
+		if err != nil || v < 0 {
+			return fmt.Errorf("--embedder-rps/GEOSEEK_EMBEDDER_RPS %q: want a number >= 0", rps)
+		}
+		c.EmbedderRPS = v
+		return nil
+	}
 	return vars
 }
 
 // Validate checks the configuration and says precisely what is wrong.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.finish != nil {
+		if err := c.finish(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.MaxUploadBytes < 1 {
+		errs = append(errs, errors.New("--max-upload-bytes/GEOSEEK_MAX_UPLOAD_BYTES: want a positive number of bytes"))
+	}
+	if c.MaxUploadFiles < 1 {
+		errs = append(errs, errors.New("--max-upload-files/GEOSEEK_MAX_UPLOAD_FILES: want a positive number"))
+	}
+	if c.Embedder != "offline" && c.Embedder != "openai" {
+		errs = append(errs, fmt.Errorf("--embedder/GEOSEEK_EMBEDDER %q: want offline or openai", c.Embedder))
+	}
+	if c.Embedder == "openai" && (c.EmbedderURL == "" || c.EmbedderModel == "" || c.EmbedderDim <= 0) {
+		errs = append(errs, errors.New("GEOSEEK_EMBEDDER=openai needs GEOSEEK_EMBEDDER_URL, GEOSEEK_EMBEDDER_MODEL and GEOSEEK_EMBEDDER_DIM"))
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("--addr/GEOSEEK_ADDR %q: want host:port: %w", c.Addr, err))
 	}

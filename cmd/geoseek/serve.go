@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/geo"
+	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/app"
+	"github.com/geoseek/geoseek/search"
 	"sort"
 	"strings"
 )
@@ -36,6 +40,10 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		ShutdownGrace:      c.ShutdownGrace,
 		RequireKeyForReads: c.RequireKeyForReads,
 		Features:           rep.Enabled,
+		Ingest:             ingest.Config{DataDir: c.DataDir, MaxFileBytes: c.MaxUploadBytes, MaxFiles: c.MaxUploadFiles},
+		Search:             search.Config{CursorSecret: []byte(c.CursorSecret)},
+		Embed:              c.embedConfig(),
+		Geo:                geo.Options{BaseURL: c.BaseURL},
 	}, pool, logger)
 	if err != nil {
 		return err
@@ -50,4 +58,18 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		}
 	}
 	return a2.Run(ctx, a.Listener, started)
+}
+
+func (c *Config) embedConfig() embedder.Config {
+	ec := embedder.Config{Default: c.Embedder}
+	if c.EmbedderURL != "" {
+		ec.OpenAI = embedder.OpenAIConfig{
+			BaseURL: c.EmbedderURL, Model: c.EmbedderModel, APIKey: c.EmbedderAPIKey,
+			Dim: c.EmbedderDim, RequestsPerSecond: c.EmbedderRPS,
+		}
+	}
+	if c.Embedder == "openai" {
+		ec.DefaultDim = c.EmbedderDim
+	}
+	return ec
 }

@@ -11,6 +11,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/geo"
+	"github.com/geoseek/geoseek/ingest"
+	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/search"
 	"github.com/riverqueue/river"
 
 	"github.com/geoseek/geoseek/internal/jobs"
@@ -27,6 +33,14 @@ type Options struct {
 	// Features are the optional schema features enabled (from migrations.Up):
 	// "vector" when pgvector is installed.
 	Features map[string]string
+
+	// Each domain's own settings.
+	Ingest    ingest.Config
+	Documents document.HandlerConfig
+	Search    search.Config
+	Semantic  search.SemanticConfig
+	Embed     embedder.Config
+	Geo       geo.Options
 }
 
 // App is a wired geoseek.
