@@ -248,3 +248,14 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+func TestOpenAPIPaths(t *testing.T) {
+	t.Parallel()
+	p := OpenAPIPaths()
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	for _, path := range []string{"/", "/conformance", "/collections", "/collections/{collection}/items", "/collections/{collection}/items/{id}", "/tiles/{collection}/{z}/{x}/{y}.mvt"} {
+		require.Contains(t, p, path)
+	}
+	require.True(t, json.Valid(b))
+}
