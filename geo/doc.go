@@ -4,26 +4,44 @@
 // server-side point clustering and Mapbox vector tiles.
 //
 // Geometries pass through go-geom: incoming GeoJSON is decoded and validated
-// (finite WGS84 coordinates, closed rings, RFC 7946 right-hand winding fixed),
-// outgoing geometries are scanned from PostGIS in binary (EWKB, decoded by
-// pgx-geom) and written as GeoJSON by this package while rows arrive, so a
-// FeatureCollection of 10,000 features needs no more memory than one of 100.
-// Building the GeoJSON in Go instead of with ST_AsGeoJSON was chosen by
-// measurement (see internal/bench/geo.go and docs in the lead's report).
+// (finite WGS84 coordinates, closed rings, RFC 7946 right-hand winding fixed;
+// Z and M dropped because documents.geom is a 2D column), outgoing geometries
+// are scanned from PostGIS in binary (EWKB, decoded by pgx-geom) and written
+// as GeoJSON by AppendGeoJSON while rows arrive, so a FeatureCollection of
+// 10,000 features needs no more memory than one of 100 (the writer flushes
+// every 48 KiB; encoding a feature allocates nothing).
 //
 // Decisions worth knowing:
-//   - Every query that filters on parameters runs with the unnamed prepared
-//     statement (pgx.QueryExecModeCacheDescribe), so PostgreSQL plans it with
-//     the actual bbox, datetime and filter values each time instead of
-//     settling on a generic plan after five runs.
-//   - Paging is keyset on (sort key, id); the cursor is opaque base64 JSON.
-//   - numberMatched is exact when a capped count finishes under the cap and
-//     the planner's estimate otherwise; the response then carries
-//     "numberMatchedEstimated": true.
-//   - Collection extents are kept by statement-level triggers (migration
-//     00020) that only grow them, so /collections costs one indexed read;
-//     after deletes an extent may be larger than the data, which OGC API
-//     allows (it is an extent, not a tight bound) and RefreshExtent fixes.
+//   - Every query whose plan depends on its parameters (items, counts,
+//     tiles, clusters) runs on the unnamed prepared statement
+//     (pgx.QueryExecModeCacheDescribe), so PostgreSQL plans it with the
+//     actual bbox, datetime and filter values each time instead of settling on
+//     a generic plan after five runs.
+//   - Paging is keyset on (sort key, id) with an opaque cursor; a prev page is
+//     the reverse query re-sorted in SQL, so it streams too.
+//   - numberMatched is exact when a count capped at Options.CountCap finishes
+//     under the cap and the planner's estimate otherwise; the response then
+//     carries "numberMatchedEstimated": true. It runs on a second connection
+//     while the features stream.
+//   - Collection extents and props keys (queryables) are kept by
+//     statement-level triggers (migrations 00020, 00023) that only grow them,
+//     so /collections costs one indexed read; after deletes an extent may be
+//     larger than the data, which OGC API allows, and RefreshStats fixes it.
+//   - Clusters use a grid anchored at lon 0 / lat 0 whose cell at zoom z is
+//     90/2^z degrees (64 px of a 256 px web tile); the requested bbox is
+//     widened to whole cells, so a cell's count does not change as the map
+//     pans. Zooms 0–8 read the cluster pyramid geo_cluster_cells (migration
+//     00022, kept exact by statement-level triggers); deeper zooms group the
+//     documents in the bbox directly.
+//   - Tiles: zooms 0–7 are clustered from the pyramid (level z + 1: 64 px
+//     cells of a 512 px tile), 8–13 clustered from the documents in the tile
+//     (32 × 32 cells), 14 and deeper carry the features. ETag is a hash of the
+//     bytes; an empty tile is 204.
+//   - Collection rows are cached for 2 s on the hot paths (items, tiles,
+//     clusters); the metadata endpoints always read them fresh.
+//   - Bulk imports (FeatureCollection or GeoJSON sequence) stream through
+//     COPY into a temporary table and one INSERT … ON CONFLICT, in one
+//     transaction: all or nothing, and idempotent for features with ids.
 //
-// The package knows nothing of Gin except in http.go.
+// The package knows nothing of Gin except in http.go and html.go.
 package geo
