@@ -170,7 +170,7 @@ func TestFilteredRecall(t *testing.T) {
 	// forced.
 	sems := map[string]*Semantic{
 		"auto":      f.sem,
-		"iterative": NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{ExactMaxRows: 5}),
+		"iterative": NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{ExactMaxRows: 5, MinIterativeSelectivity: 1e-9}),
 	}
 	for name, filter := range filters {
 		for sname, sem := range sems {
@@ -240,11 +240,20 @@ func TestFilteredRecall(t *testing.T) {
 	if err != nil || plan.Strategy != PlanIterative || plan.EfSearch < 200 {
 		t.Errorf("10%% filter, low threshold: plan %+v %v, want iterative", plan, err)
 	}
+	// Few rows by count is not the only reason for exact: a share of the
+	// collection below MinIterativeSelectivity (2%) is searched exactly too.
+	bySel := NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{ExactMaxRows: 5})
+	for name, want := range map[string]string{"1%": PlanExact, "10%": PlanIterative} {
+		_, plan, err = bySel.KNN(ctx, KNN{CollectionID: f.cid, Dim: f.dim, Vector: queries[0], Filter: filters[name], Depth: 10})
+		if err != nil || plan.Strategy != want {
+			t.Errorf("%s filter, threshold 5 rows: plan %+v %v, want %s", name, plan, err, want)
+		}
+	}
 }
 
 func TestIterativeFallsBackToExact(t *testing.T) {
 	t.Parallel()
-	f := newVecFixture(t, 2000, 16, SemanticConfig{ExactMaxRows: 1})
+	f := newVecFixture(t, 2000, 16, SemanticConfig{ExactMaxRows: 1, MinIterativeSelectivity: 1e-9})
 	ctx := context.Background()
 	// 2 rows match, estimated above the threshold of 1: the iterative scan
 	// cannot return 10, so the query is repeated exactly, which returns
