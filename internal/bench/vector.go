@@ -429,7 +429,7 @@ func runVectorKNN(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	workers, n, dur := vecLoadParams(env)
 	var out []Result
-	for _, ef := range []int{40, 100, search.DefaultEfSearch, 200} {
+	for _, ef := range []int{40, 100, 150, 200} {
 		recall, _, err := vecRecall(ctx, sem, d, truth, search.KNN{CollectionID: d.cid, Dim: vecDim, Depth: 10, EfSearch: ef, Force: search.PlanHNSW})
 		if err != nil {
 			return nil, err
