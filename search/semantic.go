@@ -199,6 +199,8 @@ func errNoVector() error {
 type vecCollection struct {
 	id   int64
 	spec embedder.Spec
+	// storage is collections.embedding_storage: "vector" or "halfvec".
+	storage string
 }
 
 // collectionTTL is how long a collection's embedder settings are cached: a
@@ -234,8 +236,8 @@ func (s *Semantic) loadCollection(ctx context.Context, name string) (vecCollecti
 		dim *int32
 	)
 	err := s.pool.QueryRow(ctx, `
-		SELECT id, embedder, embedding_model, embedding_dim, default_lang::text
-		  FROM collections WHERE name = $1`, name).Scan(&c.id, &c.spec.Embedder, &c.spec.Model, &dim, &c.spec.Lang)
+		SELECT id, embedder, embedding_model, embedding_dim, default_lang::text, embedding_storage
+		  FROM collections WHERE name = $1`, name).Scan(&c.id, &c.spec.Embedder, &c.spec.Model, &dim, &c.spec.Lang, &c.storage)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return c, fmt.Errorf("collection %q: %w", name, problem.ErrNotFound)
@@ -258,6 +260,13 @@ func (s *Semantic) queryVector(ctx context.Context, q *Query, c vecCollection, p
 	if q.Vector != nil {
 		if err := embedder.Validate("vector", q.Vector, c.spec.Dim); err != nil {
 			return nil, err
+		}
+		if c.storage == StorageHalfvec {
+			for i, x := range q.Vector {
+				if x > maxHalf || x < -maxHalf {
+					return nil, problem.Invalid("vector", "element %d is %v; this collection's index stores half precision, within ±%v", i, x, maxHalf)
+				}
+			}
 		}
 		return q.Vector, nil
 	}
@@ -316,7 +325,7 @@ func (s *Semantic) nearest(ctx context.Context, q *Query, depth int, known vecCo
 	}
 	k := KNN{
 		CollectionID: c.id, Dim: c.spec.Dim, Vector: vec, Filter: q.Filter, Depth: depth,
-		EfSearch: q.EfSearch,
+		EfSearch: q.EfSearch, Storage: c.storage,
 	}
 	hits, kp, err := s.KNN(ctx, k)
 	if err != nil {
@@ -349,7 +358,19 @@ type KNN struct {
 	// Force, when set, skips the plan choice (PlanHNSW, PlanIterative or
 	// PlanExact); benchmarks and tests use it to compare plans.
 	Force string
+	// Storage is the element type of the collection's HNSW index:
+	// StorageVector ("" too) or StorageHalfvec.
+	Storage string
 }
+
+// Index element types (collections.embedding_storage).
+const (
+	StorageVector  = "vector"
+	StorageHalfvec = "halfvec"
+)
+
+// maxHalf is the largest finite float16.
+const maxHalf = 65504
 
 // KNN runs k and returns the hits best first with their plan. Its SQL is the
 // one SemanticSQL prints for the same plan.
@@ -418,6 +439,10 @@ func SemanticSQL(k KNN, strategy string) (string, []any) {
 	}
 	v := a.Add(pgvector.NewVector(k.Vector)) + "::vector(" + dim + ")"
 	dist := "(d.embedding::vector(" + dim + ") <=> " + v + ")"
+	if k.Storage == StorageHalfvec && strategy != PlanExact {
+		// The index's own expression; exact scans keep full precision.
+		dist = "(d.embedding::halfvec(" + dim + ") <=> " + v + "::halfvec(" + dim + "))"
+	}
 	// LIMIT is a parameter (fewer distinct statements to prepare); plans
 	// are custom, so the planner still sees its value.
 	limit := a.Add(k.Depth) + "::int"

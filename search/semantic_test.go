@@ -422,3 +422,45 @@ func TestRecall(t *testing.T) {
 		t.Error("empty want")
 	}
 }
+
+func TestSemanticHalfvecStorage(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 300, 16, SemanticConfig{DefaultEfSearch: 400})
+	ctx := context.Background()
+	if _, err := f.db.Pool.Exec(ctx, `UPDATE collections SET embedding_storage = 'halfvec' WHERE id = $1`, f.cid); err != nil {
+		t.Fatal(err)
+	}
+	sem := NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{DefaultEfSearch: 400})
+	var sum float64
+	for range 5 {
+		v := f.point()
+		got, plan, err := sem.Nearest(ctx, f.query(v, nil, 10), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Strategy != PlanHNSW || len(got) != 10 {
+			t.Fatalf("plan %+v, %d hits", plan, len(got))
+		}
+		want, err := sem.exactNearest(ctx, KNN{CollectionID: f.cid, Dim: f.dim, Vector: v, Depth: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += Recall(got, want)
+		// Half precision: similarities agree to about three digits.
+		if math.Abs(got[0].Score-want[0].Score) > 5e-3 {
+			t.Errorf("top similarity %v (halfvec) vs %v (exact)", got[0].Score, want[0].Score)
+		}
+	}
+	if r := sum / 5; r < 0.9 {
+		t.Errorf("recall@10 %.3f with halfvec", r)
+	}
+	big := make([]float32, f.dim)
+	big[0] = 1e6
+	if _, _, err := sem.Nearest(ctx, f.query(big, nil, 10), 10); !isValidation(err) {
+		t.Errorf("element beyond half precision: want 400, got %v", err)
+	}
+	sql, _ := SemanticSQL(KNN{CollectionID: f.cid, Dim: f.dim, Vector: big, Depth: 10, Storage: StorageHalfvec}, PlanHNSW)
+	if !strings.Contains(sql, "d.embedding::halfvec(16) <=> ") {
+		t.Errorf("halfvec SQL does not use the index expression: %s", sql)
+	}
+}
