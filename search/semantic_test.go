@@ -346,17 +346,23 @@ func TestSemanticWithoutPgvector(t *testing.T) {
 	t.Parallel()
 	f := newVecFixture(t, 20, 8, SemanticConfig{})
 	ctx := context.Background()
+	if _, _, err := f.sem.Nearest(ctx, f.query(f.point(), nil, 10), 10); err != nil {
+		t.Fatal(err)
+	}
 	// This test's own database loses the extension, as on a server
 	// without pgvector.
 	if _, err := f.db.Pool.Exec(ctx, `DROP EXTENSION vector CASCADE`); err != nil {
 		t.Fatal(err)
 	}
-	sem := NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{})
 	q := f.query([]float32{1, 0, 0, 0, 0, 0, 0, 0}, nil, 10)
-	_, _, err := sem.Nearest(ctx, q, 10)
-	if !errors.Is(err, problem.ErrExtensionMissing) || status(err) != http.StatusServiceUnavailable {
-		t.Fatalf("want 503 extension missing, got %v", err)
+	// f.sem saw pgvector before it went away; a new Semantic never did.
+	for name, sem := range map[string]*Semantic{"running": f.sem, "new": NewSemantic(f.db.Pool, f.sem.set, SemanticConfig{})} {
+		_, _, err := sem.Nearest(ctx, q, 10)
+		if !errors.Is(err, problem.ErrExtensionMissing) || status(err) != http.StatusServiceUnavailable {
+			t.Fatalf("%s: want 503 extension missing, got %v", name, err)
+		}
 	}
+	sem := f.sem
 	// Hybrid with ratio 0 needs no vectors and still works.
 	q.Mode, q.Text, q.SemanticRatio = ModeHybrid, "doc", 0
 	kw := []Ranked{{ID: 7, Rank: 1, Score: 0.5}}
