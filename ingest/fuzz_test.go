@@ -37,6 +37,9 @@ func FuzzReadMeta(f *testing.F) {
 	seedFiles(f, 12<<10)
 	f.Add(tiffBlock(f, []entry{{0x010F, 3, 0x80000001, 8}}, 0))
 	f.Add(cycleBlock())
+	gps := tiffBlock(f, []entry{{0x0112, 3, 1, 6}, {tagGPSIFD, 4, 1, 30}}, 0)
+	f.Add(miniHEIF(gps, 4032, 3024, false, false))
+	f.Add(miniHEIF(gps, 640, 480, true, true))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
