@@ -26,8 +26,10 @@ type Options struct {
 	// (default 16 MiB); MaxImportBytes bounds a bulk import (default 2 GiB).
 	MaxBodyBytes   int64
 	MaxImportBytes int64
-	// CountCap is how many matching rows numberMatched counts exactly
-	// before it reports the planner's estimate instead (default 10,000).
+	// CountCap is the smallest number of matching rows numberMatched
+	// counts exactly (default 1,000): a page counts exactly when the planner
+	// estimates at most max(CountCap, limit) matches, i.e. when counting costs
+	// no more than reading the page; otherwise it reports the estimate.
 	CountCap int
 	// TileMaxAge is the Cache-Control max-age of tiles (default 60 s).
 	TileMaxAge time.Duration
@@ -52,7 +54,7 @@ func (o *Options) defaults() {
 		o.MaxImportBytes = 2 << 30
 	}
 	if o.CountCap <= 0 {
-		o.CountCap = 10000
+		o.CountCap = 1000
 	}
 	if o.TileMaxAge <= 0 {
 		o.TileMaxAge = time.Minute

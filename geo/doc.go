@@ -19,10 +19,12 @@
 //     a generic plan after five runs.
 //   - Paging is keyset on (sort key, id) with an opaque cursor; a prev page is
 //     the reverse query re-sorted in SQL, so it streams too.
-//   - numberMatched is exact when a count capped at Options.CountCap finishes
-//     under the cap and the planner's estimate otherwise; the response then
-//     carries "numberMatchedEstimated": true. It runs on a second connection
-//     while the features stream.
+//   - numberMatched is free and exact when the first page holds every
+//     match; otherwise the planner's estimate decides: at most
+//     max(Options.CountCap, limit) expected matches are counted exactly
+//     (counting then costs no more than the page), more are reported as the
+//     estimate with "numberMatchedEstimated": true. This runs on a second
+//     connection while the features stream.
 //   - Collection extents and props keys (queryables) are kept by
 //     statement-level triggers (migrations 00020, 00023) that only grow them,
 //     so /collections costs one indexed read; after deletes an extent may be

@@ -273,8 +273,10 @@ func (s *Service) Items(ctx context.Context, q *ItemsQuery) (*FeatureStream, err
 	fs := &FeatureStream{q: q, col: col, svc: s}
 	if !q.NoCount {
 		fs.count = make(chan countResult, 1)
+		cctx, cancel := context.WithCancel(ctx)
+		fs.cancelCount = cancel
 		go func() {
-			n, est, err := s.countMatched(ctx, countWhere, countArgs)
+			n, est, err := s.countMatched(cctx, countWhere, countArgs, q.Limit)
 			fs.count <- countResult{n, est, err}
 		}()
 	}
@@ -312,20 +314,12 @@ type countResult struct {
 	err       error
 }
 
-// countMatched counts up to CountCap rows exactly, else asks the planner.
-func (s *Service) countMatched(ctx context.Context, cond string, args []any) (int64, bool, error) {
-	capArg := "$" + strconv.Itoa(len(args)+1)
-	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM documents d WHERE `+cond+` LIMIT `+capArg+`) s`,
-		append(append([]any{pgx.QueryExecModeCacheDescribe}, args...), s.opts.CountCap+1)...).Scan(&n)
-	if err != nil {
-		return 0, false, err
-	}
-	if n <= int64(s.opts.CountCap) {
-		return n, false, nil
-	}
+// countMatched returns the number of rows matching cond: exactly when the
+// planner expects at most max(CountCap, limit) of them (counting then costs
+// no more than the page), else the planner's estimate (estimated = true).
+func (s *Service) countMatched(ctx context.Context, cond string, args []any, limit int) (int64, bool, error) {
 	var plan []byte
-	err = s.pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE `+cond,
+	err := s.pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE `+cond,
 		append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&plan)
 	if err != nil {
 		return 0, false, err
@@ -338,8 +332,24 @@ func (s *Service) countMatched(ctx context.Context, cond string, args []any) (in
 	if err := json.Unmarshal(plan, &p); err != nil || len(p) == 0 {
 		return 0, false, fmt.Errorf("geo: read plan estimate: %v", err)
 	}
-	// The exact count passed the cap, so the estimate is at least that.
-	return max(int64(p[0].Plan.Rows), n), true, nil
+	est := int64(p[0].Plan.Rows)
+	budget := int64(max(s.opts.CountCap, limit))
+	if est > budget {
+		return est, true, nil
+	}
+	// The estimate may be low: the count stops at 4 × budget and then
+	// reports what it saw as a lower-bound estimate.
+	capArg := "$" + strconv.Itoa(len(args)+1)
+	var n int64
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM documents d WHERE `+cond+` LIMIT `+capArg+`) s`,
+		append(append([]any{pgx.QueryExecModeCacheDescribe}, args...), 4*budget+1)...).Scan(&n)
+	if err != nil {
+		return 0, false, err
+	}
+	if n > 4*budget {
+		return max(est, n), true, nil
+	}
+	return n, false, nil
 }
 
 // Feature is one row, ready to encode.
@@ -369,7 +379,9 @@ type FeatureStream struct {
 	hasMore  bool
 	backward bool
 	count    chan countResult
-	closed   bool
+	// cancelCount stops the count when the page itself answers it.
+	cancelCount context.CancelFunc
+	closed      bool
 }
 
 // advance reads the next row into cur. In backward mode the extra row (the
@@ -405,6 +417,7 @@ func (fs *FeatureStream) Close() {
 		fs.rows.Close()
 	}
 	if fs.count != nil {
+		fs.cancelCount()
 		<-fs.count
 	}
 }
@@ -489,9 +502,17 @@ func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
 			}
 		}
 	}
+	if fs.count != nil && fs.q.Cursor == nil && !fs.hasMore {
+		// The first page holds everything: the count is the page.
+		fs.cancelCount()
+		<-fs.count
+		fs.count = nil
+		p.Matched, p.HasMatched = int64(n), true
+	}
 	if fs.count != nil {
 		cr := <-fs.count
 		fs.count = nil
+		fs.cancelCount()
 		if cr.err == nil {
 			p.Matched, p.Estimated, p.HasMatched = cr.n, cr.estimated, true
 		} else if !errors.Is(cr.err, context.Canceled) {
