@@ -111,6 +111,9 @@ func (d *Doc) Validate() error {
 		if err := checkCoords(d.Geometry); err != nil {
 			return err
 		}
+		if err := checkShape(d.Geometry); err != nil {
+			return err
+		}
 	}
 	for i, v := range d.Embedding {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -133,6 +136,49 @@ func checkCoords(g geom.T) error {
 		}
 		if x < -180 || x > 180 || y < -90 || y > 90 {
 			return problem.Invalid("geometry", "coordinate (%g, %g) is outside longitude [-180, 180] / latitude [-90, 90]", x, y)
+		}
+	}
+	return nil
+}
+
+// checkShape rejects geometries PostGIS would refuse with an internal error:
+// rings that are not closed or have fewer than four points, lines with fewer
+// than two.
+func checkShape(g geom.T) error {
+	switch g := g.(type) {
+	case *geom.LineString:
+		if g.NumCoords() < 2 {
+			return problem.Invalid("geometry", "a LineString needs at least two positions")
+		}
+	case *geom.MultiLineString:
+		for i := 0; i < g.NumLineStrings(); i++ {
+			if err := checkShape(g.LineString(i)); err != nil {
+				return err
+			}
+		}
+	case *geom.Polygon:
+		for i := 0; i < g.NumLinearRings(); i++ {
+			r := g.LinearRing(i)
+			n := r.NumCoords()
+			if n < 4 {
+				return problem.Invalid("geometry", "polygon ring %d has %d positions; a ring needs at least four", i, n)
+			}
+			first, last := r.Coord(0), r.Coord(n-1)
+			if first.X() != last.X() || first.Y() != last.Y() {
+				return problem.Invalid("geometry", "polygon ring %d is not closed: its first and last positions differ", i)
+			}
+		}
+	case *geom.MultiPolygon:
+		for i := 0; i < g.NumPolygons(); i++ {
+			if err := checkShape(g.Polygon(i)); err != nil {
+				return err
+			}
+		}
+	case *geom.GeometryCollection:
+		for _, c := range g.Geoms() {
+			if err := checkShape(c); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
