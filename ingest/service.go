@@ -45,6 +45,10 @@ type Config struct {
 	// DeleteOrphans makes the sweeper delete originals that have no row
 	// instead of adopting them (re-ingesting them as new photos).
 	DeleteOrphans bool
+	// AfterInsert, when set, runs inside each new photo's transaction after
+	// its document, photo row and thumbnail job are written, e.g. to queue
+	// the document's embedding job. An error rolls the photo back.
+	AfterInsert func(ctx context.Context, tx pgx.Tx, documentID int64) error
 }
 
 func (c *Config) defaults() error {
@@ -274,6 +278,11 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (*Photo,
 		}
 		id, err := s.insert(ctx, conn, sum, up.Size(), key, name, meta)
 		if err != nil {
+			// No row needs the file (checked above, under the lock): remove
+			// it now rather than leave it to the sweeper.
+			if rerr := s.originals.Remove(key); rerr != nil {
+				s.log.Warn("ingest: original of a failed insert not removed", "key", key, "err", rerr)
+			}
 			return err
 		}
 		photo, err = s.Get(ctx, id)
@@ -335,6 +344,11 @@ func (s *Service) insert(ctx context.Context, conn *pgxpool.Conn, sum []byte, si
 		if s.jobs != nil {
 			if _, err := s.jobs.InsertTx(ctx, tx, ThumbnailArgs{PhotoID: id}, nil); err != nil {
 				return fmt.Errorf("ingest: queue thumbnails: %w", err)
+			}
+		}
+		if s.cfg.AfterInsert != nil {
+			if err := s.cfg.AfterInsert(ctx, tx, id); err != nil {
+				return fmt.Errorf("ingest: after insert: %w", err)
 			}
 		}
 		return nil

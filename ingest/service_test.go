@@ -3,10 +3,14 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func TestImportDirs(t *testing.T) {
@@ -81,5 +85,42 @@ func TestRefreshPlaces(t *testing.T) {
 	}
 	if n, err := b.svc.RefreshPlaces(ctx); err != nil || n != 0 {
 		t.Errorf("second refresh %d %v", n, err)
+	}
+}
+
+// TestAfterInsert: the hook runs in the photo's transaction; its error rolls
+// the photo back and leaves no row (the original stays for the sweeper).
+func TestAfterInsert(t *testing.T) {
+	t.Parallel()
+	var seen []int64
+	fail := false
+	cfg := Config{AfterInsert: func(ctx context.Context, tx pgx.Tx, id int64) error {
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM photos WHERE document_id = $1`, id).Scan(&n); err != nil || n != 1 {
+			return fmt.Errorf("photo row not visible in the hook: %d %v", n, err)
+		}
+		if fail {
+			return errors.New("hook failed")
+		}
+		seen = append(seen, id)
+		return nil
+	}}
+	b := setup(t, cfg)
+	ctx := context.Background()
+	p, _, err := b.svc.Ingest(ctx, "a.jpg", bytes.NewReader(corpusFile(t, "exiftool__Apple.jpg").data))
+	if err != nil || len(seen) != 1 || seen[0] != p.ID {
+		t.Fatalf("hook saw %v for %v (%v)", seen, p, err)
+	}
+	fail = true
+	if _, _, err := b.svc.Ingest(ctx, "b.jpg", bytes.NewReader(corpusFile(t, "exiftool__GoPro.jpg").data)); err == nil {
+		t.Fatal("no error from a failing hook")
+	}
+	var n int
+	_ = b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM photos`).Scan(&n)
+	if n != 1 {
+		t.Errorf("%d photos, want 1", n)
+	}
+	if files, tmp := countOriginals(t, b.dir); files != 1 || tmp != 0 {
+		t.Errorf("%d originals, %d temp files; want 1, 0", files, tmp)
 	}
 }
