@@ -336,7 +336,11 @@ func TestItemsFilters(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &p))
 		require.Equal(t, field, p["field"], q)
 	}
-	resp, body := b.do(t, http.MethodGet, "/collections/places/items?filter="+url.QueryEscape("iso > 1 AND nosuch = 2"), "", nil)
+	// a forged cursor is a 400, not a 500
+	forged := Cursor{Key: "not a time", ID: 1, Sort: "created"}.Encode()
+	resp, body := b.do(t, http.MethodGet, "/collections/places/items?sortby=created&cursor="+forged, "", nil)
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode, string(body))
+	resp, body = b.do(t, http.MethodGet, "/collections/places/items?filter="+url.QueryEscape("iso > 1 AND nosuch = 2"), "", nil)
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Contains(t, string(body), `"position":12`)
 }

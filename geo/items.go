@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/twpayne/go-geom"
 
@@ -304,6 +305,14 @@ func (s *Service) queryErr(err error) error {
 	var ve *problem.ValidationError
 	if errors.As(err, &ve) {
 		return err
+	}
+	// A data exception (class 22) comes from a value the request carried
+	// that PostgreSQL rejects (a forged cursor, an odd pattern): the
+	// request is wrong, not the server.
+	if c := pg.Code(err); len(c) == 5 && c[:2] == "22" {
+		var pgErr *pgconn.PgError
+		errors.As(err, &pgErr)
+		return problem.Invalid("", "PostgreSQL rejected a value of the request: %s", pgErr.Message)
 	}
 	return fmt.Errorf("geo: items: %w", pg.Interpret(err))
 }

@@ -307,6 +307,12 @@ func (c *compiler) like(sb *strings.Builder, n *Like) error {
 	default:
 		return errAt(n.Prop.Pos, "LIKE applies to text properties; %s is not one", n.Prop.Name)
 	}
+	// Backslash escapes the wildcards % and _ (as in SQL); a pattern ending
+	// in an unpaired backslash is malformed.
+	trailing := len(n.Pattern.Str) - len(strings.TrimRight(n.Pattern.Str, `\`))
+	if trailing%2 == 1 {
+		return errAt(n.Pattern.Pos, "a LIKE pattern must not end with an escape character (\\)")
+	}
 	not := ""
 	if n.Not {
 		not = "NOT "

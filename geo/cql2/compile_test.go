@@ -88,6 +88,7 @@ func TestCompileErrors(t *testing.T) {
 		{`T_INTERSECTS(title, TIMESTAMP('2024-01-01T00:00:00Z'))`, 13, "not a temporal"},
 		{`created > TIMESTAMP('yesterday')`, 20, "not a valid TIMESTAMP"},
 		{`title LIKE 5`, 11, "string pattern"},
+		{`title LIKE 'ab\'`, 11, "escape character"},
 		{`tags LIKE 'a'`, 0, "LIKE applies"},
 		{`id IN (1, 'a')`, 10, "one type"},
 		{`title = 'a' ; DROP TABLE documents`, 12, "unexpected character"},
