@@ -2,9 +2,12 @@ package ingest
 
 import (
 	"bytes"
+	"compress/zlib"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // MaxEXIFBytes bounds the EXIF block read from a file and handed to goexif.
@@ -26,7 +29,8 @@ var errNoEXIF = errors.New("no EXIF block")
 // (starting "II*\0" or "MM\0*"), and the pixel size of the main image.
 type located struct {
 	exif          []byte
-	exifErr       error // why no EXIF block was taken (errNoEXIF when simply absent)
+	exifErr       error    // why no EXIF block was taken (errNoEXIF when simply absent)
+	warnings      []string // entries dropped while locating (TIFF files)
 	width, height int
 }
 
@@ -139,22 +143,23 @@ func isSOF(m byte) bool {
 	return m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC
 }
 
-// locateTIFF takes the start of a TIFF file as its EXIF block: IFD0 of a TIFF
-// is the EXIF IFD0. Only the first MaxEXIFBytes are read, so a TIFF whose
-// IFDs lie further in yields no EXIF (recorded) instead of a huge read.
+// locateTIFF rebuilds a TIFF file's metadata IFDs into a compact EXIF block
+// (IFD0 of a TIFF is the EXIF IFD0). Only the IFDs and their small values are
+// read, wherever they lie, so a large TIFF with its IFDs at the end costs a
+// few small reads; the image data is never touched.
 func locateTIFF(r io.ReaderAt, size int64) located {
-	n := min(size, MaxEXIFBytes)
-	b, err := readAt(r, 0, int(n))
+	b, warnings, err := rebuildTIFF(r, size)
 	if err != nil {
-		return located{exifErr: err}
+		return located{exifErr: err, warnings: warnings}
 	}
-	return located{exif: b}
+	return located{exif: b, warnings: warnings}
 }
 
 // locatePNG walks the chunks: IHDR gives the size, eXIf the EXIF block (it
-// may come after IDAT).
+// may come after IDAT), or failing that a "Raw profile type exif" text chunk.
 func locatePNG(r io.ReaderAt, size int64) located {
 	var l located
+	var raw []byte
 	pos := int64(8)
 	for i := 0; i < maxSegments && pos+8 <= size; i++ {
 		h, err := readAt(r, pos, 8)
@@ -181,12 +186,85 @@ func locatePNG(r io.ReaderAt, size int64) located {
 			} else {
 				l.exifErr = fmt.Errorf("eXIf chunk truncated: %w", err)
 			}
+		case "tEXt", "zTXt", "iTXt":
+			// Older writers (ImageMagick, exiv2) keep EXIF as hex text under
+			// "Raw profile type exif"; used only when there is no eXIf chunk.
+			if raw == nil && n <= 2*MaxEXIFBytes+4096 {
+				if b, err := readAt(r, pos+8, int(n)); err == nil {
+					raw = rawProfileEXIF(typ, b)
+				}
+			}
 		case "IEND":
-			return l
+			pos = size
+			continue
 		}
 		pos += 12 + n
 	}
+	if l.exif == nil && raw != nil {
+		l.exif, l.exifErr = raw, nil
+	}
 	return l
+}
+
+// rawProfileEXIF decodes a PNG text chunk holding an ImageMagick raw profile
+// ("\nexif\n   <length>\n<hex digits>"), or returns nil.
+func rawProfileEXIF(typ string, b []byte) []byte {
+	kw, rest, ok := bytes.Cut(b, []byte{0})
+	if !ok {
+		return nil
+	}
+	if k := string(kw); k != "Raw profile type exif" && k != "Raw profile type APP1" {
+		return nil
+	}
+	compressed := typ == "zTXt"
+	if typ == "iTXt" { // flag, method, language\0, translated keyword\0, text
+		if len(rest) < 2 {
+			return nil
+		}
+		compressed = rest[0] == 1
+		rest = rest[2:]
+		for i := 0; i < 2; i++ {
+			if _, rest, ok = bytes.Cut(rest, []byte{0}); !ok {
+				return nil
+			}
+		}
+	} else if compressed {
+		if len(rest) < 1 {
+			return nil
+		}
+		rest = rest[1:] // compression method 0: zlib
+	}
+	if compressed {
+		zr, err := zlib.NewReader(bytes.NewReader(rest))
+		if err != nil {
+			return nil
+		}
+		rest, err = io.ReadAll(io.LimitReader(zr, 2*MaxEXIFBytes+4096))
+		if err != nil {
+			return nil
+		}
+	}
+	// "\n<name>\n<spaces><decimal length>\n<hex, wrapped>"
+	fields := bytes.Fields(rest)
+	if len(fields) < 3 {
+		return nil
+	}
+	want, err := strconv.Atoi(string(fields[1]))
+	if err != nil || want <= 0 || want > MaxEXIFBytes+len(exifHeader) {
+		return nil
+	}
+	out := make([]byte, 0, want)
+	for _, f := range fields[2:] {
+		d := make([]byte, hex.DecodedLen(len(f)))
+		if _, err := hex.Decode(d, f); err != nil {
+			return nil
+		}
+		out = append(out, d...)
+	}
+	if len(out) < want {
+		return nil
+	}
+	return trimExifHeader(out[:want])
 }
 
 // locateWebP walks the RIFF chunks: VP8X gives the canvas size (VP8 and VP8L

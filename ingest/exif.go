@@ -72,8 +72,9 @@ func ReadMeta(r io.ReaderAt, size int64) (*Meta, error) {
 		return m, nil
 	}
 	x, warnings, err := decodeEXIF(l.exif)
+	warnings = append(l.warnings, warnings...)
 	if err != nil {
-		m.EXIFError = err.Error()
+		m.EXIFError = strings.Join(append(warnings, err.Error()), "; ")
 		return m, nil
 	}
 	m.HasEXIF = true
@@ -211,9 +212,10 @@ func (m *Meta) fill(x *exif.Exif) (warnings []string) {
 }
 
 // coordinate reads a GPS latitude or longitude and its reference: negative
-// for neg ("S", "W", any case), positive for pos; a missing or unreadable
-// reference is taken as positive and reported in refMissing. Values that are
-// not finite or beyond limit are refused.
+// for neg ("S", "W", any case) or for a negative (SRATIONAL) value, positive
+// for pos; a missing or unreadable reference on an unsigned value is taken as
+// positive and reported in refMissing. Values that are not finite or beyond
+// limit are refused.
 func coordinate(x *exif.Exif, name, refName exif.FieldName, neg, pos string, limit float64) (v *float64, refMissing bool, err error) {
 	tag, err := x.Get(name)
 	if err != nil {
@@ -223,9 +225,11 @@ func coordinate(x *exif.Exif, name, refName exif.FieldName, neg, pos string, lim
 	if err != nil {
 		return nil, false, err
 	}
-	if math.IsNaN(deg) || math.IsInf(deg, 0) || deg < 0 || deg > limit {
-		return nil, false, fmt.Errorf("%v is not within [0, %v]", deg, limit)
+	if math.IsNaN(deg) || math.IsInf(deg, 0) || math.Abs(deg) > limit {
+		return nil, false, fmt.Errorf("%v is not within [-%v, %v]", deg, limit, limit)
 	}
+	signed := deg < 0
+	deg = math.Abs(deg)
 	refMissing = true
 	if ref, err := x.Get(refName); err == nil {
 		if s, err := ref.StringVal(); err == nil {
@@ -237,6 +241,9 @@ func coordinate(x *exif.Exif, name, refName exif.FieldName, neg, pos string, lim
 				refMissing = false
 			}
 		}
+	}
+	if signed && deg > 0 {
+		deg, refMissing = -deg, false // a signed value carries its own hemisphere
 	}
 	deg += 0 // no negative zero
 	return &deg, refMissing, nil
@@ -253,15 +260,21 @@ func degrees(tag *tiff.Tag) (float64, error) {
 		if n < 1 {
 			return 0, errors.New("no value")
 		}
+		// SRATIONAL writers sometimes sign the degrees ("-33 52 0"): the
+		// magnitude is the sum of the parts, the sign any negative part's.
 		var v float64
-		scale := 1.0
+		scale, negative := 1.0, false
 		for i := 0; i < n; i++ {
 			f, ok := ratAt(tag, i)
 			if !ok {
 				return 0, errors.New("zero denominator")
 			}
-			v += f / scale
+			negative = negative || f < 0
+			v += math.Abs(f) / scale
 			scale *= 60
+		}
+		if negative {
+			v = -v
 		}
 		return v, nil
 	case tiff.StringVal:

@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // tiffTypeSize is the byte size of each TIFF field type (TIFF 6.0 §2).
@@ -16,31 +18,46 @@ const (
 	tagInteropIFD = 0xA005
 )
 
-// sanitizeTIFF checks an EXIF block's TIFF structure and returns a copy that
-// goexif can decode safely:
-//
-//   - only IFD0 is kept in the IFD chain (its next-IFD offset is zeroed), so
-//     no chain can cycle; sub-IFDs (Exif, GPS, Interop) are followed at most
-//     a few levels deep and each at most once;
-//   - every IFD's table lies inside the block and overlaps no other IFD
-//     table, so rewriting one never changes another;
-//   - entries of unknown type, with a zero or overflowing size (count ×
-//     type size is computed in 64 bits; goexif's uint32 product wraps), or
-//     whose value lies outside the block are dropped, by compacting the
-//     table and lowering its entry count;
-//   - a sub-IFD pointer to a bad IFD is dropped.
-//
-// The dropped entries are reported as warnings. An error means there is no
-// usable IFD0.
+// Bounds of a rebuilt EXIF block.
+const (
+	maxIFDEntries = 4096     // a real IFD has tens
+	maxTagValue   = 64 << 10 // larger values (strip tables, ICC, XMP) are dropped
+)
+
+// sanitizeTIFF checks an EXIF block's TIFF structure and returns a rebuilt
+// copy that goexif can decode safely; see rebuildTIFF.
 func sanitizeTIFF(in []byte) (out []byte, warnings []string, err error) {
-	if len(in) < 8 {
-		return nil, nil, errors.New("tiff: block shorter than its header")
-	}
 	if len(in) > MaxEXIFBytes {
 		return nil, nil, fmt.Errorf("tiff: block larger than %d bytes", MaxEXIFBytes)
 	}
-	var order binary.ByteOrder
-	switch string(in[0:2]) {
+	return rebuildTIFF(bytes.NewReader(in), int64(len(in)))
+}
+
+// rebuildTIFF reads the TIFF structure at the start of r (size bytes) and
+// writes a new, compact TIFF holding IFD0 and its Exif, GPS and Interop
+// sub-IFDs, which goexif can decode safely:
+//
+//   - the IFD chain ends after IFD0 (IFD1 is the thumbnail), and each
+//     sub-IFD is followed at most once and at most three levels deep, so no
+//     chain can cycle;
+//   - entries of unknown type, with a zero or overflowing size (count × type
+//     size is computed in 64 bits; goexif's uint32 product wraps), whose
+//     value lies outside r, or whose value is larger than 64 KiB are dropped;
+//   - a sub-IFD pointer that is not a single SHORT or LONG, or points to a
+//     bad IFD, is dropped;
+//   - the result is at most MaxEXIFBytes.
+//
+// Because the result is rebuilt rather than trusted, IFDs and values may lie
+// anywhere in r: a TIFF file whose IFDs sit at its end is read with a few
+// small reads, never whole. The dropped entries are reported as warnings. An
+// error means there is no usable IFD0.
+func rebuildTIFF(r io.ReaderAt, size int64) (out []byte, warnings []string, err error) {
+	hdr, err := readAt(r, 0, 8)
+	if err != nil {
+		return nil, nil, errors.New("tiff: block shorter than its header")
+	}
+	var order byteOrder
+	switch string(hdr[0:2]) {
 	case "II":
 		order = binary.LittleEndian
 	case "MM":
@@ -48,88 +65,163 @@ func sanitizeTIFF(in []byte) (out []byte, warnings []string, err error) {
 	default:
 		return nil, nil, errors.New("tiff: bad byte order mark")
 	}
-	if order.Uint16(in[2:4]) != 42 {
+	if order.Uint16(hdr[2:4]) != 42 {
 		return nil, nil, errors.New("tiff: bad magic number")
 	}
-	s := &tiffSanitizer{b: append([]byte(nil), in...), order: order}
-	ifd0 := order.Uint32(in[4:8])
-	if err := s.ifd(ifd0, 0); err != nil {
-		return nil, s.warnings, fmt.Errorf("tiff: IFD0: %w", err)
+	b := &tiffBuilder{r: r, size: size, order: order, visited: map[uint32]bool{}}
+	b.out = append(b.out, hdr[0:4]...)
+	b.out = order.AppendUint32(b.out, 8)
+	if _, err := b.ifd(order.Uint32(hdr[4:8]), 0); err != nil {
+		return nil, b.warnings, fmt.Errorf("tiff: IFD0: %w", err)
 	}
-	return s.b, s.warnings, nil
+	return b.out, b.warnings, nil
 }
 
-type tiffSanitizer struct {
-	b        []byte
-	order    binary.ByteOrder
-	claimed  [][2]uint64 // IFD tables already accepted: [start, end)
+// byteOrder reads and appends (binary.LittleEndian and BigEndian are both).
+type byteOrder interface {
+	binary.ByteOrder
+	binary.AppendByteOrder
+}
+
+type tiffBuilder struct {
+	r        io.ReaderAt
+	size     int64
+	order    byteOrder
+	out      []byte
+	visited  map[uint32]bool
 	warnings []string
 }
 
-// ifd validates and compacts the IFD at off in place.
-func (s *tiffSanitizer) ifd(off uint32, depth int) error {
-	if depth > 3 {
-		return errors.New("sub-IFDs nested too deep")
+func (b *tiffBuilder) warn(format string, args ...any) {
+	if len(b.warnings) < 32 {
+		b.warnings = append(b.warnings, fmt.Sprintf(format, args...))
 	}
-	n64 := uint64(len(s.b))
-	start := uint64(off)
-	if start < 8 || start+2 > n64 {
-		return fmt.Errorf("offset %d outside the block", off)
-	}
-	count := uint64(s.order.Uint16(s.b[start : start+2]))
-	// goexif reads the count as int16; the 6-byte tail is the next-IFD offset.
-	if count > 0x7fff {
-		return fmt.Errorf("entry count %d too large", count)
-	}
-	end := start + 2 + count*12 + 4
-	if end > n64 {
-		return fmt.Errorf("table of %d entries runs past the block", count)
-	}
-	for _, c := range s.claimed {
-		if start < c[1] && c[0] < end {
-			return fmt.Errorf("table at %d overlaps another IFD", off)
-		}
-	}
-	s.claimed = append(s.claimed, [2]uint64{start, end})
+}
 
-	kept := uint64(0)
-	for i := uint64(0); i < count; i++ {
-		e := s.b[start+2+i*12 : start+2+i*12+12]
-		tag, typ, cnt := s.order.Uint16(e[0:2]), s.order.Uint16(e[2:4]), s.order.Uint32(e[4:8])
-		if reason := s.entryProblem(typ, cnt, e); reason != "" {
-			s.warnings = append(s.warnings, fmt.Sprintf("tag 0x%04x dropped: %s", tag, reason))
+type tiffEntry struct {
+	raw   [12]byte
+	value []byte // for values longer than 4 bytes
+	sub   uint32 // source offset of a sub-IFD, for pointer tags
+}
+
+// ifd copies the IFD at source offset off to the end of b.out and returns its
+// new offset.
+func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
+	if depth > 3 {
+		return 0, errors.New("sub-IFDs nested too deep")
+	}
+	if b.visited[off] {
+		return 0, fmt.Errorf("IFD at %d visited twice", off)
+	}
+	b.visited[off] = true
+	if off < 8 || int64(off)+2 > b.size {
+		return 0, fmt.Errorf("offset %d outside the data", off)
+	}
+	cb, err := readAt(b.r, int64(off), 2)
+	if err != nil {
+		return 0, err
+	}
+	count := int(b.order.Uint16(cb))
+	if count > maxIFDEntries {
+		return 0, fmt.Errorf("entry count %d too large", count)
+	}
+	table, err := readAt(b.r, int64(off)+2, count*12)
+	if err != nil {
+		return 0, fmt.Errorf("table of %d entries runs past the data", count)
+	}
+	var kept []tiffEntry
+	for i := 0; i < count; i++ {
+		var e tiffEntry
+		copy(e.raw[:], table[i*12:i*12+12])
+		tag, typ, cnt := b.order.Uint16(e.raw[0:2]), b.order.Uint16(e.raw[2:4]), b.order.Uint32(e.raw[4:8])
+		if reason := b.readValue(&e, typ, cnt); reason != "" {
+			b.warn("tag 0x%04x dropped: %s", tag, reason)
 			continue
 		}
 		if tag == tagExifIFD || tag == tagGPSIFD || tag == tagInteropIFD {
 			// goexif follows a pointer of any integer type, reading its first
 			// value; accept only the regular one-value SHORT or LONG.
 			if (typ != 3 && typ != 4) || cnt != 1 {
-				s.warnings = append(s.warnings, fmt.Sprintf("sub-IFD pointer 0x%04x dropped: type %d, count %d", tag, typ, cnt))
+				b.warn("sub-IFD pointer 0x%04x dropped: type %d, count %d", tag, typ, cnt)
 				continue
 			}
-			sub := s.order.Uint32(e[8:12])
+			e.sub = b.order.Uint32(e.raw[8:12])
 			if typ == 3 {
-				sub = uint32(s.order.Uint16(e[8:10]))
-			}
-			if err := s.ifd(sub, depth+1); err != nil {
-				s.warnings = append(s.warnings, fmt.Sprintf("sub-IFD 0x%04x dropped: %v", tag, err))
-				continue
+				e.sub = uint32(b.order.Uint16(e.raw[8:10]))
+				// Rewrite as LONG: the new offset may not fit a SHORT.
+				b.order.PutUint16(e.raw[2:4], 4)
 			}
 		}
-		if kept != i {
-			copy(s.b[start+2+kept*12:], e)
-		}
-		kept++
+		kept = append(kept, e)
 	}
-	s.order.PutUint16(s.b[start:start+2], uint16(kept))
-	// Zero the next-IFD offset: goexif would follow the chain (and only a
-	// self-pointing cycle is caught there); IFD1 is the thumbnail, not needed.
-	s.order.PutUint32(s.b[start+2+kept*12:], 0)
-	return nil
+
+	// Table, then values, then sub-IFDs, each appended to out.
+	tableAt := len(b.out)
+	need := 2 + len(kept)*12 + 4
+	if tableAt+need > MaxEXIFBytes {
+		return 0, fmt.Errorf("EXIF larger than %d bytes", MaxEXIFBytes)
+	}
+	b.out = b.order.AppendUint16(b.out, uint16(len(kept)))
+	for _, e := range kept {
+		b.out = append(b.out, e.raw[:]...)
+	}
+	b.out = b.order.AppendUint32(b.out, 0) // no next IFD
+	dropped := map[int]bool{}
+	for i, e := range kept {
+		if e.value == nil {
+			continue
+		}
+		if len(b.out)%2 == 1 {
+			b.out = append(b.out, 0) // values start on word boundaries
+		}
+		if len(b.out)+len(e.value) > MaxEXIFBytes {
+			b.warn("tag 0x%04x dropped: EXIF larger than %d bytes", b.order.Uint16(e.raw[0:2]), MaxEXIFBytes)
+			dropped[i] = true
+			continue
+		}
+		b.order.PutUint32(b.out[tableAt+2+i*12+8:], uint32(len(b.out)))
+		b.out = append(b.out, e.value...)
+	}
+	for i, e := range kept {
+		tag := b.order.Uint16(e.raw[0:2])
+		if tag != tagExifIFD && tag != tagGPSIFD && tag != tagInteropIFD {
+			continue
+		}
+		at, err := b.ifd(e.sub, depth+1)
+		if err != nil {
+			b.warn("sub-IFD 0x%04x dropped: %v", tag, err)
+			dropped[i] = true
+			continue
+		}
+		b.order.PutUint32(b.out[tableAt+2+i*12+8:], at)
+	}
+	if len(dropped) > 0 {
+		b.compact(tableAt, len(kept), dropped)
+	}
+	return uint32(tableAt), nil
 }
 
-// entryProblem says why an entry cannot be handed to goexif, or "".
-func (s *tiffSanitizer) entryProblem(typ uint16, cnt uint32, e []byte) string {
+// compact removes dropped entries from the table at tableAt (values stay
+// where they are, unreferenced).
+func (b *tiffBuilder) compact(tableAt, n int, dropped map[int]bool) {
+	k := 0
+	for i := 0; i < n; i++ {
+		if dropped[i] {
+			continue // warned where it was dropped
+		}
+		copy(b.out[tableAt+2+k*12:tableAt+2+k*12+12], b.out[tableAt+2+i*12:tableAt+2+i*12+12])
+		k++
+	}
+	b.order.PutUint16(b.out[tableAt:], uint16(k))
+	for i := k; i < n; i++ {
+		copy(b.out[tableAt+2+i*12:tableAt+2+i*12+12], make([]byte, 12))
+	}
+	b.order.PutUint32(b.out[tableAt+2+k*12:], 0)
+}
+
+// readValue reads an entry's value when it does not fit in the entry, and
+// says why the entry cannot be kept, or "".
+func (b *tiffBuilder) readValue(e *tiffEntry, typ uint16, cnt uint32) string {
 	if typ == 0 || int(typ) >= len(tiffTypeSize) {
 		return fmt.Sprintf("unknown type %d", typ)
 	}
@@ -141,10 +233,17 @@ func (s *tiffSanitizer) entryProblem(typ uint16, cnt uint32, e []byte) string {
 		return "count 0xFFFFFFFF"
 	case size <= 4:
 		return ""
+	case size > maxTagValue:
+		return fmt.Sprintf("value of %d bytes is larger than %d", size, maxTagValue)
 	}
-	valOff := uint64(s.order.Uint32(e[8:12]))
-	if valOff+size > uint64(len(s.b)) {
-		return fmt.Sprintf("value of %d bytes at %d outside the block", size, valOff)
+	valOff := uint64(b.order.Uint32(e.raw[8:12]))
+	if valOff+size > uint64(b.size) {
+		return fmt.Sprintf("value of %d bytes at %d outside the data", size, valOff)
 	}
+	v, err := readAt(b.r, int64(valOff), int(size))
+	if err != nil {
+		return "value unreadable: " + err.Error()
+	}
+	e.value = v
 	return ""
 }
