@@ -562,3 +562,82 @@ func TestClustersSumToItems(t *testing.T) {
 }
 
 var _ = bytes.NewReader
+
+// TestItemsNever500 throws odd requests at /items: each must be answered
+// with a 2xx or a 4xx problem, never a 500.
+func TestItemsNever500(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.importSeq(t, "places", []string{point(1, 2, `"title":"a","iso":5,"kind":"x","when":"2024-01-01"`)})
+	filters := []string{
+		`iso > 1e308`, `iso < -1e308`, `iso = 0.1`, `kind LIKE '%\_%'`, `kind LIKE '\\'`, `title IN ('')`,
+		`when > '2024'`, `created > '2024-01-01'`, `created > 'x'`, `start IS NULL`, `end > DATE('0001-01-01')`,
+		`T_AFTER(created, TIMESTAMP('9999-12-31T23:59:59Z'))`, `S_DWITHIN(geometry, POINT(0 90), 20100000)`,
+		`S_INTERSECTS(geometry, POLYGON((0 0, 1 0, 1 1, 0 0), (0 0, 0.5 0, 0.5 0.5, 0 0)))`,
+		`S_INTERSECTS(geometry, POLYGON((0 0, 1 1, 0 1, 1 0, 0 0)))`, `S_WITHIN(geometry, LINESTRING(0 0, 1 1))`,
+		`S_INTERSECTS(geometry, GEOMETRYCOLLECTION(POINT(1 2)))`, `tags IS NOT NULL AND NOT tags = 'a'`,
+		`"props.kind" = 'x'`, `"props." = 'x'`, `id IN (1, 9007199254740992)`, `iso BETWEEN 'a' AND 'b'`,
+		`kind IN (1, 2)`, `kind = TRUE`, `kind <> FALSE`, `title = '` + strings.Repeat("x", 5000) + `'`,
+	}
+	params := []string{
+		"bbox=-180,-90,180,90", "bbox=180,90,-180,-90", "datetime=0001-01-01T00:00:00Z/9999-12-31T23:59:59Z",
+		"datetime=0000-01-01T00:00:00Z", "q=" + url.QueryEscape(`"unclosed & | ! <-> ()`), "q=" + url.QueryEscape("!!!"),
+		"sortby=-datetime&limit=1", "sortby=title&cursor=" + Cursor{Key: "\x00", ID: -1, Sort: "title"}.Encode(),
+		"sortby=datetime&cursor=" + Cursor{Key: "infinity", ID: 1, Sort: "datetime"}.Encode(),
+		"properties=nosuch", "precision=15", "iso=NaN", "kind=", "tags=", "title=%00",
+	}
+	for _, f := range filters {
+		params = append(params, "filter="+url.QueryEscape(f))
+	}
+	for _, p := range params {
+		resp, body := b.do(t, http.MethodGet, "/collections/places/items?"+p, "", nil)
+		require.Less(t, resp.StatusCode, 500, "%s: %s", p, body)
+		if resp.StatusCode >= 400 {
+			require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), p)
+		}
+	}
+	for _, p := range []string{"/collections/places/clusters?zoom=0&bbox=180,90,-180,-90", "/collections/places/clusters?zoom=22&bbox=0,0,0,0",
+		"/tiles/places/22/4194303/4194303.mvt", "/tiles/places/0/0/0.mvt", "/collections/places/items/99999999999999999999",
+		"/collections/places/items/-1", "/tiles/places/1/1/1.mvt?x=1"} {
+		resp, body := b.do(t, http.MethodGet, p, "", nil)
+		require.Less(t, resp.StatusCode, 500, "%s: %s", p, body)
+	}
+}
+
+// TestWritesNever500 sends malformed or hostile bodies to the write routes.
+func TestWritesNever500(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	bodies := []string{
+		``, `null`, `[]`, `{}`, `{"type":"Feature"}`, `{"type":"Feature","geometry":{"type":"Point","coordinates":"x"}}`,
+		`{"type":"Feature","geometry":null,"properties":{"title":"\u0000"}}`,
+		`{"type":"Feature","geometry":null,"properties":{"lang":"klingon"}}`,
+		`{"type":"Feature","geometry":null,"properties":{"tags":[1,2]}}`,
+		`{"type":"Feature","geometry":null,"properties":{"datetime":"2024-13-45"}}`,
+		`{"type":"Feature","geometry":null,"properties":{"start":"2025-01-01T00:00:00Z","end":"2024-01-01T00:00:00Z"}}`,
+		`{"type":"Feature","id":{"a":1},"geometry":null}`,
+		`{"type":"Feature","id":"` + strings.Repeat("x", 600) + `","geometry":null}`,
+		`{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]],[]]}}`,
+		`{"type":"Feature","geometry":{"type":"MultiPolygon","coordinates":[[]]}}`,
+		`{"type":"Feature","geometry":{"type":"GeometryCollection","geometries":[]}}`,
+		`{"type":"FeatureCollection","features":[{"type":"Feature","id":"a","geometry":null},{"type":"Feature","id":"a","geometry":null}]}`,
+		`{"type":"FeatureCollection","features":[{"type":"Feature","geometry":null,"properties":{"lang":"nope"}}]}`,
+		`{"type":"FeatureCollection","features":[null]}`, `{"type":"FeatureCollection","features":[1]}`,
+		`{"features":[],"type":"FeatureCollection"}`, `{"type":"FeatureCollection","features":[]`,
+	}
+	for _, body := range bodies {
+		for _, ct := range []string{GeoJSON, "application/geo+json-seq"} {
+			resp, out := b.do(t, http.MethodPost, "/collections/places/items", ct, strings.NewReader(body))
+			require.Less(t, resp.StatusCode, 500, "%s %s: %s", ct, body, out)
+		}
+	}
+	resp, out := b.do(t, http.MethodPost, "/collections/places/items", GeoJSON, strings.NewReader(point(1, 1, `"title":"x"`)))
+	require.Equal(t, http.StatusCreated, resp.StatusCode, string(out))
+	path := strings.TrimPrefix(resp.Header.Get("Location"), b.srv.URL)
+	for _, body := range bodies {
+		resp, out := b.do(t, http.MethodPut, path, GeoJSON, strings.NewReader(body))
+		require.Less(t, resp.StatusCode, 500, "PUT %s: %s", body, out)
+		resp, out = b.do(t, http.MethodPatch, path, GeoJSON, strings.NewReader(body))
+		require.Less(t, resp.StatusCode, 500, "PATCH %s: %s", body, out)
+	}
+}

@@ -145,7 +145,7 @@ func (fs *featureSource) Next() bool {
 	}
 	field := "features[" + strconv.FormatInt(fs.n, 10) + "]"
 	if err != nil {
-		fs.err = err
+		fs.err = bodyErr(err)
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			fs.err = problem.InvalidAt("body", int(se.Offset), "malformed JSON near %s: %v", field, err)
@@ -322,7 +322,8 @@ func bodyErr(err error) error {
 	if errors.As(err, &ute) {
 		return problem.Invalid("body", "%v", err)
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	// Every caller expects more JSON, so even a clean EOF is a cut body.
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return problem.Invalid("body", "the body ends in the middle of the JSON")
 	}
 	return err
