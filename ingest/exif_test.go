@@ -97,7 +97,7 @@ func readMetaFile(t testing.TB, path string) *Meta {
 var exempt = map[string]string{
 	// The JPEG is cut at 64 KiB, after an intact 61,909-byte APP1: exiftool
 	// rejects the whole file ("JPEG format error") and reports no EXIF; we read
-	// the EXIF that is there (entries with 0xFFFFFFFF counts are dropped).
+	// the EXIF that is there, GPS included (entries with 0xFFFFFFFF counts are dropped).
 	"goexif__max_uint32_exif.jpg": "truncated JPEG; exiftool gives up on the whole file, geoseek reads its intact APP1",
 }
 
