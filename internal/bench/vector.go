@@ -416,6 +416,42 @@ func vecLoadParams(env *Env) (workers, n int, d time.Duration) {
 	return 4, 2000, 15 * time.Second
 }
 
+// vecPaired runs geoseek and the baseline alternately in rounds (each round
+// gets n/rounds calls and d/rounds time per side), so that load from other
+// processes on the machine falls on both alike; it returns each side's
+// throughput over all rounds and the median of its per-round percentiles.
+func vecPaired(ctx context.Context, env *Env, g, b func(context.Context) error) (Stats, Stats) {
+	workers, n, d := vecLoadParams(env)
+	rounds := 5
+	if env.Quick {
+		rounds = 1
+	}
+	var gs, bs []Stats
+	for range rounds {
+		gs = append(gs, Load(ctx, workers, n/rounds, d/time.Duration(rounds), g))
+		bs = append(bs, Load(ctx, workers, n/rounds, d/time.Duration(rounds), b))
+	}
+	return vecMerge(gs), vecMerge(bs)
+}
+
+func vecMerge(ss []Stats) Stats {
+	var out Stats
+	var p50, p95 []time.Duration
+	for _, s := range ss {
+		out.N += s.N
+		out.Errors += s.Errors
+		out.Elapsed += s.Elapsed
+		p50, p95 = append(p50, s.P50), append(p95, s.P95)
+	}
+	if out.Elapsed > 0 {
+		out.PerSec = float64(out.N) / out.Elapsed.Seconds()
+	}
+	sort.Slice(p50, func(i, j int) bool { return p50[i] < p50[j] })
+	sort.Slice(p95, func(i, j int) bool { return p95[i] < p95[j] })
+	out.P50, out.P95 = p50[len(p50)/2], p95[len(p95)/2]
+	return out
+}
+
 func runVectorKNN(ctx context.Context, env *Env) ([]Result, error) {
 	d, err := vecSetup(ctx, env)
 	if err != nil {
@@ -427,7 +463,6 @@ func runVectorKNN(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	workers, n, dur := vecLoadParams(env)
 	var out []Result
 	for _, ef := range []int{40, 100, 150, 200} {
 		recall, _, err := vecRecall(ctx, sem, d, truth, search.KNN{CollectionID: d.cid, Dim: vecDim, Depth: 10, EfSearch: ef, Force: search.PlanHNSW})
@@ -442,11 +477,11 @@ func runVectorKNN(ctx context.Context, env *Env) ([]Result, error) {
 			i++
 			return d.queries[i%len(d.queries)]
 		}
-		g := Load(ctx, workers, n, dur, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), "", ef) })
-		b := Load(ctx, workers, n, dur, func(ctx context.Context) error {
-			k := search.KNN{CollectionID: d.cid, Dim: vecDim, Vector: next(), Depth: 10, EfSearch: ef}
-			return vecBaseline(ctx, env.Pool, sem, k, search.PlanHNSW)
-		})
+		g, b := vecPaired(ctx, env, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), "", ef) },
+			func(ctx context.Context) error {
+				k := search.KNN{CollectionID: d.cid, Dim: vecDim, Vector: next(), Depth: 10, EfSearch: ef}
+				return vecBaseline(ctx, env.Pool, sem, k, search.PlanHNSW)
+			})
 		out = append(out, Result{
 			Scenario: fmt.Sprintf("vector/knn ef_search=%d", ef), Geoseek: g.PerSec, Baseline: b.PerSec, Unit: "q/s",
 			Note: fmt.Sprintf("recall@10=%.3f n=%d dim=%d; geoseek p50 %s, pgx p50 %s; errors %d/%d", recall, d.n, vecDim, g.P50.Round(10*time.Microsecond), b.P50.Round(10*time.Microsecond), g.Errors, b.Errors),
@@ -462,7 +497,6 @@ func runVectorFiltered(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	set, _ := embedder.NewSet(embedder.Config{})
 	sem := search.NewSemantic(env.Pool, set, search.SemanticConfig{})
-	workers, n, dur := vecLoadParams(env)
 	var out []Result
 	for _, sel := range []struct{ tag, name string }{{"s01", "0.1%"}, {"s1", "1%"}, {"s10", "10%"}, {"", "100%"}} {
 		filter := vecFilter(sel.tag)
@@ -495,12 +529,12 @@ func runVectorFiltered(ctx context.Context, env *Env) ([]Result, error) {
 			i++
 			return d.queries[i%len(d.queries)]
 		}
-		g := Load(ctx, workers, n, dur, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), sel.tag, 0) })
-		b := Load(ctx, workers, n, dur, func(ctx context.Context) error {
-			kk := k
-			kk.Vector = next()
-			return vecBaseline(ctx, env.Pool, sem, kk, plan.Strategy)
-		})
+		g, b := vecPaired(ctx, env, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), sel.tag, 0) },
+			func(ctx context.Context) error {
+				kk := k
+				kk.Vector = next()
+				return vecBaseline(ctx, env.Pool, sem, kk, plan.Strategy)
+			})
 		out = append(out, Result{
 			Scenario: "vector/filtered " + sel.name + " p50", Geoseek: ms(g.P50), Baseline: ms(b.P50), Unit: "ms", LowerIsBetter: true,
 			Note: fmt.Sprintf("recall@10=%.3f plans %s; plain hnsw recall %.3f; q/s %.0f vs %.0f; p95 %s vs %s; errors %d/%d",
