@@ -63,7 +63,7 @@ func locate(r io.ReaderAt, size int64, mime string) located {
 		l = locatePNG(r, size)
 	case MimeWebP:
 		l = locateWebP(r, size)
-	case MimeHEIC, MimeHEIF:
+	case MimeHEIC, MimeHEIF, MimeAVIF:
 		l = locateHEIF(r, size)
 	default:
 		l.exifErr = fmt.Errorf("no EXIF reader for %s", mime)
@@ -76,11 +76,22 @@ func locate(r io.ReaderAt, size int64, mime string) located {
 
 var exifHeader = []byte("Exif\x00\x00")
 
-// trimExifHeader drops the "Exif\0\0" prefix that some writers put before the
-// TIFF header (WebP and PNG should not have it; many files do).
+// trimExifHeader drops what some writers put before the TIFF header: the
+// "Exif\0\0" prefix (WebP and PNG should not have it; many files do) or a few
+// other bytes (a wrong HEIF header offset): the TIFF header is looked for in
+// the first 64 bytes.
 func trimExifHeader(b []byte) []byte {
 	if bytes.HasPrefix(b, exifHeader) {
-		return b[len(exifHeader):]
+		b = b[len(exifHeader):]
+	}
+	if bytes.HasPrefix(b, []byte("II*\x00")) || bytes.HasPrefix(b, []byte("MM\x00*")) {
+		return b
+	}
+	head := b[:min(len(b), 64)]
+	for _, magic := range []string{"II*\x00", "MM\x00*"} {
+		if i := bytes.Index(head, []byte(magic)); i > 0 {
+			return b[i:]
+		}
 	}
 	return b
 }

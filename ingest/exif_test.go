@@ -192,7 +192,7 @@ func TestSniff(t *testing.T) {
 		{"RIFF\x00\x00\x00\x00WEBPVP8 ", MimeWebP},
 		{"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", MimeHEIC},
 		{"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1miaf", MimeHEIF},
-		{"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00avifmif1", MimeHEIF},
+		{"\x00\x00\x00\x18ftypavif\x00\x00\x00\x00avifmif1", MimeAVIF},
 		{"\x00\x00\x00\x14ftypisom\x00\x00\x00\x00isom", ""},
 		{"GIF89a", ""},
 		{"%PDF-1.4", ""},

@@ -15,24 +15,26 @@ const (
 	MimeWebP = "image/webp"
 	MimeHEIC = "image/heic"
 	MimeHEIF = "image/heif"
+	MimeAVIF = "image/avif"
 )
 
 // SniffLen is how many leading bytes Sniff looks at.
 const SniffLen = 32
 
 // heicBrands are ISOBMFF brands of HEVC-coded HEIF images; heifBrands those of
-// HEIF in general. AVIF (also HEIF-structured) is not accepted: it is not in
-// the list of formats geoseek stores.
+// HEIF in general. AVIF is HEIF with AV1 coding: same container, same Exif
+// item, so it is accepted and read the same way (its major brand decides).
 var (
 	heicBrands = map[string]bool{"heic": true, "heix": true, "heim": true, "heis": true, "hevc": true, "hevx": true}
 	heifBrands = map[string]bool{"mif1": true, "msf1": true, "mif2": true}
+	avifBrands = map[string]bool{"avif": true, "avis": true}
 )
 
 // Sniff returns the media type of a file from its first bytes (at least
 // SniffLen of them when the file is that long). It never trusts a name or a
 // client's Content-Type. It returns an error wrapping
 // problem.ErrUnsupportedMedia for anything but JPEG, TIFF, PNG, WebP and
-// HEIC/HEIF.
+// HEIC/HEIF (AVIF included).
 func Sniff(head []byte) (string, error) {
 	switch {
 	case len(head) >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF:
@@ -48,7 +50,7 @@ func Sniff(head []byte) (string, error) {
 			return m, nil
 		}
 	}
-	return "", fmt.Errorf("%w: not a JPEG, TIFF, HEIC/HEIF, PNG or WebP image", problem.ErrUnsupportedMedia)
+	return "", fmt.Errorf("%w: not a JPEG, TIFF, HEIC/HEIF/AVIF, PNG or WebP image", problem.ErrUnsupportedMedia)
 }
 
 // heifMime looks at the ftyp box's major brand and the compatible brands that
@@ -57,6 +59,9 @@ func heifMime(head []byte) string {
 	size := int(be32(head[0:4]))
 	if size < 16 || size > len(head) {
 		size = len(head)
+	}
+	if avifBrands[string(head[8:12])] {
+		return MimeAVIF
 	}
 	brands := []string{string(head[8:12])}
 	for i := 16; i+4 <= size; i += 4 {
@@ -91,6 +96,8 @@ func Ext(mime string) string {
 		return ".heic"
 	case MimeHEIF:
 		return ".heif"
+	case MimeAVIF:
+		return ".avif"
 	}
 	return ""
 }
