@@ -97,8 +97,10 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error {
 // EmbedStats counts what EmbedDocuments did.
 type EmbedStats struct {
 	// Updated documents got a new embedding (or NULL for a text with
-	// nothing to embed).
+	// nothing to embed, or one the embedding service refused).
 	Updated int
+	// Refused counts texts the embedding service refused (HTTP 400/413/422).
+	Refused int
 	// Skipped documents were gone, changed since they were read (a newer
 	// job has them), in a collection without a text embedder, or already
 	// had exactly this embedding (re-embedding with an unchanged model
@@ -175,12 +177,18 @@ func EmbedDocuments(ctx context.Context, pool *pgxpool.Pool, set *Set, ids []int
 			}
 		}
 		vecs, err := e.Embed(ctx, texts)
+		var ve *problem.ValidationError
+		if errors.As(err, &ve) && len(texts) > 1 {
+			// The service refused some text of the batch (too long for the
+			// model, ...): embed one by one so the others still get theirs.
+			vecs, err = embedEach(ctx, e, texts, &st)
+		}
 		if err != nil {
 			return st, fmt.Errorf("embed: %d documents with %s: %w", len(texts), e.Model(), err)
 		}
 		byDoc := make([][]float32, len(docs))
 		for j, i := range idx {
-			byDoc[i] = vecs[j]
+			byDoc[i] = vecs[j] // nil when refused
 		}
 		b := &pgx.Batch{}
 		for i, d := range docs {
@@ -204,6 +212,25 @@ func EmbedDocuments(ctx context.Context, pool *pgxpool.Pool, set *Set, ids []int
 		}
 	}
 	return st, nil
+}
+
+// embedEach embeds texts one at a time; a text the service refuses gets no
+// vector (its document's embedding becomes NULL) and counts as Refused.
+func embedEach(ctx context.Context, e Embedder, texts []string, st *EmbedStats) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		v, err := e.Embed(ctx, []string{t})
+		var ve *problem.ValidationError
+		if errors.As(err, &ve) {
+			st.Refused++
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v[0]
+	}
+	return out, nil
 }
 
 // Text is what is embedded for a document: its title and body.

@@ -2,8 +2,12 @@ package embed_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,5 +211,55 @@ func TestJobs(t *testing.T) {
 	}
 	if total != len(ids) {
 		t.Errorf("%d ids in jobs, want %d", total, len(ids))
+	}
+}
+
+// TestEmbedDocumentsRefusedText: an OpenAI-compatible server refuses one
+// text of a batch; the other documents still get their vectors.
+func TestEmbedDocumentsRefusedText(t *testing.T) {
+	t.Parallel()
+	b, ids := setup(t, [2]string{"good one", ""}, [2]string{"REFUSE me", ""}, [2]string{"good two", ""})
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Input []string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		for _, in := range req.Input {
+			if strings.Contains(in, "REFUSE") {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"error":{"message":"input too long"}}`))
+				return
+			}
+		}
+		type item struct {
+			Index     int       `json:"index"`
+			Embedding []float32 `json:"embedding"`
+		}
+		var out struct {
+			Data []item `json:"data"`
+		}
+		for i := range req.Input {
+			v := make([]float32, 64)
+			v[i%64] = 1
+			out.Data = append(out.Data, item{i, v})
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	defer srv.Close()
+	set, err := embed.NewSet(embed.Config{OpenAI: embed.OpenAIConfig{BaseURL: srv.URL + "/v1", Model: "m", Dim: 64, MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Pool.Exec(ctx, `UPDATE collections SET embedder = 'openai' WHERE id = $1`, b.cid); err != nil {
+		t.Fatal(err)
+	}
+	st, err := embed.EmbedDocuments(ctx, b.db.Pool, set, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Refused != 1 || st.Updated != 2 {
+		t.Errorf("stats %+v, want 1 refused, 2 updated", st)
+	}
+	if storedVector(t, b.db.Pool, ids[0]) == nil || storedVector(t, b.db.Pool, ids[1]) != nil || storedVector(t, b.db.Pool, ids[2]) == nil {
+		t.Error("want vectors for the good documents only")
 	}
 }
