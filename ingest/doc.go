@@ -3,7 +3,7 @@
 //
 // A photo is streamed once to a temporary file in the originals directory
 // while its SHA-256 is computed; the media type is sniffed from its first
-// bytes (JPEG, TIFF, HEIC/HEIF, PNG, WebP; anything else is
+// bytes (JPEG, TIFF, HEIC/HEIF/AVIF, PNG, WebP; anything else is
 // problem.ErrUnsupportedMedia). Metadata is then read from that file by
 // walking the container's structure and reading only the few segments it
 // needs: the EXIF block (at most MaxEXIFBytes) and the pixel dimensions.
@@ -12,12 +12,13 @@
 // integer overflows in tag sizes, IFD cycles and unchecked slices in it can
 // exhaust memory, loop forever or panic. So goexif never sees raw bytes: the
 // EXIF block is located here (all JPEG APP1 segments, HEIC's Exif item via
-// iinf/iloc, PNG eXIf, WebP EXIF), bounded, and rewritten by sanitizeTIFF,
-// which keeps only IFD entries whose type, count and value lie inside the
-// block and drops IFDs visited twice or overlapping another. goexif then runs
-// under recover with a time bound, and every value taken from it is checked
-// (finite, in range, non-zero denominators). A photo whose EXIF cannot be read
-// is still stored; the reason is kept in photos.exif_error.
+// iinf/iloc, PNG eXIf or raw-profile text, WebP EXIF, a TIFF file's own IFDs)
+// and rebuilt by rebuildTIFF into a fresh, compact TIFF holding IFD0 and its
+// Exif/GPS/Interop sub-IFDs, keeping only entries whose type, count and value
+// are sound, following each IFD once. goexif then runs under recover with a
+// time bound, and every value taken from it is checked (finite, in range,
+// non-zero denominators). A photo whose EXIF cannot be read is still stored;
+// the reason is kept in photos.exif_error.
 //
 // The original is content-addressed (<data dir>/originals/ab/<sha256>):
 // written to a temp file in that tree, fsynced, renamed, the directory fsynced,

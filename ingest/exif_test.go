@@ -370,3 +370,19 @@ func TestPNGRawProfile(t *testing.T) {
 		}
 	}
 }
+
+// TestIFDTypePointer: a GPS pointer of TIFF-EP type 13 (IFD) is followed.
+func TestIFDTypePointer(t *testing.T) {
+	t.Parallel()
+	b := tiffBlock(t, []entry{{tagGPSIFD, 13, 1, 26}}, 0)
+	// GPS IFD at 26: GPSLatitudeRef "N", GPSLatitude at 56 = 10/1 30/1 0/1.
+	gps := []byte{2, 0, 1, 0, 2, 0, 2, 0, 0, 0, 'N', 0, 0, 0, 2, 0, 5, 0, 3, 0, 0, 0, 56, 0, 0, 0, 0, 0, 0, 0}
+	copy(b[26:], gps)
+	for i, v := range []byte{10, 1, 30, 1, 0, 1} {
+		b[56+i*4] = v
+	}
+	m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
+	if err != nil || m.Lat == nil || math.Abs(*m.Lat-10.5) > 1e-9 {
+		t.Fatalf("lat %v, %v (%s)", fp(m.Lat), err, m.EXIFError)
+	}
+}

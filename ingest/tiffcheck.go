@@ -134,11 +134,16 @@ func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
 		var e tiffEntry
 		copy(e.raw[:], table[i*12:i*12+12])
 		tag, typ, cnt := b.order.Uint16(e.raw[0:2]), b.order.Uint16(e.raw[2:4]), b.order.Uint32(e.raw[4:8])
+		isPointer := tag == tagExifIFD || tag == tagGPSIFD || tag == tagInteropIFD
+		if isPointer && typ == 13 { // TIFF-EP's IFD type: a LONG offset goexif can read
+			typ = 4
+			b.order.PutUint16(e.raw[2:4], typ)
+		}
 		if reason := b.readValue(&e, typ, cnt); reason != "" {
 			b.warn("tag 0x%04x dropped: %s", tag, reason)
 			continue
 		}
-		if tag == tagExifIFD || tag == tagGPSIFD || tag == tagInteropIFD {
+		if isPointer {
 			// goexif follows a pointer of any integer type, reading its first
 			// value; accept only the regular one-value SHORT or LONG.
 			if (typ != 3 && typ != 4) || cnt != 1 {
