@@ -81,9 +81,7 @@ var exifHeader = []byte("Exif\x00\x00")
 // other bytes (a wrong HEIF header offset): the TIFF header is looked for in
 // the first 64 bytes.
 func trimExifHeader(b []byte) []byte {
-	if bytes.HasPrefix(b, exifHeader) {
-		b = b[len(exifHeader):]
-	}
+	b = bytes.TrimPrefix(b, exifHeader)
 	if bytes.HasPrefix(b, []byte("II*\x00")) || bytes.HasPrefix(b, []byte("MM\x00*")) {
 		return b
 	}
