@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
@@ -112,8 +113,15 @@ func (s *Service) MakeThumbnails(ctx context.Context, id int64) error {
 		src, small = scaled, t
 	}
 	h := DHash(small)
-	if _, err := s.pool.Exec(ctx, `UPDATE photos SET phash = $2 WHERE document_id = $1`, id, int64(h)); err != nil {
+	tag, err := s.pool.Exec(ctx, `UPDATE photos SET phash = $2 WHERE document_id = $1`, id, int64(h))
+	if err != nil {
 		return fmt.Errorf("ingest: store phash: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		// Deleted while we worked: do not leave its thumbnails behind.
+		sum, _ := hex.DecodeString(p.SHA256)
+		s.removeThumbnails(sum)
+		return fmt.Errorf("ingest: photo %d: %w", id, problem.ErrNotFound)
 	}
 	return nil
 }
