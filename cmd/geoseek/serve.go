@@ -34,6 +34,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 	}
 
 	a2, err := app.New(ctx, app.Options{
+		Version:            version,
 		Addr:               c.Addr,
 		DataDir:            c.DataDir,
 		RequestTimeout:     c.RequestTimeout,

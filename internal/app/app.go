@@ -25,6 +25,8 @@ import (
 
 // Options are the settings the domains and server need.
 type Options struct {
+	// Version is the program's version, shown in /openapi.json.
+	Version            string
 	Addr               string
 	DataDir            string
 	RequestTimeout     time.Duration

@@ -57,5 +57,6 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 
 	// OGC API – Features, clusters, tiles.
 	geo.NewHandler(pool, a.logger, opts.Geo).Register(srv.API)
+	srv.API.GET("/openapi.json", serveOpenAPI(opts.Version))
 	return workerKinds, nil
 }

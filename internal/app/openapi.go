@@ -1,0 +1,126 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/geoseek/geoseek/geo"
+)
+
+// openAPI assembles the OpenAPI 3.0 description served at /openapi.json: the
+// geo package describes its OGC API routes itself; the rest are described
+// here. TestOpenAPICoversEveryRoute keeps it in step with the router.
+func openAPI(version string) map[string]any {
+	str := map[string]any{"type": "string"}
+	integer := map[string]any{"type": "integer", "format": "int64"}
+	obj := map[string]any{"type": "object"}
+	param := func(name, in, desc string, schema map[string]any, required bool) map[string]any {
+		return map[string]any{"name": name, "in": in, "description": desc, "required": required, "schema": schema}
+	}
+	body := func(mediaType string) map[string]any {
+		return map[string]any{"required": true, "content": map[string]any{mediaType: map[string]any{"schema": obj}}}
+	}
+	resp := func(desc, mediaType string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{mediaType: map[string]any{"schema": obj}}}
+	}
+	problem := resp("problem details (RFC 9457)", "application/problem+json")
+	responses := func(code string, ok map[string]any) map[string]any {
+		return map[string]any{code: ok, "400": problem, "401": problem, "403": problem, "404": problem}
+	}
+	write := []map[string]any{{"bearerAuth": []string{}}}
+	collection := param("collection", "path", "collection name", str, true)
+	docID := param("id", "path", "document id", integer, true)
+	photoID := param("id", "path", "photo (document) id", integer, true)
+	op := func(summary string, params []any, extra map[string]any, code string, ok map[string]any) map[string]any {
+		m := map[string]any{"summary": summary, "responses": responses(code, ok)}
+		if params != nil {
+			m["parameters"] = params
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	jsonOK := resp("ok", "application/json")
+	paths := map[string]any{
+		"/healthz":      map[string]any{"get": op("the process is up", nil, nil, "200", jsonOK), "head": op("the process is up", nil, nil, "200", map[string]any{"description": "up"})},
+		"/readyz":       map[string]any{"get": op("database reachable, schema current, extensions, queue depth; 503 otherwise", nil, nil, "200", jsonOK)},
+		"/metrics":      map[string]any{"get": op("Prometheus metrics", nil, nil, "200", resp("metrics", "text/plain"))},
+		"/openapi.json": map[string]any{"get": op("this document", nil, nil, "200", resp("OpenAPI 3.0", geo.OpenAPIJSON))},
+		"/search": map[string]any{
+			"get": op("search a collection: keyword (default), semantic or hybrid", []any{
+				param("collection", "query", "collection name", str, true),
+				param("q", "query", "query text (websearch syntax in keyword mode)", str, false),
+				param("mode", "query", "keyword, semantic or hybrid", map[string]any{"type": "string", "enum": []string{"keyword", "semantic", "hybrid"}}, false),
+				param("limit", "query", "hits per page", map[string]any{"type": "integer"}, false),
+				param("cursor", "query", "from the previous page's next_cursor", str, false),
+				param("f", "query", "json or geojson", str, false),
+			}, nil, "200", jsonOK),
+			"post": op("search with a JSON body: filters (tags, props, period, geo), facets, sort, vectors", nil,
+				map[string]any{"requestBody": body("application/json")}, "200", jsonOK),
+		},
+		"/collections/{collection}/documents": map[string]any{
+			"post": op("create a document (upsert when external_id is given)", []any{collection}, map[string]any{"security": write, "requestBody": body("application/json")}, "201", jsonOK),
+		},
+		"/collections/{collection}/documents/bulk": map[string]any{
+			"post": op("newline-delimited JSON bulk load, all or nothing", []any{collection}, map[string]any{"security": write, "requestBody": body("application/x-ndjson")}, "200", jsonOK),
+		},
+		"/collections/{collection}/documents/{id}": map[string]any{
+			"get":    op("one document", []any{collection, docID}, nil, "200", jsonOK),
+			"put":    op("replace a document", []any{collection, docID}, map[string]any{"security": write, "requestBody": body("application/json")}, "200", jsonOK),
+			"patch":  op("partly update a document (props are merge-patched)", []any{collection, docID}, map[string]any{"security": write, "requestBody": body("application/json")}, "200", jsonOK),
+			"delete": op("delete a document", []any{collection, docID}, map[string]any{"security": write}, "204", map[string]any{"description": "deleted"}),
+		},
+		"/photos": map[string]any{
+			"post": op("upload photos (multipart, one or many files, streamed); per-file results", nil, map[string]any{"security": write, "requestBody": body("multipart/form-data")}, "200", jsonOK),
+		},
+		"/photos/{id}": map[string]any{
+			"get":    op("one photo with its EXIF fields", []any{photoID}, nil, "200", jsonOK),
+			"delete": op("delete a photo (its file when no other photo needs it)", []any{photoID}, map[string]any{"security": write}, "204", map[string]any{"description": "deleted"}),
+		},
+		"/photos/{id}/original": map[string]any{
+			"get":  op("the original bytes (Range, ETag)", []any{photoID}, nil, "200", resp("the original", "application/octet-stream")),
+			"head": op("the original's headers", []any{photoID}, nil, "200", map[string]any{"description": "headers"}),
+		},
+		"/photos/{id}/thumbnail": map[string]any{
+			"get": op("a JPEG thumbnail, EXIF orientation applied", []any{photoID, param("size", "query", "256 or 1024", map[string]any{"type": "integer", "enum": []int{256, 1024}}, false)}, nil, "200", resp("thumbnail", "image/jpeg")),
+		},
+		"/photos/{id}/similar": map[string]any{
+			"get": op("near duplicates by perceptual-hash Hamming distance", []any{photoID, param("max_distance", "query", "0 to 64", map[string]any{"type": "integer"}, false)}, nil, "200", jsonOK),
+		},
+		"/photos/sha256/{hex}": map[string]any{
+			"get":  op("the photo with these bytes, if stored", []any{param("hex", "path", "SHA-256, 64 hex digits", str, true)}, nil, "200", jsonOK),
+			"head": op("do you already have these bytes? 200 or 404", []any{param("hex", "path", "SHA-256, 64 hex digits", str, true)}, nil, "200", map[string]any{"description": "stored"}),
+		},
+	}
+	for k, v := range geo.OpenAPIPaths() {
+		paths[k] = v
+	}
+	// GET /collections is geo's (OGC API); POST is the documents API's.
+	if coll, ok := paths["/collections"].(map[string]any); ok {
+		coll["post"] = op("create a collection (name, title, description, default language, embedder)", nil,
+			map[string]any{"security": write, "requestBody": body("application/json")}, "201", jsonOK)
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":       "geoseek",
+			"version":     version,
+			"description": "Search (full text, semantic, hybrid) and maps (OGC API – Features, clusters, vector tiles) over PostgreSQL documents and photos.",
+		},
+		"paths": paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearerAuth": map[string]any{"type": "http", "scheme": "bearer", "description": "an API key from `geoseek keys create`"}},
+		},
+	}
+}
+
+func serveOpenAPI(version string) gin.HandlerFunc {
+	doc := openAPI(version)
+	return func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=300")
+		c.Header("Content-Type", geo.OpenAPIJSON)
+		c.JSON(http.StatusOK, doc)
+	}
+}
