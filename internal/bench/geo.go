@@ -30,6 +30,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -271,7 +273,68 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 	out = append(out, Result{Scenario: "geo/items/encode-1000", Geoseek: gs.PerSec, Baseline: ps.PerSec, Unit: "queries/s",
 		Note: fmt.Sprintf("in process: Go WKB->GeoJSON (p50 %s) against ST_AsGeoJSON+json_build_object in PostgreSQL (p50 %s)",
 			gs.P50.Round(time.Microsecond), ps.P50.Round(time.Microsecond))})
-	return out, nil
+	mem, err := geoMemory(ctx, svc, name, boxes[1].bbox)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, mem), nil
+}
+
+// geoMemory compares the peak heap growth while streaming 100 and 10,000
+// features (in process, to io.Discard): flat means the stream holds a chunk,
+// not the collection.
+func geoMemory(ctx context.Context, svc *geo.Service, name string, b geo.BBox) (Result, error) {
+	peak := func(limit int) (uint64, error) {
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		var maxHeap atomic.Uint64
+		done := make(chan struct{})
+		go func() {
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			var ms runtime.MemStats
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					runtime.ReadMemStats(&ms)
+					if ms.HeapAlloc > maxHeap.Load() {
+						maxHeap.Store(ms.HeapAlloc)
+					}
+				}
+			}
+		}()
+		q := &geo.ItemsQuery{Collection: name, BBox: &b, Limit: limit, Precision: -1, NoCount: true}
+		st, err := svc.Items(ctx, q)
+		if err == nil {
+			err = st.WriteTo(io.Discard, func(geo.Page) []geo.Link { return nil })
+			st.Close()
+		}
+		close(done)
+		if err != nil {
+			return 0, err
+		}
+		if m := maxHeap.Load(); m > base.HeapAlloc {
+			return m - base.HeapAlloc, nil
+		}
+		return 0, nil
+	}
+	var small, large uint64
+	for range 3 { // the largest of three runs each
+		s, err := peak(100)
+		if err != nil {
+			return Result{}, err
+		}
+		l, err := peak(geo.MaxLimit)
+		if err != nil {
+			return Result{}, err
+		}
+		small, large = max(small, s), max(large, l)
+	}
+	return Result{Scenario: "geo/items/memory", Geoseek: float64(large) / (1 << 20), Baseline: float64(small) / (1 << 20), Unit: "MiB",
+		LowerIsBetter: true, Note: "peak heap growth streaming 10,000 features (geoseek column) against 100 (baseline column), in process; GC may run in between"}, nil
 }
 
 func geoCheckItems(ctx context.Context, env *Env, url string, want int) error {
