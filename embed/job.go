@@ -52,6 +52,21 @@ func Jobs(ids []int64) []river.InsertManyParams {
 	return out
 }
 
+// Enqueue inserts the embedding jobs of documents ids in tx, so the jobs
+// exist exactly when the writes that need them commit. The document write
+// path calls it for documents whose title or body changed and that carry no
+// user-provided vector; the worker skips documents of collections without a
+// text embedder, so callers need not check.
+func Enqueue(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := client.InsertManyTx(ctx, tx, Jobs(ids)); err != nil {
+		return fmt.Errorf("embed: enqueue %d documents: %w", len(ids), err)
+	}
+	return nil
+}
+
 // Worker runs EmbedArgs jobs.
 type Worker struct {
 	river.WorkerDefaults[EmbedArgs]

@@ -263,3 +263,45 @@ func TestEmbedDocumentsRefusedText(t *testing.T) {
 		t.Error("want vectors for the good documents only")
 	}
 }
+
+func TestEnqueueInTransaction(t *testing.T) {
+	t.Parallel()
+	b, ids := setup(t, [2]string{"a", "b"}, [2]string{"c", "d"})
+	ctx := context.Background()
+	client, err := river.NewClient(riverpgxv5.New(b.db.Pool), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		var n int
+		if err := b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND queue = $2`, embed.EmbedArgs{}.Kind(), embed.QueueName).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Rolled back: no job.
+	tx, err := b.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := embed.Enqueue(ctx, tx, client, ids...); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Rollback(ctx)
+	if n := count(); n != 0 {
+		t.Fatalf("%d jobs after rollback", n)
+	}
+	tx, err = b.db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := embed.Enqueue(ctx, tx, client, ids...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d jobs after commit, want 1 for 2 documents", n)
+	}
+}
