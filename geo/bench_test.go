@@ -14,10 +14,9 @@ import (
 
 func benchFeature() *Feature {
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	ext := "ext-1"
-	return &Feature{ID: 123456, ExternalID: &ext, Title: "A photo of the harbour", Tags: []string{"sea", "boat"},
+	return &Feature{ID: 123456, ExternalID: []byte("ext-1"), Title: []byte("A photo of the harbour"), Tags: []byte(`["sea","boat"]`),
 		Props:    []byte(`{"camera": "X100V", "iso": 200}`),
-		Period:   pgtype.Range[pgtype.Timestamptz]{Valid: true, Lower: pgtype.Timestamptz{Time: now, Valid: true}, Upper: pgtype.Timestamptz{Time: now, Valid: true}, LowerType: pgtype.Inclusive, UpperType: pgtype.Inclusive},
+		PeriodLo: pgtype.Timestamptz{Time: now, Valid: true}, PeriodHi: pgtype.Timestamptz{Time: now, Valid: true},
 		Geometry: geom.NewPointFlat(geom.XY, []float64{13.404954, 52.520008}).SetSRID(4326),
 		Created:  now, Updated: now}
 }

@@ -415,6 +415,12 @@ func TestWrites(t *testing.T) {
 	b.getJSON(t, path, &f)
 	require.Equal(t, "second", f["properties"].(map[string]any)["title"])
 	require.NotContains(t, f["properties"], "k")
+	require.NotContains(t, f["properties"], "external_id")
+	var list fc
+	b.getJSON(t, "/collections/places/items", &list)
+	require.NotContains(t, list.Features[0].Properties, "external_id")
+	require.NotContains(t, list.Features[0].Properties, "datetime")
+	require.Equal(t, []any{}, list.Features[0].Properties["tags"])
 
 	resp, body = b.do(t, http.MethodPatch, path, "application/merge-patch+json", strings.NewReader(`{"properties":{"k":"w","title":null}}`))
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, string(body))
