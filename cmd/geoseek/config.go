@@ -29,6 +29,7 @@ type Config struct {
 	PGPort             int
 
 	BaseURL        string
+	Places         bool
 	CursorSecret   string
 	MaxUploadBytes int64
 	MaxUploadFiles int
@@ -98,6 +99,11 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 	boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
 	integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
 	str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
+	c.Places = true
+	if v := getenv("GEOSEEK_PLACES"); v != "" {
+		c.Places, _ = strconv.ParseBool(v)
+	}
+	fs.BoolVar(&c.Places, "places", c.Places, "load Natural Earth place names into PostGIS at start-up, to name photo locations ($GEOSEEK_PLACES)")
 	str(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "", "secret that signs search paging cursors (default: random per process)")
 	var maxUpload int
 	integer(&maxUpload, "max-upload-bytes", "GEOSEEK_MAX_UPLOAD_BYTES", 200<<20, "largest photo file accepted")

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ func env(m map[string]string) func(string) string {
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewEmpty(t, "")
-	vars := map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir(), "GEOSEEK_LOG_FORMAT": "json"}
+	vars := map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir(), "GEOSEEK_LOG_FORMAT": "json", "GEOSEEK_PLACES": "false"}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -134,5 +136,45 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := (&App{Stdout: io.Discard, Stderr: io.Discard}).Run(context.Background(), []string{"frobnicate"}); exitCode(err) != 2 {
 		t.Fatalf("unknown command: %v", err)
+	}
+}
+
+func TestIngestCommand(t *testing.T) {
+	t.Parallel()
+	root, err := pgtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(root, "..", "shared", "testdata", "photos")
+	dir := t.TempDir()
+	for _, name := range []string{"exif-samples__DSCN0010.jpg", "exif-samples__Canon_40D.jpg", "SOURCES.md"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatalf("test photos are read from ../shared: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := pgtest.New(t)
+	vars := map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir()}
+	run := func() string {
+		var out bytes.Buffer
+		app := &App{Stdout: &out, Stderr: io.Discard, Getenv: env(vars)}
+		if err := app.Run(context.Background(), []string{"ingest", dir}); err != nil {
+			t.Fatalf("ingest: %v\n%s", err, out.String())
+		}
+		return out.String()
+	}
+	if out := run(); !strings.Contains(out, "3 files: 2 new, 0 already stored, 1 skipped") {
+		t.Fatalf("first import: %s", out)
+	}
+	if out := run(); !strings.Contains(out, "2 already stored") {
+		t.Fatalf("second import must find both photos stored: %s", out)
+	}
+	var photos, jobs int
+	db.Pool.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM photos), (SELECT count(*) FROM river_job)`).Scan(&photos, &jobs)
+	if photos != 2 || jobs < 2 {
+		t.Fatalf("%d photos, %d jobs queued (thumbnails and embeddings)", photos, jobs)
 	}
 }

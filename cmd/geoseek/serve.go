@@ -5,7 +5,6 @@ import (
 	"fmt"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
-	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/search"
 	"sort"
@@ -41,7 +40,8 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		ShutdownGrace:      c.ShutdownGrace,
 		RequireKeyForReads: c.RequireKeyForReads,
 		Features:           rep.Enabled,
-		Ingest:             ingest.Config{DataDir: c.DataDir, MaxFileBytes: c.MaxUploadBytes, MaxFiles: c.MaxUploadFiles},
+		Ingest:             c.ingestConfig(),
+		SkipPlaces:         !c.Places,
 		Search:             search.Config{CursorSecret: []byte(c.CursorSecret)},
 		Embed:              c.embedConfig(),
 		Geo:                geo.Options{BaseURL: c.BaseURL},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,6 +36,8 @@ type Options struct {
 	// Features are the optional schema features enabled (from migrations.Up):
 	// "vector" when pgvector is installed.
 	Features map[string]string
+	// SkipPlaces leaves the Natural Earth place names unloaded (tests).
+	SkipPlaces bool
 
 	// Each domain's own settings.
 	Ingest    ingest.Config
@@ -52,7 +55,11 @@ type App struct {
 	logger  *slog.Logger
 	grace   time.Duration
 	closers []func()
+	// startup tasks run in the background while serving.
+	startup []func(ctx context.Context)
 }
+
+func (a *App) background(f func(ctx context.Context)) { a.startup = append(a.startup, f) }
 
 // New wires the server, domain handlers and job runner on pool.
 func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Logger) (*App, error) {
@@ -99,6 +106,12 @@ func (a *App) Run(ctx context.Context, ln net.Listener, started func(addr string
 			return err
 		}
 		defer a.runner.Stop(a.grace)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, f := range a.startup {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
 	}
 	if err := a.Server.Serve(ctx, ln, started); err != nil {
 		return fmt.Errorf("app: %w", err)

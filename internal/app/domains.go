@@ -3,7 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -35,17 +38,31 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	workerKinds++
 
 	// Photos.
-	icfg := opts.Ingest
-	if icfg.DataDir == "" {
-		icfg.DataDir = opts.DataDir
-	}
-	photos, err := ingest.New(icfg, pool, inserter, a.logger)
+	photos, err := NewPhotos(opts, pool, inserter, a.logger)
 	if err != nil {
-		return 0, fmt.Errorf("app: photo ingest: %w", err)
+		return 0, err
 	}
 	ingest.AddWorkers(workers, photos)
 	workerKinds++
 	ingest.NewHandler(photos).Register(srv.API)
+	a.background(func(ctx context.Context) {
+		// Repair the originals store after a crash: stale temp files,
+		// originals without a row.
+		rep, err := photos.Sweep(ctx, time.Hour)
+		if err != nil && ctx.Err() == nil {
+			a.logger.Error("ingest: sweep failed", "err", err)
+			return
+		}
+		a.logger.Info("ingest: originals swept", "temp_removed", rep.TempRemoved, "adopted", rep.Adopted, "deleted", rep.Deleted, "kept", rep.Kept)
+	})
+	if !opts.SkipPlaces {
+		a.background(func(ctx context.Context) {
+			// Natural Earth boundaries into PostGIS, once; then name earlier photos.
+			if err := photos.LoadPlaces(ctx); err != nil && ctx.Err() == nil {
+				a.logger.Warn("ingest: place names unavailable", "err", err)
+			}
+		})
+	}
 
 	// Documents and collections (writes), search.
 	document.NewHandler(pool, a.logger, opts.Documents).Register(srv.API)
@@ -59,4 +76,24 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	geo.NewHandler(pool, a.logger, opts.Geo).Register(srv.API)
 	srv.API.GET("/openapi.json", serveOpenAPI(opts.Version))
 	return workerKinds, nil
+}
+
+// NewPhotos builds the photo service as serve runs it; `geoseek ingest`
+// uses it too, so a local import is the same pipeline as an upload.
+func NewPhotos(opts Options, pool *pgxpool.Pool, inserter *river.Client[pgx.Tx], logger *slog.Logger) (*ingest.Service, error) {
+	icfg := opts.Ingest
+	if icfg.DataDir == "" {
+		icfg.DataDir = opts.DataDir
+	}
+	// A new photo's document is embedded by a job queued in its own
+	// transaction, like any other document.
+	icfg.AfterInsert = func(ctx context.Context, tx pgx.Tx, id int64) error {
+		_, err := inserter.InsertManyTx(ctx, tx, embedder.Jobs([]int64{id}))
+		return err
+	}
+	photos, err := ingest.New(icfg, pool, inserter, logger)
+	if err != nil {
+		return nil, fmt.Errorf("app: photo ingest: %w", err)
+	}
+	return photos, nil
 }
