@@ -42,10 +42,17 @@ if [ -n "$need" ] || [ -n "$vec_missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "setup: installing: ${need:-} ${vec_missing:-}"
   $SUDO apt-get update -qq >/dev/null || echo "setup: apt-get update failed; trying with the lists we have" >&2
-  if [ -n "$need" ]; then
+  # One package at a time for the optional ones, so one that cannot be had
+  # does not keep the others out.
+  req_need="$(missing "${required[@]}")"
+  if [ -n "$req_need" ]; then
     # shellcheck disable=SC2086
-    $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+    $SUDO apt-get install -y -qq --no-install-recommends $req_need >/dev/null
   fi
+  for p in $(missing "${optional[@]}"); do
+    $SUDO apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
+      echo "setup: NOTE: optional package $p could not be installed" >&2
+  done
   if [ -n "$vec_missing" ]; then
     if $SUDO apt-get install -y -qq --no-install-recommends "$vector_pkg" >/dev/null 2>&1; then
       echo "setup: installed $vector_pkg"

@@ -57,6 +57,8 @@ type App struct {
 	closers []func()
 	// startup tasks run in the background while serving.
 	startup []func(ctx context.Context)
+	// periodic River jobs the domains schedule.
+	periodic []*river.PeriodicJob
 }
 
 func (a *App) background(f func(ctx context.Context)) { a.startup = append(a.startup, f) }
@@ -83,7 +85,7 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 		return nil, err
 	}
 	if kinds > 0 { // River refuses a runner without workers
-		if a.runner, err = jobs.NewRunner(pool, workers, logger); err != nil {
+		if a.runner, err = jobs.NewRunner(pool, workers, a.periodic, logger); err != nil {
 			a.Close()
 			return nil, err
 		}

@@ -35,7 +35,9 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		return 0, fmt.Errorf("app: embedder settings: %w", err)
 	}
 	embedder.AddWorkers(workers, pool, set, a.logger)
-	workerKinds++
+	embedder.AddSweepWorker(workers, pool, set, a.logger)
+	a.periodic = append(a.periodic, embedder.PeriodicJobs()...)
+	workerKinds += 2
 
 	// Photos.
 	photos, err := NewPhotos(opts, pool, inserter, a.logger)

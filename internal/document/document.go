@@ -124,6 +124,15 @@ func (d *Doc) Validate() error {
 }
 
 func checkCoords(g geom.T) error {
+	if gc, ok := g.(*geom.GeometryCollection); ok {
+		// FlatCoords panics on collections: check each member.
+		for _, m := range gc.Geoms() {
+			if err := checkCoords(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	flat := g.FlatCoords()
 	stride := g.Stride()
 	if stride < 2 {

@@ -46,11 +46,14 @@ type Runner struct {
 // NewRunner builds the working client. Queues without a registered worker
 // kind are still served (River requires each job kind to have a worker; jobs
 // of an unknown kind fail visibly and are retried).
-func NewRunner(pool *pgxpool.Pool, workers *river.Workers, logger *slog.Logger) (*Runner, error) {
+func NewRunner(pool *pgxpool.Pool, workers *river.Workers, periodic []*river.PeriodicJob, logger *slog.Logger) (*Runner, error) {
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Logger:  logger,
 		Queues:  Queues,
 		Workers: workers,
+		// Periodic jobs are scheduled by the elected leader only, so several
+		// geoseek processes do not run them twice.
+		PeriodicJobs: periodic,
 		// A job that keeps failing is retried with backoff, then discarded
 		// and visible in river_job with its errors.
 		MaxAttempts:          8,

@@ -11,9 +11,46 @@ CREATE EXTENSION IF NOT EXISTS vector;
 -- expression, `embedding::vector(<dim>)`, with `collection_id = <id>`.
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS embedding vector;
 
-CREATE OR REPLACE FUNCTION geoseek_embedding_index_name(cid bigint, dim integer)
+-- Keep vectors in the row rather than in TOAST: a 384-d vector is 1.5 kB, and
+-- exact scans of filtered rows read them all (measured: 2.5 ms instead of
+-- 11.6 ms for a 1% filter). Only when not yet set: the ALTER takes a lock.
+DO $$
+BEGIN
+    IF (SELECT attstorage FROM pg_attribute
+         WHERE attrelid = 'documents'::regclass AND attname = 'embedding') <> 'm' THEN
+        ALTER TABLE documents ALTER COLUMN embedding SET STORAGE MAIN;
+    END IF;
+END;
+$$;
+
+-- The documents still to embed, for the embedding sweep (embed.Sweep).
+CREATE INDEX IF NOT EXISTS documents_embedding_missing_idx
+    ON documents (collection_id, id) WHERE embedding IS NULL;
+
+-- A text change makes a computed vector stale: clear it (unless the same
+-- write supplies a new one) so the sweep embeds the new text. Collections
+-- without an embedder ('none') hold client vectors, which are left alone.
+CREATE OR REPLACE FUNCTION documents_clear_stale_embedding() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (NEW.title, NEW.body, NEW.lang) IS DISTINCT FROM (OLD.title, OLD.body, OLD.lang)
+       AND NEW.embedding IS NOT DISTINCT FROM OLD.embedding
+       AND NEW.embedding IS NOT NULL
+       AND EXISTS (SELECT 1 FROM collections c WHERE c.id = NEW.collection_id AND c.embedder <> 'none') THEN
+        NEW.embedding := NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS documents_clear_stale_embedding ON documents;
+CREATE TRIGGER documents_clear_stale_embedding
+BEFORE UPDATE OF title, body, lang ON documents
+FOR EACH ROW EXECUTE FUNCTION documents_clear_stale_embedding();
+
+CREATE OR REPLACE FUNCTION geoseek_embedding_index_name(cid bigint, dim integer, storage text DEFAULT 'vector')
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
-    SELECT format('documents_embedding_c%s_d%s_idx', cid, dim)
+    SELECT format('documents_embedding_c%s_d%s%s_idx', cid, dim, CASE WHEN storage = 'halfvec' THEN '_h' ELSE '' END)
 $$;
 
 -- geoseek_ensure_embedding_index creates the HNSW (cosine) index of one
@@ -21,17 +58,33 @@ $$;
 CREATE OR REPLACE FUNCTION geoseek_ensure_embedding_index(cid bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    dim integer;
+    dim     integer;
+    storage text;
+    want    text;
+    old     text;
 BEGIN
-    SELECT embedding_dim INTO dim FROM collections WHERE id = cid;
-    IF dim IS NULL OR dim > 2000 THEN
-        -- HNSW on vector supports up to 2,000 dimensions; larger ones are
-        -- searched exactly.
+    SELECT embedding_dim, embedding_storage INTO dim, storage FROM collections WHERE id = cid;
+    want := CASE WHEN dim IS NULL THEN NULL ELSE geoseek_embedding_index_name(cid, dim, storage) END;
+    -- Drop the collection's indexes for another dimension or element type.
+    FOR old IN SELECT indexname FROM pg_indexes
+                WHERE tablename = 'documents' AND indexname LIKE format('documents\_embedding\_c%s\_%%', cid)
+                  AND indexname IS DISTINCT FROM want LOOP
+        EXECUTE format('DROP INDEX IF EXISTS %I', old);
+    END LOOP;
+    -- HNSW takes vector up to 2,000 and halfvec up to 4,000 dimensions;
+    -- larger ones are searched exactly.
+    IF dim IS NULL OR (storage = 'vector' AND dim > 2000) OR (storage = 'halfvec' AND dim > 4000) THEN
         RETURN;
     END IF;
-    EXECUTE format(
-        'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::vector(%s)) vector_cosine_ops) WHERE collection_id = %s',
-        geoseek_embedding_index_name(cid, dim), dim, cid);
+    IF storage = 'halfvec' THEN
+        EXECUTE format(
+            'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::halfvec(%s)) halfvec_cosine_ops) WHERE collection_id = %s',
+            want, dim, cid);
+    ELSE
+        EXECUTE format(
+            'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::vector(%s)) vector_cosine_ops) WHERE collection_id = %s',
+            want, dim, cid);
+    END IF;
 END;
 $$;
 
@@ -45,7 +98,7 @@ $$;
 
 DROP TRIGGER IF EXISTS collections_ensure_embedding_index ON collections;
 CREATE TRIGGER collections_ensure_embedding_index
-AFTER INSERT OR UPDATE OF embedding_dim ON collections
+AFTER INSERT OR UPDATE OF embedding_dim, embedding_storage ON collections
 FOR EACH ROW EXECUTE FUNCTION collections_ensure_embedding_index();
 
 SELECT geoseek_ensure_embedding_index(id) FROM collections;

@@ -1,0 +1,124 @@
+package embed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// SweepArgs is the periodic job that embeds documents still missing a vector
+// in collections that have an embedder and a dimension. Every write path
+// (the documents API, NDJSON bulk loads, GeoJSON imports, photo ingest) thus
+// gets embeddings without each having to enqueue jobs itself; photo ingest
+// also enqueues an EmbedArgs job at once, so photos are searchable sooner. A
+// text change clears the stale vector (a trigger of the vector feature), so
+// the next sweep embeds the new text.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "geoseek.embed_sweep" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: one sweep at a time.
+func (SweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueName, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// SweepInterval is how often the sweep runs.
+const SweepInterval = 30 * time.Second
+
+// SweepWorker works SweepArgs.
+type SweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	pool   *pgxpool.Pool
+	set    *Set
+	logger *slog.Logger
+}
+
+// Timeout implements river.Worker; a sweep stops early and resumes at the
+// next interval rather than running for ever.
+func (w *SweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return 10 * time.Minute }
+
+// Work embeds, in batches, every document missing a vector; one pass, in id
+// order, so a text the embedder refuses is tried once per sweep, not in a loop.
+func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	st, err := Sweep(ctx, w.pool, w.set)
+	if errors.Is(err, problem.ErrExtensionMissing) {
+		return nil // nothing to do without pgvector
+	}
+	if st.Updated > 0 || st.Refused > 0 {
+		w.logger.Info("embed: sweep", "updated", st.Updated, "refused", st.Refused, "skipped", st.Skipped)
+	}
+	return err
+}
+
+// Sweep embeds the documents of embedding collections whose vector is NULL.
+func Sweep(ctx context.Context, pool *pgxpool.Pool, set *Set) (EmbedStats, error) {
+	var total EmbedStats
+	var hasVec bool
+	if err := pool.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&hasVec); err != nil {
+		return total, fmt.Errorf("embed: sweep: %w", err)
+	}
+	if !hasVec {
+		return total, fmt.Errorf("embed: sweep: %w", problem.ErrExtensionMissing)
+	}
+	rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedding_dim IS NOT NULL AND embedder <> $1 ORDER BY id`, KindNone)
+	if err != nil {
+		return total, fmt.Errorf("embed: sweep: %w", err)
+	}
+	cids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return total, fmt.Errorf("embed: sweep: %w", err)
+	}
+	for _, cid := range cids {
+		after := int64(0)
+		for {
+			// Served by the partial index documents_embedding_missing_idx.
+			rows, err := pool.Query(ctx, `SELECT id FROM documents
+				WHERE collection_id = $1 AND embedding IS NULL AND id > $2
+				ORDER BY id LIMIT $3`, cid, after, JobBatch)
+			if err != nil {
+				return total, fmt.Errorf("embed: sweep: %w", err)
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return total, fmt.Errorf("embed: sweep: %w", err)
+			}
+			if len(ids) == 0 {
+				break
+			}
+			after = ids[len(ids)-1]
+			st, err := EmbedDocuments(ctx, pool, set, ids)
+			total.Updated += st.Updated
+			total.Refused += st.Refused
+			total.Skipped += st.Skipped
+			if err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, nil
+}
+
+// PeriodicJobs returns the periodic jobs of this package for the River
+// client: the sweep, every SweepInterval and once at start.
+func PeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(SweepInterval),
+		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true})}
+}
+
+// AddSweepWorker registers the sweep's worker.
+func AddSweepWorker(w *river.Workers, pool *pgxpool.Pool, set *Set, logger *slog.Logger) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	river.AddWorker(w, &SweepWorker{pool: pool, set: set, logger: logger})
+}

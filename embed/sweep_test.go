@@ -1,0 +1,67 @@
+package embed_test
+
+import (
+	"context"
+	"testing"
+
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/internal/pgtest"
+)
+
+func TestSweepEmbedsMissingAndStaleVectors(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('auto', 'offline', 384), ('client', 'none', 3)`); err != nil {
+		t.Fatal(err)
+	}
+	auto := &document.Doc{Collection: "auto", Title: "Lisbon trams", Body: "yellow trams climb the hills"}
+	if _, err := document.Insert(ctx, db.Pool, auto); err != nil {
+		t.Fatal(err)
+	}
+	client := &document.Doc{Collection: "client", Title: "mine", Embedding: []float32{1, 0, 0}}
+	if _, err := document.Insert(ctx, db.Pool, client); err != nil {
+		t.Fatal(err)
+	}
+	set, err := embedder.NewSet(embedder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasVec := func(id int64) bool {
+		var ok bool
+		if err := db.Pool.QueryRow(ctx, `SELECT embedding IS NOT NULL FROM documents WHERE id = $1`, id).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if hasVec(auto.ID) {
+		t.Fatal("embedded before the sweep")
+	}
+	st, err := embedder.Sweep(ctx, db.Pool, set)
+	if err != nil || st.Updated != 1 || !hasVec(auto.ID) {
+		t.Fatalf("sweep: %+v %v", st, err)
+	}
+	// A text change clears the computed vector; the next sweep recomputes it.
+	if _, err := db.Pool.Exec(ctx, `UPDATE documents SET body = 'blue boats' WHERE id = $1`, auto.ID); err != nil {
+		t.Fatal(err)
+	}
+	if hasVec(auto.ID) {
+		t.Fatal("stale vector kept after a text change")
+	}
+	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Updated != 1 || !hasVec(auto.ID) {
+		t.Fatalf("second sweep: %+v %v", st, err)
+	}
+	// A props-only change keeps it; a client vector survives text changes.
+	if _, err := db.Pool.Exec(ctx, `UPDATE documents SET props = '{"a":1}' WHERE id = $1`, auto.ID); err != nil || !hasVec(auto.ID) {
+		t.Fatalf("props change cleared the vector: %v", err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE documents SET title = 'renamed' WHERE id = $1`, client.ID); err != nil || !hasVec(client.ID) {
+		t.Fatalf("client vector cleared: %v", err)
+	}
+	// Nothing left: a sweep does nothing.
+	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Updated != 0 {
+		t.Fatalf("idle sweep: %+v %v", st, err)
+	}
+}
