@@ -68,6 +68,7 @@ Commands:
   serve     migrate, then serve HTTP on --addr (default 127.0.0.1:8080)
   migrate   apply database migrations and optional features (pgvector) and exit
   ingest    import photos from local directories: ingest [--concurrency N] DIR...
+  reembed   queue re-embedding: reembed [--collection C] [--missing]
   keys      manage API keys: keys create --name N --scopes read,write,admin | keys list | keys revoke ID|PREFIX
   db        the private PostgreSQL cluster: db start | db stop | db url
   version   print the version
@@ -95,6 +96,8 @@ func (a *App) Run(ctx context.Context, args []string) error {
 		return a.keys(ctx, rest)
 	case "ingest":
 		return a.ingestDirs(ctx, rest)
+	case "reembed":
+		return a.reembed(ctx, rest)
 	case "db":
 		return a.db(ctx, rest)
 	case "version", "--version", "-version":

@@ -178,3 +178,24 @@ func TestIngestCommand(t *testing.T) {
 		t.Fatalf("%d photos, %d jobs queued (thumbnails and embeddings)", photos, jobs)
 	}
 }
+
+func TestReembedCommand(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO documents (collection_id, title) SELECT id, 'a' FROM collections WHERE name = 'photos'`); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	app := &App{Stdout: &out, Stderr: io.Discard, Getenv: env(map[string]string{"DATABASE_URL": db.URL})}
+	if err := app.Run(ctx, []string{"reembed", "--collection", "photos"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "queued 1 documents in 1 embedding jobs") {
+		t.Fatalf("output %q", out.String())
+	}
+	if err := app.Run(ctx, []string{"reembed", "--collection", "nope"}); err == nil {
+		t.Fatal("unknown collection accepted")
+	}
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	embedder "github.com/geoseek/geoseek/embed"
+	"github.com/geoseek/geoseek/internal/jobs"
+)
+
+// reembed queues embedding jobs for a collection (or all), for after a model
+// change or once pgvector is installed; the running server's workers do them.
+func (a *App) reembed(ctx context.Context, args []string) error {
+	var collection string
+	var missing bool
+	c, _, err := a.flags("reembed", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&collection, "collection", "", "collection to re-embed (default: every collection with an embedder)")
+		fs.BoolVar(&missing, "missing", false, "only documents without an embedding")
+	})
+	if err != nil {
+		return err
+	}
+	logger := c.logger(a.Stderr)
+	pool, _, err := a.openMigrated(ctx, c, logger)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	inserter, err := jobs.NewInserter(pool, logger)
+	if err != nil {
+		return err
+	}
+	docs, n, err := embedder.Reembed(ctx, pool, inserter, embedder.ReembedOptions{Collection: collection, OnlyMissing: missing})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stdout, "queued %d documents in %d embedding jobs; `geoseek serve` works them (queue depth on /readyz)\n", docs, n)
+	return nil
+}
