@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/geoseek/geoseek/internal/app"
+	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
@@ -55,5 +56,40 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		if _, ok := item[strings.ToLower(r.Method)]; !ok {
 			t.Errorf("route %s %s: method missing from /openapi.json", r.Method, p)
 		}
+	}
+}
+
+func TestNewCollectionGetsTheDefaultEmbedder(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Write})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) (int, map[string]any) {
+		req := httptest.NewRequest("POST", "/collections", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		a.Server.Engine().ServeHTTP(w, req)
+		var m map[string]any
+		json.Unmarshal(w.Body.Bytes(), &m)
+		return w.Code, m
+	}
+	code, m := post(`{"name":"notes"}`)
+	if code != 201 || m["embedder"] != "offline" || m["embedding_dim"] != 384.0 {
+		t.Fatalf("%d %v", code, m)
+	}
+	if code, m := post(`{"name":"bad","embedder":"magic"}`); code != 400 {
+		t.Fatalf("unknown embedder: %d %v", code, m)
+	}
+	if code, m := post(`{"name":"remote","embedder":"openai","embedding_dim":1536}`); code != 400 {
+		t.Fatalf("openai without a configured server: %d %v", code, m)
 	}
 }

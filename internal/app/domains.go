@@ -67,7 +67,26 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	}
 
 	// Documents and collections (writes), search.
-	document.NewHandler(pool, a.logger, opts.Documents).Register(srv.API)
+	dcfg := opts.Documents
+	dcfg.Embedders = func(in *document.CollectionInput) error {
+		// A collection that names no embedder gets the configured default,
+		// so semantic search works on it out of the box.
+		def := set.Default()
+		if in.Embedder == "" && in.EmbeddingDim == nil {
+			in.Embedder, in.EmbeddingModel = def.Embedder, def.Model
+			in.EmbeddingDim = &def.Dim
+		}
+		if in.EmbeddingDim == nil && in.Embedder == embedder.KindOffline {
+			d := embedder.DefaultDim
+			in.EmbeddingDim = &d
+		}
+		sp := embedder.Spec{Embedder: in.Embedder, Model: in.EmbeddingModel}
+		if in.EmbeddingDim != nil {
+			sp.Dim = *in.EmbeddingDim
+		}
+		return set.CheckSpec(sp)
+	}
+	document.NewHandler(pool, a.logger, dcfg).Register(srv.API)
 	scfg := opts.Search
 	scfg.Logger = a.logger
 	svc := search.NewService(pool, scfg)

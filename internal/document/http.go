@@ -27,6 +27,10 @@ const MaxDocumentBytes = 4 << 20
 
 // HandlerConfig holds the documents API's limits.
 type HandlerConfig struct {
+	// Embedders, when set, fills in and checks a new collection's embedder
+	// settings (the embed package's Set does: defaults from configuration,
+	// a known embedder, a dimension it can produce). It may change in.
+	Embedders func(in *CollectionInput) error
 	// MaxBulkBytes caps one NDJSON bulk request; 0 means 4 GiB.
 	MaxBulkBytes int64
 	// BulkTimeout bounds one bulk load (its statements run with this
@@ -333,6 +337,12 @@ func (h *Handler) createCollection(c *gin.Context) {
 	if err := dec.Decode(&in); err != nil {
 		problem.Respond(c, problem.Invalid("", "invalid collection JSON: %v", err))
 		return
+	}
+	if h.cfg.Embedders != nil {
+		if err := h.cfg.Embedders(&in); err != nil {
+			problem.Respond(c, err)
+			return
+		}
 	}
 	col, err := CreateCollection(c.Request.Context(), h.pool, in)
 	if err != nil {
