@@ -47,7 +47,7 @@ func TestThumbnailJob(t *testing.T) {
 
 	workers := river.NewWorkers()
 	AddWorkers(workers, svc)
-	runner, err := jobs.NewRunner(db.Pool, workers, logger)
+	runner, err := jobs.NewRunner(db.Pool, workers, nil, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
