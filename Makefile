@@ -13,6 +13,8 @@ run: setup build
 
 ## test: the same set-up, then every test (real PostgreSQL + PostGIS)
 test: setup
+	@ls /usr/share/postgresql/*/extension/vector.control >/dev/null 2>&1 || \
+	  echo "SKIP: pgvector not installed: the vector tests skip themselves and print why (see README)"
 	$(GO) test -count=1 -timeout 9m ./...
 
 build:
