@@ -118,6 +118,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	a, err := app.New(ctx, app.Options{
 		Addr: "127.0.0.1:0", DataDir: benchData, RequestTimeout: 5 * time.Minute,
 		ShutdownGrace: 5 * time.Second, Features: rep.Enabled,
+		// Place names load for a minute or two in the background: not during a benchmark.
+		SkipPlaces: true,
 	}, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
