@@ -247,7 +247,7 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 			order = "page.id" + dir(q.Sort.Desc)
 		}
 	}
-	hits, keys, n, err := s.hydrate(ctx, p, a, ranked, order, tsq, kind)
+	hits, keys, n, err := s.hydrate(ctx, p, a, ranked, order, tsq, kind, false)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +305,7 @@ func (s *Service) fuzzy(ctx context.Context, p *Plan) ([]Hit, error) {
 	text := a.Add(p.Q.Text) + "::text"
 	ranked := "SELECT d.id, word_similarity(" + text + ", d.title)::real AS score, NULL::real AS k, NULL::bigint AS n FROM documents d WHERE " +
 		where + " ORDER BY score DESC, d.id LIMIT " + a.Add(p.Q.Limit) + "::int"
-	hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.score DESC, page.id", "", keyScore)
+	hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.score DESC, page.id", "", keyScore, false)
 	return hits, err
 }
 
@@ -313,8 +313,9 @@ func (s *Service) fuzzy(ctx context.Context, p *Plan) ([]Hit, error) {
 // rows, already limited to one page — and fetches the page's documents, with
 // highlights (only for these rows) when tsq is given. It returns the hits,
 // each hit's sort key as JSON for the cursor, and the n column of the first
-// row.
-func (s *Service) hydrate(ctx context.Context, p *Plan, a *Args, ranked, order, tsq string, kind keyKind) ([]Hit, []json.RawMessage, int64, error) {
+// row. byIDs says ranked only unnests a list of ids, so the statement may
+// be prepared once (its plan does not depend on the values).
+func (s *Service) hydrate(ctx context.Context, p *Plan, a *Args, ranked, order, tsq string, kind keyKind, byIDs bool) ([]Hit, []json.RawMessage, int64, error) {
 	score := "page.score::float8"
 	if tsq != "" && p.Q.Sort.Key != SortRelevance {
 		score = RankExpr("d.search", tsq) + "::float8"
@@ -339,7 +340,11 @@ func (s *Service) hydrate(ctx context.Context, p *Plan, a *Args, ranked, order, 
 		" lower_inc(d.period), upper_inc(d.period), d.period IS NOT NULL AND NOT isempty(d.period)," +
 		" ST_AsGeoJSON(d.geom)::text, d.created_at, d.updated_at, " + score + ", " + dist + ", " + hl + ", " + kcol + ", page.n\n" +
 		"FROM page JOIN documents d ON d.id = page.id\nORDER BY " + order
-	rows, err := s.query(ctx, sql, a)
+	query := s.query
+	if byIDs {
+		query = s.queryPrepared
+	}
+	rows, err := query(ctx, sql, a)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("search: query: %w", pg.Interpret(err))
 	}

@@ -90,7 +90,7 @@ func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offs
 		if highlight && q.Highlight {
 			tsq = p.TSQuery(a)
 		}
-		hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.k", tsq, keyScore)
+		hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.k", tsq, keyScore, true)
 		if err != nil {
 			return nil, err
 		}
