@@ -18,31 +18,26 @@ import (
 func (a *App) ingestDirs(ctx context.Context, args []string) error {
 	var concurrency int
 	var asJSON bool
-	c, fs, err := a.flags("ingest", args, func(fs *flag.FlagSet) {
+	s, err := a.open(ctx, "ingest", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&concurrency, "concurrency", 2, "files ingested at once")
 		fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	})
 	if err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
+	defer s.pool.Close()
+	if s.fs.NArg() == 0 {
 		return usageError{errors.New("ingest: name one or more directories (geoseek ingest DIR ...)")}
 	}
-	logger := c.logger(a.Stderr)
-	pool, _, err := a.openMigrated(ctx, c, logger)
+	inserter, err := jobs.NewInserter(s.pool, s.logger)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	inserter, err := jobs.NewInserter(pool, logger)
+	photos, err := app.NewPhotos(app.Options{DataDir: s.cfg.DataDir, Ingest: s.cfg.ingestConfig()}, s.pool, inserter, s.logger)
 	if err != nil {
 		return err
 	}
-	photos, err := app.NewPhotos(app.Options{DataDir: c.DataDir, Ingest: c.ingestConfig()}, pool, inserter, logger)
-	if err != nil {
-		return err
-	}
-	sum, err := photos.ImportDirs(ctx, fs.Args(), ingest.ImportOptions{Concurrency: concurrency, Progress: a.Stderr})
+	sum, err := photos.ImportDirs(ctx, s.fs.Args(), ingest.ImportOptions{Concurrency: concurrency, Progress: a.Stderr})
 	if asJSON {
 		b, _ := json.MarshalIndent(sum, "", "  ")
 		fmt.Fprintln(a.Stdout, string(b))

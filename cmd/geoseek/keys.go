@@ -18,7 +18,8 @@ func (a *App) keys(ctx context.Context, args []string) error {
 	}
 	sub, rest := args[0], args[1:]
 	var name, scopes string
-	c, fs, err := a.flags("keys "+sub, rest, func(fs *flag.FlagSet) {
+	// Keys live in the schema, so open migrates it first.
+	s, err := a.open(ctx, "keys "+sub, rest, func(fs *flag.FlagSet) {
 		if sub == "create" {
 			fs.StringVar(&name, "name", "", "a name that says who or what uses the key (required)")
 			fs.StringVar(&scopes, "scopes", "read", "comma-separated scopes: read, write, admin")
@@ -27,14 +28,9 @@ func (a *App) keys(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := c.logger(a.Stderr)
-	// Keys live in the schema, so make sure it exists.
-	pool, _, err := a.openMigrated(ctx, c, logger)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	store := auth.NewStore(pool)
+	defer s.pool.Close()
+	fs := s.fs
+	store := auth.NewStore(s.pool)
 	switch sub {
 	case "create":
 		sc, err := auth.ParseScopes(scopes)

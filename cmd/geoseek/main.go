@@ -166,17 +166,37 @@ func (a *App) openMigrated(ctx context.Context, c *Config, logger *slog.Logger) 
 	return pool, rep, err
 }
 
+// session is what a database subcommand starts with: its configuration and
+// flags parsed, a logger, and a pool on the migrated database.
+type session struct {
+	cfg    *Config
+	fs     *flag.FlagSet
+	logger *slog.Logger
+	pool   *pgxpool.Pool
+	rep    migrations.Report
+}
+
+// open parses a subcommand's flags and opens its migrated database; the
+// caller closes s.pool.
+func (a *App) open(ctx context.Context, name string, args []string, extra func(fs *flag.FlagSet)) (*session, error) {
+	c, fs, err := a.flags(name, args, extra)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{cfg: c, fs: fs, logger: c.logger(a.Stderr)}
+	if s.pool, s.rep, err = a.openMigrated(ctx, c, s.logger); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 func (a *App) migrate(ctx context.Context, args []string) error {
-	c, _, err := a.flags("migrate", args, nil)
+	s, err := a.open(ctx, "migrate", args, nil)
 	if err != nil {
 		return err
 	}
-	logger := c.logger(a.Stderr)
-	pool, rep, err := a.openMigrated(ctx, c, logger)
-	if err != nil {
-		return err
-	}
-	pool.Close()
+	s.pool.Close()
+	rep := s.rep
 	fmt.Fprintf(a.Stdout, "schema version %d (%d applied now)\n", rep.Version, len(rep.Applied))
 	for name, v := range rep.Enabled {
 		fmt.Fprintf(a.Stdout, "feature %s: enabled (extension %s)\n", name, v)

@@ -14,24 +14,19 @@ import (
 func (a *App) reembed(ctx context.Context, args []string) error {
 	var collection string
 	var missing bool
-	c, _, err := a.flags("reembed", args, func(fs *flag.FlagSet) {
+	s, err := a.open(ctx, "reembed", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&collection, "collection", "", "collection to re-embed (default: every collection with an embedder)")
 		fs.BoolVar(&missing, "missing", false, "only documents without an embedding")
 	})
 	if err != nil {
 		return err
 	}
-	logger := c.logger(a.Stderr)
-	pool, _, err := a.openMigrated(ctx, c, logger)
+	defer s.pool.Close()
+	inserter, err := jobs.NewInserter(s.pool, s.logger)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	inserter, err := jobs.NewInserter(pool, logger)
-	if err != nil {
-		return err
-	}
-	docs, n, err := embedder.Reembed(ctx, pool, inserter, embedder.ReembedOptions{Collection: collection, OnlyMissing: missing})
+	docs, n, err := embedder.Reembed(ctx, s.pool, inserter, embedder.ReembedOptions{Collection: collection, OnlyMissing: missing})
 	if err != nil {
 		return err
 	}

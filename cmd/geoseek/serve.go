@@ -3,25 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
+	"strings"
+
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
 	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/search"
-	"sort"
-	"strings"
 )
 
 func (a *App) serve(ctx context.Context, args []string) error {
-	c, _, err := a.flags("serve", args, nil)
+	s, err := a.open(ctx, "serve", args, nil)
 	if err != nil {
 		return err
 	}
-	logger := c.logger(a.Stderr)
-	pool, rep, err := a.openMigrated(ctx, c, logger)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer s.pool.Close()
+	c, logger, pool, rep := s.cfg, s.logger, s.pool, s.rep
 	var features []string
 	for n, v := range rep.Enabled {
 		features = append(features, n+" "+v)
