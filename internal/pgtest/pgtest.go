@@ -132,7 +132,9 @@ func NewEmpty(t testing.TB, template string) *DB {
 	t.Helper()
 	base := ServerURL(t)
 	ctx := context.Background()
-	name := "geoseek_test_" + randHex(6)
+	// The creating process's pid is in the name, so a later run can drop
+	// the databases of test processes that were killed before cleanup.
+	name := fmt.Sprintf("geoseek_test_%d_%s", os.Getpid(), randHex(4))
 	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
 	if template != "" {
 		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
@@ -211,6 +213,7 @@ func buildTemplate(ctx context.Context, base string) (string, error) {
 		return "", err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(4242)`) //nolint:errcheck
+	dropOrphans(ctx, conn)
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
 		return "", err
@@ -277,4 +280,27 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// dropOrphans drops test databases whose creating process no longer runs
+// (a test binary killed by a timeout never runs its cleanups). Best effort.
+func dropOrphans(ctx context.Context, conn *pgx.Conn) {
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE 'geoseek\_test\_%'`)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		var pid int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(n, "geoseek_test_"), "%d_", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // still running (or the pid was reused: keep it)
+		}
+		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{n}.Sanitize()+" WITH (FORCE)")
+	}
 }
