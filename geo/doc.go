@@ -33,7 +33,7 @@
 //     90/2^z degrees (64 px of a 256 px web tile); the requested bbox is
 //     widened to whole cells, so a cell's count does not change as the map
 //     pans. Zooms 0–8 read the cluster pyramid geo_cluster_cells (migration
-//     00022, kept exact by statement-level triggers); deeper zooms group the
+//     00021, kept exact by statement-level triggers); deeper zooms group the
 //     documents in the bbox directly.
 //   - Tiles: zooms 0–7 are clustered from the pyramid (level z + 1: 64 px
 //     cells of a 512 px tile), 8–13 clustered from the documents in the tile

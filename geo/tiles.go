@@ -225,7 +225,7 @@ SELECT count(*), min(id), avg(cx), avg(cy), min(x0), min(y0), max(x1), max(y1),
  ORDER BY floor(cy / $6), floor(cx / $6)`
 
 // cellsZoom is the deepest zoom stored in geo_cluster_cells (migration
-// 00022): clusters at this zoom or below are rows of that table.
+// 00021): clusters at this zoom or below are rows of that table.
 const cellsZoom = 8
 
 const cellsClusterSQL = `
