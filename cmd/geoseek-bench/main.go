@@ -117,14 +117,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	benchData := filepath.Join(*dataDir, "bench")
 	a, err := app.New(ctx, app.Options{
 		Addr: "127.0.0.1:0", DataDir: benchData, RequestTimeout: 5 * time.Minute,
-		ShutdownGrace: 5 * time.Second, Features: rep.Enabled,
+		ShutdownGrace: 5 * time.Second,
 		// Place names load for a minute or two in the background: not during a benchmark.
 		SkipPlaces: true,
 	}, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
 	}
-	defer a.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

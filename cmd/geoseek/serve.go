@@ -36,7 +36,6 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		RequestTimeout:     c.RequestTimeout,
 		ShutdownGrace:      c.ShutdownGrace,
 		RequireKeyForReads: c.RequireKeyForReads,
-		Features:           rep.Enabled,
 		Ingest:             c.ingestConfig(),
 		SkipPlaces:         !c.Places,
 		Search:             search.Config{CursorSecret: []byte(c.CursorSecret)},
@@ -46,7 +45,6 @@ func (a *App) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer a2.Close()
 
 	started := func(addr string) {
 		logger.Info("geoseek listening", "url", "http://"+addr+"/")

@@ -12,16 +12,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
 	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/document"
-	"github.com/geoseek/geoseek/search"
-	"github.com/riverqueue/river"
-
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/server"
+	"github.com/geoseek/geoseek/search"
 )
 
 // Options are the settings the domains and server need.
@@ -33,9 +32,6 @@ type Options struct {
 	RequestTimeout     time.Duration
 	ShutdownGrace      time.Duration
 	RequireKeyForReads bool
-	// Features are the optional schema features enabled (from migrations.Up):
-	// "vector" when pgvector is installed.
-	Features map[string]string
 	// SkipPlaces leaves the Natural Earth place names unloaded (tests).
 	SkipPlaces bool
 
@@ -50,11 +46,10 @@ type Options struct {
 
 // App is a wired geoseek.
 type App struct {
-	Server  *server.Server
-	runner  *jobs.Runner
-	logger  *slog.Logger
-	grace   time.Duration
-	closers []func()
+	Server *server.Server
+	runner *jobs.Runner
+	logger *slog.Logger
+	grace  time.Duration
 	// startup tasks run in the background while serving.
 	startup []func(ctx context.Context)
 	// periodic River jobs the domains schedule.
@@ -81,12 +76,10 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 	workers := river.NewWorkers()
 	kinds, err := a.wireDomains(ctx, opts, pool, srv, workers)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	if kinds > 0 { // River refuses a runner without workers
 		if a.runner, err = jobs.NewRunner(pool, workers, a.periodic, logger); err != nil {
-			a.Close()
 			return nil, err
 		}
 	}
@@ -119,11 +112,4 @@ func (a *App) Run(ctx context.Context, ln net.Listener, started func(addr string
 		return fmt.Errorf("app: %w", err)
 	}
 	return nil
-}
-
-// Close releases what New acquired.
-func (a *App) Close() {
-	for i := len(a.closers) - 1; i >= 0; i-- {
-		a.closers[i]()
-	}
 }

@@ -23,7 +23,6 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
 	w := httptest.NewRecorder()
 	a.Server.Engine().ServeHTTP(w, httptest.NewRequest("GET", "/openapi.json", nil))
 	if w.Code != 200 {
@@ -67,7 +66,6 @@ func TestNewCollectionGetsTheDefaultEmbedder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
 	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Write})
 	if err != nil {
 		t.Fatal(err)
