@@ -65,7 +65,7 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 		cfg.ShutdownGrace = 20 * time.Second
 	}
 	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = 10 << 20
+		cfg.MaxBodyBytes = 16 << 20 // geo takes single features up to 16 MiB
 	}
 	s := &Server{cfg: cfg, logger: logger, pool: pool, ready: ready, registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
