@@ -52,6 +52,7 @@ type envVar struct{ flag, env, help string }
 // environment.
 func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envVar {
 	vars := &[]envVar{}
+	var secrets []func()
 	str := func(p *string, name, env, def, help string) {
 		if v := getenv(env); v != "" {
 			def = v
@@ -104,18 +105,32 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 		c.Places, _ = strconv.ParseBool(v)
 	}
 	fs.BoolVar(&c.Places, "places", c.Places, "load Natural Earth place names into PostGIS at start-up, to name photo locations ($GEOSEEK_PLACES)")
-	str(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "", "secret that signs search paging cursors (default: random per process)")
+	// Secrets are read from the environment after parsing, so -h never
+	// prints them as a default.
+	secret := func(p *string, name, env, help string) {
+		fs.StringVar(p, name, "", help+" ($"+env+")")
+		*vars = append(*vars, envVar{name, env, help})
+		secrets = append(secrets, func() {
+			if *p == "" {
+				*p = getenv(env)
+			}
+		})
+	}
+	secret(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "secret that signs search paging cursors (default: random per process)")
 	var maxUpload int
 	integer(&maxUpload, "max-upload-bytes", "GEOSEEK_MAX_UPLOAD_BYTES", 200<<20, "largest photo file accepted")
 	integer(&c.MaxUploadFiles, "max-upload-files", "GEOSEEK_MAX_UPLOAD_FILES", 100, "most files in one upload request")
 	str(&c.Embedder, "embedder", "GEOSEEK_EMBEDDER", "offline", "default embedder of new collections: offline or openai")
 	str(&c.EmbedderURL, "embedder-url", "GEOSEEK_EMBEDDER_URL", "", "OpenAI-compatible API root, e.g. http://127.0.0.1:11434/v1 (Ollama)")
 	str(&c.EmbedderModel, "embedder-model", "GEOSEEK_EMBEDDER_MODEL", "", "model name sent to the OpenAI-compatible server")
-	str(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "", "API key for the OpenAI-compatible server")
+	secret(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "API key for the OpenAI-compatible server")
 	integer(&c.EmbedderDim, "embedder-dim", "GEOSEEK_EMBEDDER_DIM", 0, "vector dimension of the OpenAI-compatible model (offline: 384)")
 	var rps string
 	str(&rps, "embedder-rps", "GEOSEEK_EMBEDDER_RPS", "0", "requests per second limit towards the embedding server (0: none)")
 	c.finish = func() error {
+		for _, f := range secrets {
+			f()
+		}
 		c.MaxUploadBytes = int64(maxUpload)
 		v, err := strconv.ParseFloat(rps, 64)
 		if err != nil || v < 0 {

@@ -199,3 +199,22 @@ func TestReembedCommand(t *testing.T) {
 		t.Fatal("unknown collection accepted")
 	}
 }
+
+func TestSecretsComeFromTheEnvironmentButAreNotDefaults(t *testing.T) {
+	t.Parallel()
+	var c Config
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	bindConfig(fs, env(map[string]string{"GEOSEEK_CURSOR_SECRET": "s3cret", "GEOSEEK_EMBEDDER_API_KEY": "k"}), &c)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if f := fs.Lookup("cursor-secret"); f.DefValue != "" {
+		t.Fatalf("-h would print the secret: %q", f.DefValue)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.CursorSecret != "s3cret" || c.EmbedderAPIKey != "k" {
+		t.Fatalf("secrets not read from the environment: %q %q", c.CursorSecret, c.EmbedderAPIKey)
+	}
+}
