@@ -26,7 +26,7 @@
 //     estimate with "numberMatchedEstimated": true. This runs on a second
 //     connection while the features stream.
 //   - Collection extents and props keys (queryables) are kept by
-//     statement-level triggers (migrations 00020, 00023) that only grow them,
+//     statement-level triggers (migration 00020) that only grow them,
 //     so /collections costs one indexed read; after deletes an extent may be
 //     larger than the data, which OGC API allows, and RefreshStats fixes it.
 //   - Clusters use a grid anchored at lon 0 / lat 0 whose cell at zoom z is

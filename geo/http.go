@@ -3,6 +3,7 @@ package geo
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -599,25 +600,11 @@ func (h *Handler) readBody(c *gin.Context) ([]byte, error) {
 	return raw, nil
 }
 
-func (h *Handler) putItem(c *gin.Context) {
-	id, err := parseID(c.Param("id"))
-	if err != nil {
-		problem.Respond(c, err)
-		return
-	}
-	raw, err := h.readBody(c)
-	if err != nil {
-		problem.Respond(c, err)
-		return
-	}
-	if err := h.svc.Replace(c.Request.Context(), c.Param("collection"), id, raw); err != nil {
-		problem.Respond(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
-}
+func (h *Handler) putItem(c *gin.Context)   { h.writeItem(c, h.svc.Replace) }
+func (h *Handler) patchItem(c *gin.Context) { h.writeItem(c, h.svc.Patch) }
 
-func (h *Handler) patchItem(c *gin.Context) {
+// writeItem reads an item's body and hands it to write (replace or patch).
+func (h *Handler) writeItem(c *gin.Context, write func(ctx context.Context, collection string, id int64, raw []byte) error) {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
 		problem.Respond(c, err)
@@ -628,7 +615,7 @@ func (h *Handler) patchItem(c *gin.Context) {
 		problem.Respond(c, err)
 		return
 	}
-	if err := h.svc.Patch(c.Request.Context(), c.Param("collection"), id, raw); err != nil {
+	if err := write(c.Request.Context(), c.Param("collection"), id, raw); err != nil {
 		problem.Respond(c, err)
 		return
 	}

@@ -178,27 +178,19 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 		return Key{}, ErrInvalidKey
 	}
 	sum := sha256.Sum256([]byte(secret))
+	// One round trip on every authenticated request: read the key and, in
+	// the same statement, touch last_used_at unless it was touched within
+	// touchEvery (busy keys do not turn every read into a row write).
 	rows, err := s.pool.Query(ctx, `
-		UPDATE api_keys SET last_used_at = now()
-		 WHERE hash = $1 AND revoked_at IS NULL
-		   AND (last_used_at IS NULL OR last_used_at < now() - $2::interval)
-		RETURNING `+keyCols, sum[:], s.touchEvery.String())
+		WITH k AS (SELECT `+keyCols+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL),
+		     touch AS (UPDATE api_keys SET last_used_at = now()
+		                WHERE id IN (SELECT id FROM k)
+		                  AND (last_used_at IS NULL OR last_used_at < now() - $2::interval))
+		SELECT `+keyCols+` FROM k`, sum[:], s.touchEvery.String())
 	if err != nil {
 		return Key{}, fmt.Errorf("auth: look up key: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, scanKey)
-	if err != nil {
-		return Key{}, fmt.Errorf("auth: look up key: %w", err)
-	}
-	if len(keys) == 1 {
-		return keys[0], nil
-	}
-	// Recently touched keys are not updated; read them instead.
-	rows, err = s.pool.Query(ctx, `SELECT `+keyCols+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL`, sum[:])
-	if err != nil {
-		return Key{}, fmt.Errorf("auth: look up key: %w", err)
-	}
-	keys, err = pgx.CollectRows(rows, scanKey)
 	if err != nil {
 		return Key{}, fmt.Errorf("auth: look up key: %w", err)
 	}

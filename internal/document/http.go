@@ -112,12 +112,7 @@ func (h *Handler) respond(c *gin.Context, status int, d *Doc) {
 // create inserts a document, or upserts it by external_id: 201 when created,
 // 200 when an existing document with that external_id was replaced.
 func (h *Handler) create(c *gin.Context) {
-	body, err := readJSON(c, MaxDocumentBytes)
-	if err != nil {
-		problem.Respond(c, err)
-		return
-	}
-	d, err := DecodeJSON(c.Param("collection"), body)
+	d, err := decodeBody(c)
 	if err != nil {
 		problem.Respond(c, err)
 		return
@@ -137,6 +132,15 @@ func (h *Handler) create(c *gin.Context) {
 		return
 	}
 	h.reload(c, status, d.ID)
+}
+
+// decodeBody reads and decodes the request's document JSON.
+func decodeBody(c *gin.Context) (*Doc, error) {
+	body, err := readJSON(c, MaxDocumentBytes)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeJSON(c.Param("collection"), body)
 }
 
 // reload answers with the stored document (lang resolved, geometry as stored).
@@ -164,12 +168,7 @@ func (h *Handler) put(c *gin.Context) {
 		problem.Respond(c, err)
 		return
 	}
-	body, err := readJSON(c, MaxDocumentBytes)
-	if err != nil {
-		problem.Respond(c, err)
-		return
-	}
-	d, err := DecodeJSON(c.Param("collection"), body)
+	d, err := decodeBody(c)
 	if err != nil {
 		problem.Respond(c, err)
 		return
