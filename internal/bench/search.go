@@ -24,9 +24,7 @@ package bench
 //     the exact top 20.
 //   - search/facets/<term>: tags and props.section facet counts over the whole
 //     matched set, geoseek against the same statements through pgx.
-//   - search/bulk: NDJSON bulk load (POST /collections/{c}/documents/bulk) of
-//     20,000 documents (Quick: 5,000) in docs/s against COPY (text format) through pgx of the
-//     same rows straight into documents.
+//   - search/bulk: see search_bulk.go.
 
 import (
 	"bytes"
@@ -53,7 +51,6 @@ import (
 func init() {
 	Register(Scenario{Name: "search/keyword", Issue: 5, Run: runSearchKeyword})
 	Register(Scenario{Name: "search/facets", Issue: 5, Run: runSearchFacets})
-	Register(Scenario{Name: "search/bulk", Issue: 5, Run: runSearchBulk})
 }
 
 const srchCollection = "debian"
@@ -523,102 +520,4 @@ func runSearchFacets(ctx context.Context, env *Env) ([]Result, error) {
 		})
 	}
 	return out, nil
-}
-
-func runSearchBulk(ctx context.Context, env *Env) ([]Result, error) {
-	pkgs, err := srchCorpus()
-	if err != nil {
-		return nil, err
-	}
-	// 20,000: with the RUM index on a million-row table inserts run at a
-	// few hundred per second, and each side loads the batch once.
-	n := 20_000
-	if env.Quick {
-		n = 5_000
-	}
-	const coll = "bench_bulk"
-	reset := func() (int64, error) {
-		if _, err := env.Pool.Exec(ctx, `DELETE FROM collections WHERE name = $1`, coll); err != nil {
-			return 0, err
-		}
-		var id int64
-		err := env.Pool.QueryRow(ctx, `INSERT INTO collections (name, default_lang) VALUES ($1, 'english') RETURNING id`, coll).Scan(&id)
-		return id, err
-	}
-	defer func() {
-		// Remove the batch and its dead tuples, so later scenarios (the
-		// newest-first candidate scan in particular) do not wade through them.
-		ctx := context.WithoutCancel(ctx)
-		if _, err := env.Pool.Exec(ctx, `DELETE FROM collections WHERE name = $1`, coll); err == nil {
-			_, _ = env.Pool.Exec(ctx, `VACUUM (ANALYZE) documents`)
-		}
-	}()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	rows := make([][]any, n)
-	for i := 0; i < n; i++ {
-		d := srchDoc(pkgs, i, "bulk-")
-		if err := enc.Encode(d); err != nil {
-			return nil, err
-		}
-		props, _ := json.Marshal(d["props"])
-		rows[i] = []any{d["external_id"], d["title"], d["body"], d["tags"], props}
-	}
-	if _, err := reset(); err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	how, err := srchBulk(ctx, env, coll, buf.Bytes())
-	if err != nil {
-		return nil, err
-	}
-	gs := time.Since(t0)
-	cid, err := reset()
-	if err != nil {
-		return nil, err
-	}
-	// The baseline is COPY in text format (the lang column is regconfig,
-	// which pgx has no binary codec for), straight into documents.
-	var tsv bytes.Buffer
-	esc := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
-	for _, r := range rows {
-		tags, _ := json.Marshal(r[3])
-		arr := "{" + strings.TrimSuffix(strings.TrimPrefix(string(tags), "["), "]") + "}"
-		fmt.Fprintf(&tsv, "%d\t%s\t%s\t%s\tenglish\t%s\t%s\n", cid, esc.Replace(r[0].(string)), esc.Replace(r[1].(string)),
-			esc.Replace(r[2].(string)), esc.Replace(arr), esc.Replace(string(r[4].([]byte))))
-	}
-	t0 = time.Now()
-	err = pgx.BeginFunc(ctx, env.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
-			return err
-		}
-		_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(tsv.Bytes()),
-			`COPY documents (collection_id, external_id, title, body, lang, tags, props) FROM STDIN`)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("search bench: baseline copy: %w", err)
-	}
-	bs := time.Since(t0)
-	var indexes []string
-	r, err := env.Pool.Query(ctx, `SELECT indexname FROM pg_indexes WHERE tablename = 'documents' ORDER BY 1`)
-	if err == nil {
-		indexes, _ = pgx.CollectRows(r, pgx.RowTo[string])
-	}
-	return []Result{{
-		Scenario: "search/bulk docs/s", Geoseek: float64(n) / gs.Seconds(), Baseline: float64(n) / bs.Seconds(), Unit: "docs/s",
-		Note: fmt.Sprintf("%d documents (~%d bytes of text each) via %s NDJSON bulk (validate, COPY to a temp table, INSERT … ON CONFLICT) vs COPY (text format) through pgx straight into documents; both maintain the stored tsvector and %d indexes (%s)",
-			n, avgLen(rows), how, len(indexes), strings.Join(indexes, ", ")),
-	}}, nil
-}
-
-func avgLen(rows [][]any) int {
-	if len(rows) == 0 {
-		return 0
-	}
-	total := 0
-	for _, r := range rows {
-		total += len(r[1].(string)) + len(r[2].(string))
-	}
-	return total / len(rows)
 }
