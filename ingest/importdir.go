@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +19,15 @@ import (
 
 // ImportOptions tune ImportDirs.
 type ImportOptions struct {
-	// Concurrency is how many files are ingested at once (default 2).
+	// Concurrency is how many files are ingested at once. The default,
+	// DefaultConcurrency, is more than the cores: hashing is CPU-bound, but
+	// each file also waits on fsyncs and a database round trip, and other
+	// files hash meanwhile.
 	Concurrency int
+	// Move moves each stored file into the originals store (a rename: no
+	// bytes copied or written) when it is on the store's file system,
+	// instead of copying it. Files that are not stored stay in place.
+	Move bool
 	// Progress, when set, receives a progress line rewritten in place
 	// (carriage return) a few times a second, and a final newline.
 	Progress io.Writer
@@ -64,7 +72,7 @@ const maxImportErrors = 100
 // context's error).
 func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptions) (ImportSummary, error) {
 	if opt.Concurrency <= 0 {
-		opt.Concurrency = 2
+		opt.Concurrency = DefaultConcurrency()
 	}
 	start := time.Now()
 	var paths []string
@@ -125,7 +133,7 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 				if i >= len(paths) {
 					return
 				}
-				size, created, err := s.importFile(ctx, paths[i])
+				size, created, err := s.importFile(ctx, paths[i], opt.Move)
 				if ctx.Err() != nil {
 					return
 				}
@@ -141,7 +149,17 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 	return sum, ctx.Err()
 }
 
-func (s *Service) importFile(ctx context.Context, path string) (int64, bool, error) {
+// DefaultConcurrency is ImportDirs' default: four files per core.
+func DefaultConcurrency() int { return 4 * runtime.GOMAXPROCS(0) }
+
+func (s *Service) importFile(ctx context.Context, path string, move bool) (int64, bool, error) {
+	if move {
+		p, created, err := s.IngestMove(ctx, path)
+		if err != nil {
+			return 0, false, err
+		}
+		return p.Size, created, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, false, err

@@ -115,16 +115,21 @@ type placeFeature struct {
 }
 
 // insertPlaces repairs invalid rings (ST_MakeValid can return a collection
-// with stray lines or points; only the polygons are kept) and skips features
-// left with no area.
+// with stray lines or points; only the polygons are kept), skips features
+// left with no area, and cuts each polygon into the small pieces lookups
+// test (see migration 00011).
 const insertPlaces = `
-INSERT INTO places (dataset, kind, name, country, country_code, region, geom)
-SELECT $1, $2, n, c, cc, r, geom
-  FROM (SELECT n, c, cc, r,
-               ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(g), 4326)), 3)) AS geom
-          FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(n, c, cc, r, g)
-         WHERE GeometryType(ST_GeomFromGeoJSON(g)) IN ('POLYGON', 'MULTIPOLYGON')) AS v
- WHERE NOT ST_IsEmpty(geom)`
+WITH added AS (
+    INSERT INTO places (dataset, kind, name, country, country_code, region, geom, area)
+    SELECT $1, $2, n, c, cc, r, geom, ST_Area(geom)
+      FROM (SELECT n, c, cc, r,
+                   ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_SetSRID(ST_GeomFromGeoJSON(g), 4326)), 3)) AS geom
+              FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(n, c, cc, r, g)
+             WHERE GeometryType(ST_GeomFromGeoJSON(g)) IN ('POLYGON', 'MULTIPOLYGON')) AS v
+     WHERE NOT ST_IsEmpty(geom)
+    RETURNING id, geom
+)
+INSERT INTO place_parts (place_id, geom) SELECT id, ST_Subdivide(geom, 128) FROM added`
 
 func streamFeatures(ctx context.Context, tx pgx.Tx, name, kind string, r io.Reader) (int, error) {
 	dec := json.NewDecoder(r)
@@ -216,11 +221,14 @@ func placeProps(kind string, p map[string]any) placeRow {
 	}
 }
 
+// lookupPlace tests the point against the subdivided pieces (a point on a
+// cut between two pieces of one place matches both: DISTINCT keeps one).
 const lookupPlace = `
 SELECT kind, name, country, country_code
-  FROM places
- WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))
- ORDER BY CASE kind WHEN 'city' THEN 0 WHEN 'region' THEN 1 ELSE 2 END, ST_Area(geom)`
+  FROM (SELECT DISTINCT p.id, p.kind, p.name, p.country, p.country_code, p.area
+          FROM place_parts pp JOIN places p ON p.id = pp.place_id
+         WHERE ST_Covers(pp.geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))) AS hit
+ ORDER BY CASE kind WHEN 'city' THEN 0 WHEN 'region' THEN 1 ELSE 2 END, area`
 
 // lookupPlaceAt names the place at lon/lat from the loaded polygons; the
 // zero Place when none covers it.

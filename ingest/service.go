@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -247,6 +248,33 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (*Photo,
 	if err != nil {
 		return nil, false, err
 	}
+	return s.ingest(ctx, name, up)
+}
+
+// IngestMove stores the local file at path by moving it into the store
+// (a rename, no copy) when it is on the store's file system, and by
+// uploading a copy otherwise. A file that is not stored (an unsupported
+// type, a duplicate of a stored photo, an error) stays where it is.
+func (s *Service) IngestMove(ctx context.Context, path string) (*Photo, bool, error) {
+	l, err := s.originals.StageLocal(path, s.cfg.MaxFileBytes)
+	if err != nil {
+		return nil, false, err
+	}
+	if l == nil {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, false, err
+		}
+		defer f.Close()
+		return s.Ingest(ctx, filepath.Base(path), f)
+	}
+	return s.ingest(ctx, filepath.Base(path), l)
+}
+
+// ingest is the pipeline after the bytes are hashed: sniff, dedupe, read
+// the metadata, then under the hash's lock store the file and write the
+// rows.
+func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, bool, error) {
 	defer up.Abort()
 	if _, err := Sniff(up.Head()); err != nil {
 		return nil, false, err
@@ -278,10 +306,10 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (*Photo,
 		}
 		id, err := s.insert(ctx, conn, sum, up.Size(), key, name, meta)
 		if err != nil {
-			// No row needs the file (checked above, under the lock): remove
-			// it now rather than leave it to the sweeper.
-			if rerr := s.originals.Remove(key); rerr != nil {
-				s.log.Warn("ingest: original of a failed insert not removed", "key", key, "err", rerr)
+			// No row needs the file (checked above, under the lock): take
+			// it out now rather than leave it to the sweeper.
+			if rerr := up.Undo(key); rerr != nil {
+				s.log.Warn("ingest: original of a failed insert not taken back", "key", key, "err", rerr)
 			}
 			return err
 		}

@@ -3,8 +3,10 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +124,112 @@ func TestAfterInsert(t *testing.T) {
 	}
 	if files, tmp := countOriginals(t, b.dir); files != 1 || tmp != 0 {
 		t.Errorf("%d originals, %d temp files; want 1, 0", files, tmp)
+	}
+}
+
+// TestImportDirsMove: --move renames stored files into the store (same
+// bytes, source gone); files not stored (other types, duplicates, failed
+// rows) stay where they were.
+func TestImportDirsMove(t *testing.T) {
+	t.Parallel()
+	fail := false
+	b := setup(t, Config{AfterInsert: func(context.Context, pgx.Tx, int64) error {
+		if fail {
+			return errors.New("hook failed")
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	src := t.TempDir()
+	apple := corpusFile(t, "exiftool__Apple.jpg").data
+	files := map[string][]byte{
+		"a.jpg":      apple,
+		"sub/b.png":  corpusFile(t, "exifr__png_with_exif_and_gps.png").data,
+		"notes.txt":  []byte("just text"),
+		"copy-a.jpg": apple,
+	}
+	for name, data := range files {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(src, name)), 0o750)
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := b.svc.ImportDirs(ctx, []string{src}, ImportOptions{Move: true})
+	if err != nil || sum.Created != 2 || sum.Existing != 1 || sum.Skipped != 1 || sum.Failed != 0 {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	left := 0
+	for name := range files {
+		if _, err := os.Stat(filepath.Join(src, name)); err == nil {
+			left++
+		}
+	}
+	// notes.txt and one of the two equal JPEGs (whichever came second) stay.
+	if left != 2 {
+		t.Errorf("%d source files left, want 2", left)
+	}
+	if _, err := os.Stat(filepath.Join(src, "notes.txt")); err != nil {
+		t.Errorf("unsupported file moved: %v", err)
+	}
+	sum256 := sha256.Sum256(apple)
+	p, err := b.svc.BySHA256(ctx, sum256[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.svc.originals.Open(p.StorageKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, _ := io.ReadAll(f)
+	if !bytes.Equal(got, apple) {
+		t.Error("stored original differs from the moved file")
+	}
+	if files, tmp := countOriginals(t, b.dir); files != 2 || tmp != 0 {
+		t.Errorf("%d originals, %d temp files; want 2, 0", files, tmp)
+	}
+
+	// A row that fails to commit puts the file back.
+	fail = true
+	gopro := filepath.Join(src, "gopro.jpg")
+	if err := os.WriteFile(gopro, corpusFile(t, "exiftool__GoPro.jpg").data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.svc.IngestMove(ctx, gopro); err == nil {
+		t.Fatal("no error from a failing hook")
+	}
+	if data, err := os.ReadFile(gopro); err != nil || !bytes.Equal(data, corpusFile(t, "exiftool__GoPro.jpg").data) {
+		t.Errorf("file not moved back after a failed insert: %v", err)
+	}
+	if files, _ := countOriginals(t, b.dir); files != 2 {
+		t.Errorf("%d originals after a failed insert, want 2", files)
+	}
+}
+
+// TestStageLocalChanged: a file that changes between hashing and the move is
+// refused and left in place.
+func TestStageLocalChanged(t *testing.T) {
+	t.Parallel()
+	o, err := NewOriginals(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(o.root, "..", "photo.jpg")
+	if err := os.WriteFile(path, []byte("\xff\xd8\xff first bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := o.StageLocal(path, 1<<20)
+	if err != nil || l == nil {
+		t.Fatalf("stage: %v %v", l, err)
+	}
+	defer l.Abort()
+	if err := os.WriteFile(path, []byte("\xff\xd8\xff other bytes, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Commit(); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Fatalf("commit of a changed file: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("changed file not left in place: %v", err)
 	}
 }

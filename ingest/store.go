@@ -231,3 +231,166 @@ func (o *Originals) Open(key string) (*os.File, error) {
 	}
 	return f, err
 }
+
+// staged is a file whose bytes have been hashed and whose head is known,
+// ready to be stored under its content address: an upload received into a
+// temp file, or a local file moved into the store.
+type staged interface {
+	Sum() []byte
+	Size() int64
+	Head() []byte
+	// File reads the bytes (for metadata).
+	File() *os.File
+	// Commit makes the file durable under its content address and returns
+	// the storage key.
+	Commit() (string, error)
+	// Undo takes the committed file back out of the store after its row
+	// could not be written.
+	Undo(key string) error
+	// Abort releases what Commit did not take (safe after Commit).
+	Abort()
+}
+
+// Undo removes the committed upload: no row needs it.
+func (u *Upload) Undo(key string) error { return u.o.Remove(key) }
+
+// Local is a file on the store's own file system that Commit moves into
+// the store (a rename: no bytes are copied), for `geoseek ingest --move`.
+// The file is hashed in place; if it changes between hashing and the move,
+// Commit refuses it. Abort and Undo leave (or put) it back where it was, so
+// a file that is not stored is never lost.
+type Local struct {
+	f     *os.File
+	path  string
+	sum   []byte
+	size  int64
+	head  []byte
+	info  os.FileInfo
+	o     *Originals
+	key   string
+	moved bool
+}
+
+// StageLocal hashes the file at path in place for a move into the store. It
+// returns (nil, nil) when the file is on another file system than the
+// store, where a move would be a copy: the caller then uploads it.
+func (o *Originals) StageLocal(path string, max int64) (*Local, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("ingest: %s is not a regular file", path)
+	}
+	if same, err := sameDevice(info, o.root); err != nil || !same {
+		f.Close()
+		return nil, err
+	}
+	if info.Size() > max {
+		f.Close()
+		return nil, fmt.Errorf("%w: the file is larger than %d bytes", problem.ErrTooLarge, max)
+	}
+	h := sha256.New()
+	hw := &headWriter{n: SniffLen}
+	n, err := io.Copy(io.MultiWriter(h, hw), f)
+	if err == nil {
+		err = unchanged(f, info, n)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ingest: read %s: %w", path, err)
+	}
+	return &Local{f: f, path: path, sum: h.Sum(nil), size: n, head: hw.b, info: info, o: o}, nil
+}
+
+// unchanged says whether f still has the size and modification time it
+// had when info was taken and n bytes were read: a file being written
+// while it is hashed would be stored under a wrong hash.
+func unchanged(f *os.File, info os.FileInfo, n int64) error {
+	now, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if now.Size() != info.Size() || n != info.Size() || !now.ModTime().Equal(info.ModTime()) {
+		return errors.New("the file changed while it was read")
+	}
+	return nil
+}
+
+// Sum is the SHA-256 of the file.
+func (l *Local) Sum() []byte { return l.sum }
+
+// Size is the file's size.
+func (l *Local) Size() int64 { return l.size }
+
+// Head is the first SniffLen bytes.
+func (l *Local) Head() []byte { return l.head }
+
+// File is the open file.
+func (l *Local) File() *os.File { return l.f }
+
+// Commit fsyncs the file (cheap when its bytes are already on disk), renames
+// it to its content address (replacing an unreferenced file with the same
+// bytes, if any) and fsyncs the directory. The rename moves the directory
+// entry in one journal transaction, so after a crash the file is either
+// still at its old path or in the store, where the start-up sweeper adopts
+// it if its row did not commit.
+func (l *Local) Commit() (string, error) {
+	key := Key(l.sum)
+	dst, err := l.o.Path(key)
+	if err != nil {
+		return "", err
+	}
+	if err := unchanged(l.f, l.info, l.size); err != nil {
+		return "", fmt.Errorf("ingest: %s: %w", l.path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return "", fmt.Errorf("ingest: fsync: %w", err)
+	}
+	if err := os.Rename(l.path, dst); err != nil {
+		return "", fmt.Errorf("ingest: move into the store: %w", err)
+	}
+	l.moved, l.key = true, key
+	// The path may have been replaced between Open and Rename: then the
+	// store now holds another file under this hash; put it back.
+	if now, err := os.Stat(dst); err != nil || !os.SameFile(now, l.info) {
+		if uerr := l.Undo(key); uerr != nil {
+			return "", fmt.Errorf("ingest: %s was replaced while it was read, and moving it back failed: %w", l.path, uerr)
+		}
+		return "", fmt.Errorf("ingest: %s was replaced while it was read", l.path)
+	}
+	// Stored originals are not the user's to edit through the old name any
+	// more; keep them private like uploads. A failure here is harmless.
+	_ = l.f.Chmod(0o600)
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+// Undo moves the committed file back to where it came from.
+func (l *Local) Undo(key string) error {
+	if !l.moved || key != l.key {
+		return nil
+	}
+	dst, err := l.o.Path(key)
+	if err != nil {
+		return err
+	}
+	_ = l.f.Chmod(l.info.Mode().Perm())
+	if err := os.Rename(dst, l.path); err != nil {
+		return fmt.Errorf("ingest: move %s back: %w", l.path, err)
+	}
+	l.moved = false
+	return syncDir(filepath.Dir(l.path))
+}
+
+// Abort closes the file; it stays where it is (or in the store, once
+// committed).
+func (l *Local) Abort() { _ = l.f.Close() }

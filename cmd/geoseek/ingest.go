@@ -17,9 +17,10 @@ import (
 // thumbnail and embedding jobs queued for the running server to work).
 func (a *App) ingestDirs(ctx context.Context, args []string) error {
 	var concurrency int
-	var asJSON bool
+	var asJSON, move bool
 	s, err := a.open(ctx, "ingest", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&concurrency, "concurrency", 2, "files ingested at once")
+		fs.IntVar(&concurrency, "concurrency", ingest.DefaultConcurrency(), "files ingested at once")
+		fs.BoolVar(&move, "move", false, "move files into the store instead of copying them (same file system only; files not stored stay in place)")
 		fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	})
 	if err != nil {
@@ -37,7 +38,7 @@ func (a *App) ingestDirs(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum, err := photos.ImportDirs(ctx, s.fs.Args(), ingest.ImportOptions{Concurrency: concurrency, Progress: a.Stderr})
+	sum, err := photos.ImportDirs(ctx, s.fs.Args(), ingest.ImportOptions{Concurrency: concurrency, Move: move, Progress: a.Stderr})
 	if asJSON {
 		b, _ := json.MarshalIndent(sum, "", "  ")
 		fmt.Fprintln(a.Stdout, string(b))

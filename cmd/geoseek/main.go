@@ -67,7 +67,7 @@ Usage: geoseek <command> [flags]
 Commands:
   serve     migrate, then serve HTTP on --addr (default 127.0.0.1:8080)
   migrate   apply database migrations and optional features (pgvector) and exit
-  ingest    import photos from local directories: ingest [--concurrency N] DIR...
+  ingest    import photos from local directories: ingest [--concurrency N] [--move] DIR...
   reembed   queue re-embedding: reembed [--collection C] [--missing]
   keys      manage API keys: keys create --name N --scopes read,write,admin | keys list | keys revoke ID|PREFIX
   db        the private PostgreSQL cluster: db start | db stop | db url
