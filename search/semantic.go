@@ -21,7 +21,8 @@ package search
 // about the same at 1,000 filtered rows, exact is ten times slower at 5,000,
 // and the iterative scan has recall@10 0.959 at 5% selectivity with
 // ef_search 400 (0.947 with 200), 0.973 at 10%, 0.979 at 20%. So each query picks its plan from the filter's
-// estimated row count (PostgreSQL's estimate, from EXPLAIN):
+// estimated row count (PostgreSQL's estimate, from EXPLAIN, reused for the
+// same filter within estimateTTL):
 //
 //   - no filter: HNSW with ef_search = max(requested or default, depth);
 //   - at most ExactMaxRows estimated rows, or less than
@@ -135,6 +136,9 @@ type Semantic struct {
 	vecRecent time.Duration
 
 	collections sync.Map // name -> cachedCollection
+
+	estMu     sync.Mutex
+	estimates map[string]cachedEstimate // collection, filter SQL, values -> estimate
 }
 
 // NewSemantic returns the semantic ranker over pool, embedding query texts
@@ -310,28 +314,9 @@ func (s *Semantic) Nearest(ctx context.Context, q *Query, depth int) ([]Ranked, 
 // nearest is Nearest for a collection whose id and dimension the caller may
 // already know (known; zero values when not).
 func (s *Semantic) nearest(ctx context.Context, q *Query, depth int, known vecCollection) ([]Ranked, SemanticPlan, error) {
-	plan := SemanticPlan{EstimatedRows: -1}
-	if depth < 1 || depth > MaxSemanticDepth {
-		return nil, plan, problem.Invalid("limit", "semantic results end at %d hits", MaxSemanticDepth)
-	}
-	ok, err := s.VectorAvailable(ctx)
+	k, plan, err := s.prepareKNN(ctx, q, depth, known)
 	if err != nil {
 		return nil, plan, err
-	}
-	if !ok {
-		return nil, plan, errNoVector()
-	}
-	c, err := s.collection(ctx, q.Collection, known)
-	if err != nil {
-		return nil, plan, err
-	}
-	vec, err := s.queryVector(ctx, q, c, &plan)
-	if err != nil {
-		return nil, plan, err
-	}
-	k := KNN{
-		CollectionID: c.id, Dim: c.spec.Dim, Vector: vec, Filter: q.Filter, Depth: depth,
-		EfSearch: q.EfSearch, Storage: c.storage,
 	}
 	hits, kp, err := s.KNN(ctx, k)
 	if err != nil {
@@ -349,6 +334,35 @@ func (s *Semantic) nearest(ctx context.Context, q *Query, depth int, known vecCo
 		hits = hits[:n]
 	}
 	return hits, plan, nil
+}
+
+// prepareKNN checks that vectors are available and turns q into the kNN
+// query of its collection (embedding q.Text when there is no raw vector).
+// The plan it returns says only whether and how q was embedded.
+func (s *Semantic) prepareKNN(ctx context.Context, q *Query, depth int, known vecCollection) (KNN, SemanticPlan, error) {
+	plan := SemanticPlan{EstimatedRows: -1}
+	if depth < 1 || depth > MaxSemanticDepth {
+		return KNN{}, plan, problem.Invalid("limit", "semantic results end at %d hits", MaxSemanticDepth)
+	}
+	ok, err := s.VectorAvailable(ctx)
+	if err != nil {
+		return KNN{}, plan, err
+	}
+	if !ok {
+		return KNN{}, plan, errNoVector()
+	}
+	c, err := s.collection(ctx, q.Collection, known)
+	if err != nil {
+		return KNN{}, plan, err
+	}
+	vec, err := s.queryVector(ctx, q, c, &plan)
+	if err != nil {
+		return KNN{}, plan, err
+	}
+	return KNN{
+		CollectionID: c.id, Dim: c.spec.Dim, Vector: vec, Filter: q.Filter, Depth: depth,
+		EfSearch: q.EfSearch, Storage: c.storage,
+	}, plan, nil
 }
 
 // KNN is one k-nearest-neighbour query over a collection's vectors.
@@ -382,24 +396,9 @@ const maxHalf = 65504
 // one SemanticSQL prints for the same plan.
 func (s *Semantic) KNN(ctx context.Context, k KNN) ([]Ranked, SemanticPlan, error) {
 	plan := SemanticPlan{EstimatedRows: -1}
-	if k.Dim < 1 || k.Dim > embedder.MaxDim || len(k.Vector) != k.Dim {
-		return nil, plan, problem.Invalid("vector", "has %d dimensions, the collection's vectors have %d", len(k.Vector), k.Dim)
-	}
-	filtered := k.Filter != nil && !isEmptyFilter(k.Filter)
-	strategy := k.Force
-	if strategy == "" {
-		strategy = PlanHNSW
-		if filtered {
-			est, total, err := s.estimate(ctx, k)
-			if err != nil {
-				return nil, plan, err
-			}
-			plan.EstimatedRows = est
-			strategy = PlanIterative
-			if est <= float64(s.cfg.ExactMaxRows) || est < s.cfg.MinIterativeSelectivity*total {
-				strategy = PlanExact
-			}
-		}
+	strategy, err := s.choose(ctx, k, &plan)
+	if err != nil {
+		return nil, plan, err
 	}
 	hits, ef, err := s.run(ctx, k, strategy)
 	if err != nil {
@@ -418,6 +417,29 @@ func (s *Semantic) KNN(ctx context.Context, k KNN) ([]Ranked, SemanticPlan, erro
 	return hits, plan, nil
 }
 
+// choose checks k and picks its plan: k.Force when set, plain HNSW without
+// a filter, else by the filter's estimated row count (recorded in plan).
+func (s *Semantic) choose(ctx context.Context, k KNN, plan *SemanticPlan) (string, error) {
+	if k.Dim < 1 || k.Dim > embedder.MaxDim || len(k.Vector) != k.Dim {
+		return "", problem.Invalid("vector", "has %d dimensions, the collection's vectors have %d", len(k.Vector), k.Dim)
+	}
+	if k.Force != "" {
+		return k.Force, nil
+	}
+	if k.Filter == nil || isEmptyFilter(k.Filter) {
+		return PlanHNSW, nil
+	}
+	est, total, err := s.estimate(ctx, k)
+	if err != nil {
+		return "", err
+	}
+	plan.EstimatedRows = est
+	if est <= float64(s.cfg.ExactMaxRows) || est < s.cfg.MinIterativeSelectivity*total {
+		return PlanExact, nil
+	}
+	return PlanIterative, nil
+}
+
 func isEmptyFilter(f Filter) bool {
 	a, ok := f.(And)
 	return ok && len(a) == 0
@@ -427,6 +449,12 @@ func isEmptyFilter(f Filter) bool {
 // arguments (the filter's first, the query vector last).
 func SemanticSQL(k KNN, strategy string) (string, []any) {
 	a := &Args{}
+	return semanticSQL(a, k, strategy), a.Values()
+}
+
+// semanticSQL is SemanticSQL binding its values into a: a statement
+// yielding (id, distance) rows, best first.
+func semanticSQL(a *Args, k KNN, strategy string) string {
 	where := "d.collection_id = " + strconv.FormatInt(k.CollectionID, 10)
 	if k.Filter != nil && !isEmptyFilter(k.Filter) {
 		where += " AND (" + k.Filter.Compile(a) + ")"
@@ -468,7 +496,7 @@ func SemanticSQL(k KNN, strategy string) (string, []any) {
 		sql = "SELECT d.id, " + dist + " AS distance FROM documents d WHERE " + where +
 			" ORDER BY " + dist + " LIMIT " + limit
 	}
-	return sql, a.Values()
+	return sql
 }
 
 // settings returns the session settings (name, value) of a plan.
@@ -527,13 +555,10 @@ func (s *Semantic) Statements(k KNN, strategy string) (setSQL string, setArgs []
 // run executes one plan: settings and query in one batch (one implicit
 // transaction, one round trip).
 func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, int, error) {
-	sql, args := SemanticSQL(k, strategy)
-	ef, set := s.settings(k, strategy)
-	b := &pgx.Batch{}
-	setSQL, setArgs := settingsSQL(set)
-	b.Queue(setSQL, setArgs...)
+	a := &Args{}
+	sql := semanticSQL(a, k, strategy)
 	var hits []Ranked
-	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+	ef, err := s.exec(ctx, k, strategy, sql, a.Values(), func(rows pgx.Rows) error {
 		var (
 			id   int64
 			dist float64
@@ -547,6 +572,19 @@ func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, i
 		})
 		return err
 	})
+	return hits, ef, err
+}
+
+// exec runs sql — the kNN statement of k under strategy, or a statement
+// built around it — after the plan's settings, in one batch (one implicit
+// transaction, so the settings last for exactly this statement; one round
+// trip). scan reads its rows. It returns the ef_search applied.
+func (s *Semantic) exec(ctx context.Context, k KNN, strategy, sql string, args []any, scan func(pgx.Rows) error) (int, error) {
+	ef, set := s.settings(k, strategy)
+	b := &pgx.Batch{}
+	setSQL, setArgs := settingsSQL(set)
+	b.Queue(setSQL, setArgs...)
+	b.Queue(sql, args...).Query(scan)
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		// pgvector may have been removed since it was last seen (the errors
 		// then vary: undefined column, or a stale type in a cached
@@ -555,11 +593,11 @@ func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, i
 		s.vecOK, s.vecAt = false, time.Time{}
 		s.mu.Unlock()
 		if ok, cerr := s.VectorAvailable(ctx); cerr == nil && !ok {
-			return nil, 0, errNoVector()
+			return 0, errNoVector()
 		}
-		return nil, 0, fmt.Errorf("search: semantic %s: %w", strategy, pg.Interpret(err))
+		return 0, fmt.Errorf("search: semantic %s: %w", strategy, pg.Interpret(err))
 	}
-	return hits, ef, nil
+	return ef, nil
 }
 
 // explain returns PostgreSQL's plan (EXPLAIN, JSON) of k under a plan's
@@ -578,16 +616,43 @@ func (s *Semantic) explain(ctx context.Context, k KNN, strategy string) (string,
 	return out, nil
 }
 
+// estimateTTL is how long the estimate for one filter is reused. The
+// planner's estimates change only with the statistics (ANALYZE, usually by
+// autovacuum), and filters repeat (a tag, a region, a period a client
+// offers), so most queries need no EXPLAIN of their own: two EXPLAINs cost a
+// round trip and two plannings per query, a tenth of the work of a filtered
+// exact scan of a few hundred rows.
+const estimateTTL = 30 * time.Second
+
+// maxEstimates bounds the estimate cache; when it is full it starts over.
+const maxEstimates = 4096
+
+type cachedEstimate struct {
+	rows, total float64
+	at          time.Time
+}
+
 // estimate asks the planner how many of the collection's rows with a
 // vector the filter leaves, and how many there are in all: two EXPLAINs in
-// one round trip.
+// one round trip, or the answer for the same filter within estimateTTL.
 func (s *Semantic) estimate(ctx context.Context, k KNN) (rows, total float64, err error) {
 	a := &Args{}
+	filter := k.Filter.Compile(a)
+	key := ""
+	if vals, err := json.Marshal(a.Values()); err == nil {
+		key = strconv.FormatInt(k.CollectionID, 10) + "\x00" + filter + "\x00" + string(vals)
+		s.estMu.Lock()
+		e, ok := s.estimates[key]
+		s.estMu.Unlock()
+		if ok && time.Since(e.at) < estimateTTL {
+			return e.rows, e.total, nil
+		}
+	}
 	base := "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE d.collection_id = " +
 		strconv.FormatInt(k.CollectionID, 10) + " AND d.embedding IS NOT NULL"
 	var outs [2][]byte
 	b := &pgx.Batch{}
-	b.Queue(base+" AND ("+k.Filter.Compile(a)+")", a.Values()...).QueryRow(func(r pgx.Row) error { return r.Scan(&outs[0]) })
+	b.Queue(base+" AND ("+filter+")", a.Values()...).QueryRow(func(r pgx.Row) error { return r.Scan(&outs[0]) })
 	b.Queue(base).QueryRow(func(r pgx.Row) error { return r.Scan(&outs[1]) })
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return 0, 0, fmt.Errorf("search: estimate filter: %w", pg.Interpret(err))
@@ -603,6 +668,14 @@ func (s *Semantic) estimate(ctx context.Context, k KNN) (rows, total float64, er
 			return 0, 0, fmt.Errorf("search: estimate filter: unexpected EXPLAIN output: %v", err)
 		}
 		est[i] = plans[0].Plan.Rows
+	}
+	if key != "" {
+		s.estMu.Lock()
+		if s.estimates == nil || len(s.estimates) >= maxEstimates {
+			s.estimates = map[string]cachedEstimate{}
+		}
+		s.estimates[key] = cachedEstimate{rows: est[0], total: est[1], at: time.Now()}
+		s.estMu.Unlock()
 	}
 	return est[0], est[1], nil
 }

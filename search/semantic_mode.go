@@ -1,11 +1,13 @@
 package search
 
 // The semantic and hybrid modes of Service.Search, registered with
-// RegisterMode. Both compute their ranked id list (Nearest, Hybrid), then
-// fetch the page's documents with the keyword mode's hydrate, so hits look
-// the same in every mode (JSON or GeoJSON). Paging is by position: the
-// cursor carries how many hits were served, and each page recomputes the
-// lists to that depth (at most MaxSemanticDepth hits in all).
+// RegisterMode. Semantic search runs its kNN and fetches the page's
+// documents in one statement (semanticPage); hybrid search computes its
+// fused id list (Hybrid), then fetches the page's documents with the
+// keyword mode's hydrate. Hits look the same in every mode (JSON or
+// GeoJSON). Paging is by position: the cursor carries how many hits were
+// served, and each page recomputes the lists to that depth (at most
+// MaxSemanticDepth hits in all).
 
 import (
 	"context"
@@ -70,9 +72,10 @@ type rankedHit struct {
 	explain json.RawMessage
 }
 
-// page fetches the documents of hits (already in rank order) and builds the
-// result, with a next cursor when more hits follow.
-func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offset int, highlight bool) (*Result, error) {
+// rankedPage fetches the documents of hits (already in rank order) and
+// builds the result, with a next cursor when more hits follow (hybrid
+// search; semantic search fetches its page with its kNN, semanticPage).
+func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offset int) (*Result, error) {
 	q := p.Q
 	res := &Result{Collection: q.Collection, Mode: q.Mode, Hits: []Hit{}}
 	if offset < len(all) {
@@ -87,7 +90,7 @@ func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offs
 		ranked := "SELECT u.id, u.score, u.ord AS k, NULL::bigint AS n FROM unnest(" + a.Add(ids) + "::bigint[], " +
 			a.Add(scores) + "::float8[]) WITH ORDINALITY AS u(id, score, ord)"
 		tsq := ""
-		if highlight && q.Highlight {
+		if q.Highlight {
 			tsq = p.TSQuery(a)
 		}
 		hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.k", tsq, keyScore, true)
@@ -108,13 +111,7 @@ func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offs
 		}
 	}
 	if q.Facets.Any() {
-		// The matched set of a nearest-neighbour query is every filtered
-		// document that has a vector.
-		match := func(a *Args) string { return p.Where(a) + " AND d.embedding IS NOT NULL" }
-		if q.Mode == ModeHybrid {
-			match = p.Where
-		}
-		if err := s.facets(ctx, p, match, res); err != nil {
+		if err := s.facets(ctx, p, p.Where, res); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +126,7 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// semanticMode is mode=semantic.
+// semanticMode is mode=semantic (semanticPage).
 func semanticMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 	sem, err := semanticFor(s)
 	if err != nil {
@@ -139,18 +136,7 @@ func semanticMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits, plan, err := sem.nearest(ctx, p.Q, depth, knownCollection(p))
-	if err != nil {
-		return nil, err
-	}
-	all := make([]rankedHit, len(hits))
-	for i, h := range hits {
-		all[i] = rankedHit{id: h.ID, score: h.Score}
-		if p.Q.Explain {
-			all[i].explain = mustJSON(map[string]any{"semantic": h, "plan": plan})
-		}
-	}
-	return s.rankedPage(ctx, p, all, offset, false)
+	return s.semanticPage(ctx, sem, p, offset, depth)
 }
 
 // hybridMode is mode=hybrid.
@@ -176,7 +162,7 @@ func hybridMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 			})
 		}
 	}
-	return s.rankedPage(ctx, p, all, offset, true)
+	return s.rankedPage(ctx, p, all, offset)
 }
 
 // keywordRanker is the keyword list of hybrid search: KeywordRanked's

@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -472,5 +473,91 @@ func TestSemanticHalfvecStorage(t *testing.T) {
 	sql, _ := SemanticSQL(KNN{CollectionID: f.cid, Dim: f.dim, Vector: big, Depth: 10, Storage: StorageHalfvec}, PlanHNSW)
 	if !strings.Contains(sql, "d.embedding::halfvec(16) <=> ") {
 		t.Errorf("halfvec SQL does not use the index expression: %s", sql)
+	}
+}
+
+// TestSemanticPageEqualsRankThenFetch checks that semantic pages, fetched
+// with their kNN in one statement, equal the ranked list fetched by id (the
+// path hybrid search takes) for every plan, page, filter and option.
+func TestSemanticPageEqualsRankThenFetch(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 3000, 16, SemanticConfig{ExactMaxRows: 100, MinIterativeSelectivity: 0.01})
+	ctx := context.Background()
+	// Some documents with every optional column, and one zero vector.
+	if _, err := f.db.Pool.Exec(ctx, `
+		UPDATE documents SET external_id = 'x' || id, props = jsonb_build_object('n', id),
+		       geom = ST_SetSRID(ST_MakePoint(id % 90, id % 45), 4326),
+		       period = tstzrange('2020-01-01', NULL, '[)')
+		 WHERE collection_id = $1 AND id % 3 = 0`, f.cid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `UPDATE documents SET embedding = array_fill(0, ARRAY[16])::vector
+		WHERE id = (SELECT min(id) FROM documents WHERE collection_id = $1 AND 'p10' = ANY(tags))`, f.cid); err != nil {
+		t.Fatal(err)
+	}
+	svc := NewService(f.db.Pool, Config{})
+	svc.UseSemantic(f.sem)
+	plans := map[string]bool{}
+	for _, c := range []struct {
+		name   string
+		filter Filter
+	}{{"none", nil}, {"0.1%", Tags{Op: TagsAll, Values: []string{"p01"}}}, {"10%", Tags{Op: TagsAll, Values: []string{"p10"}}}} {
+		for _, offset := range []int{0, 5, 40} {
+			for _, opt := range []string{"", "explain", "min_similarity", "point"} {
+				t.Run(fmt.Sprintf("%s/%d/%s", c.name, offset, opt), func(t *testing.T) {
+					v := f.point()
+					q := f.query(v, c.filter, 5)
+					switch opt {
+					case "explain":
+						q.Explain = true
+					case "point":
+						q.Point = &[2]float64{10, 20}
+					case "min_similarity":
+						all, _, err := f.sem.Nearest(ctx, q, 50)
+						if err != nil {
+							t.Fatal(err)
+						}
+						cut := all[min(len(all)-1, offset+2)].Score
+						q.MinSimilarity = &cut
+					}
+					p, err := svc.Prepare(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					depth := offset + q.Limit + 1
+					got, err := svc.semanticPage(ctx, f.sem, p, offset, depth)
+					if err != nil {
+						t.Fatal(err)
+					}
+					hits, plan, err := f.sem.nearest(ctx, q, depth, knownCollection(p))
+					if err != nil {
+						t.Fatal(err)
+					}
+					plans[plan.Strategy] = true
+					all := make([]rankedHit, len(hits))
+					for i, h := range hits {
+						all[i] = rankedHit{id: h.ID, score: h.Score}
+						if q.Explain {
+							all[i].explain = mustJSON(map[string]any{"semantic": h, "plan": plan})
+						}
+					}
+					want, err := svc.rankedPage(ctx, p, all, offset)
+					if err != nil {
+						t.Fatal(err)
+					}
+					g, _ := json.Marshal(got)
+					w, _ := json.Marshal(want)
+					if string(g) != string(w) {
+						t.Errorf("one statement:\n%s\nranked, then fetched:\n%s", g, w)
+					}
+					if offset == 0 && len(got.Hits) == 0 {
+						t.Errorf("no hits")
+					}
+				})
+			}
+		}
+	}
+	if len(plans) != 3 {
+		t.Errorf("plans %v; want all three", plans)
 	}
 }

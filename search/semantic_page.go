@@ -1,0 +1,183 @@
+package search
+
+// A page of mode=semantic in one round trip. The kNN statement of the
+// chosen plan and the fetch of the page's documents are one statement (the
+// kNN rows in a materialized CTE, so the planner plans the kNN exactly as
+// on its own), sent after the plan's settings in one batch. Fetching the
+// ranked ids first and the documents second cost a second round trip and a
+// second statement per page: measured on the bench's 100,000 vectors
+// (internal/bench/vector.go, vector/knn), that was a quarter of the
+// server's time per request at ef_search 40.
+//
+// Hybrid search still ranks first and fetches by id (rankedPage): its list
+// is fused in Go from two rankings.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/geoseek/geoseek/internal/pg"
+)
+
+// semanticPage is mode=semantic for the page after offset hits, the kNN
+// list reaching depth (offset + limit + 1, or MaxSemanticDepth).
+func (s *Service) semanticPage(ctx context.Context, sem *Semantic, p *Plan, offset, depth int) (*Result, error) {
+	q := p.Q
+	k, plan, err := sem.prepareKNN(ctx, q, depth, knownCollection(p))
+	if err != nil {
+		return nil, err
+	}
+	strategy, err := sem.choose(ctx, k, &plan)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.semanticRows(ctx, sem, p, k, strategy, offset)
+	if err != nil {
+		return nil, err
+	}
+	if strategy == PlanIterative && offset+len(page.hits) < k.Depth {
+		// As in KNN: too few rows passed the filter within max_scan_tuples.
+		plan.Fallback = true
+		strategy = PlanExact
+		if page, err = s.semanticRows(ctx, sem, p, k, strategy, offset); err != nil {
+			return nil, err
+		}
+	}
+	plan.Strategy, plan.EfSearch = strategy, page.ef
+
+	// Hits below the minimum similarity are a tail of the list (it is
+	// sorted by distance), so dropping them leaves the ranks as they are.
+	hits, ranks := page.hits, page.ranks
+	if q.MinSimilarity != nil {
+		n := 0
+		for i := range hits {
+			if ranks[i].Score >= *q.MinSimilarity {
+				hits[n], ranks[n] = hits[i], ranks[i]
+				n++
+			}
+		}
+		hits, ranks = hits[:n], ranks[:n]
+	}
+	res := &Result{Collection: q.Collection, Mode: q.Mode, Hits: []Hit{}}
+	if len(hits) > q.Limit {
+		end := offset + q.Limit
+		if end < MaxSemanticDepth {
+			res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: json.RawMessage("null"), ID: hits[q.Limit-1].ID, Seen: end})
+		}
+		hits, ranks = hits[:q.Limit], ranks[:q.Limit]
+	}
+	if len(hits) > 0 {
+		res.Hits = hits
+	}
+	if q.Explain {
+		for i := range res.Hits {
+			res.Hits[i].Explain = mustJSON(map[string]any{"semantic": ranks[i], "plan": plan})
+		}
+	}
+	if q.Facets.Any() {
+		// The matched set of a nearest-neighbour query is every filtered
+		// document that has a vector.
+		match := func(a *Args) string { return p.Where(a) + " AND d.embedding IS NOT NULL" }
+		if err := s.facets(ctx, p, match, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// semanticRowsResult is the kNN list past offset, with its documents.
+type semanticRowsResult struct {
+	hits  []Hit
+	ranks []Ranked
+	ef    int
+}
+
+// semanticRows runs k under strategy and returns the hits ranked after
+// offset (up to k.Depth in all) with their documents, best first.
+func (s *Service) semanticRows(ctx context.Context, sem *Semantic, p *Plan, k KNN, strategy string, offset int) (semanticRowsResult, error) {
+	sql, args := semanticPageSQL(p, k, strategy, offset)
+	if s.trace != nil {
+		s.trace(sql, args)
+	}
+	out := semanticRowsResult{hits: make([]Hit, 0, k.Depth-offset), ranks: make([]Ranked, 0, k.Depth-offset)}
+	ef, err := sem.exec(ctx, k, strategy, sql, args, func(rows pgx.Rows) error {
+		for rows.Next() {
+			h, r, err := scanSemanticHit(rows)
+			if err != nil {
+				return err
+			}
+			out.hits = append(out.hits, h)
+			out.ranks = append(out.ranks, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return out, err
+	}
+	out.ef = ef
+	return out, nil
+}
+
+// semanticPageSQL wraps k's kNN statement: its rows ranked (zero vectors,
+// whose distance is NaN, dropped), those after offset joined with their
+// documents. The columns are the ones scanSemanticHit reads.
+func semanticPageSQL(p *Plan, k KNN, strategy string, offset int) (string, []any) {
+	a := &Args{}
+	knn := semanticSQL(a, k, strategy)
+	dist := "NULL::float8"
+	if p.Q.Point != nil {
+		dist = "ST_Distance(d.geom::geography, " + p.point(a) + "::geography)"
+	}
+	sql := "WITH knn AS MATERIALIZED (" + knn + "),\n" +
+		"ranked AS (SELECT id, distance, row_number() OVER (ORDER BY distance, id) AS rank FROM knn WHERE distance <> 'NaN'::float8)\n" +
+		"SELECT d.id, d.external_id, d.title, d.lang::text, d.tags, d.props::text," +
+		" CASE WHEN isfinite(lower(d.period)) THEN lower(d.period) END, CASE WHEN isfinite(upper(d.period)) THEN upper(d.period) END," +
+		" lower_inc(d.period), upper_inc(d.period), d.period IS NOT NULL AND NOT isempty(d.period)," +
+		" ST_AsGeoJSON(d.geom)::text, d.created_at, d.updated_at, r.distance, " + dist + ", r.rank\n" +
+		"FROM ranked r JOIN documents d ON d.id = r.id\nWHERE r.rank > " + a.Add(offset) + "::int\nORDER BY r.rank"
+	return sql, a.Values()
+}
+
+// scanSemanticHit reads one row of semanticPageSQL: the hit as every
+// search mode returns it (see hydrate) and its semantic rank and score.
+func scanSemanticHit(rows pgx.Rows) (Hit, Ranked, error) {
+	var (
+		h                  Hit
+		props, geo         *string
+		lo, up             *time.Time
+		loInc, upInc, hasP *bool
+		dist               float64
+		rank               int64
+	)
+	if err := rows.Scan(&h.ID, &h.ExternalID, &h.Title, &h.Lang, &h.Tags, &props, &lo, &up, &loInc, &upInc, &hasP,
+		&geo, &h.CreatedAt, &h.UpdatedAt, &dist, &h.DistanceM, &rank); err != nil {
+		return h, Ranked{}, fmt.Errorf("search: scan: %w", pg.Interpret(err))
+	}
+	score := 1 - dist
+	h.Score = &score
+	if props != nil {
+		h.Props = json.RawMessage(*props)
+	}
+	h.Geometry = json.RawMessage("null")
+	if geo != nil {
+		h.Geometry = json.RawMessage(*geo)
+	}
+	if h.Tags == nil {
+		h.Tags = []string{}
+	}
+	if hasP != nil && *hasP {
+		b := []byte("()")
+		if loInc != nil && *loInc {
+			b[0] = '['
+		}
+		if upInc != nil && *upInc {
+			b[1] = ']'
+		}
+		h.Period = &PeriodValue{From: lo, To: up, Bounds: string(b)}
+	}
+	return h, Ranked{ID: h.ID, Rank: int(rank), Score: score}, nil
+}
