@@ -609,6 +609,9 @@ func parseFloats(f, s string, n int) ([]float64, error) {
 
 // parseVector parses a JSON array of finite numbers.
 func parseVector(f string, data []byte) ([]float32, error) {
+	if v, ok := parseVectorFast(data); ok {
+		return v, nil
+	}
 	var raw []*float64
 	if err := decodeStrict(data, &raw); err != nil {
 		return nil, jsonProblem(f, err)
