@@ -365,17 +365,28 @@ func vecRecall(ctx context.Context, sem *search.Semantic, d *vecData, truth [][]
 	return sum / float64(len(d.queries)), strings.Join(names, ","), nil
 }
 
-// vecHTTP is one geoseek request: POST /search, mode=semantic.
-func vecHTTP(ctx context.Context, env *Env, d *vecData, v []float32, tag string, ef int) error {
-	body := map[string]any{"collection": d.collection, "mode": "semantic", "vector": v, "limit": 10, "highlight": false}
-	if ef > 0 {
-		body["ef_search"] = ef
+// vecBodies are the POST /search bodies (mode=semantic) of the queries,
+// encoded once: the load generator's own JSON encoding of 384 floats per
+// request would take CPU from the server on the same cores, while the
+// baseline's pgx side gets its vectors ready-made.
+func vecBodies(d *vecData, tag string, ef int) [][]byte {
+	out := make([][]byte, len(d.queries))
+	for i, v := range d.queries {
+		body := map[string]any{"collection": d.collection, "mode": "semantic", "vector": v, "limit": 10, "highlight": false}
+		if ef > 0 {
+			body["ef_search"] = ef
+		}
+		if tag != "" {
+			body["filter"] = map[string]any{"tags": map[string]any{"all": []string{tag}}}
+		}
+		out[i], _ = json.Marshal(body)
 	}
-	if tag != "" {
-		body["filter"] = map[string]any{"tags": map[string]any{"all": []string{tag}}}
-	}
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.BaseURL+"/search", bytes.NewReader(b))
+	return out
+}
+
+// vecHTTP is one geoseek request: POST /search with body.
+func vecHTTP(ctx context.Context, env *Env, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.BaseURL+"/search", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -407,6 +418,20 @@ func vecBaseline(ctx context.Context, pool *pgxpool.Pool, sem *search.Semantic, 
 	b.Queue(`SELECT d.id, d.external_id, d.title, d.lang::text, d.tags, d.props::text, ST_AsGeoJSON(d.geom), d.created_at, d.updated_at, 1 - knn.distance
 		FROM (`+sql+`) knn JOIN documents d ON d.id = knn.id ORDER BY knn.distance`, args...)
 	return pool.SendBatch(ctx, b).Close()
+}
+
+// vecNext returns a function cycling through 0..n-1, for concurrent use.
+func vecNext(n int) func() int {
+	var (
+		mu sync.Mutex
+		i  int
+	)
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		i++
+		return i % n
+	}
 }
 
 func vecLoadParams(env *Env) (workers, n int, d time.Duration) {
@@ -469,17 +494,11 @@ func runVectorKNN(ctx context.Context, env *Env) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		i := 0
-		var mu sync.Mutex
-		next := func() []float32 {
-			mu.Lock()
-			defer mu.Unlock()
-			i++
-			return d.queries[i%len(d.queries)]
-		}
-		g, b := vecPaired(ctx, env, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), "", ef) },
+		bodies := vecBodies(d, "", ef)
+		next := vecNext(len(d.queries))
+		g, b := vecPaired(ctx, env, func(ctx context.Context) error { return vecHTTP(ctx, env, bodies[next()]) },
 			func(ctx context.Context) error {
-				k := search.KNN{CollectionID: d.cid, Dim: vecDim, Vector: next(), Depth: 10, EfSearch: ef}
+				k := search.KNN{CollectionID: d.cid, Dim: vecDim, Vector: d.queries[next()], Depth: 10, EfSearch: ef}
 				return vecBaseline(ctx, env.Pool, sem, k, search.PlanHNSW)
 			})
 		out = append(out, Result{
@@ -521,18 +540,12 @@ func runVectorFiltered(ctx context.Context, env *Env) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		i := 0
-		var mu sync.Mutex
-		next := func() []float32 {
-			mu.Lock()
-			defer mu.Unlock()
-			i++
-			return d.queries[i%len(d.queries)]
-		}
-		g, b := vecPaired(ctx, env, func(ctx context.Context) error { return vecHTTP(ctx, env, d, next(), sel.tag, 0) },
+		bodies := vecBodies(d, sel.tag, 0)
+		next := vecNext(len(d.queries))
+		g, b := vecPaired(ctx, env, func(ctx context.Context) error { return vecHTTP(ctx, env, bodies[next()]) },
 			func(ctx context.Context) error {
 				kk := k
-				kk.Vector = next()
+				kk.Vector = d.queries[next()]
 				return vecBaseline(ctx, env.Pool, sem, kk, plan.Strategy)
 			})
 		out = append(out, Result{
