@@ -208,12 +208,32 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 	var ranked, order string
 	var kind keyKind
 	var strat Strategy
+	byIDs := false
 	if q.Sort.Key == SortRelevance {
 		kind = keyScore
-		var err error
-		if strat, err = s.strategy(ctx, p); err != nil {
+		var (
+			lexeme string
+			err    error
+		)
+		if strat, lexeme, err = s.strategy(ctx, p); err != nil {
 			return nil, err
 		}
+		if strat == StrategyImpact {
+			top, err := s.impactTop(ctx, p, lexeme, q.Limit+1)
+			if err != nil {
+				return nil, err
+			}
+			// The page is known: fetch its documents by id with a fresh
+			// argument list (the ranking's values are not used here).
+			a = &Args{}
+			tsq = p.TSQuery(a)
+			ranked = "SELECT s.id, s.score, s.score AS k, NULL::bigint AS n FROM (" + impactRanked(a, top) + ") s"
+			byIDs = true
+		}
+	}
+	if byIDs {
+		order = "page.score DESC, page.id"
+	} else if q.Sort.Key == SortRelevance {
 		inner := s.rankedInner(a, strat, where, tsq)
 		cond := "TRUE"
 		if p.cursor != nil {
@@ -247,7 +267,7 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 			order = "page.id" + dir(q.Sort.Desc)
 		}
 	}
-	hits, keys, n, err := s.hydrate(ctx, p, a, ranked, order, tsq, kind, false)
+	hits, keys, n, err := s.hydrate(ctx, p, a, ranked, order, tsq, kind, byIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -438,9 +458,16 @@ func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int
 	if !p.HasText() {
 		return "SELECT NULL::bigint AS id, NULL::real AS score WHERE FALSE", nil
 	}
-	strat, err := s.strategy(ctx, p)
+	strat, lexeme, err := s.strategy(ctx, p)
 	if err != nil {
 		return "", err
+	}
+	if strat == StrategyImpact {
+		top, err := s.impactTop(ctx, p, lexeme, limit)
+		if err != nil {
+			return "", err
+		}
+		return impactRanked(a, top), nil
 	}
 	where := p.Where(a)
 	tsq := p.TSQuery(a)

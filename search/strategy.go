@@ -11,74 +11,82 @@ import (
 // Strategy is how relevance ranking bounds its work. ts_rank_cd must read
 // each ranked row's tsvector from the heap (a few µs per row), so ranking all
 // 600,000 matches of a very common term takes seconds. The strategy is chosen
-// per query from the planner's estimate of the matched set (EXPLAIN of the
-// match condition, filters included; PostgreSQL keeps per-lexeme frequencies
-// for the tsvector column, so the estimate is close for common terms and an
-// over-estimate for rare ones):
+// per query; both automatic strategies return exactly the hits, scores and
+// order of ranking every match with ts_rank_cd (score, then id):
 //
-//   - exact: every match ranked with ts_rank_cd. Used while the estimate is
-//     at most ExactMax (20,000 with RUM, 60,000 without), i.e. always for
-//     rare and medium terms without RUM. Paging is unbounded.
-//   - rum: the RUM index returns matches in its own rank order (ts_rank from
-//     index data, no heap reads); the best CandidateWindow (1,000) are
-//     re-ranked with ts_rank_cd. Used above ExactMax up to RUMMax (200,000)
-//     when the RUM index exists. Measured on the 1M Debian corpus: top-20
-//     identical to exact ranking for medium terms (20/20 for five terms with
-//     2,700–39,000 matches) and 18/20 at 146,000 matches.
-//   - recent: for the largest match sets, the newest SampleSize (5,000)
-//     matches (a backward scan of the primary key, which stops early) are
-//     ranked with ts_rank_cd. This is the "cheap pre-order" that stops early:
-//     results are the best of the newest matches, not of all matches, and the
-//     response says "ranking": "recent". A query this broad usually gets
-//     refined (more words, filters), which brings it back to exact or rum.
+//   - exact: every match ranked with ts_rank_cd. Used when the planner's
+//     estimate of the matched set (EXPLAIN with the actual values, filters
+//     included) is at most ImpactMin, and for every query the impact tiers
+//     cannot serve (several lexemes, OR, phrases, negation, prefixes).
+//   - impact: the query is one lexeme (e.g. "library") and the estimate is
+//     above ImpactMin. Documents are visited in tiers of their score for
+//     that lexeme, highest first, through the search_impacts GIN index
+//     (migration 00031), and ranking stops as soon as a page is full: the
+//     tiers are disjoint score ranges, so no document in a lower tier can
+//     outrank one already found. See keyword_impact.go. When the tiers run
+//     out (fewer than a page of documents score 2.0 or more), the rest is
+//     ranked exactly.
 //
-// rum and recent page only through their candidates; the page that exhausts
-// them says "truncated": true.
+// Two approximate strategies remain for benchmarks and comparison, used only
+// when Config.ForceStrategy asks for them; they page only through their
+// candidates, and the page that exhausts them says "truncated": true:
+//
+//   - rum: the RUM index (migration 00030) returns matches in RUM's own
+//     rank order; the best CandidateWindow are re-ranked with ts_rank_cd.
+//     RUM's score decays each further occurrence by 1/n² (title first), so
+//     its order is not ts_rank_cd's: on the 1M Debian corpus its top 20 for
+//     "library" share few documents with the exact top 20.
+//   - recent: the newest SampleSize matches ranked with ts_rank_cd.
 type Strategy string
 
 // Ranking strategies.
 const (
 	StrategyExact  Strategy = "exact"
+	StrategyImpact Strategy = "impact"
 	StrategyRUM    Strategy = "rum"
 	StrategyRecent Strategy = "recent"
 )
 
 // Strategy thresholds (see Strategy).
 const (
-	ExactMaxWithRUM    = 20_000
-	ExactMaxWithoutRUM = 60_000
-	RUMMax             = 200_000
-	DefaultSampleSize  = 5_000
+	// ImpactMin is the estimated match count above which a one-lexeme
+	// query is ranked through the impact tiers.
+	ImpactMin = 10_000
+	// ExactMaxWithRUM is kept for callers that compare estimates with the
+	// old threshold; it equals ImpactMin.
+	ExactMaxWithRUM   = ImpactMin
+	DefaultSampleSize = 5_000
 )
 
 // strategy picks the ranking strategy of p: the cursor's when paging (so all
-// pages rank the same candidates), else from the estimated match count.
-func (s *Service) strategy(ctx context.Context, p *Plan) (Strategy, error) {
+// pages rank the same way), else the forced one, else impact for a
+// one-lexeme query with more than ImpactMin estimated matches, else exact.
+// lexeme is the query's lexeme for impact.
+func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, lexeme string, err error) {
 	if p.cursor != nil && p.cursor.Strategy != "" {
 		switch p.cursor.Strategy {
 		case StrategyExact, StrategyRUM, StrategyRecent:
-			return p.cursor.Strategy, nil
+			return p.cursor.Strategy, "", nil
+		case StrategyImpact:
+			return s.impactOrExact(ctx, p)
 		}
-		return "", errBadCursor
+		return "", "", errBadCursor
 	}
-	if s.forced != "" {
-		return s.forced, nil
-	}
-	rum, err := s.HasRUM(ctx)
-	if err != nil {
-		return "", err
+	switch s.forced {
+	case "":
+	case StrategyImpact:
+		return s.impactOrExact(ctx, p)
+	default:
+		return s.forced, "", nil
 	}
 	est, err := s.Estimate(ctx, p)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	switch {
-	case rum && est <= ExactMaxWithRUM, !rum && est <= ExactMaxWithoutRUM:
-		return StrategyExact, nil
-	case rum && est <= RUMMax:
-		return StrategyRUM, nil
+	if est <= ImpactMin {
+		return StrategyExact, "", nil
 	}
-	return StrategyRecent, nil
+	return s.impactOrExact(ctx, p)
 }
 
 // Estimate is the planner's estimate of how many documents match p (text
