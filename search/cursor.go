@@ -77,7 +77,7 @@ func (q *Query) hash() string {
 		where = q.Filter.Compile(a)
 	}
 	vals, _ := json.Marshal(a.Values())
-	parts := []any{q.Collection, q.Mode, q.Text, q.Lang, q.Prefix, q.Sort.String(), q.Point, where, string(vals), q.Vector, q.SemanticRatio, q.MinSimilarity}
+	parts := []any{q.Collection, q.Mode, q.Text, q.Lang, q.Prefix, q.Sort.String(), q.Point, where, string(vals), vectorDigest(q.Vector), q.SemanticRatio, q.MinSimilarity}
 	b, _ := json.Marshal(parts)
 	h.Write(b)
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:12])

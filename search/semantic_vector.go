@@ -2,9 +2,27 @@ package search
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"math"
 	"strconv"
 )
+
+// vectorDigest identifies a query vector for cursor hashes by its float32
+// bits ("" for none): hashing its JSON text instead formatted 384 floats on
+// every page, a fifth of a semantic page's own time.
+func vectorDigest(v []float32) string {
+	if v == nil {
+		return ""
+	}
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
 
 // parseVectorFast parses the common case of a query vector: a JSON array of
 // 1..MaxVectorDim finite numbers within float32's range. It reports false
