@@ -178,8 +178,15 @@ func scanPhoto(row pgx.Row, extra ...any) (*Photo, error) {
 
 // Get returns photo id with its full EXIF tag set, or problem.ErrNotFound.
 func (s *Service) Get(ctx context.Context, id int64) (*Photo, error) {
+	return s.get(ctx, s.pool, id)
+}
+
+// get reads photo id through q. Code holding a pooled connection passes it:
+// taking a second one from the pool while holding the first deadlocks once
+// as many callers as the pool has connections do the same.
+func (s *Service) get(ctx context.Context, q document.Querier, id int64) (*Photo, error) {
 	var exifJSON []byte
-	p, err := scanPhoto(s.pool.QueryRow(ctx, `SELECT`+photoCols+`, p.exif::text`+photoFrom+`WHERE p.document_id = $1`, id), &exifJSON)
+	p, err := scanPhoto(q.QueryRow(ctx, `SELECT`+photoCols+`, p.exif::text`+photoFrom+`WHERE p.document_id = $1`, id), &exifJSON)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
 	}
@@ -313,7 +320,7 @@ func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, b
 			}
 			return err
 		}
-		photo, err = s.Get(ctx, id)
+		photo, err = s.get(ctx, conn, id)
 		created = err == nil
 		return err
 	})

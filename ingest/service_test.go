@@ -7,12 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
 func TestImportDirs(t *testing.T) {
@@ -231,5 +236,39 @@ func TestStageLocalChanged(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("changed file not left in place: %v", err)
+	}
+}
+
+// TestImportSmallPool: more files at once than pool connections must not
+// deadlock (a worker holding its hash-lock connection never waits for a
+// second one).
+func TestImportSmallPool(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	cfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	svc, err := New(Config{DataDir: t.TempDir()}, pool, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	for i, name := range []string{"exiftool__Apple.jpg", "exiftool__GoPro.jpg", "exiftool__Google.jpg", "exifr__png_with_exif_and_gps.png", "mei__Issue_473_Java_.webp"} {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("%d-%s", i, name)), corpusFile(t, name).data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := svc.ImportDirs(ctx, []string{src}, ImportOptions{Concurrency: 8})
+	if err != nil || sum.Created != 5 {
+		t.Fatalf("import with 8 workers on 2 connections: %+v %v", sum, err)
 	}
 }
