@@ -24,15 +24,18 @@
 // nothing, a trigram (pg_trgm word_similarity) search over titles gives typo
 // tolerance.
 //
-// Ranking cost. ts_rank_cd must read every ranked row's tsvector, so ranking
-// all matches of a term found in most of a million rows costs seconds. Each
-// relevance query therefore picks a Strategy from the planner's estimate of
-// its matched set: exact ranking of every match for rare and medium terms,
-// RUM-ordered candidates re-ranked with ts_rank_cd for large sets when the
-// RUM index exists (migration 00030, created only where the rum extension is
-// available), and the newest matches ranked for the very largest sets. See
-// Strategy for the thresholds, the measured quality and the paging limits,
-// and internal/bench/search.go for the numbers.
+// Ranking cost and guarantee. ts_rank_cd must read every ranked row's
+// tsvector, so ranking all matches of a term found in most of a million rows
+// costs seconds. Relevance ranking is nevertheless always exact: a page holds
+// exactly the hits, scores and order of ranking every match. A one-lexeme
+// query with more than ImpactMin estimated matches is ranked through impact
+// tiers (keyword_impact.go, migration 00031): documents are visited in
+// disjoint score ranges of that lexeme, highest first, and ranking stops when
+// the page is full. Every other query (several lexemes, OR, phrases,
+// negation, prefixes, or small match sets) ranks every match. See Strategy,
+// and internal/bench/search.go for the numbers. The approximate strategies
+// (RUM-ordered candidates, newest matches) run only when forced by
+// Config.ForceStrategy.
 //
 // Plans. Statements whose best plan depends on the parameters (a rare term
 // wants the index, a common one wants RUM's ordered scan) run in pgx's
