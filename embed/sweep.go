@@ -103,6 +103,11 @@ func Sweep(ctx context.Context, pool *pgxpool.Pool, set *Set) (EmbedStats, error
 				return total, err
 			}
 		}
+		// After a change of dimension the index waits for the new vectors
+		// (see geoseek_ensure_embedding_index); otherwise this is a lookup.
+		if _, err := pool.Exec(ctx, `SELECT geoseek_ensure_embedding_index($1)`, cid); err != nil {
+			return total, fmt.Errorf("embed: sweep: index of collection %d: %w", cid, err)
+		}
 	}
 	return total, nil
 }

@@ -2,10 +2,12 @@ package embed_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
@@ -63,5 +65,71 @@ func TestSweepEmbedsMissingAndStaleVectors(t *testing.T) {
 	// Nothing left: a sweep does nothing.
 	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Updated != 0 {
 		t.Fatalf("idle sweep: %+v %v", st, err)
+	}
+}
+
+// TestDimensionChange: computed vectors of the old dimension are cleared and
+// recomputed by the sweep at the new one; client vectors block the change
+// with a clear error instead of a failed index build.
+func TestDimensionChange(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('auto', 'offline', 64), ('client', 'none', 3)`); err != nil {
+		t.Fatal(err)
+	}
+	auto := &document.Doc{Collection: "auto", Title: "Lisbon trams", Body: "yellow trams climb the hills"}
+	if _, err := document.Insert(ctx, db.Pool, auto); err != nil {
+		t.Fatal(err)
+	}
+	client := &document.Doc{Collection: "client", Title: "mine", Embedding: []float32{1, 0, 0}}
+	if _, err := document.Insert(ctx, db.Pool, client); err != nil {
+		t.Fatal(err)
+	}
+	set, err := embedder.NewSet(embedder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := embedder.Sweep(ctx, db.Pool, set); err != nil {
+		t.Fatal(err)
+	}
+	dims := func(id int64) int {
+		var n *int
+		if err := db.Pool.QueryRow(ctx, `SELECT vector_dims(embedding) FROM documents WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == nil {
+			return 0
+		}
+		return *n
+	}
+	if dims(auto.ID) != 64 {
+		t.Fatalf("dimension %d before the change", dims(auto.ID))
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE collections SET embedding_dim = 32 WHERE name = 'auto'`); err != nil {
+		t.Fatalf("changing the dimension of computed vectors: %v", err)
+	}
+	if dims(auto.ID) != 0 {
+		t.Fatalf("vector of the old dimension kept")
+	}
+	if _, err := embedder.Sweep(ctx, db.Pool, set); err != nil || dims(auto.ID) != 32 {
+		t.Fatalf("sweep after the change: dimension %d, %v", dims(auto.ID), err)
+	}
+	// The index for the new dimension follows once the cleared row versions
+	// are vacuumed, which depends on every transaction of the server: not
+	// asserted here.
+	var idx bool
+	if err := db.Pool.QueryRow(ctx, `SELECT to_regclass(geoseek_embedding_index_name((SELECT id FROM collections WHERE name = 'auto'), 32)) IS NOT NULL`).Scan(&idx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("index for the new dimension after one sweep: %v", idx)
+
+	_, err = db.Pool.Exec(ctx, `UPDATE collections SET embedding_dim = 4 WHERE name = 'client'`)
+	if pg.Code(err) != "55000" || !strings.Contains(err.Error(), `"client" holds 1 client-provided vectors`) {
+		t.Fatalf("changing the dimension of client vectors: %v", err)
+	}
+	if dims(client.ID) != 3 {
+		t.Fatal("client vector lost")
 	}
 }

@@ -55,15 +55,29 @@ $$;
 
 -- geoseek_ensure_embedding_index creates the HNSW (cosine) index of one
 -- collection for its current dimension, if it is missing.
+--
+-- Vectors of another dimension (the collection's dimension was changed)
+-- cannot go into the index: the cast to vector(<dim>) fails. Vectors the
+-- collection's embedder computed are stale anyway: they are cleared, and the
+-- index is left to the embedding sweep (embed.Sweep), which recomputes them
+-- and then calls this function again (CREATE INDEX indexes the cleared row
+-- versions too until they are vacuumed, so it cannot run in the transaction
+-- that cleared them, and may have to wait a few sweeps). Until then the
+-- collection is searched without its index. Client-provided vectors
+-- (embedder 'none') cannot be recomputed: the change is refused with SQLSTATE
+-- 55000 (object_not_in_prerequisite_state) and a hint.
 CREATE OR REPLACE FUNCTION geoseek_ensure_embedding_index(cid bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     dim     integer;
     storage text;
+    kind    text;
+    cname   text;
     want    text;
     old     text;
+    n       bigint;
 BEGIN
-    SELECT embedding_dim, embedding_storage INTO dim, storage FROM collections WHERE id = cid;
+    SELECT embedding_dim, embedding_storage, embedder, name INTO dim, storage, kind, cname FROM collections WHERE id = cid;
     want := CASE WHEN dim IS NULL THEN NULL ELSE geoseek_embedding_index_name(cid, dim, storage) END;
     -- Drop the collection's indexes for another dimension or element type.
     FOR old IN SELECT indexname FROM pg_indexes
@@ -73,18 +87,41 @@ BEGIN
     END LOOP;
     -- HNSW takes vector up to 2,000 and halfvec up to 4,000 dimensions;
     -- larger ones are searched exactly.
-    IF dim IS NULL OR (storage = 'vector' AND dim > 2000) OR (storage = 'halfvec' AND dim > 4000) THEN
+    IF dim IS NULL OR (storage = 'vector' AND dim > 2000) OR (storage = 'halfvec' AND dim > 4000)
+       OR to_regclass(quote_ident(want)) IS NOT NULL THEN
         RETURN;
     END IF;
-    IF storage = 'halfvec' THEN
-        EXECUTE format(
-            'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::halfvec(%s)) halfvec_cosine_ops) WHERE collection_id = %s',
-            want, dim, cid);
-    ELSE
-        EXECUTE format(
-            'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::vector(%s)) vector_cosine_ops) WHERE collection_id = %s',
-            want, dim, cid);
+    -- Only when the index is to be built: this reads every vector of the
+    -- collection.
+    SELECT count(*) INTO n FROM documents
+     WHERE collection_id = cid AND embedding IS NOT NULL AND vector_dims(embedding) <> dim;
+    IF n > 0 AND kind = 'none' THEN
+        RAISE EXCEPTION 'collection "%" holds % client-provided vectors of another dimension than %', cname, n, dim
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Vectors of a collection without an embedder are not recomputed: delete them (SET embedding = NULL) or keep the old dimension.';
     END IF;
+    IF n > 0 THEN
+        UPDATE documents SET embedding = NULL
+         WHERE collection_id = cid AND embedding IS NOT NULL AND vector_dims(embedding) <> dim;
+        RAISE NOTICE 'collection "%": % vectors of another dimension than % cleared; the embedding sweep recomputes them and builds the index', cname, n, dim;
+        RETURN;
+    END IF;
+    BEGIN
+        IF storage = 'halfvec' THEN
+            EXECUTE format(
+                'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::halfvec(%s)) halfvec_cosine_ops) WHERE collection_id = %s',
+                want, dim, cid);
+        ELSE
+            EXECUTE format(
+                'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::vector(%s)) vector_cosine_ops) WHERE collection_id = %s',
+                want, dim, cid);
+        END IF;
+    EXCEPTION WHEN data_exception THEN
+        -- CREATE INDEX also indexes row versions that some snapshot may
+        -- still see, such as the vectors cleared after a change of
+        -- dimension, until they are vacuumed: the next sweep tries again.
+        RAISE NOTICE 'collection "%": no index yet: %', cname, SQLERRM;
+    END;
 END;
 $$;
 
@@ -101,4 +138,19 @@ CREATE TRIGGER collections_ensure_embedding_index
 AFTER INSERT OR UPDATE OF embedding_dim, embedding_storage ON collections
 FOR EACH ROW EXECUTE FUNCTION collections_ensure_embedding_index();
 
-SELECT geoseek_ensure_embedding_index(id) FROM collections;
+-- Every collection's index; a collection whose index cannot be built (see
+-- geoseek_ensure_embedding_index) is reported as a warning, not a reason to
+-- fail the migration.
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT id, name FROM collections ORDER BY id LOOP
+        BEGIN
+            PERFORM geoseek_ensure_embedding_index(c.id);
+        EXCEPTION WHEN object_not_in_prerequisite_state THEN
+            RAISE WARNING 'collection %: no HNSW index: %', c.name, SQLERRM;
+        END;
+    END LOOP;
+END;
+$$;
