@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	"github.com/twpayne/go-geom"
 
 	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/pg"
@@ -439,6 +440,12 @@ func photoDocument(name string, sum []byte, m *Meta, place Place, taken Taken, h
 		props["place"] = place
 	}
 	d := &document.Doc{Collection: Collection, Title: title, Body: strings.Join(body, " "), Tags: tags, Props: props}
+	if m.HasGPS() {
+		// The same point as the generated photos.geom, written with the
+		// document so the sync trigger (migration 00012) finds nothing to
+		// update.
+		d.Geometry = geom.NewPointFlat(geom.XY, []float64{*m.Lon, *m.Lat}).SetSRID(4326)
+	}
 	if hasTime {
 		props["tz_source"] = taken.Source
 		props["taken_local"] = taken.Local.Format("2006-01-02T15:04:05")

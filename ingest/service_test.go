@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
@@ -245,12 +245,7 @@ func TestStageLocalChanged(t *testing.T) {
 func TestImportSmallPool(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
-	cfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 2
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := pg.Open(context.Background(), pg.Config{URL: db.URL, MaxConns: 2}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,5 +265,36 @@ func TestImportSmallPool(t *testing.T) {
 	sum, err := svc.ImportDirs(ctx, []string{src}, ImportOptions{Concurrency: 8})
 	if err != nil || sum.Created != 5 {
 		t.Fatalf("import with 8 workers on 2 connections: %+v %v", sum, err)
+	}
+}
+
+// TestPhotoDocumentGeom: a geotagged photo's document is written with the
+// photo's point, so the sync trigger updates nothing (an update would
+// re-index the whole document).
+func TestPhotoDocumentGeom(t *testing.T) {
+	t.Parallel()
+	var updated int64 = -1
+	b := setup(t, Config{AfterInsert: func(ctx context.Context, tx pgx.Tx, _ int64) error {
+		return tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_updated('documents'::regclass)`).Scan(&updated)
+	}})
+	ctx := context.Background()
+	p, _, err := b.svc.Ingest(ctx, "gps.jpg", bytes.NewReader(corpusFile(t, "exiftool__Apple.jpg").data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var same bool
+	if err := b.db.Pool.QueryRow(ctx, `SELECT d.geom = p.geom FROM photos p JOIN documents d ON d.id = p.document_id WHERE p.document_id = $1`, p.ID).Scan(&same); err != nil || !same {
+		t.Fatalf("document geometry equals the photo's point: %v %v", same, err)
+	}
+	if updated != 0 {
+		t.Errorf("%d document rows updated while ingesting, want 0", updated)
+	}
+	// Writing lat/lon later still moves the document (the trigger's job).
+	if _, err := b.db.Pool.Exec(ctx, `UPDATE photos SET lat = 10, lon = 20 WHERE document_id = $1`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	var x, y float64
+	if err := b.db.Pool.QueryRow(ctx, `SELECT ST_X(geom), ST_Y(geom) FROM documents WHERE id = $1`, p.ID).Scan(&x, &y); err != nil || x != 20 || y != 10 {
+		t.Errorf("document point after a lat/lon update: %v %v %v", x, y, err)
 	}
 }
