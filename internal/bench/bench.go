@@ -110,6 +110,69 @@ type Stats struct {
 // passed, whichever comes first (both bounds always apply, so a load run always
 // stops by itself), and reports throughput and latency percentiles.
 func Load(ctx context.Context, workers, n int, d time.Duration, fn func(ctx context.Context) error) Stats {
+	return load(ctx, workers, n, d, fn).stats()
+}
+
+// Paired measures a (geoseek) and b (its baseline) alike, for scenarios that
+// report their ratio. Each side is first warmed with the measuring
+// concurrency for a tenth of the budget (so both find warm HTTP and database
+// connections, PostgreSQL backends with their caches loaded, and server
+// caches filled: a sequential warm-up leaves all but one of them cold, and
+// whichever side ran first paid for it). Then they run in alternating rounds,
+// a b b a a b …, each round with n/rounds calls and d/rounds time per side,
+// so that load from other processes on the machine, which changes over
+// seconds, falls on both sides alike. Throughput is over all rounds and the
+// percentiles are those of every call of a side.
+func Paired(ctx context.Context, workers, n, rounds int, d time.Duration, a, b func(ctx context.Context) error) (Stats, Stats) {
+	rounds = max(rounds, 1)
+	warm := max(workers*10, n/10)
+	load(ctx, workers, warm, d/10, a)
+	load(ctx, workers, warm, d/10, b)
+	var ra, rb loadRun
+	for i := range rounds {
+		first, second := a, b
+		if i%2 == 1 {
+			first, second = b, a
+		}
+		r1 := load(ctx, workers, max(n/rounds, 1), d/time.Duration(rounds), first)
+		r2 := load(ctx, workers, max(n/rounds, 1), d/time.Duration(rounds), second)
+		if i%2 == 1 {
+			r1, r2 = r2, r1
+		}
+		ra.add(r1)
+		rb.add(r2)
+	}
+	return ra.stats(), rb.stats()
+}
+
+// loadRun is the raw outcome of load runs.
+type loadRun struct {
+	lat     []time.Duration
+	errs    int
+	elapsed time.Duration
+}
+
+func (r *loadRun) add(o loadRun) {
+	r.lat = append(r.lat, o.lat...)
+	r.errs += o.errs
+	r.elapsed += o.elapsed
+}
+
+func (r loadRun) stats() Stats {
+	st := Stats{N: len(r.lat), Errors: r.errs, Elapsed: r.elapsed}
+	if st.Elapsed > 0 {
+		st.PerSec = float64(st.N) / st.Elapsed.Seconds()
+	}
+	lat := r.lat
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		st.P50 = lat[len(lat)*50/100]
+		st.P95 = lat[min(len(lat)-1, len(lat)*95/100)]
+	}
+	return st
+}
+
+func load(ctx context.Context, workers, n int, d time.Duration, fn func(ctx context.Context) error) loadRun {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -148,14 +211,5 @@ func Load(ctx context.Context, workers, n int, d time.Duration, fn func(ctx cont
 		}()
 	}
 	wg.Wait()
-	st := Stats{N: len(lat), Errors: errs, Elapsed: time.Since(start)}
-	if st.Elapsed > 0 {
-		st.PerSec = float64(st.N) / st.Elapsed.Seconds()
-	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if len(lat) > 0 {
-		st.P50 = lat[len(lat)*50/100]
-		st.P95 = lat[min(len(lat)-1, len(lat)*95/100)]
-	}
-	return st
+	return loadRun{lat: lat, errs: errs, elapsed: time.Since(start)}
 }

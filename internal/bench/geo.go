@@ -22,6 +22,10 @@ package bench
 //     Berlin at zooms 4, 10 and 16 against the same ST_AsMVT SQL via pgx.
 //   - geo/clusters/world-z3: GET /collections/{c}/clusters for the whole world
 //     at zoom 3 (target p95 < 100 ms), against the same SQL via pgx.
+//
+// Every pair is measured with bench.Paired: both sides warmed with the
+// measuring concurrency, then alternating rounds, so neither side pays alone
+// for cold connections or for another process's burst of load.
 
 import (
 	"context"
@@ -160,26 +164,25 @@ func pgxDiscard(env *Env, sql string, args []any) func(ctx context.Context) erro
 type geoRun struct {
 	workers int
 	n       int
+	rounds  int
 	d       time.Duration
 }
 
+// geoRunFor is the load of one comparison: heavy requests (items of
+// 10,000 features) get fewer calls; d bounds each side's time either way.
 func geoRunFor(env *Env, heavy bool) geoRun {
 	switch {
 	case env.Quick:
-		return geoRun{workers: 2, n: 40, d: 3 * time.Second}
+		return geoRun{workers: 2, n: 40, rounds: 2, d: 3 * time.Second}
 	case heavy:
-		return geoRun{workers: 4, n: 300, d: 15 * time.Second}
+		return geoRun{workers: 4, n: 300, rounds: 6, d: 15 * time.Second}
 	}
-	return geoRun{workers: 4, n: 2000, d: 15 * time.Second}
+	return geoRun{workers: 4, n: 6000, rounds: 6, d: 15 * time.Second}
 }
 
-// warm runs fn a few times so caches are equally warm for both sides.
-func warm(ctx context.Context, fns ...func(context.Context) error) {
-	for range 3 {
-		for _, fn := range fns {
-			_ = fn(ctx)
-		}
-	}
+// paired measures geoseek (g) against its baseline (b) with bench.Paired.
+func (r geoRun) paired(ctx context.Context, g, b func(context.Context) error) (Stats, Stats) {
+	return Paired(ctx, r.workers, r.n, r.rounds, r.d, g, b)
 }
 
 func pair(name string, g, b Stats, note string) Result {
@@ -223,13 +226,11 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 		get := geoGet(env, false)
 		gfn := func(ctx context.Context) error { return get(ctx, url) }
 		bfn := pgxDiscard(env, sql, args)
-		warm(ctx, gfn, bfn)
-		gs := Load(ctx, run.workers, run.n, run.d, gfn)
-		bs := Load(ctx, run.workers, run.n, run.d, bfn)
+		gs, bs := run.paired(ctx, gfn, bfn)
 		out = append(out, pair(fmt.Sprintf("geo/items/%d", bx.limit), gs, bs, "same SQL via pgx, bytes discarded; geoseek also counts numberMatched"))
 		gz := geoGet(env, true)
-		zs := Load(ctx, run.workers, run.n, run.d, func(ctx context.Context) error { return gz(ctx, url) })
-		out = append(out, Result{Scenario: fmt.Sprintf("geo/items/%d-gzip", bx.limit), Geoseek: zs.PerSec, Baseline: gs.PerSec, Unit: "req/s",
+		zs, is := run.paired(ctx, func(ctx context.Context) error { return gz(ctx, url) }, gfn)
+		out = append(out, Result{Scenario: fmt.Sprintf("geo/items/%d-gzip", bx.limit), Geoseek: zs.PerSec, Baseline: is.PerSec, Unit: "req/s",
 			Note: fmt.Sprintf("gzip (BestSpeed) against identity; p50 %s p95 %s", zs.P50.Round(time.Microsecond), zs.P95.Round(time.Microsecond))})
 	}
 
@@ -267,9 +268,7 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 		return rows.Err()
 	}
 	run := geoRunFor(env, false)
-	warm(ctx, goSide, pgSide)
-	gs := Load(ctx, run.workers, run.n, run.d, goSide)
-	ps := Load(ctx, run.workers, run.n, run.d, pgSide)
+	gs, ps := run.paired(ctx, goSide, pgSide)
 	out = append(out, Result{Scenario: "geo/items/encode-1000", Geoseek: gs.PerSec, Baseline: ps.PerSec, Unit: "queries/s",
 		Note: fmt.Sprintf("in process: Go WKB->GeoJSON (p50 %s) against ST_AsGeoJSON+json_build_object in PostgreSQL (p50 %s)",
 			gs.P50.Round(time.Microsecond), ps.P50.Round(time.Microsecond))})
@@ -382,13 +381,13 @@ func runGeoTiles(ctx context.Context, env *Env) ([]Result, error) {
 			return nil, err
 		}
 		url := fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", env.BaseURL, name, tc.Z, tc.X, tc.Y)
-		run := geoRunFor(env, z == 4)
+		// Every zoom is a light request: z <= 7 reads the cluster pyramid,
+		// deeper zooms a tile's worth of rows.
+		run := geoRunFor(env, false)
 		get := geoGet(env, false)
 		gfn := func(ctx context.Context) error { return get(ctx, url) }
 		bfn := pgxDiscard(env, sql, args)
-		warm(ctx, gfn, bfn)
-		gs := Load(ctx, run.workers, run.n, run.d, gfn)
-		bs := Load(ctx, run.workers, run.n, run.d, bfn)
+		gs, bs := run.paired(ctx, gfn, bfn)
 		out = append(out, pair(fmt.Sprintf("geo/tiles/z%d", z), gs, bs, fmt.Sprintf("tile %d/%d/%d at Berlin; same ST_AsMVT SQL via pgx", tc.Z, tc.X, tc.Y)))
 	}
 	return out, nil
@@ -417,9 +416,7 @@ func runGeoClusters(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		return nil
 	}
-	warm(ctx, gfn, bfn)
-	gs := Load(ctx, run.workers, run.n, run.d, gfn)
-	bs := Load(ctx, run.workers, run.n, run.d, bfn)
+	gs, bs := run.paired(ctx, gfn, bfn)
 	r := pair("geo/clusters/world-z3", gs, bs, "target p95 < 100 ms; same SQL via pgx")
 	lat := Result{Scenario: "geo/clusters/world-z3-p95", Geoseek: float64(gs.P95.Microseconds()) / 1000, Baseline: 100,
 		Unit: "ms", LowerIsBetter: true, Note: "baseline column is the issue's target"}
