@@ -288,22 +288,28 @@ func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, b
 		return nil, false, err
 	}
 	sum := up.Sum()
-	if p, err := s.BySHA256(ctx, sum); err == nil {
-		return p, false, nil
-	} else if !errors.Is(err, problem.ErrNotFound) {
-		return nil, false, err
-	}
 	meta, err := ReadMeta(up.File(), up.Size())
 	if err != nil {
 		return nil, false, err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("ingest: acquire: %w", err)
+	}
+	defer conn.Release()
+	var place Place
+	if meta.HasGPS() {
+		if place, err = lookupPlaceAt(ctx, conn, *meta.Lon, *meta.Lat); err != nil {
+			return nil, false, err
+		}
 	}
 	var (
 		photo   *Photo
 		created bool
 	)
-	err = s.withSHALock(ctx, sum, func(conn *pgxpool.Conn) error {
-		if p, err := s.bySHA(ctx, conn, sum); err == nil {
-			photo = p // a concurrent upload of the same bytes won
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if p, err := s.lockSHA(ctx, tx, sum); err == nil {
+			photo = p // stored before, or by a concurrent upload of the same bytes
 			return nil
 		} else if !errors.Is(err, problem.ErrNotFound) {
 			return err
@@ -312,18 +318,22 @@ func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, b
 		if err != nil {
 			return err
 		}
-		id, err := s.insert(ctx, conn, sum, up.Size(), key, name, meta)
+		id, err := s.insert(ctx, tx, sum, up.Size(), key, name, meta, place)
+		if err == nil {
+			photo, err = s.get(ctx, tx, id)
+		}
 		if err != nil {
-			// No row needs the file (checked above, under the lock): take
-			// it out now rather than leave it to the sweeper.
+			// No row needs the file (checked above, and the lock is held
+			// until the rollback): take it out now rather than leave it to
+			// the sweeper. (Should COMMIT itself fail, the file stays and
+			// the sweeper adopts it, as after a crash.)
 			if rerr := up.Undo(key); rerr != nil {
 				s.log.Warn("ingest: original of a failed insert not taken back", "key", key, "err", rerr)
 			}
 			return err
 		}
-		photo, err = s.get(ctx, conn, id)
-		created = err == nil
-		return err
+		created = true
+		return nil
 	})
 	if err != nil {
 		return nil, false, err
@@ -331,65 +341,74 @@ func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, b
 	return photo, created, nil
 }
 
+// lockSHA takes the transaction-level advisory lock of sum, held to commit,
+// and returns the photo with those bytes (problem.ErrNotFound if none). A
+// concurrent ingest of the same bytes waits on the lock, then finds the
+// photo this transaction commits: both statements go in one round trip, and
+// in READ COMMITTED the lookup's snapshot is taken after the lock is granted.
+func (s *Service) lockSHA(ctx context.Context, tx pgx.Tx, sum []byte) (*Photo, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, shaLockKey(sum))
+	b.Queue(`SELECT`+photoCols+photoFrom+`WHERE p.sha256 = $1`, sum)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("ingest: lock: %w", pg.Interpret(err))
+	}
+	p, err := scanPhoto(br.QueryRow())
+	if err != nil {
+		return nil, fmt.Errorf("ingest: photo by sha256: %w", pg.Interpret(err))
+	}
+	return p, nil
+}
+
 // insert writes the document, the photo row and the thumbnail job in one
 // transaction and returns the document id.
-func (s *Service) insert(ctx context.Context, conn *pgxpool.Conn, sum []byte, size int64, key, name string, m *Meta) (int64, error) {
-	var place Place
-	if m.HasGPS() {
-		p, err := lookupPlaceAt(ctx, conn, *m.Lon, *m.Lat)
-		if err != nil {
-			return 0, err
-		}
-		place = p
-	}
+func (s *Service) insert(ctx context.Context, tx pgx.Tx, sum []byte, size int64, key, name string, m *Meta, place Place) (int64, error) {
 	taken, hasTime := resolveTaken(m)
 	doc := photoDocument(name, sum, m, place, taken, hasTime)
 	exifJSON, err := json.Marshal(m.Tags)
 	if err != nil {
 		return 0, fmt.Errorf("ingest: exif json: %w", err)
 	}
-	var id int64
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		id, err = document.Insert(ctx, tx, doc)
-		if err != nil {
-			return err
+	id, err := document.Insert(ctx, tx, doc)
+	if err != nil {
+		return 0, err
+	}
+	var takenLocal, takenAt any
+	var tzName any
+	if hasTime {
+		takenLocal = taken.Local.Format("2006-01-02 15:04:05")
+		if taken.At != nil {
+			takenAt = *taken.At
 		}
-		var takenLocal, takenAt any
-		var tzName any
-		if hasTime {
-			takenLocal = taken.Local.Format("2006-01-02 15:04:05")
-			if taken.At != nil {
-				takenAt = *taken.At
-			}
-			if taken.Zone != "" {
-				tzName = taken.Zone
-			}
+		if taken.Zone != "" {
+			tzName = taken.Zone
 		}
-		source := TZUnknown
-		var offset *int
-		if hasTime {
-			source, offset = taken.Source, taken.OffsetMinutes
+	}
+	source := TZUnknown
+	var offset *int
+	if hasTime {
+		source, offset = taken.Source, taken.OffsetMinutes
+	}
+	_, err = tx.Exec(ctx, insertPhoto, id, sum, size, m.Mime, cleanName(name), key,
+		positive(m.Width), positive(m.Height), takenAt, takenLocal, offset, source, tzName,
+		nonEmpty(m.Make), nonEmpty(m.Model), nonEmpty(m.Lens), positive(m.Orientation),
+		m.Lat, m.Lon, m.AltM, m.ImgDirection, m.GPSRefMissing, string(exifJSON), nonEmpty(m.EXIFError))
+	if err != nil {
+		return 0, fmt.Errorf("ingest: insert photo: %w", pg.Interpret(err))
+	}
+	if s.jobs != nil {
+		if _, err := s.jobs.InsertTx(ctx, tx, ThumbnailArgs{PhotoID: id}, nil); err != nil {
+			return 0, fmt.Errorf("ingest: queue thumbnails: %w", err)
 		}
-		_, err = tx.Exec(ctx, insertPhoto, id, sum, size, m.Mime, cleanName(name), key,
-			positive(m.Width), positive(m.Height), takenAt, takenLocal, offset, source, tzName,
-			nonEmpty(m.Make), nonEmpty(m.Model), nonEmpty(m.Lens), positive(m.Orientation),
-			m.Lat, m.Lon, m.AltM, m.ImgDirection, m.GPSRefMissing, string(exifJSON), nonEmpty(m.EXIFError))
-		if err != nil {
-			return fmt.Errorf("ingest: insert photo: %w", pg.Interpret(err))
+	}
+	if s.cfg.AfterInsert != nil {
+		if err := s.cfg.AfterInsert(ctx, tx, id); err != nil {
+			return 0, fmt.Errorf("ingest: after insert: %w", err)
 		}
-		if s.jobs != nil {
-			if _, err := s.jobs.InsertTx(ctx, tx, ThumbnailArgs{PhotoID: id}, nil); err != nil {
-				return fmt.Errorf("ingest: queue thumbnails: %w", err)
-			}
-		}
-		if s.cfg.AfterInsert != nil {
-			if err := s.cfg.AfterInsert(ctx, tx, id); err != nil {
-				return fmt.Errorf("ingest: after insert: %w", err)
-			}
-		}
-		return nil
-	})
-	return id, err
+	}
+	return id, nil
 }
 
 const insertPhoto = `

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/internal/problem"
@@ -147,7 +148,16 @@ func (s *Service) adopt(ctx context.Context, conn *pgxpool.Conn, path string, su
 	} else if err != nil {
 		return 0, "", err
 	}
-	id, err = s.insert(ctx, conn, sum, size, key, "", m)
+	var place Place
+	if m.HasGPS() {
+		if place, err = lookupPlaceAt(ctx, conn, *m.Lon, *m.Lat); err != nil {
+			return 0, "", err
+		}
+	}
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		id, err = s.insert(ctx, tx, sum, size, key, "", m, place)
+		return err
+	})
 	if err != nil {
 		return 0, "", fmt.Errorf("adopt %s: %w", strings.TrimPrefix(path, s.originals.root), err)
 	}
