@@ -24,9 +24,16 @@
 // written to a temp file in that tree, fsynced, renamed, the directory fsynced,
 // and only then the photos row and its document commit in one transaction. A
 // crash therefore leaves at worst a file without a row, which the start-up
-// sweeper adopts (re-ingests) or removes. Equal bytes give one photo: the
-// unique sha256 decides which concurrent upload wins; the other answers with
-// the existing photo.
+// sweeper adopts (re-ingests) or removes. Equal bytes give one photo: an
+// advisory lock on the hash, held by the row's transaction, makes a
+// concurrent upload of the same bytes wait and then answer with the
+// existing photo.
+//
+// `geoseek ingest --move` hashes a local file in place and renames it into
+// the store instead of copying it (same file system only, else it copies):
+// no bytes are written, which matters because a durable copy is bounded by
+// the disk's write speed. Files not stored stay where they were; a row that
+// fails to commit puts the file back.
 //
 // Each photo is a document of the `photos` collection (internal/document), so
 // search and GeoJSON serve it like any document: its title is the file name,
