@@ -219,7 +219,7 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 			return nil, err
 		}
 		if strat == StrategyImpact {
-			top, err := s.impactTop(ctx, p, lexeme, q.Limit+1)
+			top, err := s.impactTop(ctx, p, lexeme, q.Limit+1, p.cursor)
 			if err != nil {
 				return nil, err
 			}
@@ -463,7 +463,7 @@ func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int
 		return "", err
 	}
 	if strat == StrategyImpact {
-		top, err := s.impactTop(ctx, p, lexeme, limit)
+		top, err := s.impactTop(ctx, p, lexeme, limit, nil) // hybrid pages by offset, not by keyword cursor
 		if err != nil {
 			return "", err
 		}

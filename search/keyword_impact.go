@@ -117,14 +117,14 @@ type impactHit struct {
 }
 
 // impactTop returns the best need documents of the one-lexeme query p
-// (after p's cursor, if any), best first, exactly as ranking every match
-// would (see the comment at the top of this file).
-func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need int) ([]impactHit, error) {
+// (after keyword cursor c, if not nil), best first, exactly as ranking every
+// match would (see the comment at the top of this file).
+func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need int, c *cursor) ([]impactHit, error) {
 	rounds, lows := impactRounds(lexeme)
 	var after float64 = -1 // raw score of the cursor, to skip tiers above it
-	if p.cursor != nil {
+	if c != nil {
 		var k float32
-		if _, err := fmt.Sscan(string(p.cursor.Key), &k); err != nil || k < 0 || k >= 1 {
+		if _, err := fmt.Sscan(string(c.Key), &k); err != nil || k < 0 || k >= 1 {
 			return nil, errBadCursor
 		}
 		after = float64(k) / (1 - float64(k))
@@ -135,7 +135,7 @@ func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need in
 		if after >= 0 && float64(lows[i])/10 > after+0.05 {
 			continue
 		}
-		got, err := s.impactRound(ctx, p, "search_impacts(d.search) && $TOKENS::text[]", toks, need-len(out))
+		got, err := s.impactRound(ctx, p, c, "search_impacts(d.search) && $TOKENS::text[]", toks, need-len(out))
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +145,7 @@ func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need in
 		}
 	}
 	// Fewer than need documents reach the lowest tier: rank the rest exactly.
-	got, err := s.impactRound(ctx, p, "ts_rank_cd("+RankWeights+", d.search, $TSQ) < "+impactRest, nil, need-len(out))
+	got, err := s.impactRound(ctx, p, c, "ts_rank_cd("+RankWeights+", d.search, $TSQ) < "+impactRest, nil, need-len(out))
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +153,8 @@ func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need in
 }
 
 // impactRound ranks the matches of p satisfying cond (with $TOKENS bound to
-// toks and $TSQ to the query) after p's cursor and returns the best limit.
-func (s *Service) impactRound(ctx context.Context, p *Plan, cond string, toks []string, limit int) ([]impactHit, error) {
+// toks and $TSQ to the query) after cursor c and returns the best limit.
+func (s *Service) impactRound(ctx context.Context, p *Plan, c *cursor, cond string, toks []string, limit int) ([]impactHit, error) {
 	a := &Args{}
 	where := p.Where(a)
 	tsq := p.TSQuery(a)
@@ -164,12 +164,12 @@ func (s *Service) impactRound(ctx context.Context, p *Plan, cond string, toks []
 	cond = strings.Replace(cond, "$TSQ", tsq, 1)
 	rank := RankExpr("d.search", tsq)
 	sql := "SELECT d.id, " + rank + " AS score FROM documents d WHERE " + where + " AND " + cond + " AND d.search @@ " + tsq
-	if p.cursor != nil {
-		k, err := keyParam(a, keyScore, p.cursor.Key)
+	if c != nil {
+		k, err := keyParam(a, keyScore, c.Key)
 		if err != nil {
 			return nil, err
 		}
-		id := a.Add(p.cursor.ID) + "::bigint"
+		id := a.Add(c.ID) + "::bigint"
 		sql += " AND (" + rank + " < " + k + " OR (" + rank + " = " + k + " AND d.id > " + id + "))"
 	}
 	sql += " ORDER BY score DESC, d.id LIMIT " + a.Add(limit) + "::int"
