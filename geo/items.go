@@ -380,11 +380,15 @@ type Feature struct {
 	// PeriodLo and PeriodHi are the period's bounds (NULL: unbounded or no
 	// period); equal bounds are an instant.
 	PeriodLo, PeriodHi pgtype.Timestamptz
-	Geometry           geom.T
-	Created            time.Time
-	Updated            time.Time
-	sk                 string
-	rn                 int64
+	// Geometry is the decoded geometry; when it is nil, EWKB (if not nil)
+	// holds the geometry as PostGIS sent it (items stream that way: a point
+	// is then written without being decoded into a geom.T).
+	Geometry geom.T
+	EWKB     []byte
+	Created  time.Time
+	Updated  time.Time
+	sk       string
+	rn       int64
 }
 
 // FeatureStream writes a FeatureCollection while rows arrive.
@@ -412,7 +416,7 @@ func (fs *FeatureStream) advance() bool {
 	for fs.rows.Next() {
 		f := &fs.cur
 		f.Geometry = nil
-		if err := fs.rows.Scan(&f.ID, &ext, &title, &body, &tags, &props, &f.PeriodLo, &f.PeriodHi, &f.Geometry,
+		if err := fs.rows.Scan(&f.ID, &ext, &title, &body, &tags, &props, &f.PeriodLo, &f.PeriodHi, (*pgtype.UndecodedBytes)(&f.EWKB),
 			&f.Created, &f.Updated, &sk, &f.rn); err != nil {
 			fs.err = err
 			fs.rows.Close()
@@ -593,7 +597,12 @@ func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision
 	b = strconv.AppendInt(b, f.ID, 10)
 	b = append(b, `,"geometry":`...)
 	var err error
-	if b, err = AppendGeoJSON(b, f.Geometry, precision); err != nil {
+	if f.Geometry == nil && f.EWKB != nil {
+		b, err = appendEWKB(b, f.EWKB, precision)
+	} else {
+		b, err = AppendGeoJSON(b, f.Geometry, precision)
+	}
+	if err != nil {
 		return b, err
 	}
 	b = append(b, `,"properties":{`...)
