@@ -37,6 +37,8 @@ const (
 type Handler struct {
 	svc    *Service
 	logger *slog.Logger
+	// tileCacheControl is the tiles' Cache-Control value, built once.
+	tileCacheControl string
 }
 
 // NewHandler builds the handler and its Service.
@@ -44,7 +46,9 @@ func NewHandler(pool *pgxpool.Pool, logger *slog.Logger, opts Options) *Handler 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{svc: NewService(pool, logger, opts), logger: logger}
+	svc := NewService(pool, logger, opts)
+	return &Handler{svc: svc, logger: logger,
+		tileCacheControl: "public, max-age=" + strconv.Itoa(int(svc.opts.TileMaxAge.Seconds()))}
 }
 
 // Service returns the domain service behind the handler.
@@ -805,7 +809,7 @@ func (h *Handler) tile(c *gin.Context) {
 		problem.Respond(c, err)
 		return
 	}
-	c.Header("Cache-Control", fmt.Sprintf("public, max-age=%d", int(h.svc.opts.TileMaxAge.Seconds())))
+	c.Header("Cache-Control", h.tileCacheControl)
 	c.Header("Vary", "Accept-Encoding")
 	if len(t.Data) == 0 {
 		c.Status(http.StatusNoContent)
@@ -816,6 +820,9 @@ func (h *Handler) tile(c *gin.Context) {
 		c.Status(http.StatusNotModified)
 		return
 	}
+	// A known length spares the chunked encoding: the tile leaves in one
+	// or two writes.
+	c.Header("Content-Length", strconv.Itoa(len(t.Data)))
 	c.Data(http.StatusOK, MVT, t.Data)
 }
 

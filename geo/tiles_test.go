@@ -48,7 +48,8 @@ func TestTiles(t *testing.T) {
 	resp, body := get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y))
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.Equal(t, MVT, resp.Header.Get("Content-Type"))
-	require.Contains(t, resp.Header.Get("Cache-Control"), "max-age=")
+	require.Equal(t, "public, max-age=60", resp.Header.Get("Cache-Control"))
+	require.Equal(t, int64(len(body)), resp.ContentLength) // not chunked
 	etag := resp.Header.Get("ETag")
 	require.NotEmpty(t, etag)
 	layers := decode(bt, body)
