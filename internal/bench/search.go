@@ -18,10 +18,13 @@ package bench
 // "library" (very common, ~608,000).
 //
 //   - search/keyword/<term>: top-20 p50/p95 of GET /search over loopback
-//     against the same statements (captured with search.Config.Trace) through
-//     pgx; the note adds the exact-ranking baseline (GIN + ts_rank_cd over all
-//     matches, the issue's baseline) and the overlap of geoseek's top 20 with
-//     the exact top 20.
+//     against the same statements (captured with search.Config.Trace:
+//     the estimate, every impact-tier round and the page fetch) through pgx
+//     in the same exec mode; the note adds the ranking strategy, the
+//     throughput ratio, the exact-ranking baseline (GIN + ts_rank_cd over all
+//     matches, the issue's baseline), the overlap of geoseek's top 20 with
+//     the exact top 20 and whether the order is the same, and RUM's own
+//     ordered top 20 (`<=>`) with its overlap, for comparison.
 //   - search/facets/<term>: tags and props.section facet counts over the whole
 //     matched set, geoseek against the same statements through pgx.
 //   - search/bulk: see search_bulk.go.
