@@ -47,7 +47,8 @@ type SweepWorker struct {
 func (w *SweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return 10 * time.Minute }
 
 // Work embeds, in batches, every document missing a vector; one pass, in id
-// order, so a text the embedder refuses is tried once per sweep, not in a loop.
+// order, so a text the embedder refuses is tried once per sweep, not in a
+// loop, and then again only after its backoff (see Sweep).
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	st, err := Sweep(ctx, w.pool, w.set)
 	if errors.Is(err, problem.ErrExtensionMissing) {
@@ -59,7 +60,22 @@ func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	return err
 }
 
-// Sweep embeds the documents of embedding collections whose vector is NULL.
+// Backoff of documents the sweep leaves without a vector (a text the
+// embedding service refuses, or no text): the first retry after
+// RetryBackoff, then twice as long each time, at most MaxRetryBackoff. A
+// changed text is tried at the next sweep.
+const (
+	RetryBackoff    = 2 * SweepInterval
+	MaxRetryBackoff = 24 * time.Hour
+)
+
+// textMD5 is the hash of what a document's vector is computed from, as
+// embedding_attempts.text_md5 records it.
+const textMD5 = `md5(row(d.lang::text, d.title, d.body)::text)`
+
+// Sweep embeds the documents of embedding collections whose vector is NULL,
+// except those that failed before with the same text and whose backoff
+// (embedding_attempts) has not run out.
 func Sweep(ctx context.Context, pool *pgxpool.Pool, set *Set) (EmbedStats, error) {
 	var total EmbedStats
 	var hasVec bool
@@ -77,13 +93,20 @@ func Sweep(ctx context.Context, pool *pgxpool.Pool, set *Set) (EmbedStats, error
 	if err != nil {
 		return total, fmt.Errorf("embed: sweep: %w", err)
 	}
+	// Forget the attempts of documents that are gone or have a vector now.
+	if _, err := pool.Exec(ctx, `DELETE FROM embedding_attempts a WHERE NOT EXISTS (
+		SELECT 1 FROM documents d WHERE d.id = a.document_id AND d.embedding IS NULL)`); err != nil {
+		return total, fmt.Errorf("embed: sweep: %w", err)
+	}
 	for _, cid := range cids {
 		after := int64(0)
 		for {
 			// Served by the partial index documents_embedding_missing_idx.
-			rows, err := pool.Query(ctx, `SELECT id FROM documents
-				WHERE collection_id = $1 AND embedding IS NULL AND id > $2
-				ORDER BY id LIMIT $3`, cid, after, JobBatch)
+			rows, err := pool.Query(ctx, `SELECT d.id FROM documents d
+				WHERE d.collection_id = $1 AND d.embedding IS NULL AND d.id > $2
+				  AND NOT EXISTS (SELECT 1 FROM embedding_attempts a
+				                   WHERE a.document_id = d.id AND a.retry_at > now() AND a.text_md5 = `+textMD5+`)
+				ORDER BY d.id LIMIT $3`, cid, after, JobBatch)
 			if err != nil {
 				return total, fmt.Errorf("embed: sweep: %w", err)
 			}
@@ -100,6 +123,9 @@ func Sweep(ctx context.Context, pool *pgxpool.Pool, set *Set) (EmbedStats, error
 			total.Refused += st.Refused
 			total.Skipped += st.Skipped
 			if err != nil {
+				return total, err
+			}
+			if err := recordAttempts(ctx, pool, ids); err != nil {
 				return total, err
 			}
 		}
@@ -126,4 +152,23 @@ func AddSweepWorker(w *river.Workers, pool *pgxpool.Pool, set *Set, logger *slog
 		logger = slog.New(slog.DiscardHandler)
 	}
 	river.AddWorker(w, &SweepWorker{pool: pool, set: set, logger: logger})
+}
+
+// recordAttempts notes the documents of ids still without a vector after an
+// embedding pass, with their next retry time (see RetryBackoff).
+func recordAttempts(ctx context.Context, pool *pgxpool.Pool, ids []int64) error {
+	_, err := pool.Exec(ctx, `
+		INSERT INTO embedding_attempts AS a (document_id, text_md5, attempts, retry_at)
+		SELECT d.id, `+textMD5+`, 1, now() + make_interval(secs => $2)
+		  FROM documents d WHERE d.id = ANY($1) AND d.embedding IS NULL
+		ON CONFLICT (document_id) DO UPDATE SET
+		    attempts = CASE WHEN a.text_md5 = EXCLUDED.text_md5 THEN a.attempts + 1 ELSE 1 END,
+		    text_md5 = EXCLUDED.text_md5,
+		    retry_at = now() + make_interval(secs => least($3,
+		        $2 * power(2, CASE WHEN a.text_md5 = EXCLUDED.text_md5 THEN least(a.attempts, 30) ELSE 0 END)))`,
+		ids, RetryBackoff.Seconds(), MaxRetryBackoff.Seconds())
+	if err != nil {
+		return fmt.Errorf("embed: sweep: record attempts: %w", err)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/internal/document"
@@ -131,5 +132,67 @@ func TestDimensionChange(t *testing.T) {
 	}
 	if dims(client.ID) != 3 {
 		t.Fatal("client vector lost")
+	}
+}
+
+// TestSweepBacksOff: a document the sweep leaves without a vector (here: no
+// text) is not tried again at every sweep, but at once when its text changes.
+func TestSweepBacksOff(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('auto', 'offline', 64)`); err != nil {
+		t.Fatal(err)
+	}
+	empty := &document.Doc{Collection: "auto"}
+	if _, err := document.Insert(ctx, db.Pool, empty); err != nil {
+		t.Fatal(err)
+	}
+	set, err := embedder.NewSet(embedder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := embedder.Sweep(ctx, db.Pool, set)
+	if err != nil || st.Skipped != 1 {
+		t.Fatalf("first sweep: %+v %v", st, err)
+	}
+	var attempts int
+	var wait time.Duration
+	if err := db.Pool.QueryRow(ctx, `SELECT attempts, retry_at - now() FROM embedding_attempts WHERE document_id = $1`, empty.ID).Scan(&attempts, &wait); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 1 || wait <= 0 || wait > embedder.RetryBackoff {
+		t.Fatalf("attempts %d, retry in %s", attempts, wait)
+	}
+	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Skipped != 0 || st.Updated != 0 {
+		t.Fatalf("sweep within the backoff tried again: %+v %v", st, err)
+	}
+	// Once due, a failure doubles the backoff.
+	if _, err := db.Pool.Exec(ctx, `UPDATE embedding_attempts SET retry_at = now() - interval '1 s'`); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Skipped != 1 {
+		t.Fatalf("sweep after the backoff: %+v %v", st, err)
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT attempts, retry_at - now() FROM embedding_attempts WHERE document_id = $1`, empty.ID).Scan(&attempts, &wait); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 2 || wait <= embedder.RetryBackoff || wait > 2*embedder.RetryBackoff {
+		t.Fatalf("second failure: attempts %d, retry in %s", attempts, wait)
+	}
+	// A new text is tried at once; the attempt is forgotten by the next sweep.
+	if _, err := db.Pool.Exec(ctx, `UPDATE documents SET title = 'now with words' WHERE id = $1`, empty.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Updated != 1 {
+		t.Fatalf("sweep after a text change: %+v %v", st, err)
+	}
+	if _, err := embedder.Sweep(ctx, db.Pool, set); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM embedding_attempts`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d attempts left: %v", n, err)
 	}
 }
