@@ -19,7 +19,13 @@
 // their own vectors; [Validate] checks them (dimension, NaN/Inf, zero length).
 //
 // Embeddings of stored documents are computed by River jobs ([EmbedArgs],
-// [Worker]) enqueued when documents are written and by [Reembed].
+// [Worker]) enqueued when documents are written and by [Reembed], and by the
+// periodic [Sweep] of documents still without a vector. A document the sweep
+// cannot embed (a text the service refuses, or no text) is retried with
+// exponential backoff ([RetryBackoff] doubling up to [MaxRetryBackoff]), and
+// at the next sweep once its text changes. Changing a collection's dimension
+// clears the vectors its embedder computed; the sweep recomputes them and
+// then builds the collection's HNSW index (migrations/features/vector.sql).
 //
 // The package knows nothing of HTTP servers; its user-facing errors are the
 // domain errors of internal/problem (validation -> 400, an embedding service
