@@ -75,10 +75,16 @@ func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, string,
 	tsq := p.TSQuery(a)
 	var nodes int
 	var text string
-	if err := s.queryRow(ctx, "SELECT numnode("+tsq+"), ("+tsq+")::text", a, &nodes, &text); err != nil {
+	var indexed bool
+	// Without a valid impact index (migration 00031 not applied, the index
+	// dropped or being rebuilt) the rounds would compute search_impacts for
+	// every row: rank exactly instead.
+	if err := s.queryRow(ctx, "SELECT numnode("+tsq+"), ("+tsq+")::text,"+
+		" EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('documents_search_impacts_idx') AND indisvalid)",
+		a, &nodes, &text, &indexed); err != nil {
 		return "", "", fmt.Errorf("search: inspect query: %w", pg.Interpret(err))
 	}
-	if nodes != 1 {
+	if nodes != 1 || !indexed {
 		return StrategyExact, "", nil
 	}
 	lex, ok := tsqueryLexeme(text)

@@ -154,3 +154,19 @@ func TestSearchImpactsMatchesRank(t *testing.T) {
 	require.Greater(t, n, 100)
 	require.Empty(t, bad)
 }
+
+// TestImpactNeedsIndex checks that without the impact index a one-lexeme
+// query is ranked exactly (not through rounds that would compute
+// search_impacts for every row).
+func TestImpactNeedsIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{ForceStrategy: search.StrategyImpact})
+	ctx := context.Background()
+	res := b.search(t, url.Values{"q": {"apple"}})
+	require.Equal(t, search.StrategyImpact, res.Ranking)
+	_, err := b.db.Pool.Exec(ctx, `DROP INDEX documents_search_impacts_idx`)
+	require.NoError(t, err)
+	res2 := b.search(t, url.Values{"q": {"apple"}})
+	require.Equal(t, search.StrategyExact, res2.Ranking)
+	require.Equal(t, res.Hits[0].ID, res2.Hits[0].ID)
+}
