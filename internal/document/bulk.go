@@ -113,10 +113,7 @@ func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reade
 			return src.err
 		}
 		res = w.res
-		if res.Inserted+res.Updated == 0 {
-			return nil
-		}
-		return bulkFinish(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		var ve *problem.ValidationError
