@@ -410,12 +410,15 @@ func vecHTTP(ctx context.Context, env *Env, body []byte) error {
 
 // vecBaseline runs the statements geoseek runs for a plan — its settings
 // and its kNN query, with the page's document columns joined in (what
-// geoseek returns) — through pgx in one batch, discarding the rows.
+// geoseek returns: the fields of a hit, period included) — through pgx in
+// one batch, discarding the rows. Like geoseek it fetches one row more than
+// the page of k.Depth, which tells whether another page follows.
 func vecBaseline(ctx context.Context, pool *pgxpool.Pool, sem *search.Semantic, k search.KNN, strategy string) error {
+	k.Depth++
 	setSQL, setArgs, sql, args := sem.Statements(k, strategy)
 	b := &pgx.Batch{}
 	b.Queue(setSQL, setArgs...)
-	b.Queue(`SELECT d.id, d.external_id, d.title, d.lang::text, d.tags, d.props::text, ST_AsGeoJSON(d.geom), d.created_at, d.updated_at, 1 - knn.distance
+	b.Queue(`SELECT d.id, d.external_id, d.title, d.lang::text, d.tags, d.props::text, d.period, ST_AsGeoJSON(d.geom), d.created_at, d.updated_at, 1 - knn.distance
 		FROM (`+sql+`) knn JOIN documents d ON d.id = knn.id ORDER BY knn.distance`, args...)
 	return pool.SendBatch(ctx, b).Close()
 }
