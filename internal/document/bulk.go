@@ -176,8 +176,16 @@ type bulkWriter struct {
 	tx     pgx.Tx
 	collID int64
 	upsert bool // an id of the load exists: upsert from now on
-	res    BulkResult
+	// savepoints counts the chunks inserted in savepoints. Each one that
+	// writes is a subtransaction with its own xid, and past 64 of them in
+	// one transaction every other session's snapshot checks go through
+	// pg_subtrans (the subxid cache overflows), slowing concurrent readers;
+	// so at most bulkMaxSavepoints chunks are, and the rest are upserted.
+	savepoints int
+	res        BulkResult
 }
+
+const bulkMaxSavepoints = 32
 
 func (w *bulkWriter) write(ctx context.Context, rows [][]any, anyVec bool) error {
 	tx := w.tx
@@ -226,12 +234,13 @@ func (w *bulkWriter) write(ctx context.Context, rows [][]any, anyVec bool) error
 		ON CONFLICT (collection_id, external_id) DO UPDATE SET ` + set + `
 		RETURNING (xmax = 0) AS created)
 		SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM ins`
-	if !w.upsert {
+	if !w.upsert && w.savepoints < bulkMaxSavepoints {
 		// No id of the load has existed so far: a plain INSERT, in a
 		// savepoint. An existing id (or one a concurrent writer adds) is a
 		// unique violation: the savepoint is rolled back and this chunk and
 		// the rest are upserted. Probing the ids first would cost as much as
 		// the upsert saves.
+		w.savepoints++
 		sp, err := tx.Begin(ctx)
 		if err != nil {
 			return err

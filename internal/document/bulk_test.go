@@ -153,3 +153,17 @@ func TestBulkConcurrentInsert(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT title FROM documents WHERE external_id = 'r1'`).Scan(&title))
 	require.Equal(t, "Title 1", title)
 }
+
+// More chunks than savepoints allowed: the later chunks are upserted, and
+// every line is still written once.
+func TestBulkManyChunks(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	_, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, default_lang) VALUES ('many', 'english')`)
+	require.NoError(t, err)
+	res, err := document.BulkChunked(ctx, db.Pool, "many", strings.NewReader(bulkLines(50, "m", nil)), time.Minute, 1)
+	require.NoError(t, err)
+	require.Equal(t, document.BulkResult{Inserted: 50}, res)
+	require.Equal(t, 50, bulkCount(t, db, "many"))
+}
