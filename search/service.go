@@ -53,6 +53,8 @@ type Service struct {
 	noRUM  bool
 	logger *slog.Logger
 
+	colls sync.Map // collection name -> cachedPlan (semantic queries)
+
 	mu       sync.Mutex
 	langs    map[string]bool // text search configurations, loaded once
 	rum      *bool           // whether the RUM index exists, checked once
@@ -140,17 +142,8 @@ func (s *Service) Search(ctx context.Context, q *Query) (*Result, error) {
 // Prepare resolves q's collection and language and checks its cursor.
 func (s *Service) Prepare(ctx context.Context, q *Query) (*Plan, error) {
 	p := &Plan{Q: q}
-	var dim *int32
-	err := s.pool.QueryRow(ctx, `SELECT id, default_lang::text, embedding_dim, embedder FROM collections WHERE name = $1`, q.Collection).
-		Scan(&p.CollectionID, &p.Lang, &dim, &p.Embedder)
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("search: collection %q: %w", q.Collection, problem.ErrNotFound)
-		}
-		return nil, fmt.Errorf("search: look up collection: %w", pg.Interpret(err))
-	}
-	if dim != nil {
-		p.EmbeddingDim = int(*dim)
+	if err := s.lookupCollection(ctx, p); err != nil {
+		return nil, err
 	}
 	if q.Lang != "" {
 		ok, err := s.knownLang(ctx, q.Lang)
@@ -170,6 +163,47 @@ func (s *Service) Prepare(ctx context.Context, q *Query) (*Plan, error) {
 		p.cursor = &c
 	}
 	return p, nil
+}
+
+// lookupCollection fills p's collection fields. Semantic queries reuse a
+// collection's row for up to collectionTTL, as the semantic engine does for
+// its embedder settings: a round trip per query is a large share of a cheap
+// kNN query (see semantic_page.go). Other modes read it every time.
+func (s *Service) lookupCollection(ctx context.Context, p *Plan) error {
+	q := p.Q
+	if q.Mode == ModeSemantic {
+		if v, ok := s.colls.Load(q.Collection); ok {
+			if c := v.(cachedPlan); time.Since(c.at) < collectionTTL {
+				p.CollectionID, p.Lang, p.EmbeddingDim, p.Embedder = c.id, c.lang, c.dim, c.embedder
+				return nil
+			}
+		}
+	}
+	var dim *int32
+	err := s.pool.QueryRow(ctx, `SELECT id, default_lang::text, embedding_dim, embedder FROM collections WHERE name = $1`, q.Collection).
+		Scan(&p.CollectionID, &p.Lang, &dim, &p.Embedder)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("search: collection %q: %w", q.Collection, problem.ErrNotFound)
+		}
+		return fmt.Errorf("search: look up collection: %w", pg.Interpret(err))
+	}
+	if dim != nil {
+		p.EmbeddingDim = int(*dim)
+	}
+	if q.Mode == ModeSemantic {
+		s.colls.Store(q.Collection, cachedPlan{id: p.CollectionID, lang: p.Lang, dim: p.EmbeddingDim, embedder: p.Embedder, at: time.Now()})
+	}
+	return nil
+}
+
+// cachedPlan is a collection's row as lookupCollection reads it.
+type cachedPlan struct {
+	id       int64
+	lang     string
+	dim      int
+	embedder string
+	at       time.Time
 }
 
 func (s *Service) knownLang(ctx context.Context, name string) (bool, error) {
