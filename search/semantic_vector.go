@@ -30,7 +30,7 @@ func vectorDigest(v []float32) string {
 // parseVector then decodes the input generically for a precise error.
 //
 // Why: the generic decoder (into []*float64, one allocation per element)
-// was a fifth of the server's time per semantic request with a 384-float
+// was 15% of the server's CPU time per semantic request with a 384-float
 // vector (internal/bench/vector.go, vector/knn). The numbers are parsed by
 // strconv.ParseFloat as encoding/json parses them, so both paths give the
 // same floats.
