@@ -1,12 +1,14 @@
 package geo
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/twpayne/go-geom"
+	"github.com/twpayne/go-geom/encoding/ewkb"
 	"github.com/twpayne/go-geom/encoding/geojson"
 
 	"github.com/geoseek/geoseek/geo/cql2"
@@ -31,6 +33,28 @@ func BenchmarkAppendFeature(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
+		buf, err = s.appendFeature(buf[:0], f, col, -1, sel)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendFeatureEWKB is the same feature as the items stream reads
+// it: the point still in EWKB.
+func BenchmarkAppendFeatureEWKB(b *testing.B) {
+	s := NewService(nil, nil, Options{})
+	f := benchFeature()
+	var err error
+	if f.EWKB, err = ewkb.Marshal(f.Geometry, binary.LittleEndian); err != nil {
+		b.Fatal(err)
+	}
+	f.Geometry = nil
+	col := &Collection{Name: "places"}
+	sel := newSelector(nil)
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
 		buf, err = s.appendFeature(buf[:0], f, col, -1, sel)
 		if err != nil {
 			b.Fatal(err)

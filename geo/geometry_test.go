@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/twpayne/go-geom"
 	"github.com/twpayne/go-geom/encoding/ewkb"
@@ -76,5 +77,22 @@ func TestEWKBPointRejects(t *testing.T) {
 	}
 	if x, y, ok := ewkbPoint(pt(1, 2)); !ok || x != 1 || y != 1 {
 		t.Errorf("plain point: %v %v %v", x, y, ok)
+	}
+}
+
+// TestTimeCacheMatchesAppendTime: cached or not, a time is written as
+// RFC 3339 with nanoseconds, in UTC, as appendTime writes it.
+func TestTimeCacheMatchesAppendTime(t *testing.T) {
+	t.Parallel()
+	berlin := time.FixedZone("CET", 3600)
+	base := time.Date(2024, 2, 29, 23, 59, 59, 0, berlin)
+	times := []time.Time{base, base, base.Add(time.Nanosecond), base.Add(120 * time.Millisecond), base.Add(time.Second),
+		base.Add(999999999), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), base.Add(time.Second + 10*time.Microsecond)}
+	var c timeCache
+	for _, tm := range append(times, times...) {
+		if got, want := string(c.append(nil, tm)), string(appendTime(nil, tm)); got != want {
+			t.Errorf("%v: got %s, want %s", tm, got, want)
+		}
 	}
 }

@@ -576,6 +576,9 @@ func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
 type selector struct {
 	all  bool
 	keep map[string]bool
+	// times caches the formatted second of the last datetime/start/end,
+	// created and updated written with this selector (one stream).
+	times [3]timeCache
 }
 
 func newSelector(props []string) *selector {
@@ -619,9 +622,9 @@ func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision
 		key(k)
 		b = appendJSONBytes(b, v)
 	}
-	tm := func(k string, t time.Time) {
+	tm := func(k string, t time.Time, c *timeCache) {
 		key(k)
-		b = appendTime(b, t)
+		b = c.append(b, t)
 	}
 	if sel.want("title") {
 		str("title", f.Title)
@@ -646,22 +649,22 @@ func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision
 		hiOK := hi.Valid && hi.InfinityModifier == pgtype.Finite
 		if loOK && hiOK && lo.Time.Equal(hi.Time) {
 			if sel.want("datetime") {
-				tm("datetime", lo.Time)
+				tm("datetime", lo.Time, &sel.times[0])
 			}
 		} else {
 			if loOK && sel.want("start") {
-				tm("start", lo.Time)
+				tm("start", lo.Time, &sel.times[0])
 			}
 			if hiOK && sel.want("end") {
-				tm("end", hi.Time)
+				tm("end", hi.Time, &sel.times[0])
 			}
 		}
 	}
 	if sel.want("created") {
-		tm("created", f.Created)
+		tm("created", f.Created, &sel.times[1])
 	}
 	if sel.want("updated") {
-		tm("updated", f.Updated)
+		tm("updated", f.Updated, &sel.times[2])
 	}
 	if col.Name == s.opts.PhotosCollection && sel.want("thumbnail") {
 		key("thumbnail")
@@ -722,6 +725,38 @@ func appendJSONBytes(b []byte, s []byte) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// timeCache formats times as appendTime does, reusing the date and clock of
+// the previous time when it falls in the same second: the created and
+// updated times of a page usually do (rows written together), and calendar
+// arithmetic is a third of a feature's encoding otherwise.
+type timeCache struct {
+	sec    int64
+	prefix []byte // `"2006-01-02T15:04:05` of sec
+}
+
+func (c *timeCache) append(b []byte, t time.Time) []byte {
+	if sec := t.Unix(); c.prefix == nil || sec != c.sec {
+		c.sec = sec
+		c.prefix = t.UTC().AppendFormat(append(c.prefix[:0], '"'), "2006-01-02T15:04:05")
+	}
+	b = append(b, c.prefix...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// RFC3339Nano's fraction: nine digits, trailing zeros dropped.
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z', '"')
 }
 
 // appendTime appends t in UTC as an RFC 3339 JSON string.
