@@ -35,10 +35,10 @@
 // negation, prefixes, or small match sets) ranks every match. See Strategy,
 // and internal/bench/search.go for the numbers. The approximate strategies
 // (RUM-ordered candidates, newest matches) run only when forced by
-// Config.ForceStrategy.
+// Config.ForceStrategy; the RUM index is opt-in (migration 00034).
 //
 // Plans. Statements whose best plan depends on the parameters (a rare term
-// wants the index, a common one wants RUM's ordered scan) run in pgx's
+// wants the index, a common one its impact tiers) run in pgx's
 // QueryExecModeCacheDescribe mode: unnamed statements, planned with the actual
 // values every time, so PostgreSQL never falls back to a generic plan.
 package search

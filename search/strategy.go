@@ -31,7 +31,7 @@ import (
 // when Config.ForceStrategy asks for them; they page only through their
 // candidates, and the page that exhausts them says "truncated": true:
 //
-//   - rum: the RUM index (migration 00030) returns matches in RUM's own
+//   - rum: the opt-in RUM index (migrations 00030, 00034) returns matches in RUM's own
 //     rank order; the best CandidateWindow are re-ranked with ts_rank_cd.
 //     RUM's score decays each further occurrence by 1/n² (title first), so
 //     its order is not ts_rank_cd's: on the 1M Debian corpus its top 20 for

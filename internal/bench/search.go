@@ -220,13 +220,6 @@ func srchSetup(ctx context.Context, env *Env) (string, error) {
 			return "", err
 		}
 		env.Logger.Info("search bench: loading corpus (once)", "collection", name, "have", have, "target", target)
-		// An initial import of a million rows is done the way a DBA would:
-		// the RUM index (the costliest to maintain row by row, about 6x
-		// slower inserts) is dropped for the load and rebuilt after it.
-		// search/bulk measures loading with every index in place.
-		if _, err := env.Pool.Exec(ctx, `DROP INDEX IF EXISTS documents_search_rum_idx`); err != nil {
-			return "", err
-		}
 		t0 := time.Now()
 		const chunk = 50_000
 		for start := 0; start < target; start += chunk {
@@ -244,9 +237,6 @@ func srchSetup(ctx context.Context, env *Env) (string, error) {
 		}
 		env.Logger.Info("search bench: corpus loaded", "docs", target, "elapsed", time.Since(t0))
 	}
-	if err := srchEnsureRUM(ctx, env.Pool); err != nil {
-		return "", err
-	}
 	if _, err := env.Pool.Exec(ctx, `ANALYZE documents`); err != nil {
 		return "", err
 	}
@@ -254,23 +244,6 @@ func srchSetup(ctx context.Context, env *Env) (string, error) {
 	srchLoaded[env.Quick] = true
 	srchMu.Unlock()
 	return name, nil
-}
-
-// srchEnsureRUM (re)creates the RUM index as migration 00030 does, when the
-// extension is available.
-func srchEnsureRUM(ctx context.Context, pool *pgxpool.Pool) error {
-	var avail bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'rum')`).Scan(&avail); err != nil || !avail {
-		return err
-	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0; SET LOCAL maintenance_work_mem = '1GB'`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS rum;
-			CREATE INDEX IF NOT EXISTS documents_search_rum_idx ON documents USING rum (search rum_tsvector_ops)`)
-		return err
-	})
 }
 
 // srchBulk posts NDJSON to the bulk endpoint; when the bench server does not
