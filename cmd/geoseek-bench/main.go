@@ -170,13 +170,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 func printTable(out io.Writer, results []bench.Result) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tgeoseek\tbaseline\tunit\tratio\tnote\t")
+	// The note is left out of the cells (no tab after it): a long note
+	// would otherwise pad every line of the table to its width.
+	fmt.Fprintln(tw, "scenario\tgeoseek\tbaseline\tunit\tratio\t  note")
 	for _, r := range results {
 		ratio := "n/a"
 		if r.Ratio() != 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio())
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, num(r.Geoseek), num(r.Baseline), r.Unit, ratio, r.Note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t  %s\n", r.Scenario, num(r.Geoseek), num(r.Baseline), r.Unit, ratio, r.Note)
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "ratio >= 1 means geoseek is at least as good as the baseline (throughput: geoseek/baseline; latency: baseline/geoseek)")
