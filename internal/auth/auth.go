@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,10 +86,34 @@ type Store struct {
 	// touchEvery limits last_used_at writes to one per key per interval, so
 	// busy keys do not turn every read into a write.
 	touchEvery time.Duration
+	// cacheTTL is how long a verified key is trusted without asking the
+	// database again. A database round trip per request was the largest
+	// fixed cost of small requests (measured: semantic search over a 0.1%
+	// filter went from 0.48 to 0.52 of bare pgx without the key header, kNN
+	// from 0.77 to 0.79-0.87). A key revoked through this Store stops
+	// working at once; revoked elsewhere (`geoseek keys revoke`, another
+	// instance), within cacheTTL.
+	cacheTTL time.Duration
+	mu       sync.Mutex
+	cache    map[[32]byte]cachedKey
 }
 
+type cachedKey struct {
+	key   Key
+	until time.Time
+}
+
+// maxCachedKeys bounds the cache; past it, the cache starts over.
+const maxCachedKeys = 10_000
+
+// CacheTTL is how long a verified key is trusted before it is looked up
+// again (see Store).
+const CacheTTL = 5 * time.Second
+
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, touchEvery: time.Minute} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, touchEvery: time.Minute, cacheTTL: CacheTTL, cache: map[[32]byte]cachedKey{}}
+}
 
 const secretPrefix = "gsk_"
 
@@ -165,6 +190,7 @@ func (s *Store) Revoke(ctx context.Context, idOrPrefix string) (Key, error) {
 		}
 		return Key{}, fmt.Errorf("auth: no active key %q: %w", idOrPrefix, problem.ErrNotFound)
 	}
+	s.forget(keys[0].ID)
 	return keys[0], nil
 }
 
@@ -178,7 +204,14 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 		return Key{}, ErrInvalidKey
 	}
 	sum := sha256.Sum256([]byte(secret))
-	// One round trip on every authenticated request: read the key and, in
+	now := time.Now()
+	s.mu.Lock()
+	c, ok := s.cache[sum]
+	s.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.key, nil
+	}
+	// One round trip per key per cacheTTL: read the key and, in
 	// the same statement, touch last_used_at unless it was touched within
 	// touchEvery (busy keys do not turn every read into a row write).
 	rows, err := s.pool.Query(ctx, `
@@ -197,7 +230,24 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 	if len(keys) == 0 {
 		return Key{}, ErrInvalidKey
 	}
+	s.mu.Lock()
+	if len(s.cache) >= maxCachedKeys {
+		clear(s.cache)
+	}
+	s.cache[sum] = cachedKey{key: keys[0], until: now.Add(s.cacheTTL)}
+	s.mu.Unlock()
 	return keys[0], nil
+}
+
+// forget drops the cached entries of key id.
+func (s *Store) forget(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, c := range s.cache {
+		if c.key.ID == id {
+			delete(s.cache, h)
+		}
+	}
 }
 
 const keyCols = `id, name, prefix, scopes, created_at, last_used_at, revoked_at`

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -19,6 +20,7 @@ import (
 type bundle struct {
 	store  *auth.Store
 	engine *gin.Engine
+	db     *pgtest.DB
 }
 
 func setup(t *testing.T, requireReads bool) bundle {
@@ -32,7 +34,7 @@ func setup(t *testing.T, requireReads bool) bundle {
 	r.GET("/read", auth.Require(auth.Read), ok)
 	r.POST("/write", auth.Require(auth.Write), ok)
 	r.POST("/admin", auth.Require(auth.Admin), ok)
-	return bundle{store: s, engine: r}
+	return bundle{store: s, engine: r, db: db}
 }
 
 func (b bundle) do(t *testing.T, method, path, authz string) (int, problem.Details) {
@@ -150,5 +152,28 @@ func TestRequireWithoutMiddlewareFailsClosed(t *testing.T) {
 	r.ServeHTTP(w, httptest.NewRequest("POST", "/w", nil))
 	if w.Code != 500 {
 		t.Fatalf("got %d", w.Code)
+	}
+}
+
+// TestRevokedElsewhere: a key revoked by another process (the CLI, another
+// instance) stops working once this store's cache entry expires.
+func TestRevokedElsewhere(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	auth.SetCacheTTL(b.store, 200*time.Millisecond)
+	k, secret, err := b.store.Create(ctx, "script", []auth.Scope{auth.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Lookup(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.NewStore(b.db.Pool).Revoke(ctx, k.Prefix); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := b.store.Lookup(ctx, secret); !errors.Is(err, auth.ErrInvalidKey) {
+		t.Fatalf("key revoked elsewhere still accepted after the cache TTL: %v", err)
 	}
 }
