@@ -9,7 +9,16 @@ CREATE EXTENSION IF NOT EXISTS vector;
 -- embedder and dimension. Each collection gets an HNSW index on the column
 -- cast to its dimension, restricted to its rows; queries must use the same
 -- expression, `embedding::vector(<dim>)`, with `collection_id = <id>`.
-ALTER TABLE documents ADD COLUMN IF NOT EXISTS embedding vector;
+-- (Guarded: ALTER TABLE takes its lock even when IF NOT EXISTS finds the
+-- column.)
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'documents'::regclass
+                      AND attname = 'embedding' AND NOT attisdropped) THEN
+        ALTER TABLE documents ADD COLUMN embedding vector;
+    END IF;
+END;
+$$;
 
 -- Keep vectors in the row rather than in TOAST: a 384-d vector is 1.5 kB, and
 -- exact scans of filtered rows read them all (measured: 2.5 ms instead of
@@ -43,10 +52,21 @@ BEGIN
 END;
 $$;
 
-DROP TRIGGER IF EXISTS documents_clear_stale_embedding ON documents;
-CREATE TRIGGER documents_clear_stale_embedding
-BEFORE UPDATE OF title, body, lang ON documents
-FOR EACH ROW EXECUTE FUNCTION documents_clear_stale_embedding();
+-- Triggers are created only when missing: this file runs at every start,
+-- and DROP/CREATE TRIGGER lock the table against writes (and, queued behind
+-- a long bulk load, every reader behind them; it deadlocked with a
+-- concurrent collection delete in a benchmark). A change to a trigger's
+-- events needs its own drop here, guarded the same way.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'documents'::regclass
+                      AND tgname = 'documents_clear_stale_embedding') THEN
+        CREATE TRIGGER documents_clear_stale_embedding
+        BEFORE UPDATE OF title, body, lang ON documents
+        FOR EACH ROW EXECUTE FUNCTION documents_clear_stale_embedding();
+    END IF;
+END;
+$$;
 
 CREATE OR REPLACE FUNCTION geoseek_embedding_index_name(cid bigint, dim integer, storage text DEFAULT 'vector')
 RETURNS text LANGUAGE sql IMMUTABLE AS $$
@@ -133,10 +153,16 @@ BEGIN
 END;
 $$;
 
-DROP TRIGGER IF EXISTS collections_ensure_embedding_index ON collections;
-CREATE TRIGGER collections_ensure_embedding_index
-AFTER INSERT OR UPDATE OF embedding_dim, embedding_storage ON collections
-FOR EACH ROW EXECUTE FUNCTION collections_ensure_embedding_index();
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'collections'::regclass
+                      AND tgname = 'collections_ensure_embedding_index') THEN
+        CREATE TRIGGER collections_ensure_embedding_index
+        AFTER INSERT OR UPDATE OF embedding_dim, embedding_storage ON collections
+        FOR EACH ROW EXECUTE FUNCTION collections_ensure_embedding_index();
+    END IF;
+END;
+$$;
 
 -- Every collection's index; a collection whose index cannot be built (see
 -- geoseek_ensure_embedding_index) is reported as a warning, not a reason to
