@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -62,7 +63,9 @@ func decodeStrict(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	// dec.More is false before a stray ']' or '}', so ask for the next
+	// token: only the end of the input is fine.
+	if _, err := dec.Token(); err != io.EOF {
 		return errTrailing
 	}
 	return nil

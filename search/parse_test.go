@@ -132,6 +132,8 @@ func TestFilterJSONErrors(t *testing.T) {
 		{`{"created":{"from":"2024-01-01"},"x":1}`, "filter"},
 		{`[1]`, "filter"},
 		{`{"tags":{"all":["a"]}} x`, "filter"},
+		{`{"tags":{"all":["a"]}}]`, "filter"},
+		{`{"tags":{"all":["a"]}}}`, "filter"},
 	}
 	for _, tc := range cases {
 		_, err := ParseFilterJSON("filter", []byte(tc.in))
