@@ -237,6 +237,10 @@ func TestMergePatchSemantics(t *testing.T) {
 	require.NoError(t, document.ApplyJSON(d, []byte(`{"props":{"x":1}}`)))
 	b, _ = json.Marshal(d.Props)
 	require.JSONEq(t, `{"x":1}`, string(b))
+	for _, trailing := range []string{`{"title":"t"}]`, `{"title":"t"}}`, `{"title":"t"} {}`} {
+		require.Error(t, document.ApplyJSON(d, []byte(trailing)), trailing)
+	}
+	require.NoError(t, document.ApplyJSON(d, []byte("{\"title\":\"t\"}\n ")))
 }
 
 func FuzzDecodeJSON(f *testing.F) {

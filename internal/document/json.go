@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -60,7 +61,8 @@ func applyJSON(d *Doc, data []byte, mergeProps bool) error {
 	if err := dec.Decode(&m); err != nil {
 		return problem.Invalid("", "invalid JSON document: %v", err)
 	}
-	if dec.More() {
+	// Not dec.More: it is false before a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
 		return problem.Invalid("", "unexpected data after the JSON document")
 	}
 	if m == nil {
