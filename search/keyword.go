@@ -389,28 +389,7 @@ func (s *Service) hydrate(ctx context.Context, p *Plan, a *Args, ranked, order, 
 			return nil, nil, 0, fmt.Errorf("search: scan: %w", pg.Interpret(err))
 		}
 		h.Score = sc
-		if props != nil {
-			h.Props = json.RawMessage(*props)
-		}
-		h.Geometry = json.RawMessage("null")
-		if geo != nil {
-			h.Geometry = json.RawMessage(*geo)
-		}
-		if h.Tags == nil {
-			h.Tags = []string{}
-		}
-		if hasP != nil && *hasP {
-			pv := &PeriodValue{From: lo, To: up, Bounds: "()"}
-			b := []byte("()")
-			if loInc != nil && *loInc {
-				b[0] = '['
-			}
-			if upInc != nil && *upInc {
-				b[1] = ']'
-			}
-			pv.Bounds = string(b)
-			h.Period = pv
-		}
+		h.fill(props, geo, lo, up, loInc, upInc, hasP)
 		if hlT != nil {
 			h.Highlights = &Highlights{Title: markup(*hlT), Body: markup(deref(hlB))}
 		}
@@ -476,3 +455,29 @@ func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int
 }
 
 var errBadCursor = problem.Invalid("cursor", "malformed cursor")
+
+// fill sets the hit fields read from the document columns every hit query
+// selects: props and geometry as raw JSON, tags never null, and the period
+// with its bounds from the range's parts.
+func (h *Hit) fill(props, geo *string, lo, up *time.Time, loInc, upInc, hasP *bool) {
+	if props != nil {
+		h.Props = json.RawMessage(*props)
+	}
+	h.Geometry = json.RawMessage("null")
+	if geo != nil {
+		h.Geometry = json.RawMessage(*geo)
+	}
+	if h.Tags == nil {
+		h.Tags = []string{}
+	}
+	if hasP != nil && *hasP {
+		b := []byte("()")
+		if loInc != nil && *loInc {
+			b[0] = '['
+		}
+		if upInc != nil && *upInc {
+			b[1] = ']'
+		}
+		h.Period = &PeriodValue{From: lo, To: up, Bounds: string(b)}
+	}
+}

@@ -159,25 +159,6 @@ func scanSemanticHit(rows pgx.Rows) (Hit, Ranked, error) {
 	}
 	score := 1 - dist
 	h.Score = &score
-	if props != nil {
-		h.Props = json.RawMessage(*props)
-	}
-	h.Geometry = json.RawMessage("null")
-	if geo != nil {
-		h.Geometry = json.RawMessage(*geo)
-	}
-	if h.Tags == nil {
-		h.Tags = []string{}
-	}
-	if hasP != nil && *hasP {
-		b := []byte("()")
-		if loInc != nil && *loInc {
-			b[0] = '['
-		}
-		if upInc != nil && *upInc {
-			b[1] = ']'
-		}
-		h.Period = &PeriodValue{From: lo, To: up, Bounds: string(b)}
-	}
+	h.fill(props, geo, lo, up, loInc, upInc, hasP)
 	return h, Ranked{ID: h.ID, Rank: int(rank), Score: score}, nil
 }
