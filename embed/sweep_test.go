@@ -15,23 +15,8 @@ import (
 func TestSweepEmbedsMissingAndStaleVectors(t *testing.T) {
 	t.Parallel()
 	pgtest.RequireVector(t)
-	db := pgtest.New(t)
+	db, auto, client, set := sweepFixture(t, 384)
 	ctx := context.Background()
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('auto', 'offline', 384), ('client', 'none', 3)`); err != nil {
-		t.Fatal(err)
-	}
-	auto := &document.Doc{Collection: "auto", Title: "Lisbon trams", Body: "yellow trams climb the hills"}
-	if _, err := document.Insert(ctx, db.Pool, auto); err != nil {
-		t.Fatal(err)
-	}
-	client := &document.Doc{Collection: "client", Title: "mine", Embedding: []float32{1, 0, 0}}
-	if _, err := document.Insert(ctx, db.Pool, client); err != nil {
-		t.Fatal(err)
-	}
-	set, err := embedder.NewSet(embedder.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	hasVec := func(id int64) bool {
 		var ok bool
 		if err := db.Pool.QueryRow(ctx, `SELECT embedding IS NOT NULL FROM documents WHERE id = $1`, id).Scan(&ok); err != nil {
@@ -75,23 +60,8 @@ func TestSweepEmbedsMissingAndStaleVectors(t *testing.T) {
 func TestDimensionChange(t *testing.T) {
 	t.Parallel()
 	pgtest.RequireVector(t)
-	db := pgtest.New(t)
+	db, auto, client, set := sweepFixture(t, 64)
 	ctx := context.Background()
-	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('auto', 'offline', 64), ('client', 'none', 3)`); err != nil {
-		t.Fatal(err)
-	}
-	auto := &document.Doc{Collection: "auto", Title: "Lisbon trams", Body: "yellow trams climb the hills"}
-	if _, err := document.Insert(ctx, db.Pool, auto); err != nil {
-		t.Fatal(err)
-	}
-	client := &document.Doc{Collection: "client", Title: "mine", Embedding: []float32{1, 0, 0}}
-	if _, err := document.Insert(ctx, db.Pool, client); err != nil {
-		t.Fatal(err)
-	}
-	set, err := embedder.NewSet(embedder.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := embedder.Sweep(ctx, db.Pool, set); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +96,7 @@ func TestDimensionChange(t *testing.T) {
 	}
 	t.Logf("index for the new dimension after one sweep: %v", idx)
 
-	_, err = db.Pool.Exec(ctx, `UPDATE collections SET embedding_dim = 4 WHERE name = 'client'`)
+	_, err := db.Pool.Exec(ctx, `UPDATE collections SET embedding_dim = 4 WHERE name = 'client'`)
 	if pg.Code(err) != "55000" || !strings.Contains(err.Error(), `"client" holds 1 client-provided vectors`) {
 		t.Fatalf("changing the dimension of client vectors: %v", err)
 	}
@@ -195,4 +165,29 @@ func TestSweepBacksOff(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM embedding_attempts`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d attempts left: %v", n, err)
 	}
+}
+
+// sweepFixture makes a collection 'auto' (offline embedder of autoDim) and a
+// collection 'client' (client vectors of 3 dimensions), with one document
+// each.
+func sweepFixture(t *testing.T, autoDim int) (db *pgtest.DB, auto, client *document.Doc, set *embedder.Set) {
+	t.Helper()
+	db = pgtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('auto', 'offline', $1), ('client', 'none', 3)`, autoDim); err != nil {
+		t.Fatal(err)
+	}
+	auto = &document.Doc{Collection: "auto", Title: "Lisbon trams", Body: "yellow trams climb the hills"}
+	if _, err := document.Insert(ctx, db.Pool, auto); err != nil {
+		t.Fatal(err)
+	}
+	client = &document.Doc{Collection: "client", Title: "mine", Embedding: []float32{1, 0, 0}}
+	if _, err := document.Insert(ctx, db.Pool, client); err != nil {
+		t.Fatal(err)
+	}
+	set, err := embedder.NewSet(embedder.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, auto, client, set
 }
