@@ -230,6 +230,15 @@ SELECT kind, name, country, country_code
          WHERE ST_Covers(pp.geom, ST_SetSRID(ST_MakePoint($1, $2), 4326))) AS hit
  ORDER BY CASE kind WHEN 'city' THEN 0 WHEN 'region' THEN 1 ELSE 2 END, area`
 
+// placeOf names the place of a photo's GPS position; the zero Place when
+// it has none.
+func placeOf(ctx context.Context, q document.Querier, m *Meta) (Place, error) {
+	if !m.HasGPS() {
+		return Place{}, nil
+	}
+	return lookupPlaceAt(ctx, q, *m.Lon, *m.Lat)
+}
+
 // lookupPlaceAt names the place at lon/lat from the loaded polygons; the
 // zero Place when none covers it.
 func lookupPlaceAt(ctx context.Context, q document.Querier, lon, lat float64) (Place, error) {

@@ -297,11 +297,9 @@ func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, b
 		return nil, false, fmt.Errorf("ingest: acquire: %w", err)
 	}
 	defer conn.Release()
-	var place Place
-	if meta.HasGPS() {
-		if place, err = lookupPlaceAt(ctx, conn, *meta.Lon, *meta.Lat); err != nil {
-			return nil, false, err
-		}
+	place, err := placeOf(ctx, conn, meta)
+	if err != nil {
+		return nil, false, err
 	}
 	var (
 		photo   *Photo

@@ -148,11 +148,9 @@ func (s *Service) adopt(ctx context.Context, conn *pgxpool.Conn, path string, su
 	} else if err != nil {
 		return 0, "", err
 	}
-	var place Place
-	if m.HasGPS() {
-		if place, err = lookupPlaceAt(ctx, conn, *m.Lon, *m.Lat); err != nil {
-			return 0, "", err
-		}
+	place, err := placeOf(ctx, conn, m)
+	if err != nil {
+		return 0, "", err
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		id, err = s.insert(ctx, tx, sum, size, key, "", m, place)

@@ -424,12 +424,7 @@ func runIngestThumbs(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	var ids []string
 	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		ph, _, err := svc.Ingest(ctx, filepath.Base(p), f)
-		f.Close()
+		ph, err := ingestFile(ctx, svc, p)
 		if err != nil {
 			return nil, err
 		}
@@ -497,12 +492,7 @@ func runIngestRSS(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		ph, _, err := svc.Ingest(ctx, filepath.Base(p), f)
-		f.Close()
+		ph, err := ingestFile(ctx, svc, p)
 		if err != nil {
 			return nil, err
 		}
@@ -552,4 +542,15 @@ func procStatusKB(field string) (int64, error) {
 		}
 	}
 	return 0, errors.New("no " + field + " in /proc/self/status")
+}
+
+// ingestFile uploads the file at path through svc, as an HTTP upload would.
+func ingestFile(ctx context.Context, svc *ingest.Service, path string) (*ingest.Photo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ph, _, err := svc.Ingest(ctx, filepath.Base(path), f)
+	return ph, err
 }
