@@ -32,6 +32,10 @@ type Taken struct {
 // The finder is ~30 MB and takes most of a second to build: once, on first use.
 var zoneFinder = sync.OnceValues(func() (tzf.F, error) { return tzf.NewDefaultFinder() })
 
+// LoadTimeZones builds the time zone finder now, if it is not built yet, and
+// waits for it (New starts it in the background).
+func LoadTimeZones() error { _, err := zoneFinder(); return err }
+
 // resolveTaken ties the EXIF wall-clock time to an instant: the offset tag
 // first, then GPS UTC time, then the zone at the GPS position. ok is false
 // when the photo has no usable DateTimeOriginal.
