@@ -135,6 +135,14 @@ func (c *Cluster) Start(ctx context.Context) (string, error) {
 
 // Stop stops the cluster if it runs ("fast" shutdown: open sessions are ended).
 func (c *Cluster) Stop(ctx context.Context) error {
+	// pg_ctl runs in c.Dir, so a relative Dir must be made absolute first,
+	// as Start does: otherwise the status check looks for the cluster
+	// under the wrong path and Stop returns as if nothing were running.
+	abs, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	c.Dir = abs
 	bin, err := BinDir()
 	if err != nil {
 		return err

@@ -1,0 +1,47 @@
+package pgcluster
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestStopRelativeDir: `geoseek db stop` passes the data dir as given
+// ("data/pg"); Stop once checked for the cluster relative to that dir and
+// returned without stopping it.
+func TestStopRelativeDir(t *testing.T) {
+	if _, err := BinDir(); err != nil {
+		t.Skipf("SKIP: no PostgreSQL server binaries: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	// When run as root the cluster runs as postgres, which must reach it.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	c := &Cluster{Dir: "pg"}
+	u, err := c.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Cluster{Dir: "pg"}).Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := net.DialTimeout("tcp", pu.Host, time.Second); err == nil {
+		conn.Close()
+		c.Stop(ctx)
+		t.Fatalf("%s still accepts connections after Stop", pu.Host)
+	}
+}
