@@ -29,6 +29,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/bench"
@@ -55,6 +56,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	dataDir := fs.String("data-dir", "data", "data dir (the private cluster lives in <data-dir>/pg)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	verbose := fs.Bool("v", false, "log progress")
+	client := fs.String("client", "lean", "load generator's HTTP client: lean (bench.Transport, one goroutine per request) or std (net/http's Transport)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (load client, server and baselines alike) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -146,13 +148,26 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	go func() { served <- a.Run(sctx, ln, nil) }()
 	defer func() { cancel(); <-served }()
 
+	// The server builds its time zone finder in the background at start
+	// (most of a CPU second): let it finish before anything is measured.
+	if err := ingest.LoadTimeZones(); err != nil {
+		return err
+	}
 	_, key, err := auth.NewStore(pool).Create(ctx, "bench", []auth.Scope{auth.Admin})
 	if err != nil {
 		return err
 	}
+	hc := &http.Client{Transport: &bench.Transport{}}
+	switch *client {
+	case "lean":
+	case "std":
+		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}
+	default:
+		return fmt.Errorf("-client: %q is neither lean nor std", *client)
+	}
 	env := &bench.Env{
 		Pool: pool, DatabaseURL: url, BaseURL: "http://" + ln.Addr().String(),
-		Client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute},
+		Client:   hc,
 		AdminKey: key, DataDir: benchData, Logger: logger, Quick: *quick,
 	}
 

@@ -10,6 +10,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -104,6 +105,18 @@ type Stats struct {
 	Elapsed  time.Duration
 	PerSec   float64
 	P50, P95 time.Duration
+	// CPUSelf and CPUPG are CPU time per successful call: of this process
+	// (load generator, in-process server and pgx baselines) and of the
+	// machine's PostgreSQL processes. Other processes' work on the machine
+	// lands in them too, so they are for comparing sides of one run.
+	CPUSelf, CPUPG time.Duration
+}
+
+// CPUNote says where a call's CPU went for geoseek (g) and its baseline (b).
+func CPUNote(g, b Stats) string {
+	us := func(d time.Duration) int64 { return d.Microseconds() }
+	return fmt.Sprintf("CPU per call: geoseek %d µs in Go (client+server) + %d µs in PostgreSQL, baseline %d + %d µs",
+		us(g.CPUSelf), us(g.CPUPG), us(b.CPUSelf), us(b.CPUPG))
 }
 
 // Load calls fn from `workers` goroutines until n calls are done or d has
@@ -150,18 +163,25 @@ type loadRun struct {
 	lat     []time.Duration
 	errs    int
 	elapsed time.Duration
+	cpu     cpuTimes
 }
 
 func (r *loadRun) add(o loadRun) {
 	r.lat = append(r.lat, o.lat...)
 	r.errs += o.errs
 	r.elapsed += o.elapsed
+	r.cpu.self += o.cpu.self
+	r.cpu.pg += o.cpu.pg
 }
 
 func (r loadRun) stats() Stats {
 	st := Stats{N: len(r.lat), Errors: r.errs, Elapsed: r.elapsed}
 	if st.Elapsed > 0 {
 		st.PerSec = float64(st.N) / st.Elapsed.Seconds()
+	}
+	if st.N > 0 {
+		st.CPUSelf = r.cpu.self / time.Duration(st.N)
+		st.CPUPG = r.cpu.pg / time.Duration(st.N)
 	}
 	lat := r.lat
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -182,14 +202,21 @@ func load(ctx context.Context, workers, n int, d time.Duration, fn func(ctx cont
 		next int
 		wg   sync.WaitGroup
 	)
+	cpu0 := readCPU()
 	start := time.Now()
+	// over tells whether the run's time is up. It reads the clock as well as
+	// ctx: a context's timer can fire milliseconds after its deadline on a
+	// busy machine, while a connection deadline taken from it (bench.Transport)
+	// fails calls at once; those failures are the deadline's, not errors.
+	deadline, _ := ctx.Deadline()
+	over := func() bool { return ctx.Err() != nil || !time.Now().Before(deadline) }
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				mu.Lock()
-				if next >= n || ctx.Err() != nil {
+				if next >= n || over() {
 					mu.Unlock()
 					return
 				}
@@ -200,7 +227,7 @@ func load(ctx context.Context, workers, n int, d time.Duration, fn func(ctx cont
 				el := time.Since(t0)
 				mu.Lock()
 				if err != nil {
-					if ctx.Err() == nil {
+					if !over() {
 						errs++
 					}
 				} else {
@@ -211,5 +238,5 @@ func load(ctx context.Context, workers, n int, d time.Duration, fn func(ctx cont
 		}()
 	}
 	wg.Wait()
-	return loadRun{lat: lat, errs: errs, elapsed: time.Since(start)}
+	return loadRun{lat: lat, errs: errs, elapsed: time.Since(start), cpu: readCPU().sub(cpu0)}
 }

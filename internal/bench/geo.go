@@ -187,8 +187,8 @@ func (r geoRun) paired(ctx context.Context, g, b func(context.Context) error) (S
 
 func pair(name string, g, b Stats, note string) Result {
 	return Result{Scenario: name, Geoseek: g.PerSec, Baseline: b.PerSec, Unit: "req/s",
-		Note: fmt.Sprintf("%s; geoseek p50 %s p95 %s, pgx p50 %s p95 %s, errors %d/%d", note,
-			g.P50.Round(time.Microsecond), g.P95.Round(time.Microsecond), b.P50.Round(time.Microsecond), b.P95.Round(time.Microsecond), g.Errors, b.Errors)}
+		Note: fmt.Sprintf("%s; geoseek p50 %s p95 %s, pgx p50 %s p95 %s, errors %d/%d; %s", note,
+			g.P50.Round(time.Microsecond), g.P95.Round(time.Microsecond), b.P50.Round(time.Microsecond), b.P95.Round(time.Microsecond), g.Errors, b.Errors, CPUNote(g, b))}
 }
 
 func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
