@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -62,6 +64,35 @@ func TestRequestIDIsMadeWhenMissingOrUnsafe(t *testing.T) {
 		s.Engine().ServeHTTP(w, req)
 		if id := w.Header().Get("X-Request-ID"); len(id) != 24 {
 			t.Fatalf("request id %q for input %q", id, in)
+		}
+	}
+}
+
+// TestAccessLog: one line per request with the request id, route, status
+// and size; made ids differ from request to request.
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	s := server.New(server.Config{Addr: "127.0.0.1:0"}, nil, nil, slog.New(slog.NewTextHandler(&buf, nil)))
+	s.API.GET("/things/:id", func(c *gin.Context) { c.String(201, "hello") })
+	var ids []string
+	for range 2 {
+		w := httptest.NewRecorder()
+		s.Engine().ServeHTTP(w, httptest.NewRequest("GET", "/things/7", nil))
+		ids = append(ids, w.Header().Get("X-Request-ID"))
+	}
+	if ids[0] == ids[1] {
+		t.Errorf("two requests got the same id %s", ids[0])
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want 2:\n%s", len(lines), buf.String())
+	}
+	for i, l := range lines {
+		for _, want := range []string{"msg=request", "request_id=" + ids[i], "method=GET", "path=/things/7", "route=/things/:id", "status=201", "bytes=5", "duration_ms="} {
+			if !strings.Contains(l, want) {
+				t.Errorf("log line %q lacks %q", l, want)
+			}
 		}
 	}
 }
