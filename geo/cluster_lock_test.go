@@ -87,3 +87,87 @@ func TestClusterCellsCrossingWritersDoNotDeadlock(t *testing.T) {
 		require.Equal(t, int64(4), s.N, "zoom %d", s.Z)
 	}
 }
+
+// TestClusterWritersDoNotQueue: a writer of a collection does not wait for
+// another writer's open transaction (before migration 00024 it waited until
+// that one committed), and clusters and tiles count the second writer's
+// point while its deltas are still pending.
+func TestClusterWritersDoNotQueue(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	var cid int64
+	require.NoError(t, db.Pool.QueryRow(ctx,
+		`INSERT INTO collections (name, title, description) VALUES ('queue', 'queue', '') RETURNING id`).Scan(&cid))
+	insert := `INSERT INTO documents (collection_id, title, geom) VALUES ($1, 'p', ST_SetSRID(ST_MakePoint($2, $3), 4326))`
+
+	// The collection's extent (geo_collection_stats) is locked by a writer
+	// that grows it; start with an extent B's point does not grow.
+	_, err := db.Pool.Exec(ctx, insert, cid, 0, 0)
+	require.NoError(t, err)
+	_, err = db.Pool.Exec(ctx, insert, cid, 30, 30)
+	require.NoError(t, err)
+
+	// A inserts and stays open: it folded its own deltas and holds the
+	// collection's fold lock until it ends.
+	a, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer a.Rollback(context.WithoutCancel(ctx))
+	_, err = a.Exec(ctx, insert, cid, 10, 10)
+	require.NoError(t, err)
+
+	// B writes into the same cells and commits while A is open. The lock
+	// timeout only turns a wait (the old behaviour) into an error instead
+	// of a hang; it is never reached otherwise.
+	b, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer b.Rollback(context.WithoutCancel(ctx))
+	_, err = b.Exec(ctx, `SET LOCAL lock_timeout = '20s'`)
+	require.NoError(t, err)
+	_, err = b.Exec(ctx, insert, cid, 10.5, 10.5)
+	require.NoError(t, err, "B waited for A")
+	require.NoError(t, b.Commit(ctx))
+
+	var pending int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM geo_cluster_pending WHERE collection_id = $1`, cid).Scan(&pending))
+	require.Positive(t, pending, "B could not fold while A held the lock: its deltas are pending")
+
+	svc := NewService(db.Pool, nil, Options{})
+	world := BBox{MinX: -180, MinY: -90, MaxX: 180, MaxY: 90}
+	total := func() int64 {
+		t.Helper()
+		res, err := svc.Clusters(ctx, "queue", world, 3)
+		require.NoError(t, err)
+		var n int64
+		for _, c := range res.Clusters {
+			n += c.Count
+		}
+		return n
+	}
+	require.Equal(t, int64(3), total(), "B's point is read from the pending deltas; A's is not committed")
+	// Tiles read the same function at level z + 1.
+	var atLevel int64
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT sum(count) FROM geo_cluster_cells_at($1, 5, -1000, 1000, -1000, 1000)`, cid).Scan(&atLevel))
+	require.Equal(t, int64(3), atLevel)
+
+	require.NoError(t, a.Commit(ctx))
+	require.Equal(t, int64(4), total())
+
+	// The next writer folds everything that is pending.
+	_, err = db.Pool.Exec(ctx, insert, cid, 20, 20)
+	require.NoError(t, err)
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM geo_cluster_pending WHERE collection_id = $1`, cid).Scan(&pending))
+	require.Zero(t, pending)
+	require.Equal(t, int64(5), total())
+	rows, err := db.Pool.Query(ctx, `SELECT z, sum(count) FROM geo_cluster_cells WHERE collection_id = $1 GROUP BY z ORDER BY z`, cid)
+	require.NoError(t, err)
+	sums, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		Z int16
+		N int64
+	}])
+	require.NoError(t, err)
+	require.Len(t, sums, 9)
+	for _, s := range sums {
+		require.Equal(t, int64(5), s.N, "zoom %d", s.Z)
+	}
+}

@@ -44,7 +44,10 @@
 //     widened to whole cells, so a cell's count does not change as the map
 //     pans. Zooms 0–8 read the cluster pyramid geo_cluster_cells (migration
 //     00021, kept exact by statement-level triggers); deeper zooms group the
-//     documents in the bbox directly.
+//     documents in the bbox directly. Inserts append their cell deltas to
+//     geo_cluster_pending and fold them into the cells when no other writer
+//     is folding (00024), so concurrent writers do not queue; readers go
+//     through geo_cluster_cells_at, which adds deltas not folded yet.
 //   - Tiles: zooms 0–7 are clustered from the pyramid (level z + 1: 64 px
 //     cells of a 512 px tile), 8–13 clustered from the documents in the tile
 //     (32 × 32 cells), 14 and deeper carry the features. ETag is a hash of the

@@ -107,9 +107,8 @@ SELECT ST_AsMVT(t, $10, 4096, 'geom', 'fid') FROM (
            format('%s,%s,%s,%s', c.minx, c.miny, c.maxx, c.maxy) AS extent,
            ST_AsMVTGeom(ST_Transform(ST_SetSRID(ST_MakePoint(c.sumx / c.count, c.sumy / c.count), 4326), 3857),
                         ST_TileEnvelope($2, $3, $4), 4096, 0, true) AS geom
-      FROM geo_cluster_cells c
-     WHERE c.collection_id = $1 AND c.z = $5 AND c.gx BETWEEN $6 AND $7 AND c.gy BETWEEN $8 AND $9
-       AND c.sumx / c.count >= $11 AND c.sumx / c.count < $12
+      FROM geo_cluster_cells_at($1, $5, $6, $7, $8, $9) c
+     WHERE c.sumx / c.count >= $11 AND c.sumx / c.count < $12
        AND c.sumy / c.count >= $13 AND c.sumy / c.count < $14
 ) t WHERE t.geom IS NOT NULL`
 
@@ -225,14 +224,14 @@ SELECT count(*), min(id), avg(cx), avg(cy), min(x0), min(y0), max(x1), max(y1),
  ORDER BY floor(cy / $6), floor(cx / $6)`
 
 // cellsZoom is the deepest zoom stored in geo_cluster_cells (migration
-// 00021): clusters at this zoom or below are rows of that table.
+// 00021): clusters at this zoom or below are rows of that table, read with
+// the deltas not folded yet (geo_cluster_cells_at, 00024).
 const cellsZoom = 8
 
 const cellsClusterSQL = `
 SELECT c.count, c.rep_id, c.sumx / c.count, c.sumy / c.count, c.minx, c.miny, c.maxx, c.maxy,
        CASE WHEN c.count = 1 THEN COALESCE((SELECT d.title FROM documents d WHERE d.id = c.rep_id), '') ELSE '' END
-  FROM geo_cluster_cells c
- WHERE c.collection_id = $1 AND c.z = $6 AND c.gx BETWEEN $2 AND $3 AND c.gy BETWEEN $4 AND $5
+  FROM geo_cluster_cells_at($1, $6, $2, $3, $4, $5) c
  ORDER BY c.gy, c.gx`
 
 // clusterQuery is the statement for one (non-crossing, aligned) box.

@@ -1,0 +1,278 @@
+-- +goose Up
+-- (Version 23 is taken in databases made before a former 00023 was folded
+-- into 00020.)
+-- Writers of one collection no longer queue behind each other for the
+-- cluster pyramid.
+--
+-- Until now every statement that added geometries upserted its cells at
+-- all nine levels under the collection's lock (migration 00022), held to
+-- commit: with one zoom-0 cell per quadrant, concurrent writers of a
+-- collection ran one transaction at a time. Photo ingest spent most of its
+-- time in that queue (pg_stat_activity during a bench import: 8 of 19
+-- active backends waiting on Lock:transactionid).
+--
+-- Now an insert appends its cell deltas to geo_cluster_pending, which takes
+-- no lock that another writer waits for, and then folds the pending deltas
+-- into geo_cluster_cells only if the collection's lock is free
+-- (pg_try_advisory_xact_lock): at most one writer at a time does the
+-- folding, nobody waits for it. Updates and deletes, which must subtract
+-- from cells, take the lock as before and fold first. Readers read cells
+-- and pending deltas together (geo_cluster_cells_at), so clusters and tiles
+-- are exact whether or not the deltas were folded yet.
+CREATE TABLE geo_cluster_pending (
+    collection_id bigint NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    z             smallint NOT NULL,
+    gx            integer NOT NULL,
+    gy            integer NOT NULL,
+    count         bigint NOT NULL,
+    sumx          double precision NOT NULL,
+    sumy          double precision NOT NULL,
+    minx          double precision,
+    miny          double precision,
+    maxx          double precision,
+    maxy          double precision,
+    rep_id        bigint
+);
+CREATE INDEX geo_cluster_pending_collection_idx ON geo_cluster_pending (collection_id);
+
+-- geo_cluster_fold moves the pending deltas of a collection that this
+-- transaction can see into geo_cluster_cells. The caller holds the
+-- collection's lock (key 1734700899 = 'geoc', collection id), so folds of
+-- one collection never overlap; deltas of transactions still running stay
+-- pending for a later fold.
+-- +goose StatementBegin
+CREATE FUNCTION geo_cluster_fold(cid bigint) RETURNS void
+LANGUAGE sql AS $fn$
+    WITH moved AS (
+        DELETE FROM geo_cluster_pending WHERE collection_id = cid
+        RETURNING collection_id, z, gx, gy, count, sumx, sumy, minx, miny, maxx, maxy, rep_id
+    )
+    INSERT INTO geo_cluster_cells AS t (collection_id, z, gx, gy, count, sumx, sumy, minx, miny, maxx, maxy, rep_id)
+    SELECT collection_id, z, gx, gy, sum(count), sum(sumx), sum(sumy), min(minx), min(miny), max(maxx), max(maxy), min(rep_id)
+      FROM moved
+     GROUP BY collection_id, z, gx, gy
+     ORDER BY collection_id, z, gx, gy
+    ON CONFLICT (collection_id, z, gx, gy) DO UPDATE SET
+        count = t.count + EXCLUDED.count,
+        sumx = t.sumx + EXCLUDED.sumx,
+        sumy = t.sumy + EXCLUDED.sumy,
+        minx = LEAST(t.minx, EXCLUDED.minx),
+        miny = LEAST(t.miny, EXCLUDED.miny),
+        maxx = GREATEST(t.maxx, EXCLUDED.maxx),
+        maxy = GREATEST(t.maxy, EXCLUDED.maxy),
+        rep_id = LEAST(t.rep_id, EXCLUDED.rep_id);
+$fn$;
+-- +goose StatementEnd
+
+-- geo_cluster_cells_at is the cells of one level in a range of a
+-- collection, pending deltas included. While nothing is pending (the usual
+-- case: a writer that finds the lock free folds at once) only the first
+-- branch runs, a primary-key range read as before; the EXISTS tests are
+-- evaluated once per query. SQL functions like this one are inlined into
+-- the calling query.
+-- +goose StatementBegin
+CREATE FUNCTION geo_cluster_cells_at(cid bigint, zoom integer, gx0 integer, gx1 integer, gy0 integer, gy1 integer)
+RETURNS SETOF geo_cluster_cells
+LANGUAGE sql STABLE AS $fn$
+    SELECT c.*
+      FROM geo_cluster_cells c
+     WHERE c.collection_id = cid AND c.z = zoom AND c.gx BETWEEN gx0 AND gx1 AND c.gy BETWEEN gy0 AND gy1
+       AND NOT EXISTS (SELECT 1 FROM geo_cluster_pending p WHERE p.collection_id = cid)
+    UNION ALL
+    SELECT cid, zoom::smallint, u.gx, u.gy, sum(u.count)::bigint, sum(u.sumx), sum(u.sumy),
+           min(u.minx), min(u.miny), max(u.maxx), max(u.maxy), min(u.rep_id)
+      FROM (SELECT c.gx, c.gy, c.count, c.sumx, c.sumy, c.minx, c.miny, c.maxx, c.maxy, c.rep_id
+              FROM geo_cluster_cells c
+             WHERE c.collection_id = cid AND c.z = zoom AND c.gx BETWEEN gx0 AND gx1 AND c.gy BETWEEN gy0 AND gy1
+            UNION ALL
+            SELECT p.gx, p.gy, p.count, p.sumx, p.sumy, p.minx, p.miny, p.maxx, p.maxy, p.rep_id
+              FROM geo_cluster_pending p
+             WHERE p.collection_id = cid AND p.z = zoom AND p.gx BETWEEN gx0 AND gx1 AND p.gy BETWEEN gy0 AND gy1) u
+     WHERE EXISTS (SELECT 1 FROM geo_cluster_pending p WHERE p.collection_id = cid)
+     GROUP BY u.gx, u.gy
+$fn$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION geo_cluster_cells_sync() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    src  text;
+    dest text;
+    cid  bigint;
+BEGIN
+    -- src lists (collection_id, id, geom, sign) of the rows this statement
+    -- added (+1) or removed (-1); the SQL around it is the same for all.
+    IF TG_OP = 'INSERT' THEN
+        src := 'SELECT collection_id, id, geom, 1 AS sign FROM new_rows WHERE geom IS NOT NULL';
+        dest := 'geo_cluster_pending';
+    ELSE
+        IF TG_OP = 'DELETE' THEN
+            src := 'SELECT collection_id, id, geom, -1 AS sign FROM old_rows WHERE geom IS NOT NULL';
+        ELSE
+            src := 'SELECT n.collection_id, n.id, n.geom, 1 AS sign FROM new_rows n JOIN old_rows o ON o.id = n.id
+                     WHERE n.geom IS NOT NULL AND (n.geom IS DISTINCT FROM o.geom OR n.collection_id <> o.collection_id)
+                    UNION ALL
+                    SELECT o.collection_id, o.id, o.geom, -1 AS sign FROM old_rows o JOIN new_rows n ON n.id = o.id
+                     WHERE o.geom IS NOT NULL AND (n.geom IS DISTINCT FROM o.geom OR n.collection_id <> o.collection_id)';
+        END IF;
+        dest := 'geo_cluster_cells';
+        -- Subtracting needs every committed delta in the cells: take each
+        -- collection's lock, in collection order (see 00022), and fold.
+        FOR cid IN EXECUTE format('SELECT DISTINCT collection_id FROM (%s) d ORDER BY 1', src) LOOP
+            PERFORM pg_advisory_xact_lock(1734700899, (cid % 2147483647)::int);
+            PERFORM geo_cluster_fold(cid);
+        END LOOP;
+    END IF;
+    EXECUTE format($q$
+        WITH delta AS (%s),
+        base AS (
+            -- zoom 8 cells (0.3515625 degrees) of this statement's rows
+            SELECT collection_id,
+                   floor(((ST_XMin(geom) + ST_XMax(geom)) / 2) / 0.3515625)::int AS gx,
+                   floor(((ST_YMin(geom) + ST_YMax(geom)) / 2) / 0.3515625)::int AS gy,
+                   sum(sign) AS n,
+                   sum(sign * (ST_XMin(geom) + ST_XMax(geom)) / 2) AS sx,
+                   sum(sign * (ST_YMin(geom) + ST_YMax(geom)) / 2) AS sy,
+                   min(ST_XMin(geom)) FILTER (WHERE sign > 0) AS minx,
+                   min(ST_YMin(geom)) FILTER (WHERE sign > 0) AS miny,
+                   max(ST_XMax(geom)) FILTER (WHERE sign > 0) AS maxx,
+                   max(ST_YMax(geom)) FILTER (WHERE sign > 0) AS maxy,
+                   min(id) FILTER (WHERE sign > 0) AS rep
+              FROM delta
+             -- a collection being deleted takes its cells with it (cascade)
+             WHERE EXISTS (SELECT 1 FROM collections k WHERE k.id = delta.collection_id)
+             GROUP BY 1, 2, 3
+        ),
+        c AS (
+            -- every level: an arithmetic shift is floor division, also for
+            -- negative indexes
+            SELECT collection_id, z, gx >> (8 - z) AS gx, gy >> (8 - z) AS gy,
+                   sum(n) AS n, sum(sx) AS sx, sum(sy) AS sy, min(minx) AS minx, min(miny) AS miny,
+                   max(maxx) AS maxx, max(maxy) AS maxy, min(rep) AS rep
+              FROM base, generate_series(0, 8) AS z
+             GROUP BY 1, 2, 3, 4
+        )
+        INSERT INTO %s AS t (collection_id, z, gx, gy, count, sumx, sumy, minx, miny, maxx, maxy, rep_id)
+        SELECT collection_id, z, gx, gy, n, sx, sy, minx, miny, maxx, maxy, rep FROM c
+         ORDER BY collection_id, z, gx, gy -- one lock order for concurrent writers
+        %s
+    $q$, src, dest, CASE WHEN dest = 'geo_cluster_cells' THEN $c$
+        ON CONFLICT (collection_id, z, gx, gy) DO UPDATE SET
+            count = t.count + EXCLUDED.count,
+            sumx = t.sumx + EXCLUDED.sumx,
+            sumy = t.sumy + EXCLUDED.sumy,
+            minx = LEAST(t.minx, EXCLUDED.minx),
+            miny = LEAST(t.miny, EXCLUDED.miny),
+            maxx = GREATEST(t.maxx, EXCLUDED.maxx),
+            maxy = GREATEST(t.maxy, EXCLUDED.maxy),
+            rep_id = LEAST(t.rep_id, EXCLUDED.rep_id)$c$ ELSE '' END);
+    IF TG_OP = 'INSERT' THEN
+        -- Fold now when no other transaction is folding this collection;
+        -- otherwise the deltas wait for the next writer that finds it free
+        -- (or for an update or delete of the collection).
+        FOR cid IN EXECUTE format('SELECT DISTINCT collection_id FROM (%s) d ORDER BY 1', src) LOOP
+            IF pg_try_advisory_xact_lock(1734700899, (cid % 2147483647)::int) THEN
+                PERFORM geo_cluster_fold(cid);
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END IF;
+    DELETE FROM geo_cluster_cells WHERE count <= 0;
+    EXECUTE format($q$
+        UPDATE geo_cluster_cells t SET rep_id = (
+            SELECT min(d.id) FROM documents d, LATERAL (SELECT 90.0 / (1 << t.z) AS size) s
+             WHERE d.collection_id = t.collection_id
+               AND d.geom && ST_MakeEnvelope(t.gx * s.size - 1e-9, t.gy * s.size - 1e-9,
+                                             (t.gx + 1) * s.size + 1e-9, (t.gy + 1) * s.size + 1e-9, 4326)
+               AND floor(((ST_XMin(d.geom) + ST_XMax(d.geom)) / 2) / s.size)::int = t.gx
+               AND floor(((ST_YMin(d.geom) + ST_YMax(d.geom)) / 2) / s.size)::int = t.gy)
+         WHERE (t.collection_id, t.rep_id) IN (SELECT collection_id, id FROM (%s) x WHERE sign < 0)
+    $q$, src);
+    RETURN NULL;
+END;
+$fn$;
+-- +goose StatementEnd
+
+-- +goose Down
+-- Fold what is pending, then restore 00022's function.
+SELECT geo_cluster_fold(id) FROM collections;
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION geo_cluster_cells_sync() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    src text;
+    cid bigint;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        src := 'SELECT collection_id, id, geom, 1 AS sign FROM new_rows WHERE geom IS NOT NULL';
+    ELSIF TG_OP = 'DELETE' THEN
+        src := 'SELECT collection_id, id, geom, -1 AS sign FROM old_rows WHERE geom IS NOT NULL';
+    ELSE
+        src := 'SELECT n.collection_id, n.id, n.geom, 1 AS sign FROM new_rows n JOIN old_rows o ON o.id = n.id
+                 WHERE n.geom IS NOT NULL AND (n.geom IS DISTINCT FROM o.geom OR n.collection_id <> o.collection_id)
+                UNION ALL
+                SELECT o.collection_id, o.id, o.geom, -1 AS sign FROM old_rows o JOIN new_rows n ON n.id = o.id
+                 WHERE o.geom IS NOT NULL AND (n.geom IS DISTINCT FROM o.geom OR n.collection_id <> o.collection_id)';
+    END IF;
+    FOR cid IN EXECUTE format('SELECT DISTINCT collection_id FROM (%s) d ORDER BY 1', src) LOOP
+        PERFORM pg_advisory_xact_lock(1734700899, (cid % 2147483647)::int);
+    END LOOP;
+    EXECUTE format($q$
+        WITH delta AS (%s),
+        base AS (
+            SELECT collection_id,
+                   floor(((ST_XMin(geom) + ST_XMax(geom)) / 2) / 0.3515625)::int AS gx,
+                   floor(((ST_YMin(geom) + ST_YMax(geom)) / 2) / 0.3515625)::int AS gy,
+                   sum(sign) AS n,
+                   sum(sign * (ST_XMin(geom) + ST_XMax(geom)) / 2) AS sx,
+                   sum(sign * (ST_YMin(geom) + ST_YMax(geom)) / 2) AS sy,
+                   min(ST_XMin(geom)) FILTER (WHERE sign > 0) AS minx,
+                   min(ST_YMin(geom)) FILTER (WHERE sign > 0) AS miny,
+                   max(ST_XMax(geom)) FILTER (WHERE sign > 0) AS maxx,
+                   max(ST_YMax(geom)) FILTER (WHERE sign > 0) AS maxy,
+                   min(id) FILTER (WHERE sign > 0) AS rep
+              FROM delta
+             WHERE EXISTS (SELECT 1 FROM collections k WHERE k.id = delta.collection_id)
+             GROUP BY 1, 2, 3
+        ),
+        c AS (
+            SELECT collection_id, z, gx >> (8 - z) AS gx, gy >> (8 - z) AS gy,
+                   sum(n) AS n, sum(sx) AS sx, sum(sy) AS sy, min(minx) AS minx, min(miny) AS miny,
+                   max(maxx) AS maxx, max(maxy) AS maxy, min(rep) AS rep
+              FROM base, generate_series(0, 8) AS z
+             GROUP BY 1, 2, 3, 4
+        )
+        INSERT INTO geo_cluster_cells AS t (collection_id, z, gx, gy, count, sumx, sumy, minx, miny, maxx, maxy, rep_id)
+        SELECT collection_id, z, gx, gy, n, sx, sy, minx, miny, maxx, maxy, rep FROM c
+         ORDER BY collection_id, z, gx, gy
+        ON CONFLICT (collection_id, z, gx, gy) DO UPDATE SET
+            count = t.count + EXCLUDED.count,
+            sumx = t.sumx + EXCLUDED.sumx,
+            sumy = t.sumy + EXCLUDED.sumy,
+            minx = LEAST(t.minx, EXCLUDED.minx),
+            miny = LEAST(t.miny, EXCLUDED.miny),
+            maxx = GREATEST(t.maxx, EXCLUDED.maxx),
+            maxy = GREATEST(t.maxy, EXCLUDED.maxy),
+            rep_id = LEAST(t.rep_id, EXCLUDED.rep_id)
+    $q$, src);
+    IF TG_OP <> 'INSERT' THEN
+        DELETE FROM geo_cluster_cells WHERE count <= 0;
+        EXECUTE format($q$
+            UPDATE geo_cluster_cells t SET rep_id = (
+                SELECT min(d.id) FROM documents d, LATERAL (SELECT 90.0 / (1 << t.z) AS size) s
+                 WHERE d.collection_id = t.collection_id
+                   AND d.geom && ST_MakeEnvelope(t.gx * s.size - 1e-9, t.gy * s.size - 1e-9,
+                                                 (t.gx + 1) * s.size + 1e-9, (t.gy + 1) * s.size + 1e-9, 4326)
+                   AND floor(((ST_XMin(d.geom) + ST_XMax(d.geom)) / 2) / s.size)::int = t.gx
+                   AND floor(((ST_YMin(d.geom) + ST_YMax(d.geom)) / 2) / s.size)::int = t.gy)
+             WHERE (t.collection_id, t.rep_id) IN (SELECT collection_id, id FROM (%s) x WHERE sign < 0)
+        $q$, src);
+    END IF;
+    RETURN NULL;
+END;
+$fn$;
+-- +goose StatementEnd
+DROP FUNCTION geo_cluster_cells_at(bigint, integer, integer, integer, integer, integer);
+DROP FUNCTION geo_cluster_fold(bigint);
+DROP TABLE geo_cluster_pending;
