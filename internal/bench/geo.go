@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"runtime"
 	"sync/atomic"
@@ -388,9 +389,51 @@ func runGeoTiles(ctx context.Context, env *Env) ([]Result, error) {
 		gfn := func(ctx context.Context) error { return get(ctx, url) }
 		bfn := pgxDiscard(env, sql, args)
 		gs, bs := run.paired(ctx, gfn, bfn)
-		out = append(out, pair(fmt.Sprintf("geo/tiles/z%d", z), gs, bs, fmt.Sprintf("tile %d/%d/%d at Berlin; same ST_AsMVT SQL via pgx", tc.Z, tc.X, tc.Y)))
+		note := fmt.Sprintf("tile %d/%d/%d at Berlin; same ST_AsMVT SQL via pgx", tc.Z, tc.X, tc.Y)
+		if z != 10 {
+			// Small tiles: how much of the gap any Go HTTP server has.
+			floor, err := bareFloor(ctx, env, run, sql, args)
+			if err != nil {
+				return nil, err
+			}
+			note += "; " + floor
+		}
+		out = append(out, pair(fmt.Sprintf("geo/tiles/z%d", z), gs, bs, note))
 	}
 	return out, nil
+}
+
+// bareFloor measures a bare net/http handler that runs sql through the same
+// pool and writes the bytes (no Gin, middleware, auth, caching headers)
+// against the pgx baseline, through the same load generator. Its ratio is
+// the ceiling of any Go HTTP service for that query on this machine: the
+// part of geoseek's gap that its own code could still close is the
+// difference.
+func bareFloor(ctx context.Context, env *Env, run geoRun, sql string, args []any) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var data []byte
+		err := env.Pool.QueryRow(r.Context(), sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&data)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.mapbox-vector-tile")
+		_, _ = w.Write(data)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	get := geoGet(env, false)
+	url := "http://" + ln.Addr().String() + "/tile"
+	f, b := run.paired(ctx, func(ctx context.Context) error { return get(ctx, url) }, pgxDiscard(env, sql, args))
+	if f.Errors > 0 || b.Errors > 0 {
+		return "", fmt.Errorf("bare net/http floor: errors %d/%d", f.Errors, b.Errors)
+	}
+	return fmt.Sprintf("bare net/http handler with the same SQL: %.0f vs %.0f req/s, ratio %.2f, %d µs Go CPU per call",
+		f.PerSec, b.PerSec, f.PerSec/b.PerSec, f.CPUSelf.Microseconds()), nil
 }
 
 func runGeoClusters(ctx context.Context, env *Env) ([]Result, error) {

@@ -465,14 +465,20 @@ func vecPaired(ctx context.Context, env *Env, g, b func(context.Context) error) 
 func vecMerge(ss []Stats) Stats {
 	var out Stats
 	var p50, p95 []time.Duration
+	var cpuSelf, cpuPG time.Duration
 	for _, s := range ss {
 		out.N += s.N
 		out.Errors += s.Errors
 		out.Elapsed += s.Elapsed
+		cpuSelf += s.CPUSelf * time.Duration(s.N)
+		cpuPG += s.CPUPG * time.Duration(s.N)
 		p50, p95 = append(p50, s.P50), append(p95, s.P95)
 	}
 	if out.Elapsed > 0 {
 		out.PerSec = float64(out.N) / out.Elapsed.Seconds()
+	}
+	if out.N > 0 {
+		out.CPUSelf, out.CPUPG = cpuSelf/time.Duration(out.N), cpuPG/time.Duration(out.N)
 	}
 	sort.Slice(p50, func(i, j int) bool { return p50[i] < p50[j] })
 	sort.Slice(p95, func(i, j int) bool { return p95[i] < p95[j] })
@@ -506,7 +512,7 @@ func runVectorKNN(ctx context.Context, env *Env) ([]Result, error) {
 			})
 		out = append(out, Result{
 			Scenario: fmt.Sprintf("vector/knn ef_search=%d", ef), Geoseek: g.PerSec, Baseline: b.PerSec, Unit: "q/s",
-			Note: fmt.Sprintf("recall@10=%.3f n=%d dim=%d; geoseek p50 %s, pgx p50 %s; errors %d/%d", recall, d.n, vecDim, g.P50.Round(10*time.Microsecond), b.P50.Round(10*time.Microsecond), g.Errors, b.Errors),
+			Note: fmt.Sprintf("recall@10=%.3f n=%d dim=%d; geoseek p50 %s, pgx p50 %s; errors %d/%d; %s", recall, d.n, vecDim, g.P50.Round(10*time.Microsecond), b.P50.Round(10*time.Microsecond), g.Errors, b.Errors, CPUNote(g, b)),
 		})
 	}
 	return out, nil
@@ -553,8 +559,8 @@ func runVectorFiltered(ctx context.Context, env *Env) ([]Result, error) {
 			})
 		out = append(out, Result{
 			Scenario: "vector/filtered " + sel.name + " p50", Geoseek: ms(g.P50), Baseline: ms(b.P50), Unit: "ms", LowerIsBetter: true,
-			Note: fmt.Sprintf("recall@10=%.3f plans %s; plain hnsw recall %.3f; q/s %.0f vs %.0f; p95 %s vs %s; errors %d/%d",
-				recall, plans, plainRecall, g.PerSec, b.PerSec, g.P95.Round(10*time.Microsecond), b.P95.Round(10*time.Microsecond), g.Errors, b.Errors),
+			Note: fmt.Sprintf("recall@10=%.3f plans %s; plain hnsw recall %.3f; q/s %.0f vs %.0f; p95 %s vs %s; errors %d/%d; %s",
+				recall, plans, plainRecall, g.PerSec, b.PerSec, g.P95.Round(10*time.Microsecond), b.P95.Round(10*time.Microsecond), g.Errors, b.Errors, CPUNote(g, b)),
 		})
 	}
 	return out, nil
