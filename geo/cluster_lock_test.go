@@ -145,7 +145,7 @@ func TestClusterWritersDoNotQueue(t *testing.T) {
 		return n
 	}
 	require.Equal(t, int64(3), total(), "B's point is read from the pending deltas; A's is not committed")
-	// Tiles read the same function at level z + 1.
+	// Tiles read the same cells at level z + 1.
 	var atLevel int64
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT sum(count) FROM geo_cluster_cells_at($1, 5, -1000, 1000, -1000, 1000)`, cid).Scan(&atLevel))
 	require.Equal(t, int64(3), atLevel)

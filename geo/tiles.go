@@ -225,7 +225,7 @@ SELECT count(*), min(id), avg(cx), avg(cy), min(x0), min(y0), max(x1), max(y1),
 
 // cellsZoom is the deepest zoom stored in geo_cluster_cells (migration
 // 00021): clusters at this zoom or below are rows of that table, read with
-// the deltas not folded yet (geo_cluster_cells_at, 00024).
+// the deltas not folded yet (geo_cluster_cells_at, migration 00024).
 const cellsZoom = 8
 
 const cellsClusterSQL = `

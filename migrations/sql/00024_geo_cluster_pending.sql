@@ -16,9 +16,9 @@
 -- into geo_cluster_cells only if the collection's lock is free
 -- (pg_try_advisory_xact_lock): at most one writer at a time does the
 -- folding, nobody waits for it. Updates and deletes, which must subtract
--- from cells, take the lock as before and fold first. Readers read cells
--- and pending deltas together (geo_cluster_cells_at), so clusters and tiles
--- are exact whether or not the deltas were folded yet.
+-- from cells, take the lock as before and fold first. Readers add the
+-- pending deltas while there are any (geo_cluster_cells_at), so clusters
+-- and tiles are exact whether or not the deltas were folded yet.
 CREATE TABLE geo_cluster_pending (
     collection_id bigint NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
     z             smallint NOT NULL,
@@ -65,20 +65,27 @@ $fn$;
 -- +goose StatementEnd
 
 -- geo_cluster_cells_at is the cells of one level in a range of a
--- collection, pending deltas included. While nothing is pending (the usual
--- case: a writer that finds the lock free folds at once) only the first
--- branch runs, a primary-key range read as before; the EXISTS tests are
--- evaluated once per query. SQL functions like this one are inlined into
--- the calling query.
+-- collection, pending deltas included: the table itself while the
+-- collection has none (the usual case: a writer that finds the lock free
+-- folds at once), merged with them otherwise. PL/pgSQL caches the plans of
+-- both statements per session. Measured on a z4 tile of the 1M-point bench
+-- collection (2,000 calls through pgx, PostgreSQL CPU per call): a plain
+-- read of the table 475–530 µs, this function 470–475 µs, the same union
+-- written as an (inlined) SQL function or into the tile query 865–900 µs,
+-- nearly all of it planning.
 -- +goose StatementBegin
 CREATE FUNCTION geo_cluster_cells_at(cid bigint, zoom integer, gx0 integer, gx1 integer, gy0 integer, gy1 integer)
 RETURNS SETOF geo_cluster_cells
-LANGUAGE sql STABLE AS $fn$
-    SELECT c.*
-      FROM geo_cluster_cells c
-     WHERE c.collection_id = cid AND c.z = zoom AND c.gx BETWEEN gx0 AND gx1 AND c.gy BETWEEN gy0 AND gy1
-       AND NOT EXISTS (SELECT 1 FROM geo_cluster_pending p WHERE p.collection_id = cid)
-    UNION ALL
+LANGUAGE plpgsql STABLE ROWS 200 AS $fn$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM geo_cluster_pending p WHERE p.collection_id = cid) THEN
+        RETURN QUERY
+        SELECT c.*
+          FROM geo_cluster_cells c
+         WHERE c.collection_id = cid AND c.z = zoom AND c.gx BETWEEN gx0 AND gx1 AND c.gy BETWEEN gy0 AND gy1;
+        RETURN;
+    END IF;
+    RETURN QUERY
     SELECT cid, zoom::smallint, u.gx, u.gy, sum(u.count)::bigint, sum(u.sumx), sum(u.sumy),
            min(u.minx), min(u.miny), max(u.maxx), max(u.maxy), min(u.rep_id)
       FROM (SELECT c.gx, c.gy, c.count, c.sumx, c.sumy, c.minx, c.miny, c.maxx, c.maxy, c.rep_id
@@ -88,8 +95,8 @@ LANGUAGE sql STABLE AS $fn$
             SELECT p.gx, p.gy, p.count, p.sumx, p.sumy, p.minx, p.miny, p.maxx, p.maxy, p.rep_id
               FROM geo_cluster_pending p
              WHERE p.collection_id = cid AND p.z = zoom AND p.gx BETWEEN gx0 AND gx1 AND p.gy BETWEEN gy0 AND gy1) u
-     WHERE EXISTS (SELECT 1 FROM geo_cluster_pending p WHERE p.collection_id = cid)
-     GROUP BY u.gx, u.gy
+     GROUP BY u.gx, u.gy;
+END;
 $fn$;
 -- +goose StatementEnd
 
