@@ -89,9 +89,10 @@ func TestClusterCellsCrossingWritersDoNotDeadlock(t *testing.T) {
 }
 
 // TestClusterWritersDoNotQueue: a writer of a collection does not wait for
-// another writer's open transaction (before migration 00024 it waited until
-// that one committed), and clusters and tiles count the second writer's
-// point while its deltas are still pending.
+// another writer's open transaction (before migrations 00024 and 00025 it
+// waited until that one committed, for the cluster cells and for the
+// collection's stats row), and clusters, tiles and the collection's extents
+// count the second writer's point while its deltas are still pending.
 func TestClusterWritersDoNotQueue(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
@@ -99,13 +100,14 @@ func TestClusterWritersDoNotQueue(t *testing.T) {
 	var cid int64
 	require.NoError(t, db.Pool.QueryRow(ctx,
 		`INSERT INTO collections (name, title, description) VALUES ('queue', 'queue', '') RETURNING id`).Scan(&cid))
-	insert := `INSERT INTO documents (collection_id, title, geom) VALUES ($1, 'p', ST_SetSRID(ST_MakePoint($2, $3), 4326))`
-
-	// The collection's extent (geo_collection_stats) is locked by a writer
-	// that grows it; start with an extent B's point does not grow.
+	// Each point also grows the collection's extents: the spatial one, and
+	// the temporal one by a day (a photo library uploaded in shooting order).
+	insert := `INSERT INTO documents (collection_id, title, geom, period)
+	           VALUES ($1, 'p', ST_SetSRID(ST_MakePoint($2, $3), 4326),
+	                   tstzrange(timestamptz '2020-01-01' + $2 * interval '1 day', timestamptz '2020-01-01' + $2 * interval '1 day', '[]'))`
 	_, err := db.Pool.Exec(ctx, insert, cid, 0, 0)
 	require.NoError(t, err)
-	_, err = db.Pool.Exec(ctx, insert, cid, 30, 30)
+	_, err = db.Pool.Exec(ctx, insert, cid, 1, 1)
 	require.NoError(t, err)
 
 	// A inserts and stays open: it folded its own deltas and holds the
@@ -124,7 +126,7 @@ func TestClusterWritersDoNotQueue(t *testing.T) {
 	defer b.Rollback(context.WithoutCancel(ctx))
 	_, err = b.Exec(ctx, `SET LOCAL lock_timeout = '20s'`)
 	require.NoError(t, err)
-	_, err = b.Exec(ctx, insert, cid, 10.5, 10.5)
+	_, err = b.Exec(ctx, insert, cid, 30, 30)
 	require.NoError(t, err, "B waited for A")
 	require.NoError(t, b.Commit(ctx))
 
@@ -145,6 +147,10 @@ func TestClusterWritersDoNotQueue(t *testing.T) {
 		return n
 	}
 	require.Equal(t, int64(3), total(), "B's point is read from the pending deltas; A's is not committed")
+	col, err := svc.Collection(ctx, "queue")
+	require.NoError(t, err)
+	require.Equal(t, &BBox{0, 0, 30, 30}, col.Extent, "B's growth of the extent is read from the pending stats")
+	require.Equal(t, time.Date(2020, 1, 31, 0, 0, 0, 0, time.UTC), col.TMax.UTC())
 	// Tiles read the same cells at level z + 1.
 	var atLevel int64
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT sum(count) FROM geo_cluster_cells_at($1, 5, -1000, 1000, -1000, 1000)`, cid).Scan(&atLevel))
@@ -152,13 +158,23 @@ func TestClusterWritersDoNotQueue(t *testing.T) {
 
 	require.NoError(t, a.Commit(ctx))
 	require.Equal(t, int64(4), total())
+	var pendingStats int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM geo_collection_stats_pending WHERE collection_id = $1`, cid).Scan(&pendingStats))
+	require.Positive(t, pendingStats)
 
 	// The next writer folds everything that is pending.
-	_, err = db.Pool.Exec(ctx, insert, cid, 20, 20)
+	_, err = db.Pool.Exec(ctx, insert, cid, 40, 40)
 	require.NoError(t, err)
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM geo_cluster_pending WHERE collection_id = $1`, cid).Scan(&pending))
 	require.Zero(t, pending)
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM geo_collection_stats_pending WHERE collection_id = $1`, cid).Scan(&pendingStats))
+	require.Zero(t, pendingStats)
 	require.Equal(t, int64(5), total())
+	var minx, maxx float64
+	var tmax time.Time
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT minx, maxx, t_max FROM geo_collection_stats WHERE collection_id = $1`, cid).Scan(&minx, &maxx, &tmax))
+	require.Equal(t, []float64{0, 40}, []float64{minx, maxx})
+	require.Equal(t, time.Date(2020, 2, 10, 0, 0, 0, 0, time.UTC), tmax.UTC())
 	rows, err := db.Pool.Query(ctx, `SELECT z, sum(count) FROM geo_cluster_cells WHERE collection_id = $1 GROUP BY z ORDER BY z`, cid)
 	require.NoError(t, err)
 	sums, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {

@@ -136,10 +136,21 @@ type Collection struct {
 	PropKeys []string
 }
 
+// collectionSQL reads the stats row merged with the growth other writers
+// left pending (migration 00025); usually there is none.
 const collectionSQL = `
 SELECT c.id, c.name, c.title, c.description, c.default_lang::text, c.embedder, c.embedding_model, c.embedding_dim,
-       s.minx, s.miny, s.maxx, s.maxy, s.t_min, s.t_max, COALESCE(s.prop_keys, '{}')
-  FROM collections c LEFT JOIN geo_collection_stats s ON s.collection_id = c.id`
+       LEAST(s.minx, p.minx), LEAST(s.miny, p.miny), GREATEST(s.maxx, p.maxx), GREATEST(s.maxy, p.maxy),
+       LEAST(s.t_min, p.t_min), GREATEST(s.t_max, p.t_max),
+       ARRAY(SELECT DISTINCT k FROM unnest(COALESCE(s.prop_keys, '{}') || COALESCE(p.keys, '{}')) AS k ORDER BY k)
+  FROM collections c
+  LEFT JOIN geo_collection_stats s ON s.collection_id = c.id
+  LEFT JOIN LATERAL (
+        SELECT min(q.minx) AS minx, min(q.miny) AS miny, max(q.maxx) AS maxx, max(q.maxy) AS maxy,
+               min(q.t_min) AS t_min, max(q.t_max) AS t_max,
+               (SELECT array_agg(k) FROM geo_collection_stats_pending q2, unnest(q2.prop_keys) AS k
+                 WHERE q2.collection_id = c.id) AS keys
+          FROM geo_collection_stats_pending q WHERE q.collection_id = c.id) p ON true`
 
 func scanCollection(row pgx.Row) (*Collection, error) {
 	var c Collection
