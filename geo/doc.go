@@ -39,6 +39,9 @@
 //     statement-level triggers (migration 00020) that only grow them,
 //     so /collections costs one indexed read; after deletes an extent may be
 //     larger than the data, which OGC API allows, and RefreshStats fixes it.
+//     A writer that finds another one updating the stats row appends its
+//     growth to geo_collection_stats_pending instead of waiting (00025);
+//     readers merge it in.
 //   - Clusters use a grid anchored at lon 0 / lat 0 whose cell at zoom z is
 //     90/2^z degrees (64 px of a 256 px web tile); the requested bbox is
 //     widened to whole cells, so a cell's count does not change as the map
