@@ -47,10 +47,12 @@ type Config struct {
 	// DeleteOrphans makes the sweeper delete originals that have no row
 	// instead of adopting them (re-ingesting them as new photos).
 	DeleteOrphans bool
-	// AfterInsert, when set, runs inside each new photo's transaction after
-	// its document, photo row and thumbnail job are written, e.g. to queue
-	// the document's embedding job. An error rolls the photo back.
-	AfterInsert func(ctx context.Context, tx pgx.Tx, documentID int64) error
+	// AfterInsert, when set, runs inside the transaction of new photos
+	// after their documents, photo rows and thumbnail jobs are written,
+	// e.g. to queue the documents' embedding jobs. Concurrent ingests share
+	// a transaction (see batch.go), so it gets every new document id of it.
+	// An error rolls those photos back (each is then tried alone).
+	AfterInsert func(ctx context.Context, tx pgx.Tx, documentIDs []int64) error
 }
 
 func (c *Config) defaults() error {
@@ -75,7 +77,7 @@ func (c *Config) defaults() error {
 // JobInserter inserts River jobs in a transaction; *river.Client[pgx.Tx]
 // satisfies it.
 type JobInserter interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 }
 
 // Service is the photo pipeline.
@@ -87,6 +89,8 @@ type Service struct {
 	originals *Originals
 	thumbs    string
 	thumbSem  chan struct{}
+	// commits takes ingests ready for their rows to the committer (batch.go).
+	commits chan *commitItem
 }
 
 // New returns the service, creating the data directories. jobs may be nil
@@ -103,7 +107,11 @@ func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) 
 		return nil, err
 	}
 	s := &Service{cfg: cfg, pool: pool, jobs: jobs, log: logger, originals: o,
-		thumbs: filepath.Join(cfg.DataDir, "thumbnails"), thumbSem: make(chan struct{}, 2)}
+		thumbs: filepath.Join(cfg.DataDir, "thumbnails"), thumbSem: make(chan struct{}, 2),
+		commits: make(chan *commitItem)}
+	for range committers {
+		go s.commitLoop()
+	}
 	// Build the time zone finder (~0.7 s, ~30 MB) now, in the background,
 	// rather than inside the first upload that needs it.
 	go func() { _, _ = zoneFinder() }()
@@ -279,64 +287,80 @@ func (s *Service) IngestMove(ctx context.Context, path string) (*Photo, bool, er
 	return s.ingest(ctx, filepath.Base(path), l)
 }
 
-// ingest is the pipeline after the bytes are hashed: sniff, dedupe, read
-// the metadata, then under the hash's lock store the file and write the
-// rows.
+// ingest is the pipeline after the bytes are hashed: sniff, read the
+// metadata and place, then hand the photo to the committer, which under the
+// hash's lock stores the file and writes the rows (batch.go).
 func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, bool, error) {
 	defer up.Abort()
 	if _, err := Sniff(up.Head()); err != nil {
 		return nil, false, err
 	}
-	sum := up.Sum()
 	meta, err := ReadMeta(up.File(), up.Size())
 	if err != nil {
 		return nil, false, err
 	}
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("ingest: acquire: %w", err)
-	}
-	defer conn.Release()
-	place, err := placeOf(ctx, conn, meta)
+	place, err := placeOf(ctx, s.pool, meta)
 	if err != nil {
 		return nil, false, err
 	}
-	var (
-		photo   *Photo
-		created bool
-	)
+	if err := up.Sync(); err != nil {
+		return nil, false, err
+	}
+	it := &commitItem{ctx: ctx, name: name, up: up, meta: meta, place: place, done: make(chan commitResult, 1)}
+	select {
+	case s.commits <- it:
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	// Once handed over, wait for the outcome even if ctx ends: the
+	// committer may be using up, which the deferred Abort releases.
+	r := <-it.done
+	return r.photo, r.created, r.err
+}
+
+// commitOne stores one photo in its own transaction: under the hash's
+// lock, it finds the photo stored before or commits the file and writes the
+// rows.
+func (s *Service) commitOne(ctx context.Context, it *commitItem) commitResult {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return commitResult{err: fmt.Errorf("ingest: acquire: %w", err)}
+	}
+	defer conn.Release()
+	sum := it.up.Sum()
+	var r commitResult
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if p, err := s.lockSHA(ctx, tx, sum); err == nil {
-			photo = p // stored before, or by a concurrent upload of the same bytes
+			r.photo = p // stored before, or by a concurrent upload of the same bytes
 			return nil
 		} else if !errors.Is(err, problem.ErrNotFound) {
 			return err
 		}
-		key, err := up.Commit()
+		key, err := it.up.Commit()
 		if err != nil {
 			return err
 		}
-		id, err := s.insert(ctx, tx, sum, up.Size(), key, name, meta, place)
+		id, err := s.insert(ctx, tx, sum, it.up.Size(), key, it.name, it.meta, it.place)
 		if err == nil {
-			photo, err = s.get(ctx, tx, id)
+			r.photo, err = s.get(ctx, tx, id)
 		}
 		if err != nil {
 			// No row needs the file (checked above, and the lock is held
 			// until the rollback): take it out now rather than leave it to
 			// the sweeper. (Should COMMIT itself fail, the file stays and
 			// the sweeper adopts it, as after a crash.)
-			if rerr := up.Undo(key); rerr != nil {
+			if rerr := it.up.Undo(key); rerr != nil {
 				s.log.Warn("ingest: original of a failed insert not taken back", "key", key, "err", rerr)
 			}
 			return err
 		}
-		created = true
+		r.created = true
 		return nil
 	})
 	if err != nil {
-		return nil, false, err
+		return commitResult{err: err}
 	}
-	return photo, created, nil
+	return r
 }
 
 // lockSHA takes the transaction-level advisory lock of sum, held to commit,
@@ -360,18 +384,34 @@ func (s *Service) lockSHA(ctx context.Context, tx pgx.Tx, sum []byte) (*Photo, e
 	return p, nil
 }
 
-// insert writes the document, the photo row and the thumbnail job in one
-// transaction and returns the document id.
+// insert writes the document, the photo row and the jobs of one photo in
+// tx and returns the document id.
 func (s *Service) insert(ctx context.Context, tx pgx.Tx, sum []byte, size int64, key, name string, m *Meta, place Place) (int64, error) {
 	taken, hasTime := resolveTaken(m)
 	doc := photoDocument(name, sum, m, place, taken, hasTime)
-	exifJSON, err := json.Marshal(m.Tags)
+	row, err := photoRow(sum, size, key, name, m, taken, hasTime)
 	if err != nil {
-		return 0, fmt.Errorf("ingest: exif json: %w", err)
+		return 0, err
 	}
 	id, err := document.Insert(ctx, tx, doc)
 	if err != nil {
 		return 0, err
+	}
+	if _, err = tx.Exec(ctx, insertPhoto, append([]any{id}, row...)...); err != nil {
+		return 0, fmt.Errorf("ingest: insert photo: %w", pg.Interpret(err))
+	}
+	if err := s.queueJobs(ctx, tx, []int64{id}); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// photoRow is the photos row of a photo but its document id: insertPhoto's
+// parameters from $2 on.
+func photoRow(sum []byte, size int64, key, name string, m *Meta, taken Taken, hasTime bool) ([]any, error) {
+	exifJSON, err := json.Marshal(m.Tags)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: exif json: %w", err)
 	}
 	var takenLocal, takenAt any
 	var tzName any
@@ -389,24 +429,30 @@ func (s *Service) insert(ctx context.Context, tx pgx.Tx, sum []byte, size int64,
 	if hasTime {
 		source, offset = taken.Source, taken.OffsetMinutes
 	}
-	_, err = tx.Exec(ctx, insertPhoto, id, sum, size, m.Mime, cleanName(name), key,
+	return []any{sum, size, m.Mime, cleanName(name), key,
 		positive(m.Width), positive(m.Height), takenAt, takenLocal, offset, source, tzName,
 		nonEmpty(m.Make), nonEmpty(m.Model), nonEmpty(m.Lens), positive(m.Orientation),
-		m.Lat, m.Lon, m.AltM, m.ImgDirection, m.GPSRefMissing, string(exifJSON), nonEmpty(m.EXIFError))
-	if err != nil {
-		return 0, fmt.Errorf("ingest: insert photo: %w", pg.Interpret(err))
-	}
+		m.Lat, m.Lon, m.AltM, m.ImgDirection, m.GPSRefMissing, string(exifJSON), nonEmpty(m.EXIFError)}, nil
+}
+
+// queueJobs queues the thumbnail jobs of new photos and runs AfterInsert,
+// in tx.
+func (s *Service) queueJobs(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	if s.jobs != nil {
-		if _, err := s.jobs.InsertTx(ctx, tx, ThumbnailArgs{PhotoID: id}, nil); err != nil {
-			return 0, fmt.Errorf("ingest: queue thumbnails: %w", err)
+		params := make([]river.InsertManyParams, len(ids))
+		for i, id := range ids {
+			params[i] = river.InsertManyParams{Args: ThumbnailArgs{PhotoID: id}}
+		}
+		if _, err := s.jobs.InsertManyTx(ctx, tx, params); err != nil {
+			return fmt.Errorf("ingest: queue thumbnails: %w", err)
 		}
 	}
 	if s.cfg.AfterInsert != nil {
-		if err := s.cfg.AfterInsert(ctx, tx, id); err != nil {
-			return 0, fmt.Errorf("ingest: after insert: %w", err)
+		if err := s.cfg.AfterInsert(ctx, tx, ids); err != nil {
+			return fmt.Errorf("ingest: after insert: %w", err)
 		}
 	}
-	return id, nil
+	return nil
 }
 
 const insertPhoto = `

@@ -101,15 +101,15 @@ func TestAfterInsert(t *testing.T) {
 	t.Parallel()
 	var seen []int64
 	fail := false
-	cfg := Config{AfterInsert: func(ctx context.Context, tx pgx.Tx, id int64) error {
+	cfg := Config{AfterInsert: func(ctx context.Context, tx pgx.Tx, ids []int64) error {
 		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM photos WHERE document_id = $1`, id).Scan(&n); err != nil || n != 1 {
-			return fmt.Errorf("photo row not visible in the hook: %d %v", n, err)
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM photos WHERE document_id = ANY($1)`, ids).Scan(&n); err != nil || n != len(ids) {
+			return fmt.Errorf("photo rows not visible in the hook: %d of %d, %v", n, len(ids), err)
 		}
 		if fail {
 			return errors.New("hook failed")
 		}
-		seen = append(seen, id)
+		seen = append(seen, ids...)
 		return nil
 	}}
 	b := setup(t, cfg)
@@ -138,7 +138,7 @@ func TestAfterInsert(t *testing.T) {
 func TestImportDirsMove(t *testing.T) {
 	t.Parallel()
 	fail := false
-	b := setup(t, Config{AfterInsert: func(context.Context, pgx.Tx, int64) error {
+	b := setup(t, Config{AfterInsert: func(context.Context, pgx.Tx, []int64) error {
 		if fail {
 			return errors.New("hook failed")
 		}
@@ -274,7 +274,7 @@ func TestImportSmallPool(t *testing.T) {
 func TestPhotoDocumentGeom(t *testing.T) {
 	t.Parallel()
 	var updated int64 = -1
-	b := setup(t, Config{AfterInsert: func(ctx context.Context, tx pgx.Tx, _ int64) error {
+	b := setup(t, Config{AfterInsert: func(ctx context.Context, tx pgx.Tx, _ []int64) error {
 		return tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_updated('documents'::regclass)`).Scan(&updated)
 	}})
 	ctx := context.Background()

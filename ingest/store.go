@@ -184,6 +184,17 @@ func (u *Upload) Commit() (string, error) {
 	return key, nil
 }
 
+// Sync flushes the temp file's bytes to disk. Ingest calls it on the
+// upload's own goroutine before the committer takes the photo, so the
+// committer's Commit, whose fsync then has nothing left to write, does not
+// wait for the disk while other photos wait for it.
+func (u *Upload) Sync() error {
+	if err := u.f.Sync(); err != nil {
+		return fmt.Errorf("ingest: fsync: %w", err)
+	}
+	return nil
+}
+
 // Abort closes and removes the temp file (safe to call twice, and after
 // Commit).
 func (u *Upload) Abort() {
@@ -241,6 +252,8 @@ type staged interface {
 	Head() []byte
 	// File reads the bytes (for metadata).
 	File() *os.File
+	// Sync flushes the bytes to disk ahead of Commit.
+	Sync() error
 	// Commit makes the file durable under its content address and returns
 	// the storage key.
 	Commit() (string, error)
@@ -372,6 +385,15 @@ func (l *Local) Commit() (string, error) {
 		return "", err
 	}
 	return key, nil
+}
+
+// Sync flushes the file's bytes to disk (see Upload.Sync); usually they
+// are there already.
+func (l *Local) Sync() error {
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("ingest: fsync: %w", err)
+	}
+	return nil
 }
 
 // Undo moves the committed file back to where it came from.

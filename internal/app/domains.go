@@ -108,8 +108,8 @@ func NewPhotos(opts Options, pool *pgxpool.Pool, inserter *river.Client[pgx.Tx],
 	}
 	// A new photo's document is embedded by a job queued in its own
 	// transaction, like any other document.
-	icfg.AfterInsert = func(ctx context.Context, tx pgx.Tx, id int64) error {
-		_, err := inserter.InsertManyTx(ctx, tx, embedder.Jobs([]int64{id}))
+	icfg.AfterInsert = func(ctx context.Context, tx pgx.Tx, ids []int64) error {
+		_, err := inserter.InsertManyTx(ctx, tx, embedder.Jobs(ids))
 		return err
 	}
 	photos, err := ingest.New(icfg, pool, inserter, logger)

@@ -296,6 +296,75 @@ func Insert(ctx context.Context, q Querier, d *Doc) (int64, error) {
 	return d.ID, nil
 }
 
+// InsertMany inserts docs of one collection in one statement, setting each
+// one's ID, CreatedAt and UpdatedAt, all or none. Documents with embeddings
+// go through Insert. One statement for many rows is what makes it cheaper
+// than Insert in a loop: the statement-level triggers on documents (cluster
+// cells, collection stats, search impacts) run once, and a single-row
+// statement costs about 0.8 ms of PostgreSQL CPU against about 0.3 ms per
+// row in statements of eight (pgbench, photo-like documents).
+func InsertMany(ctx context.Context, q Querier, docs []*Doc) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	coll := docs[0].Collection
+	var b strings.Builder
+	args := []any{coll}
+	for i, d := range docs {
+		if d.Collection != coll {
+			return fmt.Errorf("document: InsertMany: documents of collections %q and %q", coll, d.Collection)
+		}
+		if d.Embedding != nil {
+			return errors.New("document: InsertMany: documents with embeddings go through Insert")
+		}
+		if err := d.Validate(); err != nil {
+			return err
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		n := len(args)
+		fmt.Fprintf(&b, "($%d::text, $%d::text, $%d::text, $%d::text, $%d::text[], $%d::jsonb, $%d::tstzrange, $%d::geometry, %d)",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, i)
+		args = append(args, d.args()[:8]...)
+	}
+	// Rows are inserted, and RETURNING yields them, in the ORDER BY's
+	// order; the count is checked below all the same.
+	sql := `INSERT INTO documents (collection_id, external_id, title, body, lang, tags, props, period, geom)
+	        SELECT c.id, v.external_id, v.title, v.body,
+	               CASE WHEN v.lang = '' THEN c.default_lang ELSE v.lang::regconfig END,
+	               v.tags, v.props, v.period, ST_SetSRID(v.geom, 4326)
+	          FROM collections c,
+	               (VALUES ` + b.String() + `) AS v(external_id, title, body, lang, tags, props, period, geom, ord)
+	         WHERE c.name = $1
+	         ORDER BY v.ord
+	        RETURNING id, created_at, updated_at`
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return interpret("insert", err)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		if i < len(docs) {
+			if err := rows.Scan(&docs[i].ID, &docs[i].CreatedAt, &docs[i].UpdatedAt); err != nil {
+				return interpret("insert", err)
+			}
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		return interpret("insert", err)
+	}
+	if i == 0 {
+		return fmt.Errorf("collection %q: %w", coll, problem.ErrNotFound)
+	}
+	if i != len(docs) {
+		return fmt.Errorf("document: InsertMany: %d rows inserted for %d documents", i, len(docs))
+	}
+	return nil
+}
+
 // Upsert inserts d or, when a document with its external id exists in the
 // collection, replaces that document's content. created says which happened.
 // Running it twice with the same input leaves one document.

@@ -133,3 +133,67 @@ func TestEmbeddingDimensionChecked(t *testing.T) {
 		t.Fatalf("right dimension: %v", err)
 	}
 }
+
+// TestInsertMany: one statement stores every document as Insert would, each
+// gets its own id in order, and a bad one stores none.
+func TestInsertMany(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	when := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	var docs []*document.Doc
+	for i := range 5 {
+		d := &document.Doc{Collection: "photos", Title: "photo " + string(rune('a'+i)), Body: "tram", Tags: []string{"t"},
+			Props: map[string]any{"i": float64(i)}}
+		switch i {
+		case 1:
+			d.Lang, d.Period = "english", document.Instant(when)
+		case 2:
+			d.Geometry = geom.NewPointFlat(geom.XY, []float64{-9.14, 38.71}).SetSRID(4326)
+			d.ExternalID = ptr("ext-2")
+		}
+		docs = append(docs, d)
+	}
+	if err := document.InsertMany(ctx, db.Pool, docs); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range docs {
+		got, err := document.Get(ctx, db.Pool, "photos", d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Title != d.Title || got.Props["i"] != float64(i) || d.CreatedAt.IsZero() {
+			t.Errorf("document %d (id %d) reads back as %+v", i, d.ID, got)
+		}
+		if i > 0 && d.ID <= docs[i-1].ID {
+			t.Errorf("ids out of order: %d after %d", d.ID, docs[i-1].ID)
+		}
+	}
+	if got, _ := document.Get(ctx, db.Pool, "photos", docs[1].ID); got.Lang != "english" || got.Period == nil || !got.Period.Lower.Equal(when) {
+		t.Errorf("lang/period %+v", got)
+	}
+	if got, _ := document.Get(ctx, db.Pool, "photos", docs[0].ID); got.Lang != "simple" {
+		t.Errorf("empty lang must take the collection default: %q", got.Lang)
+	}
+	if got, _ := document.Get(ctx, db.Pool, "photos", docs[2].ID); got.Geometry == nil || got.ExternalID == nil || *got.ExternalID != "ext-2" {
+		t.Errorf("geometry/external id %+v", got)
+	}
+
+	// All or none: a duplicate external id fails the statement.
+	var n0, n1 int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents`).Scan(&n0)
+	bad := []*document.Doc{{Collection: "photos", Title: "fine"}, {Collection: "photos", Title: "dup", ExternalID: ptr("ext-2")}}
+	if err := document.InsertMany(ctx, db.Pool, bad); !errors.Is(err, problem.ErrConflict) {
+		t.Fatalf("duplicate external id: %v", err)
+	}
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents`).Scan(&n1)
+	if n1 != n0 {
+		t.Fatalf("%d documents written by a failed InsertMany", n1-n0)
+	}
+	if err := document.InsertMany(ctx, db.Pool, []*document.Doc{{Collection: "nope", Title: "x"}}); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("unknown collection: %v", err)
+	}
+	if err := document.InsertMany(ctx, db.Pool, []*document.Doc{{Collection: "photos", Title: "ok"}, {Collection: "photos", Body: "nul \x00"}}); err == nil {
+		t.Fatal("an invalid document was accepted")
+	}
+}
