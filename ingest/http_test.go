@@ -455,6 +455,25 @@ func TestPlacesAndSearch(t *testing.T) {
 	if p.Place == nil || p.Place.City != "Madrid" || p.Place.Country != "Spain" {
 		t.Fatalf("place %+v", p.Place)
 	}
+	// The committer's one-statement lookup names each point as the
+	// one-point lookup does (Madrid, Lisbon, mid-Atlantic, Madrid again).
+	lons, lats := []float64{-3.71, -9.14, -30, -3.6}, []float64{40.40, 38.71, 30, 40.5}
+	many, err := lookupPlacesAt(ctx, b.db.Pool, lons, lats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range lons {
+		one, err := lookupPlaceAt(ctx, b.db.Pool, lons[i], lats[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if many[i] != one {
+			t.Errorf("point %d: batch %+v, alone %+v", i, many[i], one)
+		}
+	}
+	if many[1].Country != "Portugal" || !many[2].empty() || many[3].City != "Madrid" {
+		t.Errorf("places %+v", many)
+	}
 	var found int64
 	if err := b.db.Pool.QueryRow(ctx, `SELECT id FROM documents WHERE search @@ websearch_to_tsquery('simple', 'madrid spain')`).Scan(&found); err != nil || found != p.ID {
 		t.Errorf("keyword search: %v %v", found, err)

@@ -253,24 +253,61 @@ func lookupPlaceAt(ctx context.Context, q document.Querier, lon, lat float64) (P
 		if err := rows.Scan(&kind, &name, &country, &code); err != nil {
 			return Place{}, fmt.Errorf("ingest: place lookup: %w", err)
 		}
-		switch kind {
-		case "city":
-			if p.City == "" {
-				p.City = name
-			}
-		case "region":
-			if p.Region == "" {
-				p.Region = name
-			}
-		}
-		if p.Country == "" && country != "" {
-			p.Country = country
-		}
-		if p.CountryCode == "" && code != "" {
-			p.CountryCode = code
-		}
+		p.add(kind, name, country, code)
 	}
 	return p, rows.Err()
+}
+
+// add takes one polygon covering the point, most specific first: the first
+// city and region, and the country of whichever names one first.
+func (p *Place) add(kind, name, country, code string) {
+	switch kind {
+	case "city":
+		if p.City == "" {
+			p.City = name
+		}
+	case "region":
+		if p.Region == "" {
+			p.Region = name
+		}
+	}
+	if p.Country == "" && country != "" {
+		p.Country = country
+	}
+	if p.CountryCode == "" && code != "" {
+		p.CountryCode = code
+	}
+}
+
+// lookupPlacesAt is lookupPlaceAt for many points in one statement (a
+// committer's batch); places[i] is the place of lons[i], lats[i].
+const lookupPlaces = `
+SELECT u.ord, hit.kind, hit.name, hit.country, hit.country_code
+  FROM unnest($1::float8[], $2::float8[]) WITH ORDINALITY AS u(lon, lat, ord)
+  CROSS JOIN LATERAL (
+        SELECT DISTINCT p.id, p.kind, p.name, p.country, p.country_code, p.area
+          FROM place_parts pp JOIN places p ON p.id = pp.place_id
+         WHERE ST_Covers(pp.geom, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326))) AS hit
+ ORDER BY u.ord, CASE hit.kind WHEN 'city' THEN 0 WHEN 'region' THEN 1 ELSE 2 END, hit.area`
+
+func lookupPlacesAt(ctx context.Context, q document.Querier, lons, lats []float64) ([]Place, error) {
+	places := make([]Place, len(lons))
+	rows, err := q.Query(ctx, lookupPlaces, lons, lats)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: place lookup: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ord int64
+		var kind, name, country, code string
+		if err := rows.Scan(&ord, &kind, &name, &country, &code); err != nil {
+			return nil, fmt.Errorf("ingest: place lookup: %w", err)
+		}
+		if ord >= 1 && int(ord) <= len(places) {
+			places[ord-1].add(kind, name, country, code)
+		}
+	}
+	return places, rows.Err()
 }
 
 // LoadPlaces loads the configured place datasets (Config.Places), then names

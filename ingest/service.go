@@ -288,8 +288,8 @@ func (s *Service) IngestMove(ctx context.Context, path string) (*Photo, bool, er
 }
 
 // ingest is the pipeline after the bytes are hashed: sniff, read the
-// metadata and place, then hand the photo to the committer, which under the
-// hash's lock stores the file and writes the rows (batch.go).
+// metadata, then hand the photo to a committer, which names its place and,
+// under the hash's lock, stores the file and writes the rows (batch.go).
 func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, bool, error) {
 	defer up.Abort()
 	if _, err := Sniff(up.Head()); err != nil {
@@ -299,14 +299,10 @@ func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, b
 	if err != nil {
 		return nil, false, err
 	}
-	place, err := placeOf(ctx, s.pool, meta)
-	if err != nil {
-		return nil, false, err
-	}
 	if err := up.Sync(); err != nil {
 		return nil, false, err
 	}
-	it := &commitItem{ctx: ctx, name: name, up: up, meta: meta, place: place, done: make(chan commitResult, 1)}
+	it := &commitItem{ctx: ctx, name: name, up: up, meta: meta, done: make(chan commitResult, 1)}
 	select {
 	case s.commits <- it:
 	case <-ctx.Done():
