@@ -20,8 +20,7 @@ import (
 // Each ingest hashes its file and reads its metadata on its own goroutine,
 // then hands the photo to a committer (two goroutines
 // per Service) that writes the rows. The committer takes every photo that is
-// ready at that moment (up to maxBatch; it never waits for more, so a lone
-// upload is not delayed), names their places in one query and stores them
+// ready then or within batchLinger (up to maxBatch), names their places in one query and stores them
 // in one transaction: one lock round trip for all their hashes, their files committed in parallel, and
 // one multi-row statement each for the documents and the photo rows. The
 // statements are what costs: a document written alone costs PostgreSQL
@@ -41,6 +40,10 @@ const maxBatch = 32
 // its commit (a WAL flush) and its files' renames, the next one's rows are
 // written. With one, every waiting upload waited for the batch in flight.
 const committers = 2
+
+// batchLinger is how long a committer waits for more photos once it has
+// one: next to the file and commit fsyncs of a photo it is small.
+const batchLinger = 2 * time.Millisecond
 
 // batchTimeout bounds one batch's database work. A batch outlives the
 // requests in it (a photo whose file is being committed cannot be dropped
@@ -65,15 +68,27 @@ type commitResult struct {
 // commitLoop is a committer. It runs for the life of the process: a
 // Service is made once per process.
 func (s *Service) commitLoop() {
+	linger := time.NewTimer(0)
+	<-linger.C
 	for first := range s.commits {
 		batch := []*commitItem{first}
+		// Take what is ready, then wait up to batchLinger for more: other
+		// ingests are usually a hash away from being ready, and a bigger
+		// batch costs the database less per photo.
+		linger.Reset(batchLinger)
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case it := <-s.commits:
 				batch = append(batch, it)
-			default:
+			case <-linger.C:
 				break fill
+			}
+		}
+		if !linger.Stop() {
+			select {
+			case <-linger.C:
+			default:
 			}
 		}
 		s.commitBatch(batch)
