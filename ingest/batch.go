@@ -18,16 +18,17 @@ import (
 // Concurrent ingests share transactions.
 //
 // Each ingest hashes its file and reads its metadata on its own goroutine,
-// then hands the photo to a committer (two goroutines
-// per Service) that writes the rows. The committer takes every photo that is
-// ready then or within batchLinger (up to maxBatch), names their places in one query and stores them
-// in one transaction: one lock round trip for all their hashes, their files committed in parallel, and
-// one multi-row statement each for the documents and the photo rows. The
-// statements are what costs: a document written alone costs PostgreSQL
-// about 0.8 ms of CPU, most of it the per-statement work of the triggers on
-// documents, against about 0.3 ms per document in a statement of eight
-// (pgbench, photo-like documents). Eight single-row statements in one
-// transaction cost as much as eight transactions.
+// then hands the photo to a committer (two goroutines per Service) that
+// writes the rows. A committer takes every photo that is ready then or
+// within batchLinger (up to maxBatch), names their places in one query and
+// stores them in one transaction: one lock round trip for all their hashes,
+// their files committed in parallel, and one multi-row statement each for
+// the documents and the photo rows. The statements are what costs: a
+// document written alone costs PostgreSQL about 0.8 ms of CPU, most of it
+// the per-statement work of the triggers on documents, against about 0.3 ms
+// per document in a statement of eight (pgbench, photo-like documents).
+// Eight single-row statements in one transaction cost as much as eight
+// transactions.
 //
 // A batch is all or nothing. When it fails (one photo's row is refused, a
 // hook fails), it rolls back and each of its photos is stored alone, as
