@@ -622,6 +622,31 @@ type Similar struct {
 // MaxSimilarDistance is the largest max_distance accepted (of 64 bits).
 const MaxSimilarDistance = 32
 
+// maxBandRadius is the largest per-band radius looked up through the band
+// indexes: 697 values per band at radius 3 (max_distance up to 15). Larger
+// distances match so much of any collection that reading every hash is
+// cheaper.
+const maxBandRadius = 3
+
+// bandNeighbours lists every 16-bit value within r bits of v, v first.
+func bandNeighbours(v uint16, r int) []int32 {
+	out := []int32{int32(v)}
+	var flip func(from int, x uint16, left int)
+	flip = func(from int, x uint16, left int) {
+		for i := from; i < 16; i++ {
+			y := x ^ 1<<i
+			out = append(out, int32(y))
+			if left > 1 {
+				flip(i+1, y, left-1)
+			}
+		}
+	}
+	if r > 0 {
+		flip(0, v, r)
+	}
+	return out
+}
+
 // SimilarTo lists photos whose perceptual hash is within maxDistance bits of
 // photo id's, nearest first. problem.ErrNotFound if the photo does not exist;
 // problem.ErrUnavailable while its hash is not computed yet.
@@ -633,9 +658,19 @@ func (s *Service) SimilarTo(ctx context.Context, id int64, maxDistance, limit in
 	if ph == nil {
 		return nil, fmt.Errorf("%w: the perceptual hash of photo %d is not computed yet", problem.ErrUnavailable, id)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT`+photoCols+`, bit_count((p.phash # $2)::bit(64))::int AS distance`+photoFrom+`
-WHERE p.phash IS NOT NULL AND p.document_id <> $1 AND bit_count((p.phash # $2)::bit(64)) <= $3
-ORDER BY distance, p.document_id LIMIT $4`, id, *ph, maxDistance, limit)
+	sql := `SELECT` + photoCols + `, bit_count((p.phash # $2)::bit(64))::int AS distance` + photoFrom + `
+WHERE p.phash IS NOT NULL AND p.document_id <> $1 AND bit_count((p.phash # $2)::bit(64)) <= $3`
+	args := []any{id, *ph, maxDistance, limit}
+	if r := maxDistance / 4; r <= maxBandRadius {
+		// Multi-index hashing (migration 00013): only photos with a band
+		// within r bits of this one's are candidates.
+		sql += ` AND (p.phash_b0 = ANY($5) OR p.phash_b1 = ANY($6) OR p.phash_b2 = ANY($7) OR p.phash_b3 = ANY($8))`
+		for band := range 4 {
+			args = append(args, bandNeighbours(uint16(uint64(*ph)>>(48-16*band)), r))
+		}
+	}
+	rows, err := s.pool.Query(ctx, sql+`
+ORDER BY distance, p.document_id LIMIT $4`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: similar: %w", pg.Interpret(err))
 	}
