@@ -40,11 +40,13 @@ package search
 // filter's values.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -557,21 +559,36 @@ func (s *Semantic) Statements(k KNN, strategy string) (setSQL string, setArgs []
 func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, int, error) {
 	a := &Args{}
 	sql := semanticSQL(a, k, strategy)
-	var hits []Ranked
+	type row struct {
+		id   int64
+		dist float64
+	}
+	var got []row
 	ef, err := s.exec(ctx, k, strategy, sql, a.Values(), func(rows pgx.Rows) error {
-		var (
-			id   int64
-			dist float64
-		)
-		_, err := pgx.ForEachRow(rows, []any{&id, &dist}, func() error {
-			if math.IsNaN(dist) {
-				return nil // a stored zero vector has no direction
+		var r row
+		_, err := pgx.ForEachRow(rows, []any{&r.id, &r.dist}, func() error {
+			if !math.IsNaN(r.dist) { // a stored zero vector has no direction
+				got = append(got, r)
 			}
-			hits = append(hits, Ranked{ID: id, Rank: len(hits) + 1, Score: 1 - dist})
 			return nil
 		})
 		return err
 	})
+	// Ranked as the page statement ranks, by (distance, id): an HNSW scan
+	// returns rows in the index's own order, whose distances (inner
+	// products of normalized vectors) can differ in the last bits from
+	// the cosine distance each row reports, so near ties would otherwise
+	// come out in another order than semantic mode's.
+	slices.SortStableFunc(got, func(a, b row) int {
+		if c := cmp.Compare(a.dist, b.dist); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	hits := make([]Ranked, len(got))
+	for i, r := range got {
+		hits[i] = Ranked{ID: r.id, Rank: i + 1, Score: 1 - r.dist}
+	}
 	return hits, ef, err
 }
 
