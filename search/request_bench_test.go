@@ -3,8 +3,12 @@ package search
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // semanticBody is a POST /search body as a semantic client sends it: a
@@ -69,4 +73,39 @@ func BenchmarkQueryHash(b *testing.B) {
 	for b.Loop() {
 		_ = q.hash()
 	}
+}
+
+// FuzzDecodeBody: json/v2, decodeBody's fast path, accepts no body that
+// encoding/json (its fallback, the decoder of record) refuses, and decodes
+// every body it accepts as encoding/json does.
+func FuzzDecodeBody(f *testing.F) {
+	f.Add(semanticBody(f))
+	for _, s := range []string{
+		`{"collection":"c","q":"x","limit":5,"facets":{"tags":true,"props":["a.b"],"limit":3}}`,
+		`{"collection":"c","mode":"hybrid","q":"x","semantic_ratio":0.5,"point":[1,2],"sort":"-date"}`,
+		`{"collection":"c","COLLECTION":"d"}`, `{"collection":"c","collection":"d"}`, `{"limit":1e2}`,
+		`{"q":"\ud800"}`, `{"vector":[1,2,3]} `, `{"vector":[1,2,3]}]`, `{"filter":null,"vector":null}`,
+		`{"explain":null,"prefix":false,"highlight":true,"f":"geojson","min_similarity":0.2,"ef_search":80}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast Body
+		if jsonv2.Unmarshal(data, &fast, jsonv2.RejectUnknownMembers(true)) != nil {
+			return
+		}
+		var std Body
+		if err := decodeStrict(data, &std); err != nil {
+			t.Fatalf("json/v2 accepts %q, encoding/json refuses it: %v", data, err)
+		}
+		// Raw members may differ in insignificant white space only.
+		for _, raw := range []*jsontext.Value{&fast.Filter, &fast.Vector, &std.Filter, &std.Vector} {
+			if len(*raw) > 0 {
+				_ = raw.Compact()
+			}
+		}
+		if !reflect.DeepEqual(fast, std) {
+			t.Fatalf("%q: json/v2 decodes %+v, encoding/json %+v", data, fast, std)
+		}
+	})
 }
