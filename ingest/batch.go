@@ -193,6 +193,7 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 	sort.Slice(groups, func(i, j int) bool { return shaLockKey(groups[i].sum) < shaLockKey(groups[j].sum) })
 	sums := make([][]byte, len(groups))
 	b := &pgx.Batch{}
+	b.Queue(genericPlans)
 	for i, g := range groups {
 		sums[i] = g.sum
 		b.Queue(`SELECT pg_advisory_xact_lock($1)`, shaLockKey(g.sum))
@@ -200,7 +201,7 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 	b.Queue(`SELECT`+photoCols+photoFrom+`WHERE p.sha256 = ANY($1)`, sums)
 	existing := map[string]*Photo{}
 	br := tx.SendBatch(ctx, b)
-	for range groups {
+	for range len(groups) + 1 { // the settings, then each lock
 		if _, err := br.Exec(); err != nil {
 			br.Close()
 			return fmt.Errorf("ingest: lock: %w", pg.Interpret(err))

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
+
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -28,8 +30,8 @@ type ImportOptions struct {
 	// bytes copied or written) when it is on the store's file system,
 	// instead of copying it. Files that are not stored stay in place.
 	Move bool
-	// Progress, when set, receives a progress line rewritten in place
-	// (carriage return) a few times a second, and a final newline.
+	// Progress, when set, receives a progress bar (files done, rate, time
+	// left) rewritten in place a few times a second, and a final newline.
 	Progress io.Writer
 }
 
@@ -100,10 +102,10 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 	var (
 		mu   sync.Mutex
 		sum  = ImportSummary{Files: len(paths)}
-		done atomic.Int64
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
+	bar := newProgress(opt.Progress, len(paths))
 	record := func(path string, size int64, created bool, err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -121,9 +123,13 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 			sum.Existing++
 		}
 		sum.Bytes += size
-		done.Add(1)
+		if bar != nil {
+			if sum.Failed > 0 {
+				bar.Describe(fmt.Sprintf("importing (%d failed)", sum.Failed))
+			}
+			_ = bar.Add(1)
+		}
 	}
-	stopProgress := s.progress(opt.Progress, len(paths), &done, &mu, &sum, start)
 	for w := 0; w < opt.Concurrency; w++ {
 		wg.Add(1)
 		go func() {
@@ -142,7 +148,11 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 		}()
 	}
 	wg.Wait()
-	stopProgress()
+	if bar != nil && !bar.IsFinished() {
+		// Stopped early (ctx ended): leave the bar where it is.
+		_ = bar.Exit()
+		fmt.Fprintln(opt.Progress)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	sum.Elapsed = time.Since(start)
@@ -172,45 +182,21 @@ func (s *Service) importFile(ctx context.Context, path string, move bool) (int64
 	return p.Size, created, nil
 }
 
-// progress prints "[=====>    ]  42/100 files  12.3 MB  3.1 files/s" until
-// the returned function is called.
-func (s *Service) progress(w io.Writer, total int, done *atomic.Int64, mu *sync.Mutex, sum *ImportSummary, start time.Time) func() {
+// newProgress returns the import's progress bar on w (nil for none): files
+// done of total, their rate and the time left, rewritten in place a few
+// times a second, ending with a newline.
+func newProgress(w io.Writer, total int) *progressbar.ProgressBar {
 	if w == nil {
-		return func() {}
+		return nil
 	}
-	print := func() {
-		n := int(done.Load())
-		mu.Lock()
-		bytes, failed := sum.Bytes, sum.Failed
-		mu.Unlock()
-		const width = 30
-		filled := width
-		if total > 0 {
-			filled = n * width / total
-		}
-		bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-		if filled < width {
-			bar = bar[:filled] + ">" + bar[filled+1:]
-		}
-		rate := float64(n) / max(time.Since(start).Seconds(), 1e-3)
-		fmt.Fprintf(w, "\r[%s] %d/%d files  %.1f MB  %.1f files/s  %d failed ", bar, n, total, float64(bytes)/1e6, rate, failed)
-	}
-	stop := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				print()
-			case <-stop:
-				print()
-				fmt.Fprintln(w)
-				return
-			}
-		}
-	}()
-	return func() { close(stop); <-finished }
+	return progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("importing"),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("files"),
+		progressbar.OptionThrottle(250*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	)
 }

@@ -290,24 +290,27 @@ SELECT u.ord, hit.kind, hit.name, hit.country, hit.country_code
          WHERE ST_Covers(pp.geom, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326))) AS hit
  ORDER BY u.ord, CASE hit.kind WHEN 'city' THEN 0 WHEN 'region' THEN 1 ELSE 2 END, hit.area`
 
-func lookupPlacesAt(ctx context.Context, q document.Querier, lons, lats []float64) ([]Place, error) {
+func lookupPlacesAt(ctx context.Context, pool *pgxpool.Pool, lons, lats []float64) ([]Place, error) {
 	places := make([]Place, len(lons))
-	rows, err := q.Query(ctx, lookupPlaces, lons, lats)
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue(genericPlans)
+	b.Queue(lookupPlaces, lons, lats).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var ord int64
+			var kind, name, country, code string
+			if err := rows.Scan(&ord, &kind, &name, &country, &code); err != nil {
+				return err
+			}
+			if ord >= 1 && int(ord) <= len(places) {
+				places[ord-1].add(kind, name, country, code)
+			}
+		}
+		return rows.Err()
+	})
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("ingest: place lookup: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var ord int64
-		var kind, name, country, code string
-		if err := rows.Scan(&ord, &kind, &name, &country, &code); err != nil {
-			return nil, fmt.Errorf("ingest: place lookup: %w", err)
-		}
-		if ord >= 1 && int(ord) <= len(places) {
-			places[ord-1].add(kind, name, country, code)
-		}
-	}
-	return places, rows.Err()
+	return places, nil
 }
 
 // LoadPlaces loads the configured place datasets (Config.Places), then names

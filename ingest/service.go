@@ -359,6 +359,17 @@ func (s *Service) commitOne(ctx context.Context, it *commitItem) commitResult {
 	return r
 }
 
+// genericPlans, first in a transaction (or a batch, which is one), makes
+// its prepared statements run on generic plans. The ingest statements are
+// lookups by unique keys, inserts and a GiST probe per point, whose plans do
+// not depend on their parameters; custom plans were replanned at every
+// execution (PostgreSQL keeps custom plans when the generic one's estimate
+// for an array parameter looks dearer) and cost 0.5 ms of PostgreSQL CPU
+// per photo, a fifth of its share (pg_stat_statements over the 1,000-photo
+// ingest bench: 0.30 ms planning the photo lookups, 0.18 ms the place
+// lookup).
+const genericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
+
 // lockSHA takes the transaction-level advisory lock of sum, held to commit,
 // and returns the photo with those bytes (problem.ErrNotFound if none). A
 // concurrent ingest of the same bytes waits on the lock, then finds the
@@ -366,12 +377,15 @@ func (s *Service) commitOne(ctx context.Context, it *commitItem) commitResult {
 // in READ COMMITTED the lookup's snapshot is taken after the lock is granted.
 func (s *Service) lockSHA(ctx context.Context, tx pgx.Tx, sum []byte) (*Photo, error) {
 	b := &pgx.Batch{}
+	b.Queue(genericPlans)
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, shaLockKey(sum))
 	b.Queue(`SELECT`+photoCols+photoFrom+`WHERE p.sha256 = $1`, sum)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("ingest: lock: %w", pg.Interpret(err))
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("ingest: lock: %w", pg.Interpret(err))
+		}
 	}
 	p, err := scanPhoto(br.QueryRow())
 	if err != nil {

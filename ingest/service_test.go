@@ -49,7 +49,7 @@ func TestImportDirs(t *testing.T) {
 	if sum.Files != 4 || sum.Created != 3 || sum.Skipped != 1 || sum.Failed != 0 {
 		t.Errorf("summary %+v", sum)
 	}
-	if !strings.Contains(progress.String(), "4/4 files") || !strings.HasSuffix(progress.String(), "\n") {
+	if !strings.Contains(progress.String(), "(4/4, ") || !strings.HasSuffix(progress.String(), "\n") {
 		t.Errorf("progress %q", progress.String())
 	}
 	sum, err = b.svc.ImportDirs(context.Background(), []string{src}, ImportOptions{})
