@@ -159,8 +159,15 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 	return sum, ctx.Err()
 }
 
-// DefaultConcurrency is ImportDirs' default: four files per core.
-func DefaultConcurrency() int { return 4 * runtime.GOMAXPROCS(0) }
+// DefaultConcurrency is ImportDirs' default: sixteen files per core. A file
+// waits for its batch to commit (place lookup, lock, fsyncs, rows, commit)
+// while others hash; the more wait together, the larger and cheaper the
+// batches. Measured with the ingest bench (--move, 1,000 × 3.8 MB, 2 cores):
+// 4, 8 and 16 files per core ran at 0.42, 0.46 and 0.50 of read+SHA-256,
+// with 1.76, 1.21 and 1.05 ms of PostgreSQL CPU per photo; copying ran at
+// 224, 347 and 401 MB/s. Each file in flight holds a descriptor and a copy
+// buffer, no more.
+func DefaultConcurrency() int { return 16 * runtime.GOMAXPROCS(0) }
 
 func (s *Service) importFile(ctx context.Context, path string, move bool) (int64, bool, error) {
 	if move {
