@@ -3,7 +3,9 @@ package search
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -27,6 +29,34 @@ var vectorSeeds = []string{
 	`[1,2,3]`, ` [ 0.5 , -1e-3,2E+2 ]  `, `[0]`, `[-0.0]`, `[1.7976931348623157e308]`, `[3.4028235e38]`, `[3.5e38]`,
 	`[]`, `[1,]`, `[,1]`, `[1 2]`, `[01]`, `[1.]`, `[.5]`, `[+1]`, `[-]`, `[1e]`, `[1e+]`, `[0x10]`, `[NaN]`, `[Infinity]`,
 	`[null]`, `["1"]`, `[1]x`, `[1] [2]`, `{"a":1}`, `1`, ``, `[1e400]`, `[1,2,3`, "[1,\t2\n,3\r]", `[[1]]`, `[true]`,
+	`[-0.014567019,0.0123113785,-0,0.10,1e22,1e23,123456789012345,1234567890123456,0.000000000000000000000001]`,
+	`[9007199254740993,4.9e-324,1.5E+3,2e-22,2e-23,-1E-0,100000000000000000000,0.0000]`,
+}
+
+// TestExactFloat: where exactFloat answers, it answers as strconv.ParseFloat.
+func TestExactFloat(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	check := func(s string) {
+		t.Helper()
+		got, ok := exactFloat([]byte(s))
+		want, err := strconv.ParseFloat(s, 64)
+		if ok && (err != nil || math.Float64bits(got) != math.Float64bits(want)) {
+			t.Fatalf("%s: exactFloat %v, ParseFloat %v %v", s, got, want, err)
+		}
+	}
+	for range 200_000 {
+		x := r.NormFloat64() * math.Pow(10, float64(r.IntN(12)-8))
+		for _, s := range []string{
+			strconv.FormatFloat(x, 'g', -1, 32), strconv.FormatFloat(x, 'g', -1, 64),
+			strconv.FormatFloat(x, 'f', r.IntN(12), 64), strconv.FormatFloat(x, 'e', r.IntN(14), 64),
+			strconv.FormatInt(r.Int64N(1<<54), 10),
+		} {
+			check(s)
+		}
+	}
+	for _, s := range []string{"0", "-0", "0.0", "1e22", "1e-22", "9e15", "999999999999999", "1.5e+3", "123.456e-7"} {
+		check(s)
+	}
 }
 
 func TestParseVectorFastAgreesWithDecoder(t *testing.T) {

@@ -621,8 +621,8 @@ func vecCeiling(ctx context.Context, env *Env, base func(context.Context) error)
 	if f.Errors > 0 || b.Errors > 0 {
 		return "", fmt.Errorf("bare net/http ceiling: errors %d/%d", f.Errors, b.Errors)
 	}
-	return fmt.Sprintf("bare net/http handler running the baseline's statements: %.0f vs %.0f q/s, ratio %.2f (p50 %.2f vs %.2f ms), %d µs Go CPU per call",
-		f.PerSec, b.PerSec, f.PerSec/b.PerSec, ms(f.P50), ms(b.P50), f.CPUSelf.Microseconds()), nil
+	return fmt.Sprintf("bare net/http handler running the baseline's statements: %.0f vs %.0f q/s, ratio %.2f (p50 %.2f vs %.2f ms), CPU per call %d µs in Go + %d µs in PostgreSQL",
+		f.PerSec, b.PerSec, f.PerSec/b.PerSec, ms(f.P50), ms(b.P50), f.CPUSelf.Microseconds(), f.CPUPG.Microseconds()), nil
 }
 
 func runVectorThreshold(ctx context.Context, env *Env) ([]Result, error) {
