@@ -293,3 +293,37 @@ func TestVectorFeatureAddedLaterKeepsData(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestFilterIndexesHaveNoPendingList: the tags and props indexes take new
+// entries straight into the index (00035), so a filter never reads a GIN
+// pending list; the full-text and trigram lists are capped at 256 kB.
+func TestFilterIndexesHaveNoPendingList(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	rows, err := db.Pool.Query(context.Background(), `
+		SELECT c.relname, array_to_string(c.reloptions, ',')
+		  FROM pg_class c WHERE c.relname IN ('documents_tags_idx', 'documents_props_idx', 'documents_search_idx', 'documents_title_trgm_idx')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var name, opts string
+		if err := rows.Scan(&name, &opts); err != nil {
+			t.Fatal(err)
+		}
+		got[name] = opts
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"documents_tags_idx": "fastupdate=off", "documents_props_idx": "fastupdate=off",
+		"documents_search_idx": "gin_pending_list_limit=256", "documents_title_trgm_idx": "gin_pending_list_limit=256",
+	}
+	for name, opts := range want {
+		if got[name] != opts {
+			t.Errorf("%s: options %q, want %q", name, got[name], opts)
+		}
+	}
+}
