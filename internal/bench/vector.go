@@ -387,7 +387,12 @@ func vecBodies(d *vecData, tag string, ef int) [][]byte {
 
 // vecHTTP is one geoseek request: POST /search with body.
 func vecHTTP(ctx context.Context, env *Env, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.BaseURL+"/search", bytes.NewReader(body))
+	return vecPost(ctx, env, env.BaseURL+"/search", body)
+}
+
+// vecPost posts body to url and reads the whole answer, which must be 200.
+func vecPost(ctx context.Context, env *Env, url string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -404,7 +409,7 @@ func vecHTTP(ctx context.Context, env *Env, body []byte) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST /search: %s", resp.Status)
+		return fmt.Errorf("POST %s: %s", url, resp.Status)
 	}
 	return nil
 }
@@ -602,22 +607,7 @@ func vecCeiling(ctx context.Context, env *Env, base func(context.Context) error)
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/search"
 	body := []byte(`{}`)
-	f, b := vecPaired(ctx, env, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		resp, err := env.Client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		_, _ = io.Copy(io.Discard, resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("bare handler: %s", resp.Status)
-		}
-		return nil
-	}, base)
+	f, b := vecPaired(ctx, env, func(ctx context.Context) error { return vecPost(ctx, env, url, body) }, base)
 	if f.Errors > 0 || b.Errors > 0 {
 		return "", fmt.Errorf("bare net/http ceiling: errors %d/%d", f.Errors, b.Errors)
 	}
