@@ -2,12 +2,13 @@ package geo
 
 import (
 	"context"
-	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/geoseek/geoseek/internal/pg"
@@ -171,8 +172,21 @@ func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord) (Ti
 	if len(data) == 0 {
 		return Tile{}, nil
 	}
-	sum := sha256.Sum256(data)
-	return Tile{Data: data, ETag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
+	return Tile{Data: data, ETag: tileETag(data)}, nil
+}
+
+// tileETag is a strong validator of a tile's bytes: their 64-bit xxHash.
+// A validator only has to tell two versions of the same URL apart, which
+// 64 bits do (a collision needs about 2^32 versions of one tile); SHA-256
+// of a z4 tile was a tenth of the tile handler's CPU (geo/tiles bench
+// profile), xxHash runs about ten times as fast.
+func tileETag(data []byte) string {
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], xxhash.Sum64(data))
+	var b [18]byte
+	b[0], b[17] = '"', '"'
+	hex.Encode(b[1:17], sum[:])
+	return string(b[:])
 }
 
 // Cluster is one grid cell of /clusters: Count members around (X, Y) (their
