@@ -21,8 +21,9 @@ package search
 // about the same at 1,000 filtered rows, exact is ten times slower at 5,000,
 // and the iterative scan has recall@10 0.959 at 5% selectivity with
 // ef_search 400 (0.947 with 200), 0.973 at 10%, 0.979 at 20%. So each query picks its plan from the filter's
-// estimated row count (PostgreSQL's estimate, from EXPLAIN, reused for the
-// same filter within estimateTTL):
+// estimated row count (counted in a sample of the table's pages, or
+// PostgreSQL's estimate when the sample holds too few of the collection's
+// rows; reused for the same filter within estimateTTL):
 //
 //   - no filter: HNSW with ef_search = max(requested or default, depth);
 //   - at most ExactMaxRows estimated rows, or less than
@@ -649,9 +650,10 @@ type cachedEstimate struct {
 	at          time.Time
 }
 
-// estimate asks the planner how many of the collection's rows with a
-// vector the filter leaves, and how many there are in all: two EXPLAINs in
-// one round trip, or the answer for the same filter within estimateTTL.
+// estimate says how many of the collection's rows with a vector the filter
+// leaves, and how many there are in all: from a sample (sampleEstimate), or
+// from the planner when the sample is too thin, or the answer for the same
+// filter within estimateTTL.
 func (s *Semantic) estimate(ctx context.Context, k KNN) (rows, total float64, err error) {
 	a := &Args{}
 	filter := k.Filter.Compile(a)
@@ -665,11 +667,80 @@ func (s *Semantic) estimate(ctx context.Context, k KNN) (rows, total float64, er
 			return e.rows, e.total, nil
 		}
 	}
+	rows, total, ok, err := s.sampleEstimate(ctx, k, filter, a)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !ok {
+		if rows, total, err = s.planEstimate(ctx, k, filter, a.Values()); err != nil {
+			return 0, 0, err
+		}
+	}
+	if key != "" {
+		s.estMu.Lock()
+		if s.estimates == nil || len(s.estimates) >= maxEstimates {
+			s.estimates = map[string]cachedEstimate{}
+		}
+		s.estimates[key] = cachedEstimate{rows: rows, total: total, at: time.Now()}
+		s.estMu.Unlock()
+	}
+	return rows, total, nil
+}
+
+// Sampling bounds of sampleEstimate.
+const (
+	// samplePages is the most pages of documents a sample reads (about
+	// 4 MB; a few milliseconds warm).
+	samplePages = 500
+	// minSampleRows: a sample with fewer of the collection's vectors says
+	// too little, and the planner's estimate is used instead.
+	minSampleRows = 200
+)
+
+// sampleEstimate counts the collection's vectors, and those the filter
+// leaves, in a sample of the table's pages (TABLESAMPLE SYSTEM, the same
+// pages each time): all of them when the table has at most samplePages,
+// else samplePages of them. ok is false when the sample holds fewer than
+// minSampleRows of the collection's vectors (a small collection in a large
+// table). Why not the planner: it multiplies the selectivities of the
+// collection, the vector and the filter as if independent, and they are
+// not. On the bench table (1.1M documents, 100,000 of them vectors in one
+// collection) it estimated 9,156 vectors for the collection and 88 for a
+// tag on 10% of them, so 10% filters took the exact plan (p50 109 ms)
+// instead of the iterative one (37 ms). A 1,000-row sample gets the share
+// within a percent or so: enough for a threshold at 5%.
+func (s *Semantic) sampleEstimate(ctx context.Context, k KNN, filter string, a *Args) (rows, total float64, ok bool, err error) {
+	var pages float64
+	if err := s.pool.QueryRow(ctx, `SELECT relpages::float8 FROM pg_class WHERE oid = 'documents'::regclass`).Scan(&pages); err != nil {
+		return 0, 0, false, fmt.Errorf("search: estimate filter: %w", pg.Interpret(err))
+	}
+	pct := 100.0
+	if pages > samplePages {
+		pct = 100 * samplePages / pages
+	}
+	args := append(a.Values(), pct)
+	sql := "SELECT count(*) FILTER (WHERE " + filter + ")::float8, count(*)::float8 FROM documents d TABLESAMPLE SYSTEM ($" +
+		strconv.Itoa(len(args)) + ") REPEATABLE (0) WHERE d.collection_id = " + strconv.FormatInt(k.CollectionID, 10) +
+		" AND d.embedding IS NOT NULL"
+	var matched, sampled float64
+	if err := s.pool.QueryRow(ctx, sql, args...).Scan(&matched, &sampled); err != nil {
+		return 0, 0, false, fmt.Errorf("search: estimate filter: %w", pg.Interpret(err))
+	}
+	if pct < 100 && sampled < minSampleRows {
+		return 0, 0, false, nil
+	}
+	return matched * 100 / pct, sampled * 100 / pct, true, nil
+}
+
+// planEstimate asks the planner how many of the collection's rows with a
+// vector the filter leaves, and how many there are in all: two EXPLAINs in
+// one round trip.
+func (s *Semantic) planEstimate(ctx context.Context, k KNN, filter string, args []any) (rows, total float64, err error) {
 	base := "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE d.collection_id = " +
 		strconv.FormatInt(k.CollectionID, 10) + " AND d.embedding IS NOT NULL"
 	var outs [2][]byte
 	b := &pgx.Batch{}
-	b.Queue(base+" AND ("+filter+")", a.Values()...).QueryRow(func(r pgx.Row) error { return r.Scan(&outs[0]) })
+	b.Queue(base+" AND ("+filter+")", args...).QueryRow(func(r pgx.Row) error { return r.Scan(&outs[0]) })
 	b.Queue(base).QueryRow(func(r pgx.Row) error { return r.Scan(&outs[1]) })
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return 0, 0, fmt.Errorf("search: estimate filter: %w", pg.Interpret(err))
@@ -685,14 +756,6 @@ func (s *Semantic) estimate(ctx context.Context, k KNN) (rows, total float64, er
 			return 0, 0, fmt.Errorf("search: estimate filter: unexpected EXPLAIN output: %v", err)
 		}
 		est[i] = plans[0].Plan.Rows
-	}
-	if key != "" {
-		s.estMu.Lock()
-		if s.estimates == nil || len(s.estimates) >= maxEstimates {
-			s.estimates = map[string]cachedEstimate{}
-		}
-		s.estimates[key] = cachedEstimate{rows: est[0], total: est[1], at: time.Now()}
-		s.estMu.Unlock()
 	}
 	return est[0], est[1], nil
 }

@@ -561,3 +561,43 @@ func TestSemanticPageEqualsRankThenFetch(t *testing.T) {
 		t.Errorf("plans %v; want all three", plans)
 	}
 }
+
+// TestEstimateCorrelatedFilter: in a table where most rows belong to
+// another collection and have no vector, the planner multiplies the
+// selectivities of collection, vector and tag as if independent and
+// estimates a 10% tag at about 1% of a few hundred rows, so the query took
+// the exact plan. The sample counts the collection's own rows: about 10%
+// of 8,000, an iterative scan.
+func TestEstimateCorrelatedFilter(t *testing.T) {
+	t.Parallel()
+	f := newVecFixture(t, 8000, 8, SemanticConfig{ExactMaxRows: 100})
+	ctx := context.Background()
+	var other int64
+	if err := f.db.Pool.QueryRow(ctx, `INSERT INTO collections (name) VALUES ('plain') RETURNING id`).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `INSERT INTO documents (collection_id, title, body)
+		SELECT $1, 'plain ' || g, repeat('words of a plain document ', 8) FROM generate_series(1, 60000) g`, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Pool.Exec(ctx, `ANALYZE documents`); err != nil {
+		t.Fatal(err)
+	}
+	k := KNN{CollectionID: f.cid, Dim: f.dim, Vector: f.point(), Filter: Tags{Op: TagsAll, Values: []string{"p10"}}, Depth: 10}
+	a := &Args{}
+	planned, _, err := f.sem.planEstimate(ctx, k, k.Filter.Compile(a), a.Values())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, plan, err := f.sem.KNN(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("planner alone: %.0f rows; plan %+v", planned, plan)
+	if plan.Strategy != PlanIterative || plan.EstimatedRows < 400 || plan.EstimatedRows > 1600 {
+		t.Errorf("plan %+v (the planner alone estimated %.0f rows); want iterative with about 800", plan, planned)
+	}
+	if len(got) != 10 {
+		t.Errorf("%d hits, want 10", len(got))
+	}
+}
