@@ -710,26 +710,21 @@ const (
 // instead of the iterative one (37 ms). A 1,000-row sample gets the share
 // within a percent or so: enough for a threshold at 5%.
 func (s *Semantic) sampleEstimate(ctx context.Context, k KNN, filter string, a *Args) (rows, total float64, ok bool, err error) {
-	var pages float64
-	if err := s.pool.QueryRow(ctx, `SELECT relpages::float8 FROM pg_class WHERE oid = 'documents'::regclass`).Scan(&pages); err != nil {
+	// The share of the table's pages read, in percent, from its size as
+	// last measured (VACUUM, ANALYZE).
+	pct := "(SELECT least(100, 100 * " + strconv.Itoa(samplePages) +
+		" / greatest(relpages, 1)::float8) FROM pg_class WHERE oid = 'documents'::regclass)"
+	sql := "SELECT count(*) FILTER (WHERE " + filter + ")::float8, count(*)::float8, " + pct +
+		" FROM documents d TABLESAMPLE SYSTEM (" + pct + ") REPEATABLE (0) WHERE d.collection_id = " +
+		strconv.FormatInt(k.CollectionID, 10) + " AND d.embedding IS NOT NULL"
+	var matched, sampled, share float64
+	if err := s.pool.QueryRow(ctx, sql, a.Values()...).Scan(&matched, &sampled, &share); err != nil {
 		return 0, 0, false, fmt.Errorf("search: estimate filter: %w", pg.Interpret(err))
 	}
-	pct := 100.0
-	if pages > samplePages {
-		pct = 100 * samplePages / pages
-	}
-	args := append(a.Values(), pct)
-	sql := "SELECT count(*) FILTER (WHERE " + filter + ")::float8, count(*)::float8 FROM documents d TABLESAMPLE SYSTEM ($" +
-		strconv.Itoa(len(args)) + ") REPEATABLE (0) WHERE d.collection_id = " + strconv.FormatInt(k.CollectionID, 10) +
-		" AND d.embedding IS NOT NULL"
-	var matched, sampled float64
-	if err := s.pool.QueryRow(ctx, sql, args...).Scan(&matched, &sampled); err != nil {
-		return 0, 0, false, fmt.Errorf("search: estimate filter: %w", pg.Interpret(err))
-	}
-	if pct < 100 && sampled < minSampleRows {
+	if share <= 0 || (share < 100 && sampled < minSampleRows) {
 		return 0, 0, false, nil
 	}
-	return matched * 100 / pct, sampled * 100 / pct, true, nil
+	return matched * 100 / share, sampled * 100 / share, true, nil
 }
 
 // planEstimate asks the planner how many of the collection's rows with a
