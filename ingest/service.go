@@ -291,27 +291,46 @@ func (s *Service) IngestMove(ctx context.Context, path string) (*Photo, bool, er
 // metadata, then hand the photo to a committer, which names its place and,
 // under the hash's lock, stores the file and writes the rows (batch.go).
 func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, bool, error) {
-	defer up.Abort()
-	if _, err := Sniff(up.Head()); err != nil {
+	it, err := s.prepare(name, up)
+	if err == nil {
+		err = up.Sync()
+	}
+	if err != nil {
+		up.Abort()
 		return nil, false, err
+	}
+	r := s.commit(ctx, it)
+	return r.photo, r.created, r.err
+}
+
+// prepare sniffs a hashed file and reads its metadata: the CPU work before
+// the database. The caller then flushes the file (up.Sync, a wait on the
+// disk that it may do elsewhere) before commit. On error the caller still
+// owns up.
+func (s *Service) prepare(name string, up staged) (*commitItem, error) {
+	if _, err := Sniff(up.Head()); err != nil {
+		return nil, err
 	}
 	meta, err := ReadMeta(up.File(), up.Size())
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	if err := up.Sync(); err != nil {
-		return nil, false, err
-	}
-	it := &commitItem{ctx: ctx, name: name, up: up, meta: meta, done: make(chan commitResult, 1)}
+	return &commitItem{name: name, up: up, meta: meta, done: make(chan commitResult, 1)}, nil
+}
+
+// commit hands a prepared photo to a committer and waits for the outcome,
+// then releases its staged file.
+func (s *Service) commit(ctx context.Context, it *commitItem) commitResult {
+	defer it.up.Abort()
+	it.ctx = ctx
 	select {
 	case s.commits <- it:
 	case <-ctx.Done():
-		return nil, false, ctx.Err()
+		return commitResult{err: ctx.Err()}
 	}
 	// Once handed over, wait for the outcome even if ctx ends: the
 	// committer may be using up, which the deferred Abort releases.
-	r := <-it.done
-	return r.photo, r.created, r.err
+	return <-it.done
 }
 
 // commitOne stores one photo in its own transaction: under the hash's

@@ -19,7 +19,7 @@ func (a *App) ingestDirs(ctx context.Context, args []string) error {
 	var concurrency int
 	var asJSON, move bool
 	s, err := a.open(ctx, "ingest", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&concurrency, "concurrency", ingest.DefaultConcurrency(), "files ingested at once")
+		fs.IntVar(&concurrency, "concurrency", ingest.DefaultConcurrency(), "files read and hashed at once (files waiting for their batch to commit do not count)")
 		fs.BoolVar(&move, "move", false, "move files into the store instead of copying them (same file system only; files not stored stay in place)")
 		fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	})

@@ -277,15 +277,16 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	// Second baseline, the floor of any durable copy: the same bytes
 	// through the same file protocol (temp, fsync, rename, dir fsync) into a
-	// scratch dir on the same file system, without EXIF or database, with
-	// as many workers as the import.
+	// scratch dir on the same file system, without EXIF or database. Its
+	// workers wait on their own fsyncs, so it takes many: 16 per core (it
+	// ran at 257, 303, 367 and 394-450 MB/s with 1, 2, 4 and 16 per core).
 	scratch := filepath.Join(env.DataDir, "bench-ingest-scratch")
 	_ = os.RemoveAll(scratch)
 	if err := os.MkdirAll(scratch, 0o750); err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(scratch)
-	conc := ingest.DefaultConcurrency()
+	conc := 16 * runtime.GOMAXPROCS(0)
 	dn, db, del, err := parallel(ctx, conc, paths, limit, func(_ context.Context, p string) (int64, error) {
 		return hashCopySync(p, filepath.Join(scratch, filepath.Base(p)))
 	})
@@ -311,31 +312,45 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	// geoseek ingest --move DIR: the same files, hard-linked (untimed) into
-	// a staging dir that the import empties into the store.
-	if err := clearBenchPhotos(ctx, env, paths); err != nil {
-		return nil, err
-	}
-	if svc, err = benchService(env, "bench-ingest-local"); err != nil {
-		return nil, err
-	}
-	if err := stageLinks(staging, paths); err != nil {
-		return nil, err
-	}
-	moved, err := importBench(ctx, svc, staging, ingest.ImportOptions{Move: true}, n, limit)
-	if err != nil {
-		return nil, err
-	}
-
-	if err := hashPass(); err != nil {
-		return nil, err
+	// a staging dir that the import empties into the store. Like the
+	// baseline's hash pass, an import of 3-4 s is short enough for a load
+	// spike to slow it by a tenth, so it runs twice (with a hash pass after
+	// each) and the faster run counts.
+	var moved importRun
+	for range 2 {
+		if err := clearBenchPhotos(ctx, env, paths); err != nil {
+			return nil, err
+		}
+		if svc, err = benchService(env, "bench-ingest-local"); err != nil {
+			return nil, err
+		}
+		if err := stageLinks(staging, paths); err != nil {
+			return nil, err
+		}
+		run, err := importBench(ctx, svc, staging, ingest.ImportOptions{Move: true}, n, limit)
+		if err != nil {
+			return nil, err
+		}
+		if moved.Elapsed == 0 || run.Elapsed < moved.Elapsed {
+			moved = run
+		}
+		if err := hashPass(); err != nil {
+			return nil, err
+		}
 	}
 	mb := func(b int64, el time.Duration) float64 { return float64(b) / 1e6 / el.Seconds() }
 	ps := func(k int, el time.Duration) float64 { return float64(k) / el.Seconds() }
+	runs := func(mode string) string {
+		if mode == "" {
+			return ""
+		}
+		return " (geoseek: faster of 2 runs)"
+	}
 	note := func(mode string, s importRun) string {
 		per := func(d time.Duration, k int) float64 { return d.Seconds() * 1000 / float64(max(k, 1)) }
-		return fmt.Sprintf("geoseek ingest%s: n=%d of %.1f MB avg, %d files at once; baseline: read+SHA-256 of the same files, %d workers, fastest of 3 passes; "+
+		return fmt.Sprintf("geoseek ingest%s: n=%d of %.1f MB avg, %d files at once; baseline: read+SHA-256 of the same files, %d workers, fastest of 4 passes%s; "+
 			"CPU per photo: geoseek %.2f ms in Go + %.2f ms in PostgreSQL, baseline %.2f ms",
-			mode, s.Created, float64(s.Bytes)/1e6/float64(max(s.Created, 1)), conc, workers,
+			mode, s.Created, float64(s.Bytes)/1e6/float64(max(s.Created, 1)), ingest.DefaultConcurrency(), workers, runs(mode),
 			per(s.cpu.self, s.Created), per(s.cpu.pg, s.Created), per(bcpu, bn))
 	}
 	durable := fmt.Sprintf("n=%d; baseline: read+SHA-256+write+fsync+rename+dir fsync, no DB (the floor of a durable copy), %d workers", dn, conc)
