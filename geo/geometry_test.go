@@ -3,6 +3,7 @@ package geo
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -89,6 +90,15 @@ func TestTimeCacheMatchesAppendTime(t *testing.T) {
 	times := []time.Time{base, base, base.Add(time.Nanosecond), base.Add(120 * time.Millisecond), base.Add(time.Second),
 		base.Add(999999999), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC),
 		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), base.Add(time.Second + 10*time.Microsecond)}
+	// Every day of 1600-2400 at a varying clock, and random instants over
+	// the four-digit years and beyond them (AppendFormat's territory).
+	for d := time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 2400; d = d.AddDate(0, 0, 1) {
+		times = append(times, d.Add(time.Duration(d.YearDay()*997)*time.Second))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		times = append(times, time.Unix(r.Int64N(800000000000)-400000000000, r.Int64N(1e9)))
+	}
 	var c timeCache
 	for _, tm := range append(times, times...) {
 		if got, want := string(c.append(nil, tm)), string(appendTime(nil, tm)); got != want {
