@@ -40,23 +40,10 @@ func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string,
 	}
 	sql := "WITH c AS (SELECT fv.f, fv.t, fv.j, count(*) AS n FROM documents d CROSS JOIN LATERAL (" +
 		strings.Join(pairs, " UNION ALL ") + ") AS fv(f, t, j) WHERE " + where + " GROUP BY fv.f, fv.t, fv.j)\nSELECT " + strings.Join(cols, ",\n")
-	rows, err := s.query(ctx, sql, a)
+	// The one statement of a search that reads every match: it may run in
+	// parallel (pg.WholeSetParallel).
+	vals, err := s.queryWholeSetRow(ctx, sql, a)
 	if err != nil {
-		return fmt.Errorf("search: facets: %w", pg.Interpret(err))
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("search: facets: %w", pg.Interpret(err))
-		}
-		return fmt.Errorf("search: facets: no row")
-	}
-	vals, err := rows.Values()
-	if err != nil {
-		return fmt.Errorf("search: facets: %w", pg.Interpret(err))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("search: facets: %w", pg.Interpret(err))
 	}
 	total, _ := vals[0].(int64)

@@ -260,6 +260,35 @@ func (s *Service) query(ctx context.Context, sql string, a *Args) (pgx.Rows, err
 	return s.pool.Query(ctx, sql, args...)
 }
 
+// queryWholeSetRow runs a statement that reads a whole matched set and
+// returns its one row's values. It goes in one batch after
+// pg.WholeSetParallel, so the statement may use parallel workers. Trace sees
+// both statements; a replay must send them in one batch too.
+func (s *Service) queryWholeSetRow(ctx context.Context, sql string, a *Args) ([]any, error) {
+	if s.trace != nil {
+		s.trace(pg.WholeSetParallel, nil)
+		s.trace(sql, a.Values())
+	}
+	var vals []any
+	b := &pgx.Batch{}
+	b.Queue(pg.WholeSetParallel)
+	b.Queue(sql, a.Values()...).Query(func(rows pgx.Rows) error {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return errors.New("no row")
+		}
+		var err error
+		vals, err = rows.Values()
+		return err
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return vals, nil
+}
+
 // queryPrepared runs SQL whose best plan does not depend on its values, such
 // as fetching a page of documents by a list of ids: a cached prepared
 // statement saves planning on every page (measured 2.8 ms planned each time

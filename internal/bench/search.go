@@ -49,6 +49,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/search"
 )
 
@@ -338,7 +339,27 @@ func srchReplay(ctx context.Context, pool *pgxpool.Pool, collection string, stmt
 	if err := pool.QueryRow(ctx, `SELECT id, default_lang::text FROM collections WHERE name = $1`, collection).Scan(&id, &lang); err != nil {
 		return err
 	}
-	for _, st := range stmts {
+	for i := 0; i < len(stmts); i++ {
+		st := stmts[i]
+		if st.sql == pg.WholeSetParallel && i+1 < len(stmts) {
+			// geoseek sends these two in one batch: the setting holds for
+			// the statement after it.
+			i++
+			b := &pgx.Batch{}
+			b.Queue(st.sql)
+			b.Queue(stmts[i].sql, stmts[i].args...).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					if _, err := rows.Values(); err != nil {
+						return err
+					}
+				}
+				return rows.Err()
+			})
+			if err := pool.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+			continue
+		}
 		rows, err := pool.Query(ctx, st.sql, append([]any{pgx.QueryExecModeCacheDescribe}, st.args...)...)
 		if err != nil {
 			return err
