@@ -134,6 +134,13 @@ type Collection struct {
 	TMin, TMax *time.Time
 	// PropKeys are the props keys seen in the collection (queryables).
 	PropKeys []string
+	// Share is the collection's fraction of the documents table in the
+	// planner's statistics (0 when it is not among the most common
+	// collections there).
+	Share float64
+	// Rows is the collection's estimated number of documents (Share of
+	// the table's reltuples).
+	Rows float64
 }
 
 // collectionSQL reads the stats row merged with the growth other writers
@@ -142,7 +149,11 @@ const collectionSQL = `
 SELECT c.id, c.name, c.title, c.description, c.default_lang::text, c.embedder, c.embedding_model, c.embedding_dim,
        LEAST(s.minx, p.minx), LEAST(s.miny, p.miny), GREATEST(s.maxx, p.maxx), GREATEST(s.maxy, p.maxy),
        LEAST(s.t_min, p.t_min), GREATEST(s.t_max, p.t_max),
-       ARRAY(SELECT DISTINCT k FROM unnest(COALESCE(s.prop_keys, '{}') || COALESCE(p.keys, '{}')) AS k ORDER BY k)
+       ARRAY(SELECT DISTINCT k FROM unnest(COALESCE(s.prop_keys, '{}') || COALESCE(p.keys, '{}')) AS k ORDER BY k),
+       COALESCE((SELECT m.f FROM pg_stats st, unnest(st.most_common_vals::text::bigint[], st.most_common_freqs) AS m(v, f)
+                  WHERE st.schemaname = current_schema() AND st.tablename = 'documents' AND st.attname = 'collection_id'
+                    AND m.v = c.id), 0),
+       (SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'documents'::regclass)
   FROM collections c
   LEFT JOIN geo_collection_stats s ON s.collection_id = c.id
   LEFT JOIN LATERAL (
@@ -156,9 +167,10 @@ func scanCollection(row pgx.Row) (*Collection, error) {
 	var c Collection
 	var minx, miny, maxx, maxy *float64
 	if err := row.Scan(&c.ID, &c.Name, &c.Title, &c.Description, &c.DefaultLang, &c.Embedder, &c.EmbeddingModel,
-		&c.EmbeddingDim, &minx, &miny, &maxx, &maxy, &c.TMin, &c.TMax, &c.PropKeys); err != nil {
+		&c.EmbeddingDim, &minx, &miny, &maxx, &maxy, &c.TMin, &c.TMax, &c.PropKeys, &c.Share, &c.Rows); err != nil {
 		return nil, err
 	}
+	c.Rows *= c.Share
 	if minx != nil && miny != nil && maxx != nil && maxy != nil {
 		c.Extent = &BBox{*minx, *miny, *maxx, *maxy}
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -645,5 +646,60 @@ func TestWritesNever500(t *testing.T) {
 		require.Less(t, resp.StatusCode, 500, "PUT %s: %s", body, out)
 		resp, out = b.do(t, http.MethodPatch, path, GeoJSON, strings.NewReader(body))
 		require.Less(t, resp.StatusCode, 500, "PATCH %s: %s", body, out)
+	}
+}
+
+// TestItemsBBoxCollectionFence: a bbox page of a collection that is most of
+// the table filters on the collection ("+ 0", planItems) when the bbox is
+// small, keeps the collection's index when it is the whole world, and pages
+// through the same features either way, in id order and each once.
+func TestItemsBBoxCollectionFence(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	feats := make([]string, 3000)
+	for i := range feats {
+		feats[i] = point(float64(i%360)-180+0.5, float64(i%170)-85+0.25, fmt.Sprintf(`"n":%d`, i))
+	}
+	require.Equal(t, int64(3000), b.importSeq(t, "places", feats).Inserted)
+	ctx := context.Background()
+	_, err := b.db.Pool.Exec(ctx, `ANALYZE documents`)
+	require.NoError(t, err)
+	svc := b.h.svc
+	col, err := svc.Collection(ctx, "places")
+	require.NoError(t, err)
+	require.Greater(t, col.Share, 0.9, "the only collection is the whole table")
+
+	for _, c := range []struct {
+		bbox  BBox
+		fence bool
+	}{{BBox{MinX: -40, MinY: -30, MaxX: 0, MaxY: 10}, true}, {BBox{MinX: -180, MinY: -90, MaxX: 180, MaxY: 90}, false}} {
+		bbox := c.bbox
+		iq, _, haveEst, err := svc.planItems(ctx, &ItemsQuery{Collection: "places", BBox: &bbox, Limit: 50}, col)
+		require.NoError(t, err)
+		require.True(t, haveEst)
+		require.Equal(t, c.fence, strings.Contains(iq.sql, "d.collection_id + 0 = $1"), "bbox %v: %s", bbox, iq.sql)
+
+		var want []string
+		rows, err := b.db.Pool.Query(ctx, `SELECT d.id::text FROM documents d WHERE ST_Intersects(d.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326)) ORDER BY d.id`,
+			bbox.MinX, bbox.MinY, bbox.MaxX, bbox.MaxY)
+		require.NoError(t, err)
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			want = append(want, id)
+		}
+		require.NoError(t, rows.Err())
+		var got []string
+		next := fmt.Sprintf("/collections/places/items?limit=50&bbox=%g,%g,%g,%g", bbox.MinX, bbox.MinY, bbox.MaxX, bbox.MaxY)
+		for next != "" {
+			var page fc
+			u, err := url.Parse(next)
+			require.NoError(t, err)
+			b.getJSON(t, u.RequestURI(), &page)
+			got = append(got, page.ids()...)
+			next = page.link("next")
+		}
+		require.Greater(t, len(want), 50, "bbox %v: more than a page", bbox)
+		require.True(t, slices.Equal(want, got), "bbox %v: %d features paged, %d match", bbox, len(got), len(want))
 	}
 }

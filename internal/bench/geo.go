@@ -36,6 +36,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -256,6 +257,13 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 	            FROM documents d
 	           WHERE d.collection_id = $1 AND ST_Intersects(d.geom, ST_MakeEnvelope($2, $3, $4, $5, 4326))
 	           ORDER BY d.id LIMIT 1000`
+	// The same plan as geoseek's page: its collection condition, whether
+	// planItems made it a filter or not.
+	if gsql, _, err := svc.ItemsSQL(ctx, q); err != nil {
+		return nil, err
+	} else if strings.Contains(gsql, "d.collection_id + 0 = $1") {
+		pgSQL = strings.Replace(pgSQL, "d.collection_id = $1", "d.collection_id + 0 = $1", 1)
+	}
 	pgSide := func(ctx context.Context) error {
 		rows, err := env.Pool.Query(ctx, pgSQL, pgx.QueryExecModeCacheDescribe, col.ID, b.MinX, b.MinY, b.MaxX, b.MaxY)
 		if err != nil {
