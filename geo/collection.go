@@ -166,11 +166,12 @@ SELECT c.id, c.name, c.title, c.description, c.default_lang::text, c.embedder, c
 func scanCollection(row pgx.Row) (*Collection, error) {
 	var c Collection
 	var minx, miny, maxx, maxy *float64
+	var tableRows float64
 	if err := row.Scan(&c.ID, &c.Name, &c.Title, &c.Description, &c.DefaultLang, &c.Embedder, &c.EmbeddingModel,
-		&c.EmbeddingDim, &minx, &miny, &maxx, &maxy, &c.TMin, &c.TMax, &c.PropKeys, &c.Share, &c.Rows); err != nil {
+		&c.EmbeddingDim, &minx, &miny, &maxx, &maxy, &c.TMin, &c.TMax, &c.PropKeys, &c.Share, &tableRows); err != nil {
 		return nil, err
 	}
-	c.Rows *= c.Share
+	c.Rows = c.Share * tableRows
 	if minx != nil && miny != nil && maxx != nil && maxy != nil {
 		c.Extent = &BBox{*minx, *miny, *maxx, *maxy}
 	}

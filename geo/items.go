@@ -555,13 +555,13 @@ func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
 	buf := make([]byte, 0, 64<<10)
 	buf = append(buf, `{"type":"FeatureCollection","features":[`...)
 	var (
-		p           Page
-		first, last Feature
-		// The sort keys of the first and last rows, for the cursors.
-		firstSK string
-		lastSK  []byte
-		n       int
-		err     error
+		p Page
+		// The first and last rows' ids and sort keys, for the cursors.
+		firstID, lastID int64
+		firstSK         string
+		lastSK          []byte
+		n               int
+		err             error
 	)
 	fmtSel := newSelector(fs.q.Properties)
 	for fs.have {
@@ -571,11 +571,9 @@ func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
 			break
 		}
 		if n == 0 {
-			first = *f
-			firstSK = string(f.sk)
+			firstID, firstSK = f.ID, string(f.sk)
 		}
-		last = *f
-		lastSK = append(lastSK[:0], f.sk...)
+		lastID, lastSK = f.ID, append(lastSK[:0], f.sk...)
 		if n > 0 {
 			buf = append(buf, ',')
 		}
@@ -598,8 +596,8 @@ func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
 	p.Returned = n
 	sortName := fs.q.Sort.String()
 	if n > 0 {
-		nextC := Cursor{Key: string(lastSK), ID: last.ID, Sort: sortName}
-		prevC := Cursor{Key: firstSK, ID: first.ID, Sort: sortName, Before: true}
+		nextC := Cursor{Key: string(lastSK), ID: lastID, Sort: sortName}
+		prevC := Cursor{Key: firstSK, ID: firstID, Sort: sortName, Before: true}
 		if fs.backward {
 			p.Next = nextC.Encode()
 			if fs.hasMore {

@@ -302,13 +302,13 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 		}
 		// Read back the rows that a caller will show (uploads answer with
 		// the photo); an import only counts them.
-		read := ids[:0:0]
-		for i, g := range stored {
-			for _, k := range g.items {
-				if !batch[k].countOnly {
-					read = append(read, ids[i])
-					break
-				}
+		wantsRow := func(g *group) bool {
+			return slices.ContainsFunc(g.items, func(k int) bool { return !batch[k].countOnly })
+		}
+		var read []int64
+		for _, g := range stored {
+			if wantsRow(g) {
+				read = append(read, g.doc.ID)
 			}
 		}
 		byID, err := readPhotos(ctx, tx, read)
@@ -317,7 +317,7 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 		}
 		for _, g := range stored {
 			p := byID[g.doc.ID]
-			if p == nil && slices.Contains(read, g.doc.ID) {
+			if p == nil && wantsRow(g) {
 				return fmt.Errorf("ingest: photo %d not read back", g.doc.ID)
 			}
 			for k, i := range g.items {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -161,14 +160,12 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 					defer wg.Done()
 					defer func() { <-pending }()
 					size := it.up.Size()
-					if err := it.up.Sync(); err != nil {
-						it.up.Abort()
-						record(path, 0, false, err)
-						return
-					}
 					r := s.commit(ctx, it)
-					if r.err != nil && ctx.Err() != nil {
-						return
+					if r.err != nil {
+						if ctx.Err() != nil {
+							return
+						}
+						size = 0
 					}
 					record(path, size, r.created, r.err)
 				}(paths[i])
@@ -202,30 +199,12 @@ func DefaultConcurrency() int { return 2 * runtime.GOMAXPROCS(0) }
 // batch to be full while the current ones commit.
 const maxPending = 4 * committers * maxBatch
 
-// prepareFile reads and hashes the file at path into the store's staging
-// (a move stages it in place) and prepares it for a committer.
+// prepareFile reads and hashes the file at path (see stageFile) and
+// prepares it for a committer.
 func (s *Service) prepareFile(path string, move bool) (*commitItem, error) {
-	var up staged
-	if move {
-		l, err := s.originals.StageLocal(path, s.cfg.MaxFileBytes)
-		if err != nil {
-			return nil, err
-		}
-		if l != nil {
-			up = l
-		}
-	}
-	if up == nil {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		u, err := s.originals.Receive(f, s.cfg.MaxFileBytes)
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-		up = u
+	up, err := s.stageFile(path, move)
+	if err != nil {
+		return nil, err
 	}
 	it, err := s.prepare(filepath.Base(path), up)
 	if err != nil {

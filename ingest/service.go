@@ -272,19 +272,32 @@ func (s *Service) Ingest(ctx context.Context, name string, r io.Reader) (*Photo,
 // uploading a copy otherwise. A file that is not stored (an unsupported
 // type, a duplicate of a stored photo, an error) stays where it is.
 func (s *Service) IngestMove(ctx context.Context, path string) (*Photo, bool, error) {
-	l, err := s.originals.StageLocal(path, s.cfg.MaxFileBytes)
+	up, err := s.stageFile(path, true)
 	if err != nil {
 		return nil, false, err
 	}
-	if l == nil {
-		f, err := os.Open(path)
+	return s.ingest(ctx, filepath.Base(path), up)
+}
+
+// stageFile reads and hashes the local file at path: staged in place when
+// move is set and it is on the store's file system (a later commit renames
+// it), else copied into the store's staging.
+func (s *Service) stageFile(path string, move bool) (staged, error) {
+	if move {
+		l, err := s.originals.StageLocal(path, s.cfg.MaxFileBytes)
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
-		defer f.Close()
-		return s.Ingest(ctx, filepath.Base(path), f)
+		if l != nil {
+			return l, nil
+		}
 	}
-	return s.ingest(ctx, filepath.Base(path), l)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return s.originals.Receive(f, s.cfg.MaxFileBytes)
 }
 
 // ingest is the pipeline after the bytes are hashed: sniff, read the
@@ -292,9 +305,6 @@ func (s *Service) IngestMove(ctx context.Context, path string) (*Photo, bool, er
 // under the hash's lock, stores the file and writes the rows (batch.go).
 func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, bool, error) {
 	it, err := s.prepare(name, up)
-	if err == nil {
-		err = up.Sync()
-	}
 	if err != nil {
 		up.Abort()
 		return nil, false, err
@@ -304,9 +314,7 @@ func (s *Service) ingest(ctx context.Context, name string, up staged) (*Photo, b
 }
 
 // prepare sniffs a hashed file and reads its metadata: the CPU work before
-// the database. The caller then flushes the file (up.Sync, a wait on the
-// disk that it may do elsewhere) before commit. On error the caller still
-// owns up.
+// the disk and the database (commit). On error the caller still owns up.
 func (s *Service) prepare(name string, up staged) (*commitItem, error) {
 	if _, err := Sniff(up.Head()); err != nil {
 		return nil, err
@@ -318,10 +326,13 @@ func (s *Service) prepare(name string, up staged) (*commitItem, error) {
 	return &commitItem{name: name, up: up, meta: meta, done: make(chan commitResult, 1)}, nil
 }
 
-// commit hands a prepared photo to a committer and waits for the outcome,
-// then releases its staged file.
+// commit flushes a prepared photo's file to disk, hands the photo to a
+// committer and waits for the outcome, then releases its staged file.
 func (s *Service) commit(ctx context.Context, it *commitItem) commitResult {
 	defer it.up.Abort()
+	if err := it.up.Sync(); err != nil {
+		return commitResult{err: err}
+	}
 	it.ctx = ctx
 	select {
 	case s.commits <- it:
