@@ -33,6 +33,9 @@ type Options struct {
 	CountCap int
 	// TileMaxAge is the Cache-Control max-age of tiles (default 60 s).
 	TileMaxAge time.Duration
+	// TileCacheBytes is the memory for rendered tiles (default 64 MiB;
+	// negative: no cache). The cache serves only while WatchChanges runs.
+	TileCacheBytes int64
 	// PhotosCollection is the collection whose items link thumbnails
 	// (default "photos"); ThumbnailPath is the format of that link, given
 	// the document id (default "/photos/%d/thumbnail?size=256").
@@ -59,6 +62,9 @@ func (o *Options) defaults() {
 	if o.TileMaxAge <= 0 {
 		o.TileMaxAge = time.Minute
 	}
+	if o.TileCacheBytes == 0 {
+		o.TileCacheBytes = 64 << 20
+	}
 	if o.PhotosCollection == "" {
 		o.PhotosCollection = "photos"
 	}
@@ -75,6 +81,9 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedCollection
+
+	// tiles is nil when the tile cache is off.
+	tiles *tileCache
 }
 
 type cachedCollection struct {
@@ -115,7 +124,17 @@ func NewService(pool *pgxpool.Pool, logger *slog.Logger, opts Options) *Service 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	opts.defaults()
-	return &Service{pool: pool, logger: logger, opts: opts}
+	s := &Service{pool: pool, logger: logger, opts: opts}
+	if opts.TileCacheBytes > 0 {
+		tc, err := newTileCache(opts.TileCacheBytes)
+		if err != nil {
+			// Only a weight otter refuses; serve uncached.
+			logger.Error("tile cache off", "error", err)
+		} else {
+			s.tiles = tc
+		}
+	}
+	return s
 }
 
 // Collection is a collection's settings and its cheap statistics.

@@ -804,7 +804,11 @@ func (h *Handler) tile(c *gin.Context) {
 		problem.Respond(c, err)
 		return
 	}
-	t, err := h.svc.Tile(c.Request.Context(), c.Param("collection"), tc)
+	// "Cache-Control: no-cache" (or HTTP/1.0's Pragma) asks for a fresh
+	// rendering instead of the cached one.
+	fresh := strings.Contains(strings.ToLower(c.GetHeader("Cache-Control")), "no-cache") ||
+		strings.Contains(strings.ToLower(c.GetHeader("Pragma")), "no-cache")
+	t, err := h.svc.Tile(c.Request.Context(), c.Param("collection"), tc, fresh)
 	if err != nil {
 		problem.Respond(c, err)
 		return

@@ -156,25 +156,6 @@ func tileSQL(col *Collection, tc TileCoord) (string, []any) {
 	return featureTileSQL, []any{col.ID, tc.Z, tc.X, tc.Y, maxTileFeatures, col.Name}
 }
 
-// Tile renders one vector tile of a collection with ST_AsMVT; the layer is
-// named after the collection. An empty tile has no Data.
-func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord) (Tile, error) {
-	col, err := s.cachedCollection(ctx, collection)
-	if err != nil {
-		return Tile{}, err
-	}
-	var data []byte
-	sql, args := tileSQL(col, tc)
-	err = s.pool.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&data)
-	if err != nil {
-		return Tile{}, fmt.Errorf("geo: tile %d/%d/%d: %w", tc.Z, tc.X, tc.Y, pg.Interpret(err))
-	}
-	if len(data) == 0 {
-		return Tile{}, nil
-	}
-	return Tile{Data: data, ETag: tileETag(data)}, nil
-}
-
 // tileETag is a strong validator of a tile's bytes: their 64-bit xxHash.
 // A validator only has to tell two versions of the same URL apart, which
 // 64 bits do (a collision needs about 2^32 versions of one tile); SHA-256

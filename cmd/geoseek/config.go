@@ -29,6 +29,7 @@ type Config struct {
 	PGPort             int
 
 	BaseURL        string
+	TileCacheMB    int
 	Places         bool
 	CursorSecret   string
 	MaxUploadBytes int64
@@ -100,6 +101,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 	boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
 	integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
 	str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
+	integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
 	c.Places = true
 	if v := getenv("GEOSEEK_PLACES"); v != "" {
 		c.Places, _ = strconv.ParseBool(v)
@@ -188,6 +190,9 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
 		}
+	}
+	if c.TileCacheMB < 0 {
+		errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
 	}
 	if c.PGPort < 0 || c.PGPort > 65535 {
 		errs = append(errs, fmt.Errorf("--pg-port/GEOSEEK_PG_PORT %d: want a port number", c.PGPort))

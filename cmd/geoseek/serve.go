@@ -40,7 +40,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		SkipPlaces:         !c.Places,
 		Search:             search.Config{CursorSecret: []byte(c.CursorSecret)},
 		Embed:              c.embedConfig(),
-		Geo:                geo.Options{BaseURL: c.BaseURL},
+		Geo:                geo.Options{BaseURL: c.BaseURL, TileCacheBytes: c.tileCacheBytes()},
 	}, pool, logger)
 	if err != nil {
 		return err
@@ -54,6 +54,15 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		}
 	}
 	return a2.Run(ctx, a.Listener, started)
+}
+
+// tileCacheBytes maps --tile-cache-mb to geo.Options (0 there means the
+// default, so off is negative).
+func (c *Config) tileCacheBytes() int64 {
+	if c.TileCacheMB == 0 {
+		return -1
+	}
+	return int64(c.TileCacheMB) << 20
 }
 
 func (c *Config) embedConfig() embedder.Config {

@@ -94,7 +94,12 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	search.NewHandler(svc, a.logger).Register(srv.API)
 
 	// OGC API – Features, clusters, tiles.
-	geo.NewHandler(pool, a.logger, opts.Geo).Register(srv.API)
+	gh := geo.NewHandler(pool, a.logger, opts.Geo)
+	gh.Register(srv.API)
+	if c := gh.Service().Collector(); c != nil {
+		srv.Registry().MustRegister(c)
+		a.background(gh.Service().WatchChanges)
+	}
 	srv.API.GET("/openapi.json", serveOpenAPI(opts.Version))
 	return workerKinds, nil
 }

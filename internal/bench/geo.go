@@ -19,7 +19,10 @@ package bench
 //     ST_AsGeoJSON/json_build_object in PostgreSQL, both in process, 1,000
 //     features per query.
 //   - geo/tiles/z<z>: GET /tiles/{c}/{z}/{x}/{y}.mvt on the tile holding
-//     Berlin at zooms 4, 10 and 16 against the same ST_AsMVT SQL via pgx.
+//     Berlin at zooms 4, 10 and 16 with Cache-Control: no-cache (rendered
+//     per request) against the same ST_AsMVT SQL via pgx;
+//     geo/tiles/z<z>/cached: the same request served by the tile cache,
+//     against the same baseline.
 //   - geo/clusters/world-z3: GET /collections/{c}/clusters for the whole world
 //     at zoom 3 (target p95 < 100 ms), against the same SQL via pgx.
 //
@@ -116,12 +119,15 @@ func geoLoad(ctx context.Context, env *Env) (string, error) {
 	return name, nil
 }
 
-// httpGet fetches url and discards the body.
-func geoGet(env *Env, gzip bool) func(ctx context.Context, url string) error {
+// geoGet fetches url with the header pairs hdr and discards the body.
+func geoGet(env *Env, gzip bool, hdr ...string) func(ctx context.Context, url string) error {
 	return func(ctx context.Context, url string) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		if gzip {
 			// Set explicitly so Go's transport does not decompress: the
@@ -391,13 +397,14 @@ func runGeoTiles(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		url := fmt.Sprintf("%s/tiles/%s/%d/%d/%d.mvt", env.BaseURL, name, tc.Z, tc.X, tc.Y)
 		// Every zoom is a light request: z <= 7 reads the cluster pyramid,
-		// deeper zooms a tile's worth of rows.
+		// deeper zooms a tile's worth of rows. "no-cache" has geoseek render
+		// each tile, as the baseline does: the comparison of the issue.
 		run := geoRunFor(env, false)
-		get := geoGet(env, false)
+		get := geoGet(env, false, "Cache-Control", "no-cache")
 		gfn := func(ctx context.Context) error { return get(ctx, url) }
 		bfn := pgxDiscard(env, sql, args)
 		gs, bs := run.paired(ctx, gfn, bfn)
-		note := fmt.Sprintf("tile %d/%d/%d at Berlin; same ST_AsMVT SQL via pgx", tc.Z, tc.X, tc.Y)
+		note := fmt.Sprintf("tile %d/%d/%d at Berlin, rendered per request (Cache-Control: no-cache); same ST_AsMVT SQL via pgx", tc.Z, tc.X, tc.Y)
 		if z != 10 {
 			// Small tiles: how much of the gap any Go HTTP server has.
 			floor, err := bareFloor(ctx, env, run, sql, args)
@@ -407,8 +414,43 @@ func runGeoTiles(ctx context.Context, env *Env) ([]Result, error) {
 			note += "; " + floor
 		}
 		out = append(out, pair(fmt.Sprintf("geo/tiles/z%d", z), gs, bs, note))
+
+		// The same tile from the tile cache: what a map that many people
+		// view gets (every request after the first, until a write).
+		cached := geoGet(env, false)
+		if err := waitTileCache(ctx, env); err != nil {
+			return nil, err
+		}
+		gs, bs = run.paired(ctx, func(ctx context.Context) error { return cached(ctx, url) }, bfn)
+		out = append(out, pair(fmt.Sprintf("geo/tiles/z%d/cached", z), gs, bs,
+			fmt.Sprintf("tile %d/%d/%d from geoseek's tile cache against rendering it via pgx", tc.Z, tc.X, tc.Y)))
 	}
 	return out, nil
+}
+
+// waitTileCache waits until the server's tile cache serves (its change
+// listener connects at start-up).
+func waitTileCache(ctx context.Context, env *Env) error {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.BaseURL+"/metrics", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := env.Client.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(body), "\ngeoseek_tile_cache_live 1\n") {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("geo bench: the tile cache did not go live (geoseek_tile_cache_live in /metrics)")
 }
 
 // bareFloor measures a bare net/http handler that runs sql through the same

@@ -1,0 +1,183 @@
+package geo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/maptile"
+	"github.com/stretchr/testify/require"
+)
+
+// TestTileCache: tiles are served from the cache until a committed write
+// to their collection is notified, whatever path made it (the HTTP API or
+// plain SQL); writes that change nothing a tile shows keep the cache; a
+// lost listener connection bypasses the cache and a reconnection starts
+// over; concurrent misses render once.
+func TestTileCache(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.importSeq(t, "places", []string{
+		point(13.4050, 52.5200, `"title":"Berlin"`),
+		point(13.4500, 52.5400, `"title":"Berlin 2"`),
+	})
+	svc := b.h.Service()
+	c := svc.tiles
+	require.NotNil(t, c)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.WatchChanges(wctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	eventually := func(what string, f func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !f(); time.Sleep(5 * time.Millisecond) {
+			require.True(t, time.Now().Before(deadline), "timed out waiting for %s", what)
+		}
+	}
+	eventually("the listener", svc.TileCacheLive)
+
+	get := func(tile maptile.Tile, hdr ...string) (mvt.Layers, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, tile.Z, tile.X, tile.Y), nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		layers, err := mvt.Unmarshal(body)
+		require.NoError(t, err)
+		return layers, resp.Header.Get("ETag")
+	}
+	total := func(l mvt.Layers) (n float64) {
+		for _, f := range l[0].Features {
+			n += f.Properties["count"].(float64)
+		}
+		return n
+	}
+	z4 := maptile.At(orb.Point{13.405, 52.52}, 4)
+	z16 := maptile.At(orb.Point{13.405, 52.52}, 16)
+
+	// a miss renders, a second read is a hit with the same bytes
+	r0, h0 := c.renders.Load(), c.hits.Load()
+	l, etag := get(z4)
+	require.Equal(t, 2.0, total(l))
+	l, etag2 := get(z4)
+	require.Equal(t, 2.0, total(l))
+	require.Equal(t, etag, etag2)
+	require.Equal(t, r0+1, c.renders.Load())
+	require.Equal(t, h0+1, c.hits.Load())
+
+	// a write through the API: once its notification is in, the next read
+	// renders and shows it
+	n0 := c.changes.Load()
+	b.importSeq(t, "places", []string{point(13.4100, 52.5300, `"title":"Berlin 3"`)})
+	eventually("the insert's notification", func() bool { return c.changes.Load() > n0 })
+	l, etag3 := get(z4)
+	require.Equal(t, 3.0, total(l))
+	require.NotEqual(t, etag, etag3)
+
+	// plain SQL: a props-only update notifies nothing, a title update does;
+	// notifications arrive in commit order, so once the title's has been
+	// counted a props one would have been too
+	l, _ = get(z16)
+	require.Equal(t, "Berlin", l[0].Features[0].Properties["title"])
+	n1 := c.changes.Load()
+	_, err := b.db.Pool.Exec(ctx, `UPDATE documents SET props = props || '{"x": 1}' WHERE title = 'Berlin'`)
+	require.NoError(t, err)
+	_, err = b.db.Pool.Exec(ctx, `UPDATE documents SET title = 'Berlin Mitte' WHERE title = 'Berlin'`)
+	require.NoError(t, err)
+	eventually("the title update's notification", func() bool { return c.changes.Load() > n1 })
+	l, _ = get(z16)
+	require.Equal(t, "Berlin Mitte", l[0].Features[0].Properties["title"])
+	require.Equal(t, n1+1, c.changes.Load())
+
+	// a rolled-back write notifies nothing
+	tx, err := b.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `DELETE FROM documents`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+
+	// no-cache renders afresh
+	r1 := c.renders.Load()
+	l, _ = get(z4, "Cache-Control", "no-cache")
+	require.Equal(t, 3.0, total(l))
+	require.Equal(t, r1+1, c.renders.Load())
+
+	// the listener's connection is killed: the cache is bypassed until it
+	// reconnects, then starts over (a new epoch: the next read renders)
+	c.mu.Lock()
+	e0 := c.epoch
+	c.mu.Unlock()
+	var killed int
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name LIKE '% listener'`).Scan(&killed))
+	require.Equal(t, 1, killed)
+	eventually("the reconnection", func() bool {
+		epoch, _, live := c.version(0)
+		return live && epoch > e0
+	})
+	r2 := c.renders.Load()
+	l, _ = get(z4)
+	require.Equal(t, 3.0, total(l))
+	require.Equal(t, r2+1, c.renders.Load())
+	require.Equal(t, n1+1, c.changes.Load(), "the rolled-back delete was notified")
+
+	// concurrent misses of one tile render it once
+	z10 := maptile.At(orb.Point{13.405, 52.52}, 10)
+	r3 := c.renders.Load()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z10.Z, z10.X, z10.Y), nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, r3+1, c.renders.Load())
+
+	// deleting the collection's documents (as a collection delete cascades)
+	// notifies too: the z4 tile becomes empty
+	n2 := c.changes.Load()
+	_, err = b.db.Pool.Exec(ctx, `DELETE FROM documents`)
+	require.NoError(t, err)
+	eventually("the delete's notification", func() bool { return c.changes.Load() > n2 })
+	resp, err := http.Get(fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z4.Z, z4.X, z4.Y))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+}
+
+// TestTileCacheOffWithoutListener: a service whose WatchChanges is not
+// running never serves from its cache.
+func TestTileCacheOffWithoutListener(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.importSeq(t, "places", []string{point(13.4050, 52.5200, `"title":"Berlin"`)})
+	c := b.h.Service().tiles
+	z4 := maptile.At(orb.Point{13.405, 52.52}, 4)
+	url := fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z4.Z, z4.X, z4.Y)
+	for range 3 {
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Equal(t, uint64(0), c.hits.Load())
+	require.Equal(t, uint64(3), c.renders.Load())
+	require.Equal(t, uint64(3), c.bypassed.Load())
+}
