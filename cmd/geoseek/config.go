@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ type Config struct {
 
 	BaseURL        string
 	TileCacheMB    int
+	TrustedProxies []string
 	Places         bool
 	CursorSecret   string
 	MaxUploadBytes int64
@@ -101,6 +103,8 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 	boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
 	integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
 	str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
+	var proxies string
+	str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
 	integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
 	c.Places = true
 	if v := getenv("GEOSEEK_PLACES"); v != "" {
@@ -134,6 +138,19 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 			f()
 		}
 		c.MaxUploadBytes = int64(maxUpload)
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(proxies, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			_, errP := netip.ParsePrefix(p)
+			_, errA := netip.ParseAddr(p)
+			if errP != nil && errA != nil {
+				return fmt.Errorf("--trusted-proxies/GEOSEEK_TRUSTED_PROXIES %q: want an IP address or CIDR", p)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
 		v, err := strconv.ParseFloat(rps, 64)
 		if err != nil || v < 0 {
 			return fmt.Errorf("--embedder-rps/GEOSEEK_EMBEDDER_RPS %q: want a number >= 0", rps)

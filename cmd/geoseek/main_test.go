@@ -117,6 +117,8 @@ func TestConfigValidation(t *testing.T) {
 		"GEOSEEK_DB_POOL_SIZE":      {"GEOSEEK_DB_POOL_SIZE": "many"},
 		"GEOSEEK_STATEMENT_TIMEOUT": {"GEOSEEK_STATEMENT_TIMEOUT": "soon"},
 		"GEOSEEK_LOG_FORMAT":        {"GEOSEEK_LOG_FORMAT": "xml"},
+		"GEOSEEK_TRUSTED_PROXIES":   {"GEOSEEK_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"},
+		"GEOSEEK_TILE_CACHE_MB":     {"GEOSEEK_TILE_CACHE_MB": "-5"},
 	}
 	for name, vars := range cases {
 		var stderr bytes.Buffer

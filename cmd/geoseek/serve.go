@@ -36,6 +36,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		RequestTimeout:     c.RequestTimeout,
 		ShutdownGrace:      c.ShutdownGrace,
 		RequireKeyForReads: c.RequireKeyForReads,
+		TrustedProxies:     c.TrustedProxies,
 		Ingest:             c.ingestConfig(),
 		SkipPlaces:         !c.Places,
 		Search:             search.Config{CursorSecret: []byte(c.CursorSecret)},

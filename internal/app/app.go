@@ -32,6 +32,9 @@ type Options struct {
 	RequestTimeout     time.Duration
 	ShutdownGrace      time.Duration
 	RequireKeyForReads bool
+	// TrustedProxies name the reverse proxies whose X-Forwarded-For is
+	// believed (server.Config).
+	TrustedProxies []string
 	// SkipPlaces leaves the Natural Earth place names unloaded (tests).
 	SkipPlaces bool
 
@@ -70,6 +73,7 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 		ShutdownGrace:      opts.ShutdownGrace,
 		RequireKeyForReads: opts.RequireKeyForReads,
 		Untimed:            untimedRoutes,
+		TrustedProxies:     opts.TrustedProxies,
 	}, pool, &server.Readiness{Pool: pool, Timeout: 2 * time.Second}, logger)
 	a.Server = srv
 

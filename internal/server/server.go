@@ -39,6 +39,11 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies of routes that do not set their own
 	// limit (uploads and imports stream and set theirs).
 	MaxBodyBytes int64
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For / X-Real-IP name the client in the access log. None
+	// by default (Gin's own default trusts every peer, so any client could
+	// log itself as any address).
+	TrustedProxies []string
 }
 
 // Server is geoseek's HTTP server.
@@ -75,6 +80,11 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	m := newHTTPMetrics(s.registry)
 
 	e := gin.New()
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		// Config validation rejects these first; never trust all instead.
+		logger.Error("trusted proxies ignored", "error", err)
+		_ = e.SetTrustedProxies(nil)
+	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout, cfg.MaxBodyBytes, cfg.Untimed))

@@ -97,6 +97,30 @@ func TestAccessLog(t *testing.T) {
 	}
 }
 
+// TestAccessLogRemote: X-Forwarded-For names the client only when the peer
+// is a configured proxy; otherwise the log shows the peer itself.
+func TestAccessLogRemote(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		proxies []string
+		want    string
+	}{
+		{nil, "remote=192.0.2.1"},
+		{[]string{"192.0.2.0/24"}, "remote=203.0.113.9"},
+		{[]string{"198.51.100.7"}, "remote=192.0.2.1"},
+	} {
+		var buf bytes.Buffer
+		s := server.New(server.Config{Addr: "127.0.0.1:0", TrustedProxies: tc.proxies}, nil, nil, slog.New(slog.NewTextHandler(&buf, nil)))
+		req := httptest.NewRequest("GET", "/healthz", nil)
+		req.RemoteAddr = "192.0.2.1:4711"
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		s.Engine().ServeHTTP(httptest.NewRecorder(), req)
+		if !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("proxies %v: log %q lacks %q", tc.proxies, buf.String(), tc.want)
+		}
+	}
+}
+
 func TestMetricsByRoute(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
