@@ -2,7 +2,6 @@ package geo
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -441,11 +440,12 @@ func (h *Handler) items(c *gin.Context) {
 	c.Header("Content-Type", GeoJSON)
 	c.Header("Vary", "Accept, Accept-Encoding")
 	var w io.Writer = c.Writer
-	var gz *gzip.Writer
+	var gz interface{ Close() error }
 	if acceptsGzip(c) {
 		c.Header("Content-Encoding", "gzip")
-		gz, _ = gzip.NewWriterLevel(c.Writer, gzip.BestSpeed)
-		w = gz
+		z := getGzip(c.Writer)
+		defer putGzip(z) // also when abort panics: Reset drops a half-written stream
+		gz, w = z, z
 	}
 	c.Status(http.StatusOK)
 	if err := st.WriteTo(w, links); err != nil {
@@ -808,7 +808,8 @@ func (h *Handler) tile(c *gin.Context) {
 	// rendering instead of the cached one.
 	fresh := strings.Contains(strings.ToLower(c.GetHeader("Cache-Control")), "no-cache") ||
 		strings.Contains(strings.ToLower(c.GetHeader("Pragma")), "no-cache")
-	t, err := h.svc.Tile(c.Request.Context(), c.Param("collection"), tc, fresh)
+	gz := acceptsGzip(c)
+	t, err := h.svc.Tile(c.Request.Context(), c.Param("collection"), tc, fresh, gz)
 	if err != nil {
 		problem.Respond(c, err)
 		return
@@ -819,15 +820,24 @@ func (h *Handler) tile(c *gin.Context) {
 		c.Status(http.StatusNoContent)
 		return
 	}
-	c.Header("ETag", t.ETag)
-	if inm := c.GetHeader("If-None-Match"); inm != "" && strings.Contains(inm, t.ETag) {
+	// The gzipped bytes are another representation: their own strong
+	// validator. A client holding either is up to date.
+	etag, data, zipped := t.ETag, t.Data, gz && t.Gzip != nil
+	if zipped {
+		etag, data = t.GzipETag, t.Gzip
+	}
+	c.Header("ETag", etag)
+	if inm := c.GetHeader("If-None-Match"); inm != "" && (strings.Contains(inm, t.ETag) || t.Gzip != nil && strings.Contains(inm, t.GzipETag)) {
 		c.Status(http.StatusNotModified)
 		return
 	}
+	if zipped {
+		c.Header("Content-Encoding", "gzip")
+	}
 	// A known length spares the chunked encoding: the tile leaves in one
 	// or two writes.
-	c.Header("Content-Length", strconv.Itoa(len(t.Data)))
-	c.Data(http.StatusOK, MVT, t.Data)
+	c.Header("Content-Length", strconv.Itoa(len(data)))
+	c.Data(http.StatusOK, MVT, data)
 }
 
 // tileJSON serves /tiles/{collection}.json (TileJSON 3.0.0).

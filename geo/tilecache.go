@@ -39,8 +39,8 @@ import (
 // after another process's write, can be the previous one. Clients are
 // already allowed a minute's staleness by Cache-Control.
 //
-// A request with "Cache-Control: no-cache" renders the tile afresh (and
-// stores it): how a client or a benchmark gets an uncached render.
+// A request with "Cache-Control: no-cache" renders the tile afresh,
+// past the cache: how a client or a benchmark gets an uncached render.
 
 const (
 	// tileChangesChannel is the NOTIFY channel of migration 00026.
@@ -81,7 +81,7 @@ func newTileCache(maxBytes int64) (*tileCache, error) {
 	c, err := otter.New(&otter.Options[tileKey, Tile]{
 		MaximumWeight: uint64(maxBytes),
 		Weigher: func(k tileKey, t Tile) uint32 {
-			return uint32(len(t.Data) + len(t.ETag) + len(k.name) + tileEntryOverhead)
+			return uint32(len(t.Data) + len(t.Gzip) + 2*len(t.ETag) + len(k.name) + tileEntryOverhead)
 		},
 	})
 	if err != nil {
@@ -120,29 +120,26 @@ func (c *tileCache) setLive(live bool) {
 
 // Tile renders one vector tile of a collection with ST_AsMVT, or serves
 // the current rendering from the cache; fresh skips the cache. The layer is
-// named after the collection. An empty tile has no Data.
-func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord, fresh bool) (Tile, error) {
+// named after the collection. An empty tile has no Data. A tile rendered
+// for the cache or for a client that takes gzip (gz) comes gzipped too.
+func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord, fresh, gz bool) (Tile, error) {
 	col, err := s.cachedCollection(ctx, collection)
 	if err != nil {
 		return Tile{}, err
 	}
 	c := s.tiles
-	if c == nil {
-		return s.renderTile(ctx, col, tc)
+	if c == nil || fresh {
+		// A fresh rendering is not stored: the cached one, if any, is as
+		// current (its key holds the generation), and a store per request
+		// is not free.
+		return s.renderTile(ctx, col, tc, gz)
 	}
 	epoch, gen, ok := c.version(col.ID)
 	if !ok {
 		c.bypassed.Add(1)
-		return s.renderTile(ctx, col, tc)
+		return s.renderTile(ctx, col, tc, gz)
 	}
 	key := tileKey{col: col.ID, name: col.Name, z: tc.Z, x: tc.X, y: tc.Y, epoch: epoch, gen: gen}
-	if fresh {
-		t, err := s.renderTile(ctx, col, tc)
-		if err == nil && len(t.Data) <= c.maxTile {
-			c.cache.Set(key, t)
-		}
-		return t, err
-	}
 	if t, ok := c.cache.GetIfPresent(key); ok {
 		c.hits.Add(1)
 		return t, nil
@@ -157,7 +154,7 @@ func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord, fre
 			rctx, cancel = context.WithDeadline(rctx, dl)
 			defer cancel()
 		}
-		return s.renderTile(rctx, col, tc)
+		return s.renderTile(rctx, col, tc, true)
 	}))
 	if err != nil {
 		return Tile{}, err
@@ -168,7 +165,7 @@ func (s *Service) Tile(ctx context.Context, collection string, tc TileCoord, fre
 	return t, nil
 }
 
-func (s *Service) renderTile(ctx context.Context, col *Collection, tc TileCoord) (Tile, error) {
+func (s *Service) renderTile(ctx context.Context, col *Collection, tc TileCoord, gz bool) (Tile, error) {
 	if s.tiles != nil {
 		s.tiles.renders.Add(1)
 	}
@@ -181,7 +178,13 @@ func (s *Service) renderTile(ctx context.Context, col *Collection, tc TileCoord)
 	if len(data) == 0 {
 		return Tile{}, nil
 	}
-	return Tile{Data: data, ETag: tileETag(data)}, nil
+	t := Tile{Data: data, ETag: tileETag(data)}
+	if gz {
+		if t.Gzip = gzipTile(data); t.Gzip != nil {
+			t.GzipETag = t.ETag[:len(t.ETag)-1] + `-gz"`
+		}
+	}
+	return t, nil
 }
 
 // WatchChanges keeps the tile cache coherent until ctx is done: it LISTENs

@@ -1,6 +1,8 @@
 package geo
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -180,4 +182,85 @@ func TestTileCacheOffWithoutListener(t *testing.T) {
 	require.Equal(t, uint64(0), c.hits.Load())
 	require.Equal(t, uint64(3), c.renders.Load())
 	require.Equal(t, uint64(3), c.bypassed.Load())
+}
+
+// TestTilesGzip: a client that takes gzip gets the tile gzipped, with its
+// own validator, whether the tile was rendered for it or comes from the
+// cache; either validator answers 304; small tiles are sent as they are.
+func TestTilesGzip(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var feats []string
+	for i := range 100 {
+		feats = append(feats, point(13.4050+float64(i)*0.00002, 52.5200+float64(i)*0.00001, fmt.Sprintf(`"title":"Café number %d on Unter den Linden"`, i)))
+	}
+	b.importSeq(t, "places", feats)
+	z16 := maptile.At(orb.Point{13.4055, 52.5203}, 16)
+	url := fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z16.Z, z16.X, z16.Y)
+	get := func(hdr ...string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, body
+	}
+	check := func() {
+		t.Helper()
+		resp, plain := get("Accept-Encoding", "identity")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Empty(t, resp.Header.Get("Content-Encoding"))
+		etag := resp.Header.Get("ETag")
+		layers, err := mvt.Unmarshal(plain)
+		require.NoError(t, err)
+		require.Len(t, layers[0].Features, 100)
+
+		resp, zipped := get("Accept-Encoding", "gzip")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+		require.Equal(t, "Accept-Encoding", resp.Header.Get("Vary"))
+		require.Equal(t, int64(len(zipped)), resp.ContentLength)
+		require.Less(t, len(zipped), len(plain))
+		gzEtag := resp.Header.Get("ETag")
+		require.NotEqual(t, etag, gzEtag)
+		zr, err := gzip.NewReader(bytes.NewReader(zipped))
+		require.NoError(t, err)
+		unzipped, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		require.Equal(t, plain, unzipped)
+
+		for _, tc := range [][]string{{"gzip", gzEtag}, {"identity", etag}, {"gzip", etag}} {
+			resp, _ = get("Accept-Encoding", tc[0], "If-None-Match", tc[1])
+			require.Equal(t, http.StatusNotModified, resp.StatusCode, "%v", tc)
+		}
+	}
+	check() // rendered per request (no listener: the cache is bypassed)
+
+	svc := b.h.Service()
+	wctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.WatchChanges(wctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); !svc.TileCacheLive(); time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the listener did not connect")
+	}
+	h0 := svc.tiles.hits.Load()
+	check() // a miss, then hits
+	require.Greater(t, svc.tiles.hits.Load(), h0+2)
+
+	// small tiles are sent as they are
+	far := maptile.At(orb.Point{-74.0060, 40.7128}, 16)
+	b.importSeq(t, "places", []string{point(-74.0060, 40.7128, `"title":"New York"`)})
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, far.Z, far.X, far.Y), nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Empty(t, resp.Header.Get("Content-Encoding"))
 }

@@ -69,9 +69,11 @@ func cutSuffix(s, suf string) (string, bool) {
 }
 
 // Tile is an encoded vector tile; ETag is a strong validator of its bytes.
+// Gzip, when set, is Data gzipped, a representation of its own with the
+// validator GzipETag (ETag with "-gz").
 type Tile struct {
-	Data []byte
-	ETag string
+	Data, Gzip     []byte
+	ETag, GzipETag string
 }
 
 // The clustered tile: points grouped in a grid of tileCells² cells per tile

@@ -21,8 +21,10 @@ package bench
 //   - geo/tiles/z<z>: GET /tiles/{c}/{z}/{x}/{y}.mvt on the tile holding
 //     Berlin at zooms 4, 10 and 16 with Cache-Control: no-cache (rendered
 //     per request) against the same ST_AsMVT SQL via pgx;
+//     geo/tiles/z<z>/gzip: rendered and gzipped per request (z4, z10);
 //     geo/tiles/z<z>/cached: the same request served by the tile cache,
-//     against the same baseline.
+//     against the same baseline. z16 is the tile of the point nearest to
+//     Berlin's centre (the centre's own is most likely empty).
 //   - geo/clusters/world-z3: GET /collections/{c}/clusters for the whole world
 //     at zoom 3 (target p95 < 100 ms), against the same SQL via pgx.
 //
@@ -388,9 +390,19 @@ func runGeoTiles(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	svc := geo.NewService(env.Pool, env.Logger, geo.Options{})
+	// A z16 tile is 600 m wide: the one holding Berlin's centre is most
+	// likely empty, so z16 takes the tile of the point nearest to it.
+	var nx, ny float64
+	if err := env.Pool.QueryRow(ctx, `SELECT ST_X(d.geom), ST_Y(d.geom) FROM documents d JOIN collections c ON c.id = d.collection_id
+		WHERE c.name = $1 ORDER BY d.geom <-> ST_SetSRID(ST_MakePoint(13.405, 52.52), 4326) LIMIT 1`, name).Scan(&nx, &ny); err != nil {
+		return nil, fmt.Errorf("geo bench: nearest point: %w", err)
+	}
 	var out []Result
 	for _, z := range []int{4, 10, 16} {
 		tc := tileAt(13.405, 52.52, z)
+		if z == 16 {
+			tc = tileAt(nx, ny, z)
+		}
 		sql, args, err := svc.TileSQL(ctx, name, tc)
 		if err != nil {
 			return nil, err
@@ -414,6 +426,14 @@ func runGeoTiles(ctx context.Context, env *Env) ([]Result, error) {
 			note += "; " + floor
 		}
 		out = append(out, pair(fmt.Sprintf("geo/tiles/z%d", z), gs, bs, note))
+
+		// What gzip costs when the client takes it: compressed per render.
+		if z != 16 { // a z16 tile is too small to be compressed
+			zget := geoGet(env, true, "Cache-Control", "no-cache")
+			gs, bs = run.paired(ctx, func(ctx context.Context) error { return zget(ctx, url) }, bfn)
+			out = append(out, pair(fmt.Sprintf("geo/tiles/z%d/gzip", z), gs, bs,
+				fmt.Sprintf("tile %d/%d/%d rendered and gzipped per request (Accept-Encoding: gzip, Cache-Control: no-cache); same SQL via pgx", tc.Z, tc.X, tc.Y)))
+		}
 
 		// The same tile from the tile cache: what a map that many people
 		// view gets (every request after the first, until a write).
