@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,9 @@ import (
 // retires the rendering; either way no rendering outlives a change it does
 // not show. Older renderings are no longer reachable and age out.
 //
-// While the listener is not connected (at start, after a lost connection)
-// the cache is bypassed, and every (re)connection starts a new epoch, so
+// While the listener is not connected (at start, after a lost connection),
+// and until a notification it sent itself has come back on the connection,
+// the cache is bypassed; every (re)connection starts a new epoch, so
 // nothing stored before a gap in the notifications is served after it.
 // What the cache cannot see is the time a notification takes to arrive
 // (well under a millisecond on one host): a tile read in that window, right
@@ -46,9 +48,14 @@ const (
 	// tileChangesChannel is the NOTIFY channel of migration 00026.
 	tileChangesChannel = "geoseek_documents"
 	// listenCheck is how long the listener waits for a notification before
-	// it checks its connection with a ping: a connection that died without
-	// a TCP reset would otherwise leave the cache serving unnoticed changes.
+	// it checks its connection with a probe (a notification of its own):
+	// a connection that died without a TCP reset would otherwise leave the
+	// cache serving unnoticed changes.
 	listenCheck = 10 * time.Second
+	// probePrefix marks the listener's own notifications; probeTimeout is
+	// how long one may take to come back.
+	probePrefix  = "probe:"
+	probeTimeout = 5 * time.Second
 	// tileEntryOverhead approximates a cache entry's bytes besides the tile.
 	tileEntryOverhead = 128
 )
@@ -112,10 +119,22 @@ func (c *tileCache) setLive(live bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if live {
-		c.epoch++
-		clear(c.gens)
+		c.newEpoch()
 	}
 	c.live = live
+}
+
+// reset retires every rendering.
+func (c *tileCache) reset() {
+	c.changes.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.newEpoch()
+}
+
+func (c *tileCache) newEpoch() {
+	c.epoch++
+	clear(c.gens)
 }
 
 // Tile renders one vector tile of a collection with ST_AsMVT, or serves
@@ -241,9 +260,27 @@ func (s *Service) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+tileChangesChannel); err != nil {
 		return err
 	}
-	s.tiles.setLive(true)
+	// The cache trusts the connection once a notification sent on it has
+	// come back, and checks that again whenever it has been quiet for
+	// listenCheck: behind a pooler in transaction mode LISTEN succeeds but
+	// nothing is delivered, and a connection can die without a reset.
+	var sent uint64
+	probe := func() (time.Time, error) {
+		sent++
+		_, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", tileChangesChannel, probePrefix+strconv.FormatUint(sent, 10))
+		return time.Now().Add(probeTimeout), err
+	}
+	due, err := probe()
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	pending, live := true, false
 	for {
-		wctx, cancel := context.WithTimeout(ctx, listenCheck)
+		wait := listenCheck
+		if pending {
+			wait = time.Until(due)
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		if err != nil {
@@ -253,18 +290,30 @@ func (s *Service) listen(ctx context.Context) error {
 			if !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) {
 				return err
 			}
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err = conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("ping: %w", err)
+			if pending {
+				return fmt.Errorf("a notification sent on the listening connection did not come back within %s (is the database behind a pooler in transaction mode?)", probeTimeout)
+			}
+			if due, err = probe(); err != nil {
+				return fmt.Errorf("probe: %w", err)
+			}
+			pending = true
+			continue
+		}
+		p := n.Payload
+		if strings.HasPrefix(p, probePrefix) {
+			if p == probePrefix+strconv.FormatUint(sent, 10) {
+				pending = false
+				if !live {
+					s.tiles.setLive(true)
+					live = true
+				}
 			}
 			continue
 		}
-		if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+		if id, err := strconv.ParseInt(p, 10, 64); err == nil {
 			s.tiles.changed(id)
 		} else {
-			s.tiles.setLive(true) // '*' or unknown: everything
+			s.tiles.reset() // '*' or unknown: every collection
 		}
 	}
 }

@@ -135,6 +135,17 @@ func TestTileCache(t *testing.T) {
 	require.Equal(t, r2+1, c.renders.Load())
 	require.Equal(t, n1+1, c.changes.Load(), "the rolled-back delete was notified")
 
+	// '*' (a TRUNCATE) retires everything; another session's probe-like
+	// payload is not the listener's and changes nothing
+	n3 := c.changes.Load()
+	_, err = b.db.Pool.Exec(ctx, `SELECT pg_notify('geoseek_documents', 'probe:424242'), pg_notify('geoseek_documents', '*')`)
+	require.NoError(t, err)
+	eventually("the reset", func() bool {
+		epoch, _, live := c.version(0)
+		return live && epoch > e0+1
+	})
+	require.Equal(t, n3+1, c.changes.Load())
+
 	// concurrent misses of one tile render it once
 	z10 := maptile.At(orb.Point{13.405, 52.52}, 10)
 	r3 := c.renders.Load()
