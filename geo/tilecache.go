@@ -82,6 +82,9 @@ type tileCache struct {
 	gens  map[int64]uint64
 
 	hits, renders, bypassed, changes atomic.Uint64
+
+	// probeWait is probeTimeout (shorter in tests).
+	probeWait time.Duration
 }
 
 func newTileCache(maxBytes int64) (*tileCache, error) {
@@ -94,7 +97,7 @@ func newTileCache(maxBytes int64) (*tileCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("geo: tile cache: %w", err)
 	}
-	return &tileCache{cache: c, maxTile: int(maxBytes / 16), gens: map[int64]uint64{}}, nil
+	return &tileCache{cache: c, maxTile: int(maxBytes / 16), gens: map[int64]uint64{}, probeWait: probeTimeout}, nil
 }
 
 // version is the key fields a rendering of collection id made now gets;
@@ -268,7 +271,7 @@ func (s *Service) listen(ctx context.Context) error {
 	probe := func() (time.Time, error) {
 		sent++
 		_, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", tileChangesChannel, probePrefix+strconv.FormatUint(sent, 10))
-		return time.Now().Add(probeTimeout), err
+		return time.Now().Add(s.tiles.probeWait), err
 	}
 	due, err := probe()
 	if err != nil {
@@ -291,7 +294,7 @@ func (s *Service) listen(ctx context.Context) error {
 				return err
 			}
 			if pending {
-				return fmt.Errorf("a notification sent on the listening connection did not come back within %s (is the database behind a pooler in transaction mode?)", probeTimeout)
+				return fmt.Errorf("a notification sent on the listening connection did not come back within %s (is the database behind a pooler in transaction mode?)", s.tiles.probeWait)
 			}
 			if due, err = probe(); err != nil {
 				return fmt.Errorf("probe: %w", err)

@@ -1,15 +1,24 @@
 package geo
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -274,4 +283,87 @@ func TestTilesGzip(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Empty(t, resp.Header.Get("Content-Encoding"))
+}
+
+// TestTileCacheNeedsDelivery: a listener whose connection does not deliver
+// notifications (here a proxy drops them, as a pooler in transaction mode
+// would) never turns the cache on and keeps reconnecting; once they are
+// delivered it does.
+func TestTileCacheNeedsDelivery(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	cfg, err := pgxpool.ParseConfig(b.db.URL)
+	require.NoError(t, err)
+	upstream := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
+	if strings.HasPrefix(cfg.ConnConfig.Host, "/") {
+		upstream = filepath.Join(cfg.ConnConfig.Host, fmt.Sprintf(".s.PGSQL.%d", cfg.ConnConfig.Port))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int32
+	var deliver atomic.Bool
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			network := "tcp"
+			if strings.HasPrefix(upstream, "/") {
+				network = "unix"
+			}
+			u, err := net.Dial(network, upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			go func() { // server to client, message by message, without 'A' (NotificationResponse)
+				defer c.Close()
+				r := bufio.NewReader(u)
+				hdr := make([]byte, 5)
+				for {
+					if _, err := io.ReadFull(r, hdr); err != nil {
+						return
+					}
+					body := make([]byte, int(binary.BigEndian.Uint32(hdr[1:]))-4)
+					if _, err := io.ReadFull(r, body); err != nil {
+						return
+					}
+					if hdr[0] == 'A' && !deliver.Load() {
+						continue
+					}
+					if _, err := c.Write(append(hdr, body...)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port = host, uint16(p)
+	cfg.ConnConfig.TLSConfig, cfg.ConnConfig.Fallbacks = nil, nil // no SSLRequest: every server byte is a message
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	svc := NewService(pool, nil, Options{})
+	svc.tiles.probeWait = 200 * time.Millisecond
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.WatchChanges(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	for deadline := time.Now().Add(15 * time.Second); conns.Load() < 3; time.Sleep(10 * time.Millisecond) {
+		require.False(t, svc.TileCacheLive(), "the cache went live without a delivered notification")
+		require.True(t, time.Now().Before(deadline), "the listener did not retry")
+	}
+	require.False(t, svc.TileCacheLive())
+
+	deliver.Store(true)
+	for deadline := time.Now().Add(15 * time.Second); !svc.TileCacheLive(); time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the cache did not go live once notifications were delivered")
+	}
 }
