@@ -108,6 +108,13 @@ func (c *tileCache) version(id int64) (epoch, gen uint64, ok bool) {
 	return c.epoch, c.gens[id], c.live
 }
 
+// isLive reports whether the cache serves.
+func (c *tileCache) isLive() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live
+}
+
 // changed retires the renderings of collection id.
 func (c *tileCache) changed(id int64) {
 	c.changes.Add(1)
@@ -277,7 +284,7 @@ func (s *Service) listen(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
-	pending, live := true, false
+	pending := true
 	for {
 		wait := listenCheck
 		if pending {
@@ -306,9 +313,8 @@ func (s *Service) listen(ctx context.Context) error {
 		if strings.HasPrefix(p, probePrefix) {
 			if p == probePrefix+strconv.FormatUint(sent, 10) {
 				pending = false
-				if !live {
+				if !s.tiles.isLive() { // the first probe back: a new epoch
 					s.tiles.setLive(true)
-					live = true
 				}
 			}
 			continue
@@ -323,11 +329,7 @@ func (s *Service) listen(ctx context.Context) error {
 
 // TileCacheLive reports whether the tile cache is serving (tests).
 func (s *Service) TileCacheLive() bool {
-	if s.tiles == nil {
-		return false
-	}
-	_, _, ok := s.tiles.version(0)
-	return ok
+	return s.tiles != nil && s.tiles.isLive()
 }
 
 // tileCacheCollector exports the cache's counters at scrape time.
@@ -369,7 +371,7 @@ func (t *tileCacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(t.changes, prometheus.CounterValue, float64(c.changes.Load()))
 	ch <- prometheus.MustNewConstMetric(t.size, prometheus.GaugeValue, float64(c.cache.WeightedSize()))
 	live := 0.0
-	if _, _, ok := c.version(0); ok {
+	if c.isLive() {
 		live = 1
 	}
 	ch <- prometheus.MustNewConstMetric(t.up, prometheus.GaugeValue, live)

@@ -39,31 +39,17 @@ func TestTileCache(t *testing.T) {
 		point(13.4050, 52.5200, `"title":"Berlin"`),
 		point(13.4500, 52.5400, `"title":"Berlin 2"`),
 	})
-	svc := b.h.Service()
-	c := svc.tiles
-	require.NotNil(t, c)
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); svc.WatchChanges(wctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	c := b.watch(t).tiles
 	eventually := func(what string, f func() bool) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); !f(); time.Sleep(5 * time.Millisecond) {
 			require.True(t, time.Now().Before(deadline), "timed out waiting for %s", what)
 		}
 	}
-	eventually("the listener", svc.TileCacheLive)
 
 	get := func(tile maptile.Tile, hdr ...string) (mvt.Layers, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, tile.Z, tile.X, tile.Y), nil)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		resp, body := b.get(t, fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", tile.Z, tile.X, tile.Y), hdr...)
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 		layers, err := mvt.Unmarshal(body)
 		require.NoError(t, err)
@@ -184,6 +170,21 @@ func TestTileCache(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 }
 
+// watch runs the service's change listener until the test ends and waits
+// until the tile cache serves.
+func (b *testBundle) watch(t *testing.T) *Service {
+	t.Helper()
+	svc := b.h.Service()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.WatchChanges(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	for deadline := time.Now().Add(10 * time.Second); !svc.TileCacheLive(); time.Sleep(5 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the listener did not connect")
+	}
+	return svc
+}
+
 // TestTileCacheOffWithoutListener: a service whose WatchChanges is not
 // running never serves from its cache.
 func TestTileCacheOffWithoutListener(t *testing.T) {
@@ -216,20 +217,8 @@ func TestTilesGzip(t *testing.T) {
 	}
 	b.importSeq(t, "places", feats)
 	z16 := maptile.At(orb.Point{13.4055, 52.5203}, 16)
-	url := fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z16.Z, z16.X, z16.Y)
-	get := func(hdr ...string) (*http.Response, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp, body
-	}
+	path := fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", z16.Z, z16.X, z16.Y)
+	get := func(hdr ...string) (*http.Response, []byte) { return b.get(t, path, hdr...) }
 	check := func() {
 		t.Helper()
 		resp, plain := get("Accept-Encoding", "identity")
@@ -261,14 +250,7 @@ func TestTilesGzip(t *testing.T) {
 	}
 	check() // rendered per request (no listener: the cache is bypassed)
 
-	svc := b.h.Service()
-	wctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); svc.WatchChanges(wctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	for deadline := time.Now().Add(10 * time.Second); !svc.TileCacheLive(); time.Sleep(5 * time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "the listener did not connect")
-	}
+	svc := b.watch(t)
 	h0 := svc.tiles.hits.Load()
 	check() // a miss, then hits
 	require.Greater(t, svc.tiles.hits.Load(), h0+2)
@@ -276,11 +258,7 @@ func TestTilesGzip(t *testing.T) {
 	// small tiles are sent as they are
 	far := maptile.At(orb.Point{-74.0060, 40.7128}, 16)
 	b.importSeq(t, "places", []string{point(-74.0060, 40.7128, `"title":"New York"`)})
-	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, far.Z, far.X, far.Y), nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
+	resp, _ := b.get(t, fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", far.Z, far.X, far.Y), "Accept-Encoding", "gzip")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Empty(t, resp.Header.Get("Content-Encoding"))
 }

@@ -3,7 +3,6 @@ package geo
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -25,17 +24,7 @@ func TestTiles(t *testing.T) {
 		point(2.3522, 48.8566, `"title":"Paris"`),
 		point(-74.0060, 40.7128, `"title":"New York"`),
 	})
-	get := func(path string, hdr ...string) (*http.Response, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, b.srv.URL+path, nil)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, body
-	}
+	get := func(path string, hdr ...string) (*http.Response, []byte) { return b.get(t, path, hdr...) }
 	decode := func(tile maptile.Tile, data []byte) mvt.Layers {
 		layers, err := mvt.Unmarshal(data)
 		require.NoError(t, err)
