@@ -232,7 +232,11 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 		return fmt.Errorf("ingest: photos by sha256: %w", pg.Interpret(err))
 	}
 
-	// Commit the new files, in parallel: each is an fsync or two.
+	// Commit the new files in parallel (each is an fsync or two, mostly
+	// waiting for the disk) while their rows are written: the rows only
+	// have to wait for the files before COMMIT. A file that fails fails the
+	// batch, and commitOne then fails just that photo. The storage key is
+	// the hash's, known before the file is in place.
 	var fresh []*group
 	for _, g := range groups {
 		if p := existing[hex.EncodeToString(g.sum)]; p != nil {
@@ -241,27 +245,44 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 			}
 			continue
 		}
+		g.key = Key(g.sum)
 		fresh = append(fresh, g)
 	}
 	var wg sync.WaitGroup
 	for _, g := range fresh {
 		wg.Go(func() {
-			it := batch[g.items[0]]
-			if g.key, g.err = it.up.Commit(); g.err == nil {
-				it.up = committed{staged: it.up, key: g.key}
+			key, err := batch[g.items[0]].up.Commit()
+			if err == nil && key != g.key {
+				err = fmt.Errorf("ingest: stored under %s, not %s", key, g.key)
 			}
+			g.err = err
 		})
 	}
-	wg.Wait()
-	var docs []*document.Doc
-	var stored []*group
-	for _, g := range fresh {
-		if g.err != nil {
-			for _, i := range g.items {
-				results[i] = commitResult{err: g.err}
+	// Every return below waits for the files first: a committed file is
+	// handed to commitOne as committed (see the end), and an error must
+	// not leave a Commit running behind it.
+	filesDone := false
+	waitFiles := func() error {
+		if !filesDone {
+			wg.Wait()
+			filesDone = true
+			for _, g := range fresh {
+				if it := batch[g.items[0]]; g.err == nil {
+					it.up = committed{staged: it.up, key: g.key}
+				}
 			}
-			continue
 		}
+		for _, g := range fresh {
+			if g.err != nil {
+				return g.err
+			}
+		}
+		return nil
+	}
+	defer waitFiles() //nolint:errcheck // the error is returned where it matters
+
+	var docs []*document.Doc
+	for _, g := range fresh {
 		it := batch[g.items[0]]
 		taken, hasTime := resolveTaken(it.meta)
 		g.doc = photoDocument(it.name, g.sum, it.meta, it.place, taken, hasTime)
@@ -269,16 +290,15 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 			return err
 		}
 		docs = append(docs, g.doc)
-		stored = append(stored, g)
 	}
-	if len(stored) > 0 {
+	if len(fresh) > 0 {
 		if err := document.InsertMany(ctx, tx, docs); err != nil {
 			return err
 		}
-		ids := make([]int64, len(stored))
-		args := make([]any, 0, len(stored)*24)
+		ids := make([]int64, len(fresh))
+		args := make([]any, 0, len(fresh)*24)
 		var vals strings.Builder
-		for i, g := range stored {
+		for i, g := range fresh {
 			ids[i] = g.doc.ID
 			if i > 0 {
 				vals.WriteString(", ")
@@ -306,7 +326,7 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 			return slices.ContainsFunc(g.items, func(k int) bool { return !batch[k].countOnly })
 		}
 		var read []int64
-		for _, g := range stored {
+		for _, g := range fresh {
 			if wantsRow(g) {
 				read = append(read, g.doc.ID)
 			}
@@ -315,7 +335,7 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 		if err != nil {
 			return err
 		}
-		for _, g := range stored {
+		for _, g := range fresh {
 			p := byID[g.doc.ID]
 			if p == nil && wantsRow(g) {
 				return fmt.Errorf("ingest: photo %d not read back", g.doc.ID)
@@ -324,6 +344,9 @@ func (s *Service) commitMany(ctx context.Context, batch []*commitItem, results [
 				results[i] = commitResult{photo: p, created: k == 0}
 			}
 		}
+	}
+	if err := waitFiles(); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		// As for one photo: the committed files stay, and the sweeper

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -117,4 +118,38 @@ func TestCommitBatch(t *testing.T) {
 	if files, tmp := countOriginals(t, b.dir); files != 4 || tmp != 0 {
 		t.Errorf("%d originals, %d temp files; want 4, 0", files, tmp)
 	}
+
+	// One file of the next batch cannot be stored (its rows are written
+	// while the files are committed): that photo fails alone, with no row,
+	// and the others are stored.
+	failName = ""
+	batch = []*commitItem{
+		stageItem(t, s, "olympus.jpg", corpusFile(t, "exif-samples__Olympus_C8080WZ.jpg").data),
+		stageItem(t, s, "disk-full.jpg", corpusFile(t, "exif-samples__Pentax_K10D.jpg").data),
+		stageItem(t, s, "kodak.jpg", corpusFile(t, "exif-samples__Kodak_CX7530.jpg").data),
+	}
+	batch[1].up = failingCommit{batch[1].up}
+	s.commitBatch(batch)
+	for i, it := range batch {
+		r := <-it.done
+		it.up.Abort()
+		if i == 1 {
+			if r.err == nil || !strings.Contains(r.err.Error(), "disk full") {
+				t.Errorf("the photo whose file failed: %v, want its error", r.err)
+			}
+		} else if r.err != nil || !r.created {
+			t.Errorf("photo %d of a batch with a failing file: %v", i, r.err)
+		}
+	}
+	if err := b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM photos WHERE original_name = 'disk-full.jpg'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d rows for the photo whose file failed (%v)", n, err)
+	}
+	if files, tmp := countOriginals(t, b.dir); files != 6 || tmp != 0 {
+		t.Errorf("%d originals, %d temp files; want 6, 0", files, tmp)
+	}
 }
+
+// failingCommit is a staged file whose Commit fails, as on a full disk.
+type failingCommit struct{ staged }
+
+func (failingCommit) Commit() (string, error) { return "", errors.New("disk full") }

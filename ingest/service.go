@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -292,7 +291,7 @@ func (s *Service) stageFile(path string, move bool) (staged, error) {
 			return l, nil
 		}
 	}
-	f, err := os.Open(path)
+	f, err := openLocal(path)
 	if err != nil {
 		return nil, err
 	}

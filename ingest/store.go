@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -90,7 +91,7 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 	u := &Upload{f: f, h: sha256.New(), o: o}
 	hw := &headWriter{n: SniffLen}
 	src := &sourceReader{r: io.LimitReader(r, max+1)}
-	n, err := io.Copy(io.MultiWriter(f, u.h, hw), src)
+	n, err := copyFrom(io.MultiWriter(f, u.h, hw), src, r)
 	if err != nil && src.err != nil {
 		// The client's bytes stopped short (a truncated multipart body, a
 		// reset connection): the request is at fault, not the server.
@@ -109,6 +110,29 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 		return nil, err
 	}
 	return u, nil
+}
+
+// fileBufs are the buffers local files are read through: 128 KiB reads
+// instead of io.Copy's 32 KiB. Hashing 3.8 MB photos from the page cache,
+// four readers on two cores as an import runs: 1.82-1.87 ms a photo with
+// 32 KiB, 1.75-1.78 with 64-256 KiB (fewer read(2) calls), 2.12 with 1 MiB
+// (four buffers no longer fit the caches, so SHA-256 rereads them from
+// memory). Network bodies arrive in small pieces, so uploads keep
+// io.Copy's buffer.
+var fileBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+// copyFrom copies src to dst; origin is where src's bytes come from (src
+// itself or the reader src wraps): a local file is read through one of
+// fileBufs.
+func copyFrom(dst io.Writer, src, origin io.Reader) (int64, error) {
+	if _, ok := origin.(*os.File); !ok {
+		return io.Copy(dst, src)
+	}
+	bp := fileBufs.Get().(*[]byte)
+	defer fileBufs.Put(bp)
+	// Hide *os.File's WriteTo, which io.CopyBuffer would call instead of
+	// using the buffer (it falls back to io.Copy's 32 KiB one).
+	return io.CopyBuffer(dst, struct{ io.Reader }{src}, *bp)
 }
 
 // sourceReader remembers a read error, to tell it from a write error.
@@ -288,7 +312,7 @@ type Local struct {
 // returns (nil, nil) when the file is on another file system than the
 // store, where a move would be a copy: the caller then uploads it.
 func (o *Originals) StageLocal(path string, max int64) (*Local, error) {
-	f, err := os.Open(path)
+	f, err := openLocal(path)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +335,7 @@ func (o *Originals) StageLocal(path string, max int64) (*Local, error) {
 	}
 	h := sha256.New()
 	hw := &headWriter{n: SniffLen}
-	n, err := io.Copy(io.MultiWriter(h, hw), f)
+	n, err := copyFrom(io.MultiWriter(h, hw), f, f)
 	if err == nil {
 		err = unchanged(f, info, n)
 	}
