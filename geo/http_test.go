@@ -669,7 +669,8 @@ func TestWritesNever500(t *testing.T) {
 // TestItemsBBoxCollectionFence: a bbox page of a collection that is most of
 // the table filters on the collection ("+ 0", planItems) when the bbox is
 // small, keeps the collection's index when it is the whole world, and pages
-// through the same features either way, in id order and each once.
+// through the same features either way, in id order and each once; the
+// same for a CQL2 S_INTERSECTS filter.
 func TestItemsBBoxCollectionFence(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -686,15 +687,24 @@ func TestItemsBBoxCollectionFence(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, col.Share, 0.9, "the only collection is the whole table")
 
+	small, world := BBox{MinX: -40, MinY: -30, MaxX: 0, MaxY: 10}, BBox{MinX: -180, MinY: -90, MaxX: 180, MaxY: 90}
 	for _, c := range []struct {
-		bbox  BBox
-		fence bool
-	}{{BBox{MinX: -40, MinY: -30, MaxX: 0, MaxY: 10}, true}, {BBox{MinX: -180, MinY: -90, MaxX: 180, MaxY: 90}, false}} {
+		bbox BBox
+		// filter: the bbox is given as a CQL2 S_INTERSECTS instead.
+		filter, fence bool
+	}{{small, false, true}, {world, false, false}, {small, true, true}, {world, true, false}} {
 		bbox := c.bbox
-		iq, _, haveEst, err := svc.planItems(ctx, &ItemsQuery{Collection: "places", BBox: &bbox, Limit: 50}, col)
+		q := &ItemsQuery{Collection: "places", BBox: &bbox, Limit: 50}
+		param := fmt.Sprintf("bbox=%g,%g,%g,%g", bbox.MinX, bbox.MinY, bbox.MaxX, bbox.MaxY)
+		if c.filter {
+			q.BBox = nil
+			q.Filter = fmt.Sprintf("S_INTERSECTS(geometry, BBOX(%g,%g,%g,%g))", bbox.MinX, bbox.MinY, bbox.MaxX, bbox.MaxY)
+			param = "filter=" + url.QueryEscape(q.Filter)
+		}
+		iq, _, haveEst, err := svc.planItems(ctx, q, col)
 		require.NoError(t, err)
 		require.True(t, haveEst)
-		require.Equal(t, c.fence, strings.Contains(iq.sql, "d.collection_id + 0 = $1"), "bbox %v: %s", bbox, iq.sql)
+		require.Equal(t, c.fence, strings.Contains(iq.sql, "d.collection_id + 0 = $1"), "%s: %s", param, iq.sql)
 
 		var want []string
 		rows, err := b.db.Pool.Query(ctx, `SELECT d.id::text FROM documents d WHERE ST_Intersects(d.geom, ST_MakeEnvelope($1, $2, $3, $4, 4326)) ORDER BY d.id`,
@@ -707,7 +717,7 @@ func TestItemsBBoxCollectionFence(t *testing.T) {
 		}
 		require.NoError(t, rows.Err())
 		var got []string
-		next := fmt.Sprintf("/collections/places/items?limit=50&bbox=%g,%g,%g,%g", bbox.MinX, bbox.MinY, bbox.MaxX, bbox.MaxY)
+		next := "/collections/places/items?limit=50&" + param
 		for next != "" {
 			var page fc
 			u, err := url.Parse(next)
@@ -716,7 +726,7 @@ func TestItemsBBoxCollectionFence(t *testing.T) {
 			got = append(got, page.ids()...)
 			next = page.link("next")
 		}
-		require.Greater(t, len(want), 50, "bbox %v: more than a page", bbox)
-		require.True(t, slices.Equal(want, got), "bbox %v: %d features paged, %d match", bbox, len(got), len(want))
+		require.Greater(t, len(want), 50, "%s: more than a page", param)
+		require.True(t, slices.Equal(want, got), "%s: %d features paged, %d match", param, len(got), len(want))
 	}
 }

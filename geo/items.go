@@ -103,6 +103,9 @@ func sortExpr(k SortKey) (expr, typ string) {
 type where struct {
 	conds []string
 	args  []any
+	// spatial: a condition can use the geometry's index (a bbox, or a
+	// spatial predicate of the filter).
+	spatial bool
 }
 
 func (w *where) arg(v any) string {
@@ -131,6 +134,7 @@ func buildWhere(q *ItemsQuery, col *Collection) (*where, error) {
 				w.arg(b.MinX), w.arg(b.MinY), w.arg(b.MaxX), w.arg(b.MaxY)))
 		}
 		w.add("(" + strings.Join(ors, " OR ") + ")")
+		w.spatial = true
 	}
 	if iv := q.Datetime; iv != nil {
 		var lo, hi any
@@ -169,7 +173,7 @@ func buildWhere(q *ItemsQuery, col *Collection) (*where, error) {
 	}
 	if q.Filter != "" {
 		env := cql2.Env{PropKeys: col.hasKey}
-		sql, args, err := cql2.Compile(q.Filter, env, len(w.args)+1)
+		f, err := cql2.Compile(q.Filter, env, len(w.args)+1)
 		if err != nil {
 			var ce *cql2.Error
 			if errors.As(err, &ce) {
@@ -177,8 +181,9 @@ func buildWhere(q *ItemsQuery, col *Collection) (*where, error) {
 			}
 			return nil, problem.Invalid("filter", "%v", err)
 		}
-		w.args = append(w.args, args...)
-		w.add("(" + sql + ")")
+		w.args = append(w.args, f.Args...)
+		w.add("(" + f.SQL + ")")
+		w.spatial = w.spatial || f.Spatial
 	}
 	return w, nil
 }
@@ -206,6 +211,7 @@ type itemsSQL struct {
 	countWhere string
 	countArgs  []any
 	backward   bool
+	spatial    bool
 }
 
 // ItemsSQL returns the SQL and arguments Items runs for q (for benchmarks
@@ -222,26 +228,29 @@ func (s *Service) ItemsSQL(ctx context.Context, q *ItemsQuery) (string, []any, e
 	return iq.sql, iq.args, nil
 }
 
-// planItems builds q's statement. A bbox of a large collection may filter
-// on the collection instead of indexing it (fence): the
-// planner, pricing ST_Intersects at COST 10000 per row, ANDed the bbox's
-// GiST bitmap with a bitmap of the whole collection from a (collection, …)
-// btree to save rechecks, reading 1,000,000 index entries: 30-52 ms of a
-// 62 ms page of 1,000 features that takes 12 ms with the filter (bench
-// collection of 1M points, 92% of the table; 10,000 features: 140 against
-// 42 ms). The filter also takes away the (collection, id) index that reads
-// a wide bbox in order and stops at the page (1 ms against 540 ms for the
-// whole world), so it is used only when the bbox matches fewer rows than
+// planItems builds q's statement. A spatial condition (a bbox, or a
+// spatial predicate of the CQL2 filter) on a large collection may filter on
+// the collection instead of indexing it (fence): the planner, pricing
+// ST_Intersects at COST 10000 per row, ANDed the geometry's GiST bitmap
+// with a bitmap of the whole collection from a (collection, …) btree to
+// save rechecks, reading 1,000,000 index entries: 30-52 ms of a 62 ms page
+// of 1,000 features that takes 12 ms with the filter (bench collection of
+// 1M points, 92% of the table; 10,000 features: 140 against 42 ms; a CQL2
+// S_INTERSECTS with a BBOX, 37.8 against 2.5 ms of execution). The filter
+// also takes away the (collection, id) index that reads a wide area in
+// order and stops at the page (1 ms against 540 ms for the whole world),
+// so it is used only when the condition matches fewer rows than
 // sqrt(page × collection): reading every match and sorting it then costs
 // less than reading the collection in order until the page is full; and
 // only when the collection's bitmap would save less than it costs (see
-// recheckEntries). The match estimate is the planner's (EXPLAIN), and
-// numberMatched reuses it.
+// recheckEntries). The match estimate is the planner's (EXPLAIN) of all
+// the conditions (an OR or NOT around the predicate raises it, and the
+// fence is then not chosen), and numberMatched reuses it.
 func (s *Service) planItems(ctx context.Context, q *ItemsQuery, col *Collection) (iq *itemsSQL, est int64, haveEst bool, err error) {
 	if iq, err = buildItemsSQL(q, col, false); err != nil {
 		return nil, 0, false, err
 	}
-	if q.BBox == nil || col.Share <= 0 {
+	if !iq.spatial || col.Share <= 0 {
 		return iq, 0, false, nil
 	}
 	est, err = s.estimateMatched(ctx, iq.countWhere, iq.countArgs)
@@ -308,7 +317,7 @@ func buildItemsSQL(q *ItemsQuery, col *Collection, fence bool) (*itemsSQL, error
 		          FROM (SELECT * FROM documents d WHERE %s ORDER BY %s LIMIT %s) d) p
 		 ORDER BY %s`, selectCols, expr, expr, rev, w.sql(), rev, limitArg, outer)
 	}
-	return &itemsSQL{sql: sql, args: w.args, countWhere: countWhere, countArgs: countArgs, backward: backward}, nil
+	return &itemsSQL{sql: sql, args: w.args, countWhere: countWhere, countArgs: countArgs, backward: backward, spatial: w.spatial}, nil
 }
 
 // Items runs q and returns a stream positioned before its first feature. Bad

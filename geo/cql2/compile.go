@@ -80,26 +80,38 @@ func Queryables() map[string]string {
 	return out
 }
 
-// Compile parses src and returns an SQL boolean expression over the
-// documents table aliased "d", whose placeholders start at $firstArg, and the
-// arguments for them. Errors are *Error carrying the byte offset.
-func Compile(src string, env Env, firstArg int) (string, []any, error) {
+// Filter is a compiled filter.
+type Filter struct {
+	// SQL is a boolean expression over the documents table aliased "d".
+	SQL string
+	// Args are the values of its placeholders.
+	Args []any
+	// Spatial: a predicate on the geometry that can use its GiST index
+	// (S_INTERSECTS, S_WITHIN, S_CONTAINS, S_DWITHIN) appears somewhere in
+	// it. The caller's plan choices for a bbox then apply too.
+	Spatial bool
+}
+
+// Compile parses src and returns it as SQL whose placeholders start at
+// $firstArg. Errors are *Error carrying the byte offset.
+func Compile(src string, env Env, firstArg int) (*Filter, error) {
 	n, err := Parse(src)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	c := &compiler{env: env, first: firstArg}
 	var sb strings.Builder
 	if err := c.node(&sb, n); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return sb.String(), c.args, nil
+	return &Filter{SQL: sb.String(), Args: c.args, Spatial: c.spatialIndexed}, nil
 }
 
 type compiler struct {
-	env   Env
-	first int
-	args  []any
+	env            Env
+	first          int
+	args           []any
+	spatialIndexed bool
 }
 
 func (c *compiler) arg(v any) string {
@@ -405,6 +417,7 @@ func (c *compiler) spatial(sb *strings.Builder, n *Spatial) error {
 		return errAt(n.At, "geometry literal: %v", err)
 	}
 	g := "ST_GeomFromWKB(" + c.arg(b) + "::bytea, 4326)"
+	c.spatialIndexed = c.spatialIndexed || n.Op != "S_DISJOINT"
 	switch n.Op {
 	case "S_INTERSECTS":
 		fmt.Fprintf(sb, "ST_Intersects(d.geom, %s)", g)

@@ -40,10 +40,11 @@ func TestCompile(t *testing.T) {
 		{`(title = 'a' OR title = 'b') AND body = 'c'`, `((d.title = $3::text OR d.title = $4::text) AND d.body = $5::text)`, []any{"a", "b", "c"}},
 	}
 	for _, c := range cases {
-		sql, args, err := Compile(c.in, Env{}, 3)
+		f, err := Compile(c.in, Env{}, 3)
 		require.NoError(t, err, c.in)
-		require.Equal(t, c.sql, sql, c.in)
-		require.Equal(t, c.args, args, c.in)
+		require.Equal(t, c.sql, f.SQL, c.in)
+		require.Equal(t, c.args, f.Args, c.in)
+		require.False(t, f.Spatial, c.in)
 	}
 }
 
@@ -57,11 +58,17 @@ func TestCompileSpatial(t *testing.T) {
 		`S_INTERSECTS(geometry, BBOX(170,-10,-170,10))`:           `ST_Intersects(d.geom, ST_GeomFromWKB($1::bytea, 4326))`,
 		`s_intersects(geom, MULTIPOINT((1 2), (3 4))) AND id = 1`: `(ST_Intersects(d.geom, ST_GeomFromWKB($1::bytea, 4326)) AND d.id = $2::bigint)`,
 	} {
-		sql, args, err := Compile(in, Env{}, 1)
+		f, err := Compile(in, Env{}, 1)
 		require.NoError(t, err, in)
-		require.Equal(t, want, sql, in)
-		require.IsType(t, []byte{}, args[0], in)
+		require.Equal(t, want, f.SQL, in)
+		require.IsType(t, []byte{}, f.Args[0], in)
+		require.True(t, f.Spatial, in)
 	}
+	// S_DISJOINT cannot use the geometry's index.
+	f, err := Compile(`S_DISJOINT(geometry, BBOX(1,2,3,4))`, Env{}, 1)
+	require.NoError(t, err)
+	require.Equal(t, `ST_Disjoint(d.geom, ST_GeomFromWKB($1::bytea, 4326))`, f.SQL)
+	require.False(t, f.Spatial)
 }
 
 func TestCompileErrors(t *testing.T) {
@@ -100,7 +107,7 @@ func TestCompileErrors(t *testing.T) {
 		{`NOT NOT NOT`, 11, "expected a property"},
 	}
 	for _, c := range cases {
-		_, _, err := Compile(c.in, Env{PropKeys: known}, 1)
+		_, err := Compile(c.in, Env{PropKeys: known}, 1)
 		var ce *Error
 		require.True(t, errors.As(err, &ce), "%s: %v", c.in, err)
 		require.Equal(t, c.pos, ce.Pos, "%s: %v", c.in, err)
@@ -119,12 +126,12 @@ func TestInjection(t *testing.T) {
 		`title LIKE '%'' OR 1=1 --'`,
 		`tags IN ('a''', 'b); DELETE FROM documents')`,
 	} {
-		sql, _, err := Compile(in, Env{}, 1)
+		f, err := Compile(in, Env{}, 1)
 		if err != nil {
 			continue
 		}
 		for _, bad := range []string{"DROP", "DELETE", "--", "1=1", "'1'"} {
-			require.NotContains(t, sql, bad, in)
+			require.NotContains(t, f.SQL, bad, in)
 		}
 	}
 }
@@ -140,7 +147,7 @@ func FuzzCompile(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		sql, args, err := Compile(s, Env{}, 1)
+		c, err := Compile(s, Env{}, 1)
 		if err != nil {
 			var ce *Error
 			if !errors.As(err, &ce) || ce.Pos < 0 || ce.Pos > len(s) {
@@ -150,12 +157,12 @@ func FuzzCompile(f *testing.F) {
 		}
 		// No quote character of the input may reach the SQL except the
 		// fixed ones the compiler writes itself.
-		clean := strings.NewReplacer("'number'", "", "'null'", "", "'[]'", "").Replace(sql)
+		clean := strings.NewReplacer("'number'", "", "'null'", "", "'[]'", "").Replace(c.SQL)
 		if strings.ContainsAny(clean, `'";`) {
-			t.Fatalf("%q: suspicious SQL %s", s, sql)
+			t.Fatalf("%q: suspicious SQL %s", s, c.SQL)
 		}
-		if strings.Count(sql, "$") < len(args) {
-			t.Fatalf("%q: %d args for %s", s, len(args), sql)
+		if strings.Count(c.SQL, "$") < len(c.Args) {
+			t.Fatalf("%q: %d args for %s", s, len(c.Args), c.SQL)
 		}
 	})
 }
