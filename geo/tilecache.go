@@ -200,7 +200,7 @@ func (s *Service) renderTile(ctx context.Context, col *Collection, tc TileCoord,
 	}
 	var data []byte
 	sql, args := tileSQL(col, tc)
-	err := s.pool.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&data)
+	err := s.pool.QueryRow(ctx, sql, args...).Scan(&data)
 	if err != nil {
 		return Tile{}, fmt.Errorf("geo: tile %d/%d/%d: %w", tc.Z, tc.X, tc.Y, pg.Interpret(err))
 	}

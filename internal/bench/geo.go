@@ -155,8 +155,9 @@ func geoGet(env *Env, gzip bool, hdr ...string) func(ctx context.Context, url st
 
 // pgxDiscard runs sql and reads every byte of every row without decoding.
 func pgxDiscard(env *Env, sql string, args []any) func(ctx context.Context) error {
+	args = withMode(args)
 	return func(ctx context.Context) error {
-		rows, err := env.Pool.Query(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+		rows, err := env.Pool.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -169,6 +170,18 @@ func pgxDiscard(env *Env, sql string, args []any) func(ctx context.Context) erro
 		rows.Close()
 		return rows.Err()
 	}
+}
+
+// withMode returns args led by the query mode to run them with: the one
+// they name (geo.Service.TileSQL's do) or else the unnamed statement that
+// geoseek's other queries use, so a baseline runs its SQL as geoseek does.
+func withMode(args []any) []any {
+	if len(args) > 0 {
+		if _, ok := args[0].(pgx.QueryExecMode); ok {
+			return args
+		}
+	}
+	return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 }
 
 type geoRun struct {
@@ -486,7 +499,7 @@ func bareFloor(ctx context.Context, env *Env, run geoRun, sql string, args []any
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var data []byte
-		err := env.Pool.QueryRow(r.Context(), sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&data)
+		err := env.Pool.QueryRow(r.Context(), sql, withMode(args)...).Scan(&data)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
