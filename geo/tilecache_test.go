@@ -49,11 +49,9 @@ func TestTileCache(t *testing.T) {
 
 	get := func(tile maptile.Tile, hdr ...string) (mvt.Layers, string) {
 		t.Helper()
-		resp, body := b.get(t, fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", tile.Z, tile.X, tile.Y), hdr...)
+		resp, body := b.get(t, placesTile(tile), hdr...)
 		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-		layers, err := mvt.Unmarshal(body)
-		require.NoError(t, err)
-		return layers, resp.Header.Get("ETag")
+		return decodeMVT(t, body), resp.Header.Get("ETag")
 	}
 	total := func(l mvt.Layers) (n float64) {
 		for _, f := range l[0].Features {
@@ -147,7 +145,7 @@ func TestTileCache(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z10.Z, z10.X, z10.Y), nil)
+			req, _ := http.NewRequest(http.MethodGet, b.srv.URL+placesTile(z10), nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
@@ -164,7 +162,7 @@ func TestTileCache(t *testing.T) {
 	_, err = b.db.Pool.Exec(ctx, `DELETE FROM documents`)
 	require.NoError(t, err)
 	eventually("the delete's notification", func() bool { return c.changes.Load() > n2 })
-	resp, err := http.Get(fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z4.Z, z4.X, z4.Y))
+	resp, err := http.Get(b.srv.URL + placesTile(z4))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
@@ -193,7 +191,7 @@ func TestTileCacheOffWithoutListener(t *testing.T) {
 	b.importSeq(t, "places", []string{point(13.4050, 52.5200, `"title":"Berlin"`)})
 	c := b.h.Service().tiles
 	z4 := maptile.At(orb.Point{13.405, 52.52}, 4)
-	url := fmt.Sprintf("%s/tiles/places/%d/%d/%d.mvt", b.srv.URL, z4.Z, z4.X, z4.Y)
+	url := b.srv.URL + placesTile(z4)
 	for range 3 {
 		resp, err := http.Get(url)
 		require.NoError(t, err)
@@ -217,7 +215,7 @@ func TestTilesGzip(t *testing.T) {
 	}
 	b.importSeq(t, "places", feats)
 	z16 := maptile.At(orb.Point{13.4055, 52.5203}, 16)
-	path := fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", z16.Z, z16.X, z16.Y)
+	path := placesTile(z16)
 	get := func(hdr ...string) (*http.Response, []byte) { return b.get(t, path, hdr...) }
 	check := func() {
 		t.Helper()
@@ -225,9 +223,7 @@ func TestTilesGzip(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Empty(t, resp.Header.Get("Content-Encoding"))
 		etag := resp.Header.Get("ETag")
-		layers, err := mvt.Unmarshal(plain)
-		require.NoError(t, err)
-		require.Len(t, layers[0].Features, 100)
+		require.Len(t, decodeMVT(t, plain)[0].Features, 100)
 
 		resp, zipped := get("Accept-Encoding", "gzip")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -258,7 +254,7 @@ func TestTilesGzip(t *testing.T) {
 	// small tiles are sent as they are
 	far := maptile.At(orb.Point{-74.0060, 40.7128}, 16)
 	b.importSeq(t, "places", []string{point(-74.0060, 40.7128, `"title":"New York"`)})
-	resp, _ := b.get(t, fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", far.Z, far.X, far.Y), "Accept-Encoding", "gzip")
+	resp, _ := b.get(t, placesTile(far), "Accept-Encoding", "gzip")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Empty(t, resp.Header.Get("Content-Encoding"))
 }

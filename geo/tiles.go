@@ -150,15 +150,6 @@ func (s *Service) TileSQL(ctx context.Context, collection string, tc TileCoord) 
 // with each tile's envelope: a prepared one switches to a generic plan
 // after five runs, and at z10 that plan ran 16-19 ms against 13.6-15 ms.
 func tileSQL(col *Collection, tc TileCoord) (string, []any) {
-	sql, args := tileStatement(col, tc)
-	mode := pgx.QueryExecModeCacheDescribe
-	if sql == cellsTileSQL {
-		mode = pgx.QueryExecModeCacheStatement
-	}
-	return sql, append([]any{mode}, args...)
-}
-
-func tileStatement(col *Collection, tc TileCoord) (string, []any) {
 	if tc.Z+1 <= cellsZoom {
 		// 64 px cells of a 512 px tile are the pyramid's level z + 1.
 		k := tc.Z + 1
@@ -167,16 +158,16 @@ func tileStatement(col *Collection, tc TileCoord) (string, []any) {
 		lon0, lon1 := float64(tc.X)/n*360-180, float64(tc.X+1)/n*360-180
 		latN := math.Atan(math.Sinh(math.Pi*(1-2*float64(tc.Y)/n))) * 180 / math.Pi
 		latS := math.Atan(math.Sinh(math.Pi*(1-2*float64(tc.Y+1)/n))) * 180 / math.Pi
-		return cellsTileSQL, []any{col.ID, tc.Z, tc.X, tc.Y, k,
+		return cellsTileSQL, []any{pgx.QueryExecModeCacheStatement, col.ID, tc.Z, tc.X, tc.Y, k,
 			int(math.Floor(lon0 / size)), int(math.Floor(lon1 / size)), int(math.Floor(latS / size)), int(math.Floor(latN / size)),
 			col.Name, lon0, lon1, latS, latN}
 	}
 	if tc.Z < ClusterMaxZoom {
 		// Web Mercator world width / 2^z, split into tileCells cells.
 		cell := 2 * math.Pi * 6378137 / float64(int(1)<<tc.Z) / tileCells
-		return clusterTileSQL, []any{col.ID, tc.Z, tc.X, tc.Y, cell, col.Name}
+		return clusterTileSQL, []any{pgx.QueryExecModeCacheDescribe, col.ID, tc.Z, tc.X, tc.Y, cell, col.Name}
 	}
-	return featureTileSQL, []any{col.ID, tc.Z, tc.X, tc.Y, maxTileFeatures, col.Name}
+	return featureTileSQL, []any{pgx.QueryExecModeCacheDescribe, col.ID, tc.Z, tc.X, tc.Y, maxTileFeatures, col.Name}
 }
 
 // tileETag is a strong validator of a tile's bytes: their 64-bit xxHash.

@@ -15,6 +15,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// placesTile is the URL path of tile in the tests' "places" collection.
+func placesTile(tile maptile.Tile) string {
+	return fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", tile.Z, tile.X, tile.Y)
+}
+
+// decodeMVT decodes a tile's layers (in tile coordinates).
+func decodeMVT(t *testing.T, data []byte) mvt.Layers {
+	t.Helper()
+	layers, err := mvt.Unmarshal(data)
+	require.NoError(t, err)
+	return layers
+}
+
 func TestTiles(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -26,15 +39,14 @@ func TestTiles(t *testing.T) {
 	})
 	get := func(path string, hdr ...string) (*http.Response, []byte) { return b.get(t, path, hdr...) }
 	decode := func(tile maptile.Tile, data []byte) mvt.Layers {
-		layers, err := mvt.Unmarshal(data)
-		require.NoError(t, err)
+		layers := decodeMVT(t, data)
 		layers.ProjectToWGS84(tile)
 		return layers
 	}
 
 	// z4: Berlin and Paris share tile 8/5; the two Berlin points form one cluster.
 	bt := maptile.At(orb.Point{13.405, 52.52}, 4)
-	resp, body := get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y))
+	resp, body := get(placesTile(bt))
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.Equal(t, MVT, resp.Header.Get("Content-Type"))
 	require.Equal(t, "public, max-age=60", resp.Header.Get("Cache-Control"))
@@ -61,12 +73,12 @@ func TestTiles(t *testing.T) {
 	require.Equal(t, 1, counts[2])
 
 	// conditional request
-	resp, _ = get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y), "If-None-Match", etag)
+	resp, _ = get(placesTile(bt), "If-None-Match", etag)
 	require.Equal(t, http.StatusNotModified, resp.StatusCode)
 
 	// z10: clustered from the documents (below the pyramid's reach)
 	bt = maptile.At(orb.Point{13.405, 52.52}, 10)
-	resp, body = get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y))
+	resp, body = get(placesTile(bt))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	total = 0
 	for _, f := range decode(bt, body)[0].Features {
@@ -76,7 +88,7 @@ func TestTiles(t *testing.T) {
 
 	// z16: unclustered features with their titles
 	bt = maptile.At(orb.Point{13.405, 52.52}, 16)
-	resp, body = get(fmt.Sprintf("/tiles/places/%d/%d/%d.mvt", bt.Z, bt.X, bt.Y))
+	resp, body = get(placesTile(bt))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	layers = decode(bt, body)
 	require.Len(t, layers[0].Features, 1)

@@ -91,7 +91,8 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 	u := &Upload{f: f, h: sha256.New(), o: o}
 	hw := &headWriter{n: SniffLen}
 	src := &sourceReader{r: io.LimitReader(r, max+1)}
-	n, err := copyFrom(io.MultiWriter(f, u.h, hw), src, r)
+	_, local := r.(*os.File)
+	n, err := copyFrom(io.MultiWriter(f, u.h, hw), src, local)
 	if err != nil && src.err != nil {
 		// The client's bytes stopped short (a truncated multipart body, a
 		// reset connection): the request is at fault, not the server.
@@ -121,11 +122,10 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 // io.Copy's buffer.
 var fileBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
-// copyFrom copies src to dst; origin is where src's bytes come from (src
-// itself or the reader src wraps): a local file is read through one of
-// fileBufs.
-func copyFrom(dst io.Writer, src, origin io.Reader) (int64, error) {
-	if _, ok := origin.(*os.File); !ok {
+// copyFrom copies src to dst, through one of fileBufs when its bytes come
+// from a local file.
+func copyFrom(dst io.Writer, src io.Reader, local bool) (int64, error) {
+	if !local {
 		return io.Copy(dst, src)
 	}
 	bp := fileBufs.Get().(*[]byte)
@@ -335,7 +335,7 @@ func (o *Originals) StageLocal(path string, max int64) (*Local, error) {
 	}
 	h := sha256.New()
 	hw := &headWriter{n: SniffLen}
-	n, err := copyFrom(io.MultiWriter(h, hw), f, f)
+	n, err := copyFrom(io.MultiWriter(h, hw), f, true)
 	if err == nil {
 		err = unchanged(f, info, n)
 	}
