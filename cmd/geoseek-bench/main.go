@@ -33,6 +33,7 @@ import (
 	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/bench"
+	"github.com/geoseek/geoseek/internal/logging"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgcluster"
 	"github.com/geoseek/geoseek/internal/pgtest"
@@ -130,12 +131,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer pool.Close()
 
 	benchData := filepath.Join(*dataDir, "bench")
+	// The server logs as `geoseek serve` does by default (text, info, lines
+	// buffered for up to a second), into /dev/null: its access log costs
+	// here what it costs in production, formatting and writes included.
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	serverLog, closeLog := logging.New(devNull, "text", slog.LevelInfo, time.Second)
+	defer func() { _ = closeLog() }()
 	a, err := app.New(ctx, app.Options{
 		Addr: "127.0.0.1:0", DataDir: benchData, RequestTimeout: 5 * time.Minute,
 		ShutdownGrace: 5 * time.Second,
 		// Place names load for a minute or two in the background: not during a benchmark.
 		SkipPlaces: true,
-	}, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}, pool, serverLog)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/geoseek/geoseek/internal/logging"
 )
 
 // Config is geoseek's configuration, from flags and GEOSEEK_* environment
@@ -22,6 +24,7 @@ type Config struct {
 	DataDir            string
 	LogLevel           string
 	LogFormat          string
+	LogFlush           time.Duration // serve: how long lines below Warn may wait
 	PoolSize           int
 	StatementTimeout   time.Duration
 	RequestTimeout     time.Duration
@@ -96,6 +99,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 	str(&c.DataDir, "data-dir", "GEOSEEK_DATA_DIR", "data", "directory for originals, uploads and the private cluster")
 	str(&c.LogLevel, "log-level", "GEOSEEK_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	str(&c.LogFormat, "log-format", "GEOSEEK_LOG_FORMAT", "text", "log format: text or json")
+	dur(&c.LogFlush, "log-flush", "GEOSEEK_LOG_FLUSH", time.Second, "serve: longest time log lines below warn are buffered before they are written (warnings and errors write at once; 0: every line at once)")
 	integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections")
 	dur(&c.StatementTimeout, "statement-timeout", "GEOSEEK_STATEMENT_TIMEOUT", 30*time.Second, "server-side limit on each SQL statement")
 	dur(&c.RequestTimeout, "request-timeout", "GEOSEEK_REQUEST_TIMEOUT", 60*time.Second, "limit on each HTTP request (uploads excepted)")
@@ -208,6 +212,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
 		}
 	}
+	if c.LogFlush < 0 {
+		errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
+	}
 	if c.TileCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
 	}
@@ -225,11 +232,14 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
+// logger writes to w line by line; bufferedLogger holds lines below Warn
+// for up to LogFlush, for the server's access log (see internal/logging).
 func (c *Config) logger(w io.Writer) *slog.Logger {
+	l, _ := c.bufferedLogger(w, 0)
+	return l
+}
+
+func (c *Config) bufferedLogger(w io.Writer, flush time.Duration) (*slog.Logger, func() error) {
 	lvl, _ := parseLevel(c.LogLevel)
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return logging.New(w, c.LogFormat, lvl, flush)
 }

@@ -174,17 +174,27 @@ type session struct {
 	logger *slog.Logger
 	pool   *pgxpool.Pool
 	rep    migrations.Report
+	// closeLog writes out what the logger holds; call it last.
+	closeLog func() error
 }
 
 // open parses a subcommand's flags and opens its migrated database; the
-// caller closes s.pool.
+// caller closes s.pool, then calls s.closeLog.
 func (a *App) open(ctx context.Context, name string, args []string, extra func(fs *flag.FlagSet)) (*session, error) {
 	c, fs, err := a.flags(name, args, extra)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: c, fs: fs, logger: c.logger(a.Stderr)}
+	s := &session{cfg: c, fs: fs, closeLog: func() error { return nil }}
+	if name == "serve" {
+		// The server's access log is a line per request: buffered (see
+		// internal/logging). Commands run by hand write each line at once.
+		s.logger, s.closeLog = c.bufferedLogger(a.Stderr, c.LogFlush)
+	} else {
+		s.logger = c.logger(a.Stderr)
+	}
 	if s.pool, s.rep, err = a.openMigrated(ctx, c, s.logger); err != nil {
+		_ = s.closeLog()
 		return nil, err
 	}
 	return s, nil

@@ -104,6 +104,10 @@ func TestServeEndToEnd(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop after cancel")
 	}
+	// The access log is buffered while serving; shutdown writes it out.
+	if !strings.Contains(stderr.String(), `"msg":"request"`) || !strings.Contains(stderr.String(), `"path":"/metrics"`) {
+		t.Fatalf("the access line of /metrics is not in the log after shutdown:\n%s", stderr.String())
+	}
 	if !strings.Contains(stdout.String(), "serving on http://"+ln.Addr().String()) {
 		t.Fatalf("serve did not print its URL: %q", stdout.String())
 	}
@@ -119,6 +123,7 @@ func TestConfigValidation(t *testing.T) {
 		"GEOSEEK_LOG_FORMAT":        {"GEOSEEK_LOG_FORMAT": "xml"},
 		"GEOSEEK_TRUSTED_PROXIES":   {"GEOSEEK_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"},
 		"GEOSEEK_TILE_CACHE_MB":     {"GEOSEEK_TILE_CACHE_MB": "-5"},
+		"GEOSEEK_LOG_FLUSH":         {"GEOSEEK_LOG_FLUSH": "often"},
 	}
 	for name, vars := range cases {
 		var stderr bytes.Buffer

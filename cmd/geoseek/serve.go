@@ -17,6 +17,9 @@ func (a *App) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Deferred first, so it runs last: everything logged on the way out is
+	// written.
+	defer func() { _ = s.closeLog() }()
 	defer s.pool.Close()
 	c, logger, pool, rep := s.cfg, s.logger, s.pool, s.rep
 	var features []string
