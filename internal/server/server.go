@@ -30,6 +30,9 @@ type Config struct {
 	// RequestTimeout bounds a request's context; WriteTimeout is set a little
 	// longer so the timeout's problem response can still be written.
 	RequestTimeout time.Duration
+	// DisconnectGrace is how long a request's work goes on after its client
+	// went away (default DefaultDisconnectGrace).
+	DisconnectGrace time.Duration
 	// ShutdownGrace is how long in-flight requests may run after a stop signal.
 	ShutdownGrace      time.Duration
 	RequireKeyForReads bool
@@ -66,6 +69,9 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 60 * time.Second
 	}
+	if cfg.DisconnectGrace <= 0 {
+		cfg.DisconnectGrace = DefaultDisconnectGrace
+	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 20 * time.Second
 	}
@@ -87,7 +93,7 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout, cfg.MaxBodyBytes, cfg.Untimed))
+	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout, cfg.DisconnectGrace, cfg.MaxBodyBytes, cfg.Untimed))
 	e.NoRoute(func(c *gin.Context) {
 		problem.Respond(c, problem.Wrap(problem.ErrNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})

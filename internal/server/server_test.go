@@ -241,3 +241,113 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 		t.Fatalf("not ready again after the database returned: %d", code)
 	}
 }
+
+// serveQuery serves GET /sleep?s=N, which runs pg_sleep(N) with the
+// request's context and reports the query's outcome on done once it has
+// signalled started.
+func serveQuery(t *testing.T, grace time.Duration) (base string, db *pgtest.DB, started chan struct{}, done chan error) {
+	t.Helper()
+	db = pgtest.New(t)
+	s := server.New(server.Config{Addr: "127.0.0.1:0", DisconnectGrace: grace}, db.Pool, &server.Readiness{Pool: db.Pool}, discard())
+	started, done = make(chan struct{}, 1), make(chan error, 1)
+	s.API.GET("/sleep", func(c *gin.Context) {
+		started <- struct{}{}
+		_, err := db.Pool.Exec(c.Request.Context(), `SELECT pg_sleep($1::float8)`, c.Query("s"))
+		done <- err
+		c.Status(http.StatusNoContent)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() { cancel(); <-served })
+	return "http://" + ln.Addr().String(), db, started, done
+}
+
+// leave sends GET path and goes away (closes the connection) once the
+// handler has started.
+func leave(t *testing.T, url string, started chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handler did not start")
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the request finished before the client left")
+	}
+}
+
+// TestClientGoneQueryFinishesInGrace: a query whose client leaves finishes
+// within the grace and keeps its connection (cancelling it would close the
+// connection, and a new one costs a backend that loads PostGIS).
+func TestClientGoneQueryFinishesInGrace(t *testing.T) {
+	t.Parallel()
+	base, db, started, done := serveQuery(t, time.Minute)
+	// One connection made and idle before the request, so that the count
+	// of new connections can only move if the query's is closed.
+	if _, err := db.Pool.Exec(context.Background(), `SELECT 1`); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Pool.Stat().NewConnsCount()
+	leave(t, base+"/sleep?s=0.3", started)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the query was cancelled inside the grace: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the query never returned")
+	}
+	if _, err := db.Pool.Exec(context.Background(), `SELECT 1`); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Pool.Stat().NewConnsCount(); n != before {
+		t.Fatalf("%d new connections: the query's connection was closed", n-before)
+	}
+}
+
+// TestClientGoneQueryCancelledAfterGrace: a query that runs past the grace
+// is stopped on the server, not left running for its client that is gone.
+func TestClientGoneQueryCancelledAfterGrace(t *testing.T) {
+	t.Parallel()
+	base, db, started, done := serveQuery(t, 20*time.Millisecond)
+	leave(t, base+"/sleep?s=60", started)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a 60 s query whose client left returned without error")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the query was not cancelled after the grace")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := db.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%pg_sleep($1%' AND state = 'active'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pg_sleep still runs on the server after its request was cancelled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
