@@ -6,8 +6,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestStopRelativeDir: `geoseek db stop` passes the data dir as given
@@ -35,6 +38,20 @@ func TestStopRelativeDir(t *testing.T) {
 	pu, err := url.Parse(u)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A new cluster preloads PostGIS when it is installed.
+	bin, _ := BinDir()
+	if lib := postgisLibrary(ctx, bin); lib != "" {
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = conn.QueryRow(ctx, `SHOW shared_preload_libraries`).Scan(&got)
+		conn.Close(ctx)
+		if err != nil || !strings.Contains(got, lib) {
+			t.Fatalf("shared_preload_libraries = %q (%v), want %s in it", got, err, lib)
+		}
 	}
 	if err := (&Cluster{Dir: "pg"}).Stop(ctx); err != nil {
 		t.Fatal(err)
