@@ -181,7 +181,8 @@ func timeout(d, grace time.Duration, maxBody int64, untimed []string) gin.Handle
 // cannot tell when a cancel request would land, so it does not reuse the
 // connection), and a later request pays for a new one. On the bench machine
 // a new connection cost 60 ms of PostgreSQL CPU before its first tile (a
-// backend forks and loads PostGIS), where a tile or a page of features takes
+// backend forks and loads PostGIS; 40 ms where the server preloads PostGIS,
+// as the private cluster does), where a tile or a page of features takes
 // 1-15 ms alone and a few times that on busy cores. Measured with pages of
 // 1,000 features on the 1M-point bench collection, four clients, 30% of the
 // requests abandoned after 5 ms, 600 requests: cancelling at once opened
