@@ -179,20 +179,26 @@ type session struct {
 }
 
 // open parses a subcommand's flags and opens its migrated database; the
-// caller closes s.pool, then calls s.closeLog.
+// caller closes s.pool, then calls s.closeLog. Its log writes each line at
+// once: these commands are run by hand.
 func (a *App) open(ctx context.Context, name string, args []string, extra func(fs *flag.FlagSet)) (*session, error) {
+	return a.openLogged(ctx, name, args, extra, false)
+}
+
+// openLogged is open with a choice of log: buffered holds lines below Warn
+// for up to --log-flush (the server's access log is a line per request; see
+// internal/logging).
+func (a *App) openLogged(ctx context.Context, name string, args []string, extra func(fs *flag.FlagSet), buffered bool) (*session, error) {
 	c, fs, err := a.flags(name, args, extra)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{cfg: c, fs: fs, closeLog: func() error { return nil }}
-	if name == "serve" {
-		// The server's access log is a line per request: buffered (see
-		// internal/logging). Commands run by hand write each line at once.
-		s.logger, s.closeLog = c.bufferedLogger(a.Stderr, c.LogFlush)
-	} else {
-		s.logger = c.logger(a.Stderr)
+	var flush time.Duration
+	if buffered {
+		flush = c.LogFlush
 	}
+	s := &session{cfg: c, fs: fs}
+	s.logger, s.closeLog = c.bufferedLogger(a.Stderr, flush)
 	if s.pool, s.rep, err = a.openMigrated(ctx, c, s.logger); err != nil {
 		_ = s.closeLog()
 		return nil, err

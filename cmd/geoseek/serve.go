@@ -13,7 +13,7 @@ import (
 )
 
 func (a *App) serve(ctx context.Context, args []string) error {
-	s, err := a.open(ctx, "serve", args, nil)
+	s, err := a.openLogged(ctx, "serve", args, nil, true)
 	if err != nil {
 		return err
 	}

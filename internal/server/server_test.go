@@ -151,20 +151,14 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		c.String(200, "done")
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln, nil) }()
+	addr, cancel, served := serveLoopback(t, s)
 	type result struct {
 		body string
 		err  error
 	}
 	res := make(chan result, 1)
 	go func() {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/slow")
+		resp, err := http.Get("http://" + addr + "/slow")
 		if err != nil {
 			res <- result{err: err}
 			return
@@ -182,7 +176,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	if _, err := http.Get("http://" + ln.Addr().String() + "/healthz"); err == nil {
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		t.Fatal("server still accepts after shutdown")
 	}
 }
@@ -256,15 +250,23 @@ func serveQuery(t *testing.T, grace time.Duration) (base string, db *pgtest.DB, 
 		done <- err
 		c.Status(http.StatusNoContent)
 	})
+	addr, cancel, served := serveLoopback(t, s)
+	t.Cleanup(func() { cancel(); <-served })
+	return "http://" + addr, db, started, done
+}
+
+// serveLoopback serves s on a loopback port until cancel; served receives
+// what Serve returned.
+func serveLoopback(t *testing.T, s *server.Server) (addr string, cancel context.CancelFunc, served <-chan error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln, nil) }()
-	t.Cleanup(func() { cancel(); <-served })
-	return "http://" + ln.Addr().String(), db, started, done
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, ln, nil) }()
+	return ln.Addr().String(), cancel, errc
 }
 
 // leave sends GET path and goes away (closes the connection) once the
