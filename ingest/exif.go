@@ -182,6 +182,16 @@ func (m *Meta) fill(x *exif.Exif) (warnings []string) {
 	if err != nil {
 		warnings = append(warnings, "GPSLongitude: "+err.Error())
 	}
+	if (lat == nil) != (lon == nil) {
+		// Half a position is no position: a point on the equator or the
+		// prime meridian would be a guess.
+		have, lack := "GPSLatitude", "GPSLongitude"
+		if lat == nil {
+			have, lack = lack, have
+		}
+		warnings = append(warnings, fmt.Sprintf("GPS position dropped: %s without a usable %s", have, lack))
+		lat, lon = nil, nil
+	}
 	m.Lat, m.Lon = lat, lon
 	m.GPSRefMissing = (lat != nil && latMissing) || (lon != nil && lonMissing)
 

@@ -122,7 +122,13 @@ func TestReadMetaReference(t *testing.T) {
 			if m.HasGPS() != ref.HasGPS {
 				t.Errorf("has_gps = %v, want %v (lat %v lon %v, exif_error %q)", m.HasGPS(), ref.HasGPS, fp(m.Lat), fp(m.Lon), m.EXIFError)
 			}
-			if !ref.ambiguous() {
+			switch {
+			case (ref.Lat == nil) != (ref.Lon == nil):
+				// exiftool shows half a position; geoseek keeps none and says why.
+				if m.Lat != nil || m.Lon != nil || !strings.Contains(m.EXIFError, "GPS position dropped") {
+					t.Errorf("half position: lat %v lon %v, exif_error %q; want neither, with a reason", fp(m.Lat), fp(m.Lon), m.EXIFError)
+				}
+			case !ref.ambiguous():
 				checkFloat(t, "lat", m.Lat, ref.Lat, 1e-6)
 				checkFloat(t, "lon", m.Lon, ref.Lon, 1e-6)
 			}
@@ -317,7 +323,9 @@ func TestTIFFIFDAtEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Make != "Nikon" || m.Orientation != 3 || m.Width != 1700 || m.Height != 1100 || m.Lat == nil || math.Abs(*m.Lat+(33+52.0/60)) > 1e-9 {
+	// The GPS IFD holds a latitude only: it was read (exif_error names it),
+	// and half a position is dropped.
+	if m.Make != "Nikon" || m.Orientation != 3 || m.Width != 1700 || m.Height != 1100 || m.Lat != nil || !strings.Contains(m.EXIFError, "GPSLatitude without") {
 		t.Errorf("got make %q orientation %d size %dx%d lat %v (%s)", m.Make, m.Orientation, m.Width, m.Height, fp(m.Lat), m.EXIFError)
 	}
 	if !strings.Contains(m.EXIFError, "0x02bc dropped") {
@@ -371,18 +379,116 @@ func TestPNGRawProfile(t *testing.T) {
 	}
 }
 
-// TestIFDTypePointer: a GPS pointer of TIFF-EP type 13 (IFD) is followed.
-func TestIFDTypePointer(t *testing.T) {
-	t.Parallel()
-	b := tiffBlock(t, []entry{{tagGPSIFD, 13, 1, 26}}, 0)
-	// GPS IFD at 26: GPSLatitudeRef "N", GPSLatitude at 56 = 10/1 30/1 0/1.
-	gps := []byte{2, 0, 1, 0, 2, 0, 2, 0, 0, 0, 'N', 0, 0, 0, 2, 0, 5, 0, 3, 0, 0, 0, 56, 0, 0, 0, 0, 0, 0, 0}
-	copy(b[26:], gps)
-	for i, v := range []byte{10, 1, 30, 1, 0, 1} {
-		b[56+i*4] = v
+// gpsBlock is a little-endian TIFF whose IFD0 holds one GPS pointer of type
+// typ and count cnt, pointing at a GPS IFD with the latitude 10°30' N and,
+// when withLon, the longitude 20°15' W.
+func gpsBlock(t testing.TB, typ uint16, cnt uint32, withLat, withLon bool) []byte {
+	le := binary.LittleEndian
+	b := tiffBlock(t, []entry{{tagGPSIFD, typ, cnt, 26}}, 0)[:26]
+	type ent struct {
+		tag, typ uint16
+		cnt      uint32
+		val      []byte // inline (≤ 4 bytes) or out of line
 	}
+	rat := func(v ...uint32) []byte {
+		var out []byte
+		for _, x := range v {
+			out = le.AppendUint32(out, x)
+		}
+		return out
+	}
+	var es []ent
+	if withLat {
+		es = append(es, ent{1, 2, 2, []byte("N\x00")}, ent{2, 5, 3, rat(10, 1, 30, 1, 0, 1)})
+	}
+	if withLon {
+		es = append(es, ent{3, 2, 2, []byte("W\x00")}, ent{4, 5, 3, rat(20, 1, 15, 1, 0, 1)})
+	}
+	valuesAt := uint32(26 + 2 + len(es)*12 + 4)
+	var values []byte
+	b = le.AppendUint16(b, uint16(len(es)))
+	for _, e := range es {
+		b = le.AppendUint16(b, e.tag)
+		b = le.AppendUint16(b, e.typ)
+		b = le.AppendUint32(b, e.cnt)
+		if len(e.val) <= 4 {
+			b = append(b, append(e.val, make([]byte, 4-len(e.val))...)...)
+			continue
+		}
+		b = le.AppendUint32(b, valuesAt+uint32(len(values)))
+		values = append(values, e.val...)
+	}
+	b = le.AppendUint32(b, 0)
+	return append(b, values...)
+}
+
+// TestGPSPointerTypes: the GPS pointer is followed when it is one SHORT,
+// LONG, SLONG or TIFF-EP IFD value, as exiftool and exiv2 follow it, and
+// dropped with a reason otherwise.
+func TestGPSPointerTypes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		typ    uint16
+		cnt    uint32
+		follow bool
+	}{
+		{"SHORT", 3, 1, true},
+		{"LONG", 4, 1, true},
+		{"SLONG", 9, 1, true},
+		{"IFD", 13, 1, true},
+		{"SSHORT", 8, 1, false},
+		{"RATIONAL", 5, 1, false},
+		{"two LONGs", 4, 2, false},
+		{"two SLONGs", 9, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := gpsBlock(t, tc.typ, tc.cnt, true, true)
+			m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.follow {
+				if m.Lat != nil || m.Lon != nil || !strings.Contains(m.EXIFError, "0x8825") {
+					t.Fatalf("lat %v lon %v, exif_error %q: want the pointer dropped with a reason", fp(m.Lat), fp(m.Lon), m.EXIFError)
+				}
+				return
+			}
+			if m.Lat == nil || m.Lon == nil || math.Abs(*m.Lat-10.5) > 1e-9 || math.Abs(*m.Lon+20.25) > 1e-9 {
+				t.Fatalf("lat %v lon %v (%s)", fp(m.Lat), fp(m.Lon), m.EXIFError)
+			}
+			if m.EXIFError != "" {
+				t.Errorf("exif_error %q on a valid pointer", m.EXIFError)
+			}
+		})
+	}
+	// A negative SLONG is an offset outside the data: dropped, no panic.
+	b := gpsBlock(t, 9, 1, true, true)
+	binary.LittleEndian.PutUint32(b[8+2+8:], uint32(0xFFFFFFF0))
 	m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
-	if err != nil || m.Lat == nil || math.Abs(*m.Lat-10.5) > 1e-9 {
-		t.Fatalf("lat %v, %v (%s)", fp(m.Lat), err, m.EXIFError)
+	if err != nil || m.Lat != nil || !strings.Contains(m.EXIFError, "0x8825") {
+		t.Fatalf("negative SLONG: lat %v, %v, exif_error %q", fp(m.Lat), err, m.EXIFError)
+	}
+}
+
+// TestHalfPosition: a latitude without a longitude (or the reverse) is no
+// position at all, and exif_error says why.
+func TestHalfPosition(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct{ lat, lon bool }{
+		"latitude only":  {true, false},
+		"longitude only": {false, true},
+	} {
+		b := gpsBlock(t, 4, 1, tc.lat, tc.lon)
+		m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Lat != nil || m.Lon != nil || m.HasGPS() {
+			t.Errorf("%s: lat %v lon %v, want neither", name, fp(m.Lat), fp(m.Lon))
+		}
+		if !strings.Contains(m.EXIFError, "GPS position dropped") {
+			t.Errorf("%s: exif_error %q does not say why the position is missing", name, m.EXIFError)
+		}
 	}
 }

@@ -43,8 +43,8 @@ func sanitizeTIFF(in []byte) (out []byte, warnings []string, err error) {
 //   - entries of unknown type, with a zero or overflowing size (count × type
 //     size is computed in 64 bits; goexif's uint32 product wraps), whose
 //     value lies outside r, or whose value is larger than 64 KiB are dropped;
-//   - a sub-IFD pointer that is not a single SHORT or LONG, or points to a
-//     bad IFD, is dropped;
+//   - a sub-IFD pointer that is not a single SHORT, LONG, SLONG or IFD
+//     value, or points to a bad IFD, is dropped;
 //   - the result is at most MaxEXIFBytes.
 //
 // Because the result is rebuilt rather than trusted, IFDs and values may lie
@@ -135,7 +135,10 @@ func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
 		copy(e.raw[:], table[i*12:i*12+12])
 		tag, typ, cnt := b.order.Uint16(e.raw[0:2]), b.order.Uint16(e.raw[2:4]), b.order.Uint32(e.raw[4:8])
 		isPointer := tag == tagExifIFD || tag == tagGPSIFD || tag == tagInteropIFD
-		if isPointer && typ == 13 { // TIFF-EP's IFD type: a LONG offset goexif can read
+		// A pointer written as SLONG or as TIFF-EP's IFD type holds the same
+		// 32-bit offset as a LONG (exiftool and exiv2 follow it); goexif reads
+		// it as a LONG. A negative SLONG becomes an offset outside the data.
+		if isPointer && (typ == 9 || typ == 13) {
 			typ = 4
 			b.order.PutUint16(e.raw[2:4], typ)
 		}
@@ -145,7 +148,7 @@ func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
 		}
 		if isPointer {
 			// goexif follows a pointer of any integer type, reading its first
-			// value; accept only the regular one-value SHORT or LONG.
+			// value; accept only one SHORT or 32-bit value.
 			if (typ != 3 && typ != 4) || cnt != 1 {
 				b.warn("sub-IFD pointer 0x%04x dropped: type %d, count %d", tag, typ, cnt)
 				continue

@@ -1,5 +1,24 @@
 package migrations
 
-import "io/fs"
+import (
+	"context"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
 
 func FsGlob() ([]string, error) { return fs.Glob(sqlFiles, "sql/*.sql") }
+
+// UpTo applies the SQL migrations up to and including version v, so a test
+// can write rows as an older schema allowed them and then migrate on.
+func UpTo(ctx context.Context, pool *pgxpool.Pool, v int64) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := provider(db)
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, v)
+	return err
+}

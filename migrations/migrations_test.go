@@ -175,19 +175,19 @@ func TestPhotoGeneratedPoint(t *testing.T) {
 	if math.Abs(*x-151.2153) > 1e-12 || math.Abs(*y+33.8568) > 1e-12 || *docX != *x {
 		t.Fatalf("after update: %v %v (document %v)", *x, *y, *docX)
 	}
-	// Either coordinate NULL: no point.
-	if _, err := db.Pool.Exec(ctx, `UPDATE photos SET lat = NULL WHERE document_id = $1`, docID); err != nil {
+	// No position: no point.
+	if _, err := db.Pool.Exec(ctx, `UPDATE photos SET lat = NULL, lon = NULL WHERE document_id = $1`, docID); err != nil {
 		t.Fatal(err)
 	}
 	x, _, _, docX = point()
 	if x != nil || docX != nil {
-		t.Fatalf("lat NULL gave point x=%v (document %v), want NULL", x, docX)
+		t.Fatalf("no position gave point x=%v (document %v), want NULL", x, docX)
 	}
-	if _, err := db.Pool.Exec(ctx, `UPDATE photos SET lat = 10, lon = NULL WHERE document_id = $1`, docID); err != nil {
-		t.Fatal(err)
-	}
-	if x, _, _, _ = point(); x != nil {
-		t.Fatalf("lon NULL gave a point")
+	// Half a position is refused by the schema.
+	for _, set := range []string{"lat = 10, lon = NULL", "lat = NULL, lon = 10"} {
+		if _, err := db.Pool.Exec(ctx, `UPDATE photos SET `+set+` WHERE document_id = $1`, docID); pg.Code(err) != pg.CheckViolation {
+			t.Fatalf("%s: %v, want a check violation", set, err)
+		}
 	}
 	// The column is generated: writing it is refused.
 	if _, err := db.Pool.Exec(ctx, `UPDATE photos SET geom = NULL WHERE document_id = $1`, docID); pg.Code(err) != "428C9" {
@@ -325,5 +325,49 @@ func TestFilterIndexesHaveNoPendingList(t *testing.T) {
 		if got[name] != opts {
 			t.Errorf("%s: options %q, want %q", name, got[name], opts)
 		}
+	}
+}
+
+// TestHalfPositionMigrated: photos stored with half a position before the
+// schema refused it lose it on migrating, with the reason in exif_error.
+func TestHalfPositionMigrated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := emptyDB(t)
+	if err := migrations.UpTo(ctx, pool, 45); err != nil {
+		t.Fatal(err)
+	}
+	var lonOnly, whole int64
+	for i, pos := range []string{"NULL, 20", "10, 20", "45, NULL"} {
+		var id int64
+		if err := pool.QueryRow(ctx, `INSERT INTO documents (collection_id, title) SELECT id, 'p' FROM collections WHERE name = 'photos' RETURNING id`).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO photos (document_id, sha256, size_bytes, mime, storage_key, lat, lon)
+			VALUES ($1, sha256($2::bytea), 1, 'image/jpeg', 'k', `+pos+`)`, id, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		switch i {
+		case 0:
+			lonOnly = id
+		case 1:
+			whole = id
+		}
+	}
+	if _, err := migrations.Up(ctx, pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	var halves int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM photos WHERE (lat IS NULL) <> (lon IS NULL)`).Scan(&halves); err != nil || halves != 0 {
+		t.Fatalf("%d photos keep half a position (%v)", halves, err)
+	}
+	var why *string
+	if err := pool.QueryRow(ctx, `SELECT exif_error FROM photos WHERE document_id = $1`, lonOnly).Scan(&why); err != nil || why == nil ||
+		*why != "GPS position dropped: GPSLongitude without a usable GPSLatitude" {
+		t.Fatalf("exif_error of the longitude-only photo: %v %v", why, err)
+	}
+	var lat *float64
+	if err := pool.QueryRow(ctx, `SELECT lat FROM photos WHERE document_id = $1`, whole).Scan(&lat); err != nil || lat == nil || *lat != 10 {
+		t.Fatalf("a whole position was touched: lat %v, %v", lat, err)
 	}
 }
