@@ -193,8 +193,9 @@ func CurrentStatus(ctx context.Context, pool *pgxpool.Pool) (Status, error) {
 		return Status{}, err
 	}
 	st := Status{Latest: latest}
-	// Current means every embedded migration is applied (versions may be
-	// applied out of order, so compare the sets, not just the maximum).
+	// Current means every embedded migration is applied (databases migrated
+	// before the numbers were strictly increasing may have applied them out
+	// of order, so compare the sets, not just the maximum).
 	versions, err := Versions()
 	if err != nil {
 		return st, err
@@ -218,10 +219,11 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Out-of-order is allowed because features are developed on branches with
-	// reserved version ranges; goose still applies each file exactly once.
+	// Files are numbered strictly above the latest (TestMigrationNumbersIncrease),
+	// so a database missing a file below its version has a history no other
+	// database has: refuse to migrate it rather than apply files out of order.
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithAllowOutofOrder(true), goose.WithDisableGlobalRegistry(true))
+		goose.WithAllowOutofOrder(false), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: goose: %w", err)
 	}
