@@ -11,6 +11,7 @@ import (
 type spec struct {
 	name  string // as typed after geoseek: "keys revoke"
 	args  string // its arguments in the usage line: "NAME|ID|PREFIX"
+	short string // what it does in a line, for the list of a group's subcommands
 	about string // what it does, for -h
 	// minArgs and maxArgs bound the arguments (maxArgs < 0: no limit).
 	minArgs, maxArgs int
@@ -104,8 +105,8 @@ func printUsage(fs *flag.FlagSet, sp spec) {
 		line += " " + sp.args
 	}
 	fmt.Fprintf(w, "Usage: %s\n\n%s\n\n", line, sp.about)
-	fmt.Fprintln(w, "Flags may come before or after the arguments; -- ends them. Each can also be set")
-	fmt.Fprintln(w, "with the environment variable in its help ($NAME); a flag given wins.")
+	fmt.Fprintln(w, "Flags may come before or after the arguments; -- ends them. A flag whose help names")
+	fmt.Fprintln(w, "an environment variable ($NAME) can be set with it too; a flag given wins.")
 	fmt.Fprintln(w)
 	fs.PrintDefaults()
 }
@@ -148,7 +149,7 @@ func (a *App) groupUsage(name string, subs []spec) {
 		if sp.args != "" {
 			line += " " + sp.args
 		}
-		fmt.Fprintf(a.Stderr, "  %-28s %s\n", line, strings.SplitN(sp.about, "\n", 2)[0])
+		fmt.Fprintf(a.Stderr, "  %-28s %s\n", line, sp.short)
 	}
 	fmt.Fprintf(a.Stderr, "\nRun 'geoseek %s <subcommand> -h' for its flags.\n", name)
 }

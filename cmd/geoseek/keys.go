@@ -16,13 +16,13 @@ import (
 // keySpecs are the keys subcommands; flags binds create's own flags.
 func keySpecs(name, scopes *string) []spec {
 	return []spec{
-		{name: "keys create", about: "Create an API key and print it once, alone on the last line of stdout.", groups: gDatabase,
+		{name: "keys create", short: "create a key", about: "Create an API key and print it once, alone on the last line of stdout.", groups: gDatabase,
 			flags: func(fs *flag.FlagSet) {
 				fs.StringVar(name, "name", "", "a name that says who or what uses the key (required)")
 				fs.StringVar(scopes, "scopes", "read", "comma-separated scopes: read, write, admin")
 			}},
-		{name: "keys list", about: "List every API key, revoked ones included.", groups: gDatabase},
-		{name: "keys revoke", args: "NAME|ID|PREFIX", minArgs: 1, maxArgs: 1, groups: gDatabase,
+		{name: "keys list", short: "list the keys", about: "List every API key, revoked ones included.", groups: gDatabase},
+		{name: "keys revoke", short: "revoke a key", args: "NAME|ID|PREFIX", minArgs: 1, maxArgs: 1, groups: gDatabase,
 			about: "Revoke the active key with that name, id or prefix (as keys list shows them); a\nreference several active keys match is refused, with those keys listed. A running\nserver stops accepting the key within 5 s."},
 	}
 }

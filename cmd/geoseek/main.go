@@ -129,10 +129,13 @@ func (a *App) databaseURL(ctx context.Context, c *Config, logger *slog.Logger, c
 	u, err := cl.Start(ctx)
 	if errors.Is(err, pgcluster.ErrNoCluster) {
 		abs, _ := filepath.Abs(dir)
-		return "", usageError{fmt.Errorf("no private PostgreSQL cluster in %s (data dir %q): "+
-			"name a database with --database-url or DATABASE_URL, "+
-			"or the data dir your geoseek serve uses with --data-dir or GEOSEEK_DATA_DIR, "+
-			"or create a cluster there first with 'geoseek db start --data-dir %s'", abs, c.DataDir, c.DataDir)}
+		hint := ""
+		if c.groups&gDatabaseURL != 0 {
+			hint = "name a database with --database-url or DATABASE_URL, or "
+		}
+		return "", usageError{fmt.Errorf("no private PostgreSQL cluster in %s: "+
+			"%sthe data dir of your cluster (the one geoseek serve uses) with --data-dir or GEOSEEK_DATA_DIR, "+
+			"or create a cluster there with 'geoseek db start --data-dir %s'", abs, hint, c.DataDir)}
 	}
 	if err != nil {
 		return "", fmt.Errorf("private PostgreSQL cluster (set DATABASE_URL to use another server): %w", err)
@@ -227,9 +230,9 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 // dbSpecs are the db subcommands. Only start creates a cluster; url starts
 // an existing one.
 var dbSpecs = []spec{
-	{name: "db start", about: "Create the private PostgreSQL cluster under <data-dir>/pg if there is none,\nstart it unless it runs, and print its URL.", groups: gDataDir | gPGPort | gLog, createCluster: true},
-	{name: "db stop", about: "Stop the private PostgreSQL cluster under <data-dir>/pg if it runs.", groups: gDataDir | gLog},
-	{name: "db url", about: "Print the URL of the private PostgreSQL cluster under <data-dir>/pg, starting it\nif it is stopped (it must exist: see db start).", groups: gDataDir | gLog},
+	{name: "db start", short: "create the cluster if needed, start it, print its URL", about: "Create the private PostgreSQL cluster under <data-dir>/pg if there is none,\nstart it unless it runs, and print its URL.", groups: gDataDir | gPGPort | gLog, createCluster: true},
+	{name: "db stop", short: "stop the cluster", about: "Stop the private PostgreSQL cluster under <data-dir>/pg if it runs.", groups: gDataDir | gLog},
+	{name: "db url", short: "start the existing cluster if needed, print its URL", about: "Print the URL of the private PostgreSQL cluster under <data-dir>/pg, starting it\nif it is stopped (it must exist: see db start).", groups: gDataDir | gLog},
 }
 
 func (a *App) db(ctx context.Context, args []string) error {
