@@ -60,6 +60,11 @@ func TestFlagsAfterArguments(t *testing.T) {
 			t.Fatalf("key %q is still active", k.Name)
 		}
 	}
+	// Another command's setting is accepted, with a note, and not checked.
+	if out, stderr, err := run(t, vars, "keys", "list", "--database-url", db.URL, "--addr", "no-port"); err != nil || !strings.Contains(out, "temp") ||
+		!strings.Contains(stderr, "--addr does not apply to this command; ignored") {
+		t.Fatalf("keys list --addr: %v\n%s%s", err, out, stderr)
+	}
 	if _, _, err := run(t, vars, "keys", "list", "--no-such-flag"); exitCode(err) != 2 || !strings.Contains(err.Error(), "no-such-flag") {
 		t.Fatalf("unknown flag after the subcommand: %v", err)
 	}

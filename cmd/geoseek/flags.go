@@ -30,12 +30,19 @@ type spec struct {
 func (a *App) parse(sp spec, args []string) (*Config, []string, error) {
 	fs := flag.NewFlagSet("geoseek "+sp.name, flag.ContinueOnError)
 	fs.SetOutput(a.Stderr)
-	var c Config
+	var c, unused Config
 	bindConfig(fs, a.Getenv, &c, sp.groups)
 	if sp.flags != nil {
 		sp.flags(fs)
 	}
-	fs.Usage = func() { printUsage(fs, sp) }
+	// The help lists the flags bound so far. The settings of other
+	// commands are accepted too, so a script that passes one command's
+	// flags to another keeps working, but they are not listed, checked or
+	// used, and a note says so.
+	listed := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { listed[f.Name] = true })
+	bindConfig(fs, a.Getenv, &unused, ^sp.groups)
+	fs.Usage = func() { printUsage(fs, listed, sp) }
 	flags, pos := splitArgs(fs, args)
 	if err := fs.Parse(flags); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -44,6 +51,11 @@ func (a *App) parse(sp spec, args []string) (*Config, []string, error) {
 		// The flag package has printed the error and the usage.
 		return nil, nil, usageError{fmt.Errorf("%s: %w", sp.name, err)}
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if !listed[f.Name] {
+			fmt.Fprintf(a.Stderr, "geoseek %s: --%s does not apply to this command; ignored\n", sp.name, f.Name)
+		}
+	})
 	switch {
 	case len(pos) < sp.minArgs:
 		return nil, nil, usageError{fmt.Errorf("%s: missing argument: geoseek %s [flags] %s", sp.name, sp.name, sp.args)}
@@ -98,7 +110,9 @@ func takesValue(fs *flag.FlagSet, name string) bool {
 	return !ok || !b.IsBoolFlag()
 }
 
-func printUsage(fs *flag.FlagSet, sp spec) {
+// printUsage writes the -h of sp: its usage line, what it does and the flags
+// in listed, in the flag package's format.
+func printUsage(fs *flag.FlagSet, listed map[string]bool, sp spec) {
 	w := fs.Output()
 	line := "geoseek " + sp.name + " [flags]"
 	if sp.args != "" {
@@ -108,7 +122,15 @@ func printUsage(fs *flag.FlagSet, sp spec) {
 	fmt.Fprintln(w, "Flags may come before or after the arguments; -- ends them. A flag whose help names")
 	fmt.Fprintln(w, "an environment variable ($NAME) can be set with it too; a flag given wins.")
 	fmt.Fprintln(w)
-	fs.PrintDefaults()
+	shown := flag.NewFlagSet("", flag.ContinueOnError)
+	shown.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if listed[f.Name] {
+			shown.Var(f.Value, f.Name, f.Usage)
+			shown.Lookup(f.Name).DefValue = f.DefValue
+		}
+	})
+	shown.PrintDefaults()
 }
 
 // splitSubcommand finds the subcommand of a command group (keys, db): the
