@@ -134,8 +134,7 @@ func printUsage(fs *flag.FlagSet, listed map[string]bool, sp spec) {
 }
 
 // splitSubcommand finds the subcommand of a command group (keys, db): the
-// first word that is not a flag of common, the flags every subcommand of the
-// group has, or the value of one. The words around it are returned in
+// first word that is neither a flag of common nor the value of one. The words around it are returned in
 // order, for the subcommand's own parse.
 func splitSubcommand(common *flag.FlagSet, args []string) (sub string, rest []string, err error) {
 	for i := 0; i < len(args); i++ {
@@ -179,13 +178,11 @@ func (a *App) groupUsage(name string, subs []spec) {
 // dispatch picks the subcommand of a group (keys, db) from args and returns
 // its spec and the remaining words.
 func (a *App) dispatch(name string, subs []spec, args []string) (spec, []string, error) {
+	// Every shared setting may stand before the subcommand (the
+	// subcommand's own parse says which do not apply to it).
 	common := flag.NewFlagSet("", flag.ContinueOnError)
 	var c Config
-	g := ^group(0)
-	for _, sp := range subs {
-		g &= sp.groups
-	}
-	bindConfig(common, a.Getenv, &c, g)
+	bindConfig(common, a.Getenv, &c, ^group(0))
 	sub, rest, err := splitSubcommand(common, args)
 	if errors.Is(err, flag.ErrHelp) {
 		a.groupUsage(name, subs)

@@ -204,14 +204,12 @@ func (a *App) openLogged(ctx context.Context, sp spec, args []string, buffered b
 	return s, nil
 }
 
-var migrateSpec = spec{
-	name:   "migrate",
-	about:  "Apply database migrations and optional features (pgvector), then exit. Safe to run\nfrom several processes at once.",
-	groups: gDatabase,
-}
-
 func (a *App) migrate(ctx context.Context, args []string) error {
-	s, err := a.open(ctx, migrateSpec, args)
+	s, err := a.open(ctx, spec{
+		name:   "migrate",
+		about:  "Apply database migrations and optional features (pgvector), then exit. Safe to run\nfrom several processes at once.",
+		groups: gDatabase,
+	}, args)
 	if err != nil {
 		return err
 	}
@@ -229,14 +227,16 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 
 // dbSpecs are the db subcommands. Only start creates a cluster; url starts
 // an existing one.
-var dbSpecs = []spec{
-	{name: "db start", short: "create the cluster if needed, start it, print its URL", about: "Create the private PostgreSQL cluster under <data-dir>/pg if there is none,\nstart it unless it runs, and print its URL.", groups: gDataDir | gPGPort | gLog, createCluster: true},
-	{name: "db stop", short: "stop the cluster", about: "Stop the private PostgreSQL cluster under <data-dir>/pg if it runs.", groups: gDataDir | gLog},
-	{name: "db url", short: "start the existing cluster if needed, print its URL", about: "Print the URL of the private PostgreSQL cluster under <data-dir>/pg, starting it\nif it is stopped (it must exist: see db start).", groups: gDataDir | gLog},
+func dbSpecs() []spec {
+	return []spec{
+		{name: "db start", short: "create the cluster if needed, start it, print its URL", about: "Create the private PostgreSQL cluster under <data-dir>/pg if there is none,\nstart it unless it runs, and print its URL.", groups: gDataDir | gPGPort | gLog, createCluster: true},
+		{name: "db stop", short: "stop the cluster", about: "Stop the private PostgreSQL cluster under <data-dir>/pg if it runs.", groups: gDataDir | gLog},
+		{name: "db url", short: "start the existing cluster if needed, print its URL", about: "Print the URL of the private PostgreSQL cluster under <data-dir>/pg, starting it\nif it is stopped (it must exist: see db start).", groups: gDataDir | gLog},
+	}
 }
 
 func (a *App) db(ctx context.Context, args []string) error {
-	sp, rest, err := a.dispatch("db", dbSpecs, args)
+	sp, rest, err := a.dispatch("db", dbSpecs(), args)
 	if err != nil {
 		return err
 	}
