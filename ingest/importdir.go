@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,8 +30,13 @@ type ImportOptions struct {
 	// instead of copying it. Files that are not stored stay in place.
 	Move bool
 	// Progress, when set, receives a progress bar (files done, rate, time
-	// left) rewritten in place a few times a second, and a final newline.
+	// left) rewritten in place a few times a second, and a final newline;
+	// or plain lines, when ProgressLines is set.
 	Progress io.Writer
+	// ProgressLines, if positive, makes Progress a line when the import
+	// starts and one every ProgressLines after, for logs and pipes: a bar
+	// redrawn with carriage returns is garbage there.
+	ProgressLines time.Duration
 }
 
 // ImportError is a file that could not be ingested.
@@ -47,8 +53,19 @@ type ImportSummary struct {
 	Skipped  int           `json:"skipped"` // not an accepted image type
 	Failed   int           `json:"failed"`
 	Bytes    int64         `json:"bytes"`
-	Elapsed  time.Duration `json:"elapsed"`
+	Elapsed  time.Duration `json:"-"` // in JSON: elapsed_seconds
 	Errors   []ImportError `json:"errors,omitempty"`
+}
+
+// MarshalJSON writes Elapsed as elapsed_seconds, a number of seconds: a
+// time.Duration would be a bare count of nanoseconds, which readers of JSON
+// take for seconds.
+func (s ImportSummary) MarshalJSON() ([]byte, error) {
+	type fields ImportSummary // without this method
+	return json.Marshal(struct {
+		fields
+		ElapsedSeconds float64 `json:"elapsed_seconds"`
+	}{fields(s), s.Elapsed.Seconds()})
 }
 
 // String is the one-paragraph summary printed at the end of an import.
@@ -103,7 +120,34 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
-	bar := newProgress(opt.Progress, len(paths))
+	var bar *progressbar.ProgressBar
+	if opt.ProgressLines > 0 && opt.Progress != nil {
+		fmt.Fprintf(opt.Progress, "importing %d files\n", len(paths))
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		defer func() { close(stop); <-done }()
+		go func() {
+			defer close(done)
+			t := time.NewTicker(opt.ProgressLines)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					mu.Lock()
+					n := sum.Created + sum.Existing + sum.Skipped + sum.Failed
+					failed := sum.Failed
+					mu.Unlock()
+					el := time.Since(start)
+					fmt.Fprintf(opt.Progress, "importing: %d of %d files (%d failed), %.1f files/s, %.0f s\n",
+						n, len(paths), failed, float64(n)/el.Seconds(), el.Seconds())
+				}
+			}
+		}()
+	} else {
+		bar = newProgress(opt.Progress, len(paths))
+	}
 	record := func(path string, size int64, created bool, err error) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -47,16 +47,38 @@ type Config struct {
 	EmbedderDim    int
 	EmbedderRPS    float64
 
+	// groups are the settings bound by bindConfig; Validate checks those.
+	groups group
 	// finish converts flags that need parsing after fs.Parse.
 	finish func() error
 }
 
+// group is a set of settings; each subcommand binds the groups it uses, so
+// its -h lists only those and Validate checks only those.
+type group uint
+
+const (
+	gDatabaseURL group = 1 << iota // --database-url
+	gDataDir                       // --data-dir
+	gPGPort                        // --pg-port: only commands that may create the private cluster
+	gLog                           // --log-level, --log-format
+	gPool                          // --db-pool-size, --statement-timeout
+	gServe                         // the HTTP server's settings
+	gUpload                        // --max-upload-bytes, --max-upload-files
+	gEmbed                         // the embedder's settings
+)
+
+// gDatabase is what a command that only talks to the database needs.
+const gDatabase = gDatabaseURL | gDataDir | gLog
+
 // envVar documents one setting: its flag, its environment variable, its help.
 type envVar struct{ flag, env, help string }
 
-// bindConfig defines the shared flags on fs with defaults taken from the
-// environment.
-func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envVar {
+// bindConfig defines on fs the flags of the groups in groups, with defaults
+// taken from the environment; settings of other groups keep their zero
+// value and are not validated.
+func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups group) *[]envVar {
+	c.groups = groups
 	vars := &[]envVar{}
 	var secrets []func()
 	str := func(p *string, name, env, def, help string) {
@@ -94,27 +116,6 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 		fs.BoolVar(p, name, def, help+" ($"+env+")")
 		*vars = append(*vars, envVar{name, env, help})
 	}
-	str(&c.Addr, "addr", "GEOSEEK_ADDR", "127.0.0.1:8080", "HTTP listen address")
-	str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty starts the private cluster under <data-dir>/pg")
-	str(&c.DataDir, "data-dir", "GEOSEEK_DATA_DIR", "data", "directory for originals, uploads and the private cluster")
-	str(&c.LogLevel, "log-level", "GEOSEEK_LOG_LEVEL", "info", "log level: debug, info, warn, error")
-	str(&c.LogFormat, "log-format", "GEOSEEK_LOG_FORMAT", "text", "log format: text or json")
-	dur(&c.LogFlush, "log-flush", "GEOSEEK_LOG_FLUSH", time.Second, "serve: longest time log lines below warn are buffered before they are written (warnings and errors write at once; 0: every line at once)")
-	integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections")
-	dur(&c.StatementTimeout, "statement-timeout", "GEOSEEK_STATEMENT_TIMEOUT", 30*time.Second, "server-side limit on each SQL statement")
-	dur(&c.RequestTimeout, "request-timeout", "GEOSEEK_REQUEST_TIMEOUT", 60*time.Second, "limit on each HTTP request (uploads excepted)")
-	dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests get to finish on shutdown")
-	boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
-	integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
-	str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
-	var proxies string
-	str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
-	integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
-	c.Places = true
-	if v := getenv("GEOSEEK_PLACES"); v != "" {
-		c.Places, _ = strconv.ParseBool(v)
-	}
-	fs.BoolVar(&c.Places, "places", c.Places, "load Natural Earth place names into PostGIS at start-up, to name photo locations ($GEOSEEK_PLACES)")
 	// Secrets are read from the environment after parsing, so -h never
 	// prints them as a default.
 	secret := func(p *string, name, env, help string) {
@@ -126,46 +127,114 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 			}
 		})
 	}
-	secret(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "secret that signs search paging cursors (default: random per process)")
-	var maxUpload int
-	integer(&maxUpload, "max-upload-bytes", "GEOSEEK_MAX_UPLOAD_BYTES", 200<<20, "largest photo file accepted")
-	integer(&c.MaxUploadFiles, "max-upload-files", "GEOSEEK_MAX_UPLOAD_FILES", 100, "most files in one upload request")
-	str(&c.Embedder, "embedder", "GEOSEEK_EMBEDDER", "offline", "default embedder of new collections: offline or openai")
-	str(&c.EmbedderURL, "embedder-url", "GEOSEEK_EMBEDDER_URL", "", "OpenAI-compatible API root, e.g. http://127.0.0.1:11434/v1 (Ollama)")
-	str(&c.EmbedderModel, "embedder-model", "GEOSEEK_EMBEDDER_MODEL", "", "model name sent to the OpenAI-compatible server")
-	secret(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "API key for the OpenAI-compatible server")
-	integer(&c.EmbedderDim, "embedder-dim", "GEOSEEK_EMBEDDER_DIM", 0, "vector dimension of the OpenAI-compatible model (offline: 384)")
-	var rps string
-	str(&rps, "embedder-rps", "GEOSEEK_EMBEDDER_RPS", "0", "requests per second limit towards the embedding server (0: none)")
+	var finish []func() error
+	if groups&gServe != 0 {
+		str(&c.Addr, "addr", "GEOSEEK_ADDR", "127.0.0.1:8080", "HTTP listen address")
+	}
+	if groups&gDatabaseURL != 0 {
+		str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty uses the private cluster under <data-dir>/pg")
+	}
+	if groups&gDataDir != 0 {
+		help := "directory of the private cluster (<data-dir>/pg), used when no database URL is given"
+		if groups&(gServe|gUpload) != 0 {
+			help = "directory for originals, uploads and the private cluster"
+		}
+		str(&c.DataDir, "data-dir", "GEOSEEK_DATA_DIR", "data", help)
+	}
+	if groups&gLog != 0 {
+		str(&c.LogLevel, "log-level", "GEOSEEK_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+		str(&c.LogFormat, "log-format", "GEOSEEK_LOG_FORMAT", "text", "log format: text or json")
+	}
+	if groups&gServe != 0 {
+		dur(&c.LogFlush, "log-flush", "GEOSEEK_LOG_FLUSH", time.Second, "longest time log lines below warn are buffered before they are written (warnings and errors write at once; 0: every line at once)")
+	}
+	if groups&gPool != 0 {
+		integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections")
+		dur(&c.StatementTimeout, "statement-timeout", "GEOSEEK_STATEMENT_TIMEOUT", 30*time.Second, "server-side limit on each SQL statement")
+	} else {
+		// Commands without these flags open a small pool with the usual limit.
+		c.PoolSize, c.StatementTimeout = 4, 30*time.Second
+	}
+	if groups&gServe != 0 {
+		dur(&c.RequestTimeout, "request-timeout", "GEOSEEK_REQUEST_TIMEOUT", 60*time.Second, "limit on each HTTP request (uploads excepted)")
+		dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests get to finish on shutdown")
+		boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
+	}
+	if groups&gPGPort != 0 {
+		integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
+	}
+	if groups&gServe != 0 {
+		str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
+		var proxies string
+		str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
+		integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
+		c.Places = true
+		if v := getenv("GEOSEEK_PLACES"); v != "" {
+			c.Places, _ = strconv.ParseBool(v)
+		}
+		fs.BoolVar(&c.Places, "places", c.Places, "load Natural Earth place names into PostGIS at start-up, to name photo locations ($GEOSEEK_PLACES)")
+		*vars = append(*vars, envVar{"places", "GEOSEEK_PLACES", "load Natural Earth place names into PostGIS at start-up"})
+		secret(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "secret that signs search paging cursors (default: random per process)")
+		finish = append(finish, func() error {
+			c.TrustedProxies = nil
+			for _, p := range strings.Split(proxies, ",") {
+				p = strings.TrimSpace(p)
+				if p == "" {
+					continue
+				}
+				_, errP := netip.ParsePrefix(p)
+				_, errA := netip.ParseAddr(p)
+				if errP != nil && errA != nil {
+					return fmt.Errorf("--trusted-proxies/GEOSEEK_TRUSTED_PROXIES %q: want an IP address or CIDR", p)
+				}
+				c.TrustedProxies = append(c.TrustedProxies, p)
+			}
+			return nil
+		})
+	}
+	if groups&gUpload != 0 {
+		var maxUpload int
+		integer(&maxUpload, "max-upload-bytes", "GEOSEEK_MAX_UPLOAD_BYTES", 200<<20, "largest photo file accepted")
+		integer(&c.MaxUploadFiles, "max-upload-files", "GEOSEEK_MAX_UPLOAD_FILES", 100, "most files in one upload request")
+		finish = append(finish, func() error {
+			c.MaxUploadBytes = int64(maxUpload)
+			return nil
+		})
+	}
+	if groups&gEmbed != 0 {
+		str(&c.Embedder, "embedder", "GEOSEEK_EMBEDDER", "offline", "default embedder of new collections: offline or openai")
+		str(&c.EmbedderURL, "embedder-url", "GEOSEEK_EMBEDDER_URL", "", "OpenAI-compatible API root, e.g. http://127.0.0.1:11434/v1 (Ollama)")
+		str(&c.EmbedderModel, "embedder-model", "GEOSEEK_EMBEDDER_MODEL", "", "model name sent to the OpenAI-compatible server")
+		secret(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "API key for the OpenAI-compatible server")
+		integer(&c.EmbedderDim, "embedder-dim", "GEOSEEK_EMBEDDER_DIM", 0, "vector dimension of the OpenAI-compatible model (offline: 384)")
+		var rps string
+		str(&rps, "embedder-rps", "GEOSEEK_EMBEDDER_RPS", "0", "requests per second limit towards the embedding server (0: none)")
+		finish = append(finish, func() error {
+			v, err := strconv.ParseFloat(rps, 64)
+			if err != nil || v < 0 {
+				return fmt.Errorf("--embedder-rps/GEOSEEK_EMBEDDER_RPS %q: want a number >= 0", rps)
+			}
+			c.EmbedderRPS = v
+			return nil
+		})
+	}
 	c.finish = func() error {
 		for _, f := range secrets {
 			f()
 		}
-		c.MaxUploadBytes = int64(maxUpload)
-		c.TrustedProxies = nil
-		for _, p := range strings.Split(proxies, ",") {
-			p = strings.TrimSpace(p)
-			if p == "" {
-				continue
+		var errs []error
+		for _, f := range finish {
+			if err := f(); err != nil {
+				errs = append(errs, err)
 			}
-			_, errP := netip.ParsePrefix(p)
-			_, errA := netip.ParseAddr(p)
-			if errP != nil && errA != nil {
-				return fmt.Errorf("--trusted-proxies/GEOSEEK_TRUSTED_PROXIES %q: want an IP address or CIDR", p)
-			}
-			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
-		v, err := strconv.ParseFloat(rps, 64)
-		if err != nil || v < 0 {
-			return fmt.Errorf("--embedder-rps/GEOSEEK_EMBEDDER_RPS %q: want a number >= 0", rps)
-		}
-		c.EmbedderRPS = v
-		return nil
+		return errors.Join(errs...)
 	}
 	return vars
 }
 
-// Validate checks the configuration and says precisely what is wrong.
+// Validate checks the settings of the groups bound and says precisely what
+// is wrong.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.finish != nil {
@@ -173,52 +242,65 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.MaxUploadBytes < 1 {
-		errs = append(errs, errors.New("--max-upload-bytes/GEOSEEK_MAX_UPLOAD_BYTES: want a positive number of bytes"))
-	}
-	if c.MaxUploadFiles < 1 {
-		errs = append(errs, errors.New("--max-upload-files/GEOSEEK_MAX_UPLOAD_FILES: want a positive number"))
-	}
-	if c.Embedder != "offline" && c.Embedder != "openai" {
-		errs = append(errs, fmt.Errorf("--embedder/GEOSEEK_EMBEDDER %q: want offline or openai", c.Embedder))
-	}
-	if c.Embedder == "openai" && (c.EmbedderURL == "" || c.EmbedderModel == "" || c.EmbedderDim <= 0) {
-		errs = append(errs, errors.New("GEOSEEK_EMBEDDER=openai needs GEOSEEK_EMBEDDER_URL, GEOSEEK_EMBEDDER_MODEL and GEOSEEK_EMBEDDER_DIM"))
-	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("--addr/GEOSEEK_ADDR %q: want host:port: %w", c.Addr, err))
-	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("--data-dir/GEOSEEK_DATA_DIR must not be empty"))
-	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("--log-format/GEOSEEK_LOG_FORMAT %q: want text or json", c.LogFormat))
-	}
-	if c.PoolSize < 1 || c.PoolSize > 1000 {
-		errs = append(errs, fmt.Errorf("--db-pool-size/GEOSEEK_DB_POOL_SIZE %d: want 1 to 1000 (an unparsable value shows as -1)", c.PoolSize))
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"--statement-timeout/GEOSEEK_STATEMENT_TIMEOUT", c.StatementTimeout},
-		{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
-		{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
-	} {
-		if d.v <= 0 {
-			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
+	has := func(g group) bool { return c.groups&g != 0 }
+	if has(gUpload) {
+		if c.MaxUploadBytes < 1 {
+			errs = append(errs, errors.New("--max-upload-bytes/GEOSEEK_MAX_UPLOAD_BYTES: want a positive number of bytes"))
+		}
+		if c.MaxUploadFiles < 1 {
+			errs = append(errs, errors.New("--max-upload-files/GEOSEEK_MAX_UPLOAD_FILES: want a positive number"))
 		}
 	}
-	if c.LogFlush < 0 {
-		errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
+	if has(gEmbed) {
+		if c.Embedder != "offline" && c.Embedder != "openai" {
+			errs = append(errs, fmt.Errorf("--embedder/GEOSEEK_EMBEDDER %q: want offline or openai", c.Embedder))
+		}
+		if c.Embedder == "openai" && (c.EmbedderURL == "" || c.EmbedderModel == "" || c.EmbedderDim <= 0) {
+			errs = append(errs, errors.New("GEOSEEK_EMBEDDER=openai needs GEOSEEK_EMBEDDER_URL, GEOSEEK_EMBEDDER_MODEL and GEOSEEK_EMBEDDER_DIM"))
+		}
 	}
-	if c.TileCacheMB < 0 {
-		errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
+	if has(gDataDir) && c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir/GEOSEEK_DATA_DIR must not be empty"))
 	}
-	if c.PGPort < 0 || c.PGPort > 65535 {
+	if has(gLog) {
+		if _, err := parseLevel(c.LogLevel); err != nil {
+			errs = append(errs, err)
+		}
+		if c.LogFormat != "text" && c.LogFormat != "json" {
+			errs = append(errs, fmt.Errorf("--log-format/GEOSEEK_LOG_FORMAT %q: want text or json", c.LogFormat))
+		}
+	}
+	if has(gPool) {
+		if c.PoolSize < 1 || c.PoolSize > 1000 {
+			errs = append(errs, fmt.Errorf("--db-pool-size/GEOSEEK_DB_POOL_SIZE %d: want 1 to 1000 (an unparsable value shows as -1)", c.PoolSize))
+		}
+		if c.StatementTimeout <= 0 {
+			errs = append(errs, errors.New("--statement-timeout/GEOSEEK_STATEMENT_TIMEOUT: want a positive duration such as 30s or 2m"))
+		}
+	}
+	if has(gServe) {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("--addr/GEOSEEK_ADDR %q: want host:port: %w", c.Addr, err))
+		}
+		for _, d := range []struct {
+			name string
+			v    time.Duration
+		}{
+			{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
+			{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
+		} {
+			if d.v <= 0 {
+				errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
+			}
+		}
+		if c.LogFlush < 0 {
+			errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
+		}
+		if c.TileCacheMB < 0 {
+			errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
+		}
+	}
+	if has(gPGPort) && (c.PGPort < 0 || c.PGPort > 65535) {
 		errs = append(errs, fmt.Errorf("--pg-port/GEOSEEK_PG_PORT %d: want a port number", c.PGPort))
 	}
 	return errors.Join(errs...)

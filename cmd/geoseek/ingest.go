@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
 
 	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/app"
@@ -17,19 +21,26 @@ import (
 // thumbnail and embedding jobs queued for the running server to work).
 func (a *App) ingestDirs(ctx context.Context, args []string) error {
 	var concurrency int
-	var asJSON, move bool
-	s, err := a.open(ctx, "ingest", args, func(fs *flag.FlagSet) {
-		fs.IntVar(&concurrency, "concurrency", ingest.DefaultConcurrency(), "files read and hashed at once (files waiting for their batch to commit do not count)")
-		fs.BoolVar(&move, "move", false, "move files into the store instead of copying them (same file system only; files not stored stay in place)")
-		fs.BoolVar(&asJSON, "json", false, "print the summary as JSON")
-	})
+	var asJSON, move, quiet bool
+	s, err := a.open(ctx, spec{
+		name: "ingest",
+		args: "DIR...",
+		about: "Import the photos under each directory through the same pipeline as uploads; the\n" +
+			"running server makes their thumbnails and embeddings. Progress goes to stderr: a bar\n" +
+			"on a terminal, else a line every few seconds.",
+		minArgs: 1, maxArgs: -1,
+		groups: gDatabase | gPool | gUpload,
+		flags: func(fs *flag.FlagSet) {
+			fs.IntVar(&concurrency, "concurrency", ingest.DefaultConcurrency(), "files read and hashed at once (files waiting for their batch to commit do not count)")
+			fs.BoolVar(&move, "move", false, "move files into the store instead of copying them (same file system only; files not stored stay in place)")
+			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON (durations in seconds)")
+			fs.BoolVar(&quiet, "quiet", false, "print no progress, only the summary")
+		},
+	}, args)
 	if err != nil {
 		return err
 	}
 	defer s.pool.Close()
-	if s.fs.NArg() == 0 {
-		return usageError{errors.New("ingest: name one or more directories (geoseek ingest DIR ...)")}
-	}
 	inserter, err := jobs.NewInserter(s.pool, s.logger)
 	if err != nil {
 		return err
@@ -38,7 +49,17 @@ func (a *App) ingestDirs(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	sum, err := photos.ImportDirs(ctx, s.fs.Args(), ingest.ImportOptions{Concurrency: concurrency, Move: move, Progress: a.Stderr})
+	opt := ingest.ImportOptions{Concurrency: concurrency, Move: move}
+	if !quiet {
+		opt.Progress = a.Stderr
+		if !isTerminal(a.Stderr) {
+			opt.ProgressLines = a.ProgressEvery
+			if opt.ProgressLines <= 0 {
+				opt.ProgressLines = 5 * time.Second
+			}
+		}
+	}
+	sum, err := photos.ImportDirs(ctx, s.args, opt)
 	if asJSON {
 		b, _ := json.MarshalIndent(sum, "", "  ")
 		fmt.Fprintln(a.Stdout, string(b))
@@ -55,6 +76,13 @@ func (a *App) ingestDirs(ctx context.Context, args []string) error {
 		return fmt.Errorf("ingest: %d of %d files failed", sum.Failed, sum.Files)
 	}
 	return nil
+}
+
+// isTerminal reports whether w is a terminal, where a progress bar redrawn in
+// place can be read.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func (c *Config) ingestConfig() ingest.Config {

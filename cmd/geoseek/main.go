@@ -58,6 +58,9 @@ type App struct {
 	Listener net.Listener
 	// Started, if set, is called by serve with the bound address.
 	Started func(addr string)
+	// ProgressEvery is how often ingest writes a progress line where its
+	// stderr is no terminal (default 5s).
+	ProgressEvery time.Duration
 }
 
 const usage = `geoseek — search and map a PostgreSQL database
@@ -67,14 +70,15 @@ Usage: geoseek <command> [flags]
 Commands:
   serve     migrate, then serve HTTP on --addr (default 127.0.0.1:8080)
   migrate   apply database migrations and optional features (pgvector) and exit
-  ingest    import photos from local directories: ingest [--concurrency N] [--move] DIR...
+  ingest    import photos from local directories: ingest [--concurrency N] [--move] [--json] [--quiet] DIR...
   reembed   queue re-embedding: reembed [--collection C] [--missing]
-  keys      manage API keys: keys create --name N --scopes read,write,admin | keys list | keys revoke ID|PREFIX
+  keys      manage API keys: keys create --name N --scopes read,write,admin | keys list | keys revoke NAME|ID|PREFIX
   db        the private PostgreSQL cluster: db start | db stop | db url
   version   print the version
 
-Run 'geoseek <command> -h' for the flags of a command. Every flag can also be
-set with the environment variable named in its help.
+Run 'geoseek <command> -h' for the flags of a command: each lists the flags it
+uses, and the environment variable that sets each. Flags may come before or
+after a command's arguments.
 `
 
 // Run runs one subcommand.
@@ -112,33 +116,27 @@ func (a *App) Run(ctx context.Context, args []string) error {
 	}
 }
 
-// flags parses the shared configuration flags of a subcommand; extra lets the
-// subcommand add its own.
-func (a *App) flags(name string, args []string, extra func(fs *flag.FlagSet)) (*Config, *flag.FlagSet, error) {
-	fs := flag.NewFlagSet("geoseek "+name, flag.ContinueOnError)
-	fs.SetOutput(a.Stderr)
-	var c Config
-	bindConfig(fs, a.Getenv, &c)
-	if extra != nil {
-		extra(fs)
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
-	}
-	if err := c.Validate(); err != nil {
-		return nil, nil, usageError{err}
-	}
-	return &c, fs, nil
-}
-
-// databaseURL returns DATABASE_URL, or starts the private cluster and returns
-// its URL.
-func (a *App) databaseURL(ctx context.Context, c *Config, logger *slog.Logger) (string, error) {
+// databaseURL returns the configured database URL, or starts the private
+// cluster under the data dir and returns its URL. Only a command that may
+// create the cluster (serve, db start) creates one where the data dir has
+// none; the others say how to point them at a database instead.
+func (a *App) databaseURL(ctx context.Context, c *Config, logger *slog.Logger, create bool) (string, error) {
 	if c.DatabaseURL != "" {
 		return c.DatabaseURL, nil
 	}
-	cl := &pgcluster.Cluster{Dir: filepath.Join(c.DataDir, "pg"), Port: c.PGPort, Logger: logger}
+	dir := filepath.Join(c.DataDir, "pg")
+	cl := &pgcluster.Cluster{Dir: dir, Port: c.PGPort, Logger: logger, Existing: !create}
 	u, err := cl.Start(ctx)
+	if errors.Is(err, pgcluster.ErrNoCluster) {
+		abs, _ := filepath.Abs(dir)
+		hint := ""
+		if c.groups&gDatabaseURL != 0 {
+			hint = "name a database with --database-url or DATABASE_URL, or "
+		}
+		return "", usageError{fmt.Errorf("no private PostgreSQL cluster in %s: "+
+			"%sthe data dir of your cluster (the one geoseek serve uses) with --data-dir or GEOSEEK_DATA_DIR, "+
+			"or create a cluster there with 'geoseek db start --data-dir %s'", abs, hint, c.DataDir)}
+	}
 	if err != nil {
 		return "", fmt.Errorf("private PostgreSQL cluster (set DATABASE_URL to use another server): %w", err)
 	}
@@ -148,8 +146,8 @@ func (a *App) databaseURL(ctx context.Context, c *Config, logger *slog.Logger) (
 // openMigrated migrates the database and opens the pool. Migrations run on a
 // short-lived pool first: the main pool registers the PostGIS and pgvector
 // types when each connection opens, so it must open after they exist.
-func (a *App) openMigrated(ctx context.Context, c *Config, logger *slog.Logger) (*pgxpool.Pool, migrations.Report, error) {
-	u, err := a.databaseURL(ctx, c, logger)
+func (a *App) openMigrated(ctx context.Context, c *Config, logger *slog.Logger, create bool) (*pgxpool.Pool, migrations.Report, error) {
+	u, err := a.databaseURL(ctx, c, logger, create)
 	if err != nil {
 		return nil, migrations.Report{}, err
 	}
@@ -167,10 +165,10 @@ func (a *App) openMigrated(ctx context.Context, c *Config, logger *slog.Logger) 
 }
 
 // session is what a database subcommand starts with: its configuration and
-// flags parsed, a logger, and a pool on the migrated database.
+// arguments parsed, a logger, and a pool on the migrated database.
 type session struct {
 	cfg    *Config
-	fs     *flag.FlagSet
+	args   []string
 	logger *slog.Logger
 	pool   *pgxpool.Pool
 	rep    migrations.Report
@@ -178,18 +176,18 @@ type session struct {
 	closeLog func() error
 }
 
-// open parses a subcommand's flags and opens its migrated database; the
-// caller closes s.pool, then calls s.closeLog. Its log writes each line at
-// once: these commands are run by hand.
-func (a *App) open(ctx context.Context, name string, args []string, extra func(fs *flag.FlagSet)) (*session, error) {
-	return a.openLogged(ctx, name, args, extra, false)
+// open parses a subcommand's command line and opens its migrated database;
+// the caller closes s.pool, then calls s.closeLog. Its log writes each line
+// at once: these commands are run by hand.
+func (a *App) open(ctx context.Context, sp spec, args []string) (*session, error) {
+	return a.openLogged(ctx, sp, args, false)
 }
 
 // openLogged is open with a choice of log: buffered holds lines below Warn
 // for up to --log-flush (the server's access log is a line per request; see
 // internal/logging).
-func (a *App) openLogged(ctx context.Context, name string, args []string, extra func(fs *flag.FlagSet), buffered bool) (*session, error) {
-	c, fs, err := a.flags(name, args, extra)
+func (a *App) openLogged(ctx context.Context, sp spec, args []string, buffered bool) (*session, error) {
+	c, pos, err := a.parse(sp, args)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +195,9 @@ func (a *App) openLogged(ctx context.Context, name string, args []string, extra 
 	if buffered {
 		flush = c.LogFlush
 	}
-	s := &session{cfg: c, fs: fs}
+	s := &session{cfg: c, args: pos}
 	s.logger, s.closeLog = c.bufferedLogger(a.Stderr, flush)
-	if s.pool, s.rep, err = a.openMigrated(ctx, c, s.logger); err != nil {
+	if s.pool, s.rep, err = a.openMigrated(ctx, c, s.logger, sp.createCluster); err != nil {
 		_ = s.closeLog()
 		return nil, err
 	}
@@ -207,7 +205,11 @@ func (a *App) openLogged(ctx context.Context, name string, args []string, extra 
 }
 
 func (a *App) migrate(ctx context.Context, args []string) error {
-	s, err := a.open(ctx, "migrate", args, nil)
+	s, err := a.open(ctx, spec{
+		name:   "migrate",
+		about:  "Apply database migrations and optional features (pgvector), then exit. Safe to run\nfrom several processes at once.",
+		groups: gDatabase,
+	}, args)
 	if err != nil {
 		return err
 	}
@@ -223,28 +225,37 @@ func (a *App) migrate(ctx context.Context, args []string) error {
 	return nil
 }
 
-func (a *App) db(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usageError{errors.New("db: want start, stop or url")}
+// dbSpecs are the db subcommands. Only start creates a cluster; url starts
+// an existing one.
+func dbSpecs() []spec {
+	return []spec{
+		{name: "db start", short: "create the cluster if needed, start it, print its URL", about: "Create the private PostgreSQL cluster under <data-dir>/pg if there is none,\nstart it unless it runs, and print its URL.", groups: gDataDir | gPGPort | gLog, createCluster: true},
+		{name: "db stop", short: "stop the cluster", about: "Stop the private PostgreSQL cluster under <data-dir>/pg if it runs.", groups: gDataDir | gLog},
+		{name: "db url", short: "start the existing cluster if needed, print its URL", about: "Print the URL of the private PostgreSQL cluster under <data-dir>/pg, starting it\nif it is stopped (it must exist: see db start).", groups: gDataDir | gLog},
 	}
-	c, _, err := a.flags("db", args[1:], nil)
+}
+
+func (a *App) db(ctx context.Context, args []string) error {
+	sp, rest, err := a.dispatch("db", dbSpecs(), args)
 	if err != nil {
 		return err
 	}
-	cl := &pgcluster.Cluster{Dir: filepath.Join(c.DataDir, "pg"), Port: c.PGPort, Logger: c.logger(a.Stderr)}
-	switch args[0] {
-	case "start", "url":
+	c, _, err := a.parse(sp, rest)
+	if err != nil {
+		return err
+	}
+	switch sp.name {
+	case "db start", "db url":
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		defer cancel()
-		u, err := cl.Start(ctx)
+		u, err := a.databaseURL(ctx, c, c.logger(a.Stderr), sp.createCluster)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(a.Stdout, u)
 		return nil
-	case "stop":
-		return cl.Stop(ctx)
 	default:
-		return usageError{fmt.Errorf("db: unknown subcommand %q (want start, stop or url)", args[0])}
+		cl := &pgcluster.Cluster{Dir: filepath.Join(c.DataDir, "pg"), Logger: c.logger(a.Stderr)}
+		return cl.Stop(ctx)
 	}
 }

@@ -128,16 +128,21 @@ func TestConfigValidation(t *testing.T) {
 	for name, vars := range cases {
 		var stderr bytes.Buffer
 		app := &App{Stdout: io.Discard, Stderr: &stderr, Getenv: env(vars)}
-		err := app.Run(context.Background(), []string{"migrate"})
+		err := app.Run(context.Background(), []string{"serve"})
 		var u usageError
 		if !errors.As(err, &u) || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: got %v, want a usage error naming the variable", name, err)
 		}
 	}
+	// A command checks only the settings it uses: keys has no HTTP address.
+	err := (&App{Stdout: io.Discard, Stderr: io.Discard, Getenv: env(map[string]string{"GEOSEEK_ADDR": "no-port", "GEOSEEK_LOG_LEVEL": "loud"})}).Run(context.Background(), []string{"keys", "list"})
+	if err == nil || strings.Contains(err.Error(), "GEOSEEK_ADDR") || !strings.Contains(err.Error(), "GEOSEEK_LOG_LEVEL") {
+		t.Errorf("keys list with a bad GEOSEEK_ADDR and log level: %v, want the log level alone reported", err)
+	}
 	// A flag wins over the environment.
 	var c Config
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	bindConfig(fs, env(map[string]string{"GEOSEEK_ADDR": "127.0.0.1:1"}), &c)
+	bindConfig(fs, env(map[string]string{"GEOSEEK_ADDR": "127.0.0.1:1"}), &c, ^group(0))
 	if err := fs.Parse([]string{"--addr", "127.0.0.1:2"}); err != nil || c.Addr != "127.0.0.1:2" {
 		t.Fatalf("flag over env: %v %q", err, c.Addr)
 	}
@@ -211,7 +216,7 @@ func TestSecretsComeFromTheEnvironmentButAreNotDefaults(t *testing.T) {
 	t.Parallel()
 	var c Config
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
-	bindConfig(fs, env(map[string]string{"GEOSEEK_CURSOR_SECRET": "s3cret", "GEOSEEK_EMBEDDER_API_KEY": "k"}), &c)
+	bindConfig(fs, env(map[string]string{"GEOSEEK_CURSOR_SECRET": "s3cret", "GEOSEEK_EMBEDDER_API_KEY": "k"}), &c, ^group(0))
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,15 @@ import (
 func (a *App) reembed(ctx context.Context, args []string) error {
 	var collection string
 	var missing bool
-	s, err := a.open(ctx, "reembed", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&collection, "collection", "", "collection to re-embed (default: every collection with an embedder)")
-		fs.BoolVar(&missing, "missing", false, "only documents without an embedding")
-	})
+	s, err := a.open(ctx, spec{
+		name:   "reembed",
+		about:  "Queue embedding jobs for a collection (or every one), after a model change or once\npgvector is installed; a running geoseek serve works them.",
+		groups: gDatabase | gPool,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&collection, "collection", "", "collection to re-embed (default: every collection with an embedder)")
+			fs.BoolVar(&missing, "missing", false, "only documents without an embedding")
+		},
+	}, args)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,12 @@ import (
 )
 
 func (a *App) serve(ctx context.Context, args []string) error {
-	s, err := a.openLogged(ctx, "serve", args, nil, true)
+	s, err := a.openLogged(ctx, spec{
+		name:          "serve",
+		about:         "Migrate the database, then serve HTTP on --addr until interrupted. With no database\nURL it creates and starts the private cluster under <data-dir>/pg when there is none.",
+		groups:        ^group(0),
+		createCluster: true,
+	}, args, true)
 	if err != nil {
 		return err
 	}

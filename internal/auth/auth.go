@@ -160,38 +160,65 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 	return keys, nil
 }
 
-// Revoke revokes the key with the given id or prefix. It returns
-// problem.ErrNotFound if no unrevoked key matches, and problem.ErrConflict if a
-// prefix matches more than one key.
-func (s *Store) Revoke(ctx context.Context, idOrPrefix string) (Key, error) {
-	var rows pgx.Rows
-	var err error
-	if id, perr := strconv.ParseInt(idOrPrefix, 10, 64); perr == nil {
-		rows, err = s.pool.Query(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING `+keyCols, id)
-	} else {
-		// Revoke by prefix only when it is unambiguous.
-		rows, err = s.pool.Query(ctx, `
-			UPDATE api_keys SET revoked_at = now()
-			 WHERE prefix = $1 AND revoked_at IS NULL
-			   AND (SELECT count(*) FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL) = 1
-			RETURNING `+keyCols, idOrPrefix)
+// AmbiguousError is Revoke's error when its reference matches several active
+// keys (a name given to more than one key, say); none is revoked then.
+type AmbiguousError struct {
+	Ref  string
+	Keys []Key // the matching keys, oldest first
+}
+
+func (e *AmbiguousError) Error() string {
+	return fmt.Sprintf("auth: %q matches %d active keys; name one by its id or prefix", e.Ref, len(e.Keys))
+}
+
+// Unwrap makes an AmbiguousError a problem.ErrConflict.
+func (e *AmbiguousError) Unwrap() error { return problem.ErrConflict }
+
+// Revoke revokes the active key that ref names: by its id, its prefix or its
+// name. It returns problem.ErrNotFound if no active key matches, and an
+// *AmbiguousError (which is a problem.ErrConflict) if several do.
+func (s *Store) Revoke(ctx context.Context, ref string) (Key, error) {
+	ref = strings.TrimSpace(ref)
+	var id *int64
+	if n, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		id = &n
 	}
-	if err != nil {
-		return Key{}, fmt.Errorf("auth: revoke: %w", err)
-	}
-	keys, err := pgx.CollectRows(rows, scanKey)
-	if err != nil {
-		return Key{}, fmt.Errorf("auth: revoke: %w", err)
-	}
-	if len(keys) == 0 {
-		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM api_keys WHERE prefix = $1 AND revoked_at IS NULL`, idOrPrefix).Scan(&n); err == nil && n > 1 {
-			return Key{}, fmt.Errorf("auth: prefix %q matches %d keys; revoke by id: %w", idOrPrefix, n, problem.ErrConflict)
+	var k Key
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// FOR UPDATE: a concurrent revoke of the same key waits, then finds
+		// it revoked.
+		rows, err := tx.Query(ctx, `SELECT `+keyCols+` FROM api_keys
+			WHERE revoked_at IS NULL AND (id = $1 OR prefix = $2 OR name = $2)
+			ORDER BY id FOR UPDATE`, id, ref)
+		if err != nil {
+			return err
 		}
-		return Key{}, fmt.Errorf("auth: no active key %q: %w", idOrPrefix, problem.ErrNotFound)
+		keys, err := pgx.CollectRows(rows, scanKey)
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(keys) == 0:
+			return fmt.Errorf("auth: no active key %q: %w", ref, problem.ErrNotFound)
+		case len(keys) > 1:
+			return &AmbiguousError{Ref: ref, Keys: keys}
+		}
+		rows, err = tx.Query(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING `+keyCols, keys[0].ID)
+		if err != nil {
+			return err
+		}
+		k, err = pgx.CollectExactlyOneRow(rows, scanKey)
+		return err
+	})
+	var amb *AmbiguousError
+	if errors.As(err, &amb) || errors.Is(err, problem.ErrNotFound) {
+		return Key{}, err
 	}
-	s.forget(keys[0].ID)
-	return keys[0], nil
+	if err != nil {
+		return Key{}, fmt.Errorf("auth: revoke: %w", err)
+	}
+	s.forget(k.ID)
+	return k, nil
 }
 
 // ErrInvalidKey is returned by Lookup for unknown, malformed or revoked keys.

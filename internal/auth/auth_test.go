@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,48 @@ func TestStoreListRevokeAndLastUse(t *testing.T) {
 	}
 	if _, _, err := b.store.Create(ctx, " ", []auth.Scope{auth.Read}); err == nil {
 		t.Fatal("empty name accepted")
+	}
+}
+
+// TestRevokeByName: a key is revoked by its name too, and a name (or any
+// reference) that matches several active keys revokes none of them.
+func TestRevokeByName(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	create := func(name string) auth.Key {
+		t.Helper()
+		k, _, err := b.store.Create(ctx, name, []auth.Scope{auth.Read})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	solo := create("solo")
+	if k, err := b.store.Revoke(ctx, "solo"); err != nil || k.ID != solo.ID {
+		t.Fatalf("revoke by name: %+v %v", k, err)
+	}
+	t1, t2 := create("temp"), create("temp")
+	_, err := b.store.Revoke(ctx, "temp")
+	var amb *auth.AmbiguousError
+	if !errors.As(err, &amb) || !errors.Is(err, problem.ErrConflict) || len(amb.Keys) != 2 || amb.Keys[0].ID != t1.ID || amb.Keys[1].ID != t2.ID {
+		t.Fatalf("ambiguous name: %v %+v", err, amb)
+	}
+	keys, _ := b.store.List(ctx)
+	for _, k := range keys {
+		if k.Name == "temp" && k.RevokedAt != nil {
+			t.Fatalf("an ambiguous revoke revoked key %d", k.ID)
+		}
+	}
+	// Once one is revoked by id, the name names the other alone.
+	if _, err := b.store.Revoke(ctx, strconv.FormatInt(t1.ID, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := b.store.Revoke(ctx, " temp "); err != nil || k.ID != t2.ID {
+		t.Fatalf("revoke by the name left to one key: %+v %v", k, err)
+	}
+	if _, err := b.store.Revoke(ctx, "temp"); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("revoking a name with no active key: %v", err)
 	}
 }
 

@@ -42,8 +42,24 @@ type Cluster struct {
 	Dir string
 	// Port, if non-zero, is used for a new cluster instead of probing from
 	// DefaultPort. An existing cluster keeps its recorded port.
-	Port   int
-	Logger *slog.Logger
+	Port int
+	// Existing makes Start start only a cluster that exists: where Dir
+	// holds none it returns ErrNoCluster and creates nothing, not even Dir.
+	// Commands that merely use a database set it, so a mistyped or
+	// forgotten data dir is reported instead of answered by a new, empty
+	// cluster in a place nobody named.
+	Existing bool
+	Logger   *slog.Logger
+}
+
+// ErrNoCluster is returned by Start when Existing is set and Dir holds no
+// cluster.
+var ErrNoCluster = errors.New("pgcluster: no cluster")
+
+// exists reports whether Dir holds an initialised cluster.
+func (c *Cluster) exists() bool {
+	_, err := os.Stat(filepath.Join(c.pgdata(), "PG_VERSION"))
+	return err == nil
 }
 
 func (c *Cluster) logger() *slog.Logger {
@@ -83,6 +99,9 @@ func (c *Cluster) Start(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("pgcluster: %w", err)
 	}
 	c.Dir = abs
+	if c.Existing && !c.exists() {
+		return "", fmt.Errorf("%w in %s", ErrNoCluster, c.Dir)
+	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return "", fmt.Errorf("pgcluster: create %s: %w", c.Dir, err)
 	}
@@ -113,6 +132,9 @@ func (c *Cluster) Start(ctx context.Context) (string, error) {
 		}
 	}
 	if _, err := os.Stat(filepath.Join(c.pgdata(), "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if c.Existing {
+			return "", fmt.Errorf("%w in %s", ErrNoCluster, c.Dir)
+		}
 		if err := c.initdb(ctx, bin, runAs, port); err != nil {
 			return "", err
 		}

@@ -2,6 +2,7 @@ package pgcluster
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -60,5 +61,21 @@ func TestStopRelativeDir(t *testing.T) {
 		conn.Close()
 		c.Stop(ctx)
 		t.Fatalf("%s still accepts connections after Stop", pu.Host)
+	}
+}
+
+// TestExistingCreatesNothing: a command that only uses a database once
+// created a new cluster wherever its data dir pointed.
+func TestExistingCreatesNothing(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "data", "pg")
+	_, err := (&Cluster{Dir: dir, Existing: true}).Start(ctx)
+	if !errors.Is(err, ErrNoCluster) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Start on an empty dir: %v, want ErrNoCluster naming %s", err, dir)
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Start created %s: %v", filepath.Dir(dir), err)
 	}
 }
