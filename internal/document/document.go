@@ -31,12 +31,13 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Period is a time range; a nil bound is unbounded.
+// Period is a time range; a nil bound is unbounded. Its JSON form is
+// {"from", "to", "bounds"} (see ParsePeriodJSON).
 type Period struct {
-	Lower    *time.Time `json:"lower,omitempty"`
-	Upper    *time.Time `json:"upper,omitempty"`
-	LowerInc bool       `json:"lower_inc"`
-	UpperInc bool       `json:"upper_inc"`
+	Lower    *time.Time
+	Upper    *time.Time
+	LowerInc bool
+	UpperInc bool
 }
 
 // Instant is the period [t, t].
