@@ -75,6 +75,15 @@ const (
 	MaxExternal = 512
 )
 
+// ReservedProps are the props keys a document may not have: a GeoJSON
+// Feature of the document (the OGC API's items, search results as GeoJSON,
+// tiles) writes its own fields as properties of these names next to the
+// props, and a GeoJSON import reads them back into those fields, so a props
+// key of the same name would be hidden or misread.
+func ReservedProps() []string {
+	return []string{"title", "body", "lang", "tags", "external_id", "datetime", "start", "end", "created", "updated", "thumbnail"}
+}
+
 // Validate checks d without a database round trip.
 func (d *Doc) Validate() error {
 	if d.Collection == "" {
@@ -91,6 +100,14 @@ func (d *Doc) Validate() error {
 	}
 	if strings.ContainsRune(d.Title+d.Body, 0) {
 		return problem.Invalid("body", "text must not contain NUL characters")
+	}
+	if len(d.Props) > 0 {
+		for _, k := range ReservedProps() {
+			if _, ok := d.Props[k]; ok {
+				return problem.Invalid("props."+k, "%q is the name of a document field in GeoJSON features, so it cannot be a props key; rename it (reserved: %s)",
+					k, strings.Join(ReservedProps(), ", "))
+			}
+		}
 	}
 	if len(d.Tags) > MaxTags {
 		return problem.Invalid("tags", "more than %d tags", MaxTags)

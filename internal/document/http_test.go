@@ -304,3 +304,32 @@ func TestPeriodVocabulary(t *testing.T) {
 		require.Contains(t, m["detail"], tc.names)
 	}
 }
+
+// TestReservedPropsRefused: a props key named like a field a GeoJSON Feature
+// writes itself (title, tags, created, …) would be hidden behind that field;
+// every documents write path refuses it with a 400 that names the key.
+func TestReservedPropsRefused(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	code, m := a.do(t, "POST", "/collections/docs/documents", a.writer, "application/json", `{"title":"ok","props":{"kind":"x"}}`)
+	require.Equal(t, http.StatusCreated, code, m)
+	path := fmt.Sprintf("/collections/docs/documents/%d", int64(m["id"].(float64)))
+	for _, key := range document.ReservedProps() {
+		props := `{"props":{"kind":"x","` + key + `":1}}`
+		for _, w := range []struct{ method, path, ct, body string }{
+			{"POST", "/collections/docs/documents", "application/json", props},
+			{"PUT", path, "application/json", props},
+			{"PATCH", path, "application/merge-patch+json", props},
+			{"POST", "/collections/docs/documents/bulk", "application/x-ndjson", ndjson(`{"external_id":"b1"}`, props)},
+		} {
+			code, m := a.do(t, w.method, w.path, a.writer, w.ct, w.body)
+			require.Equal(t, http.StatusBadRequest, code, "%s %s %s: %v", w.method, w.path, w.body, m)
+			require.Contains(t, m["field"], "props."+key, "%v", m)
+			require.Contains(t, m["detail"], `"`+key+`"`, "%v", m)
+		}
+	}
+	require.Equal(t, 1, count(t, a))
+	// Nested keys are the client's own business.
+	code, m = a.do(t, "PATCH", path, a.writer, "application/merge-patch+json", `{"props":{"kind":{"tags":1,"title":2}}}`)
+	require.Equal(t, http.StatusOK, code, m)
+}

@@ -1,0 +1,70 @@
+package geo
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/maptile"
+	"github.com/stretchr/testify/require"
+)
+
+// TestImportTitleProperty: features that name themselves with "name" (Natural
+// Earth, OSM exports) get that as their title unless they carry a title;
+// ?title= picks another property. The title is what tiles and HTML show.
+func TestImportTitleProperty(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.importSeq(t, "places", []string{
+		point(13.405, 52.52, `"name":"Berlin","pop":3600000`),
+		point(2.3522, 48.8566, `"title":"Paris","name":"Lutetia"`),
+		point(-74.006, 40.7128, `"name":null`),
+	})
+	// ?title=name_en, a number, or absent (falls back to the title property).
+	resp, body := b.do(t, http.MethodPost, "/collections/places/items?title=name_en", "application/geo+json-seq", strings.NewReader(strings.Join([]string{
+		point(12.4964, 41.9028, `"name":"Roma","name_en":"Rome"`),
+		point(-0.1276, 51.5072, `"name_en":2012,"name":"London"`),
+		point(151.2093, -33.8688, `"title":"Sydney"`),
+	}, "\n")))
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+	resp, body = b.do(t, http.MethodPost, "/collections/places/items?title=name", GeoJSON,
+		strings.NewReader(point(139.69, 35.69, `"name":"Tokyo"`)))
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+
+	var page fc
+	b.getJSON(t, "/collections/places/items?sortby=id", &page)
+	var titles []any
+	for _, f := range page.Features {
+		titles = append(titles, f.Properties["title"])
+	}
+	require.Equal(t, []any{"Berlin", "Paris", "", "Rome", "2012", "Sydney", "Tokyo"}, titles)
+	// The property the title came from stays a property.
+	require.Equal(t, "Berlin", page.Features[0].Properties["name"])
+	require.Equal(t, "Lutetia", page.Features[1].Properties["name"])
+
+	// Tiles and HTML show the title.
+	bt := maptile.At(orb.Point{13.405, 52.52}, 16)
+	resp, body = b.get(t, placesTile(bt))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	layers := decodeMVT(t, body)
+	require.Len(t, layers[0].Features, 1)
+	require.Equal(t, "Berlin", layers[0].Features[0].Properties["title"])
+	resp, body = b.get(t, "/collections/places/items?f=html")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), "<td>Berlin</td>")
+
+	// Bad choices are a 400 naming the parameter or the feature.
+	for _, tc := range []struct{ query, feature, field string }{
+		{"?title=tags", point(0, 0, `"name":"x"`), "title"},
+		{"?title=name", point(0, 0, `"name":{"en":"x"}`), "feature.properties.name"},
+		{"?title=name", point(0, 0, `"name":"x","title":"y"`), "feature.properties.title"},
+	} {
+		resp, body := b.do(t, http.MethodPost, "/collections/places/items"+tc.query, GeoJSON, strings.NewReader(tc.feature))
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
+		var p struct{ Field string }
+		require.NoError(t, json.Unmarshal(body, &p))
+		require.Equal(t, tc.field, p.Field, "%s", body)
+	}
+}
