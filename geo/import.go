@@ -120,11 +120,10 @@ func importErr(err error) error {
 		case pgErr.Code == "21000": // ON CONFLICT … cannot affect row a second time
 			return problem.Invalid("features", "two features in the import have the same id (external_id)")
 		case pgErr.Code == pg.UndefinedObject && bytes.Contains([]byte(pgErr.Message), []byte("text search configuration")):
-			return problem.Invalid("lang", "%s", pgErr.Message)
-		case pgErr.Code == pg.CheckViolation:
-			return problem.Invalid("features", "rejected by the schema: %s", pgErr.ConstraintName)
-		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "22":
-			return problem.Invalid("features", "%s", pgErr.Message)
+			return problem.Invalid("lang", "a feature names a language this server does not know (e.g. english, german, simple)")
+		}
+		if ve := pg.DataProblem("features", err); ve != nil {
+			return ve
 		}
 	}
 	return fmt.Errorf("geo: import: %w", pg.Interpret(err))

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/twpayne/go-geom"
 
@@ -378,9 +377,7 @@ func (s *Service) queryErr(err error) error {
 	// that PostgreSQL rejects (a forged cursor, an odd pattern): the
 	// request is wrong, not the server.
 	if c := pg.Code(err); len(c) == 5 && c[:2] == "22" {
-		var pgErr *pgconn.PgError
-		errors.As(err, &pgErr)
-		return problem.Invalid("", "PostgreSQL rejected a value of the request: %s", pgErr.Message)
+		return pg.DataProblem("", err)
 	}
 	return fmt.Errorf("geo: items: %w", pg.Interpret(err))
 }

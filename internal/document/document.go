@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -539,15 +540,26 @@ func interpret(op string, err error) error {
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == pg.UndefinedObject && strings.Contains(pgErr.Message, "text search configuration"):
-			return problem.Invalid("lang", "unknown language %s", strings.TrimPrefix(pgErr.Message, "text search configuration "))
+			return problem.Invalid("lang", "unknown language %s (e.g. english, german, simple)", quoted(pgErr.Message))
 		case pgErr.Code == pg.UniqueViolation:
 			return fmt.Errorf("a document with this external_id exists: %w", problem.ErrConflict)
-		case pgErr.Code == pg.CheckViolation:
-			return problem.Invalid("", "rejected by the schema: %s", pgErr.ConstraintName)
-		case strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "XX000" && strings.Contains(pgErr.Message, "geometry"):
-			// data exceptions: malformed values that slipped past Validate.
-			return problem.Invalid("", "%s", pgErr.Message)
+		}
+		// Data exceptions and failed checks: malformed values that slipped
+		// past Validate, said in the service's words.
+		if ve := pg.DataProblem("", err); ve != nil {
+			return ve
 		}
 	}
 	return fmt.Errorf("document: %s: %w", op, pg.Interpret(err))
+}
+
+// quoted is the first double-quoted name in a PostgreSQL message
+// (`text search configuration "klingon" does not exist` → "klingon").
+func quoted(msg string) string {
+	if _, rest, ok := strings.Cut(msg, `"`); ok {
+		if name, _, ok := strings.Cut(rest, `"`); ok {
+			return strconv.Quote(name)
+		}
+	}
+	return "(not a text search configuration)"
 }
