@@ -190,6 +190,24 @@ func TestSearchGeoJSONIsTheItem(t *testing.T) {
 		}
 	}
 	require.Contains(t, string(items[odd.ID]), `"kind": "x<y"`)
+
+	// The JSON hit's period is the documents API's period object.
+	stored, err := document.Get(ctx, b.db.Pool, "t", odd.ID)
+	require.NoError(t, err)
+	want, err := json.Marshal(stored.Period)
+	require.NoError(t, err)
+	code, body = get(t, srv.URL+"/search?collection=t&q=odd")
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var res struct {
+		Hits []struct {
+			ID     int64
+			Period json.RawMessage
+		}
+	}
+	require.NoError(t, json.Unmarshal(body, &res))
+	require.Len(t, res.Hits, 1)
+	require.JSONEq(t, string(want), string(res.Hits[0].Period))
+	require.JSONEq(t, `{"from":"2024-05-01T10:00:00.123Z","to":"2024-05-01T10:00:00.123Z","bounds":"[]"}`, string(want))
 }
 
 func get(t *testing.T, u string) (int, []byte) {

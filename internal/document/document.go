@@ -82,7 +82,14 @@ const (
 // props, and a GeoJSON import reads them back into those fields, so a props
 // key of the same name would be hidden or misread.
 func ReservedProps() []string {
-	return []string{"title", "body", "lang", "tags", "external_id", "datetime", "start", "end", "created", "updated", "thumbnail"}
+	r := reservedProps()
+	return r[:]
+}
+
+// reservedProps is ReservedProps as an array, which Validate reads without
+// an allocation per document.
+func reservedProps() [11]string {
+	return [...]string{"title", "body", "lang", "tags", "external_id", "datetime", "start", "end", "created", "updated", "thumbnail"}
 }
 
 // Validate checks d without a database round trip.
@@ -103,7 +110,7 @@ func (d *Doc) Validate() error {
 		return problem.Invalid("body", "text must not contain NUL characters")
 	}
 	if len(d.Props) > 0 {
-		for _, k := range ReservedProps() {
+		for _, k := range reservedProps() {
 			if _, ok := d.Props[k]; ok {
 				return problem.Invalid("props."+k, "%q is the name of a document field in GeoJSON features, so it cannot be a props key; rename it (reserved: %s)",
 					k, strings.Join(ReservedProps(), ", "))
