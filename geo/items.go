@@ -956,9 +956,11 @@ func (s *Service) Features(ctx context.Context, collection string, ids []int64) 
 	sel := newSelector(nil)
 	for rows.Next() {
 		var f Feature
-		if err := rows.Scan(&f.ID, &f.ExternalID, &f.Title, &f.Body, &f.Tags, &f.Props, &f.PeriodLo, &f.PeriodHi, &f.Geometry, &f.Created, &f.Updated, &f.Lang); err != nil {
+		// The geometry is encoded from its EWKB, as the items stream does.
+		if err := rows.Scan(&f.ID, &f.ExternalID, &f.Title, &f.Body, &f.Tags, &f.Props, &f.PeriodLo, &f.PeriodHi, nil, &f.Created, &f.Updated, &f.Lang); err != nil {
 			return nil, fmt.Errorf("geo: features: %w", err)
 		}
+		f.EWKB = rows.RawValues()[geomCol]
 		b, err := s.appendFeature(nil, &f, col, -1, sel)
 		if err != nil {
 			return nil, err

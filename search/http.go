@@ -156,7 +156,9 @@ func (r *Result) GeoJSON(feats map[int64]json.RawMessage) ([]byte, error) {
 		b = append(b, '}')
 	}
 	b = append(b, ']')
-	rest, err := membersExcept(r, "hits")
+	page := *r
+	page.Hits = nil
+	rest, err := membersExcept(&page, "hits")
 	if err != nil {
 		return nil, err
 	}
@@ -167,15 +169,26 @@ func (r *Result) GeoJSON(feats map[int64]json.RawMessage) ([]byte, error) {
 	return append(b, "}\n"...), nil
 }
 
-// hitExtra is the hit's members that are not the document's, as a JSON
-// object, or nil when it has none. The document's members are the Feature
-// itself (id, geometry, properties); what a hit has besides them (score,
-// distance, highlights, explain, and whatever search adds later) goes into
-// the Feature's "search" member.
+// hitSearch is what a hit has besides its document: the Feature's
+// "search" member. TestHitFieldsHaveAGeoJSONPlace fails when Hit gains a
+// field that is in neither the Feature nor here.
+type hitSearch struct {
+	Score      *float64        `json:"score,omitempty"`
+	DistanceM  *float64        `json:"distance_m,omitempty"`
+	Highlights *Highlights     `json:"highlights,omitempty"`
+	Explain    json.RawMessage `json:"explain,omitempty"`
+}
+
+// hitExtra is the hit's search values as a JSON object, or nil when it has
+// none.
 func hitExtra(h *Hit) ([]byte, error) {
-	b, err := membersExcept(h, "id", "external_id", "title", "lang", "tags", "props", "period", "geometry", "created_at", "updated_at")
-	if err != nil || len(b) <= 2 {
-		return nil, err
+	x := hitSearch{Score: h.Score, DistanceM: h.DistanceM, Highlights: h.Highlights, Explain: h.Explain}
+	if x.Score == nil && x.DistanceM == nil && x.Highlights == nil && len(x.Explain) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return nil, fmt.Errorf("search: encode hit: %w", err)
 	}
 	return b, nil
 }
