@@ -32,16 +32,28 @@ type inFeature struct {
 //     may be null) fill the period;
 //   - the feature id, when a string or number, is the external_id unless the
 //     properties name one;
-//   - created, updated and thumbnail are the server's and are ignored;
+//   - created, updated and thumbnail are the server's: a replacement (o.Replace,
+//     PUT and PATCH of an item read back) ignores them; a new feature (POST,
+//     imports) with one is refused, since that value would be lost;
 //   - every other property goes into props as it was sent.
 //
 // field prefixes validation errors ("features[12]").
-func FeatureDoc(field, collection string, raw []byte, titleProp string) (*document.Doc, error) {
+func FeatureDoc(field, collection string, raw []byte, o FeatureOptions) (*document.Doc, error) {
 	var f inFeature
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, problem.Invalid(field, "not a GeoJSON Feature: %v", err)
 	}
-	return f.doc(field, collection, titleProp)
+	return f.doc(field, collection, o)
+}
+
+// FeatureOptions say how FeatureDoc reads a Feature.
+type FeatureOptions struct {
+	// TitleProp names the property the title comes from ("": title, then
+	// name; "title": title only).
+	TitleProp string
+	// Replace is set when the Feature replaces a stored one (PUT, PATCH):
+	// the server's properties it was read with are then ignored.
+	Replace bool
 }
 
 // CheckTitleProp validates the name of the property an import takes titles
@@ -61,7 +73,7 @@ func CheckTitleProp(field, p string) error {
 	return nil
 }
 
-func (f *inFeature) doc(field, collection, titleProp string) (*document.Doc, error) {
+func (f *inFeature) doc(field, collection string, o FeatureOptions) (*document.Doc, error) {
 	if f.Type != "Feature" {
 		return nil, problem.Invalid(field+".type", "must be \"Feature\", got %q", f.Type)
 	}
@@ -133,13 +145,16 @@ func (f *inFeature) doc(field, collection, titleProp string) (*document.Doc, err
 				end = &t
 			}
 		case "created", "updated", "thumbnail":
-			// written by the server; a feature read back and posted again
-			// carries them.
+			// Written by the server; a feature read back and put again
+			// carries them. A new feature's would be lost: refused.
+			if !o.Replace {
+				return nil, problem.Invalid(pf, "%q is written by the server, so a new feature cannot carry it; rename the property (or drop it from a feature read from geoseek)", k)
+			}
 		default:
 			props[k] = v
 		}
 	}
-	if err := f.title(field, titleProp, d); err != nil {
+	if err := f.title(field, o.TitleProp, d); err != nil {
 		return nil, err
 	}
 	if start != nil || end != nil {

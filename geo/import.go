@@ -157,7 +157,7 @@ func (fs *featureSource) Next() bool {
 		}
 		return false
 	}
-	d, err := FeatureDoc(field, fs.collection, raw, fs.titleProp)
+	d, err := FeatureDoc(field, fs.collection, raw, FeatureOptions{TitleProp: fs.titleProp})
 	if err != nil {
 		fs.err = err
 		return false
@@ -342,7 +342,7 @@ func (s *Service) Insert(ctx context.Context, collection string, raw []byte, tit
 	if err := CheckTitleProp("title", titleProp); err != nil {
 		return 0, false, err
 	}
-	d, err := FeatureDoc("feature", collection, raw, titleProp)
+	d, err := FeatureDoc("feature", collection, raw, FeatureOptions{TitleProp: titleProp})
 	if err != nil {
 		return 0, false, err
 	}
@@ -390,7 +390,7 @@ func (s *Service) writeTx(ctx context.Context, tx pgx.Tx, d *document.Doc, gc *g
 
 // Replace replaces item id with the feature (PUT).
 func (s *Service) Replace(ctx context.Context, collection string, id int64, raw []byte) error {
-	d, err := FeatureDoc("feature", collection, raw, "")
+	d, err := FeatureDoc("feature", collection, raw, FeatureOptions{Replace: true})
 	if err != nil {
 		return err
 	}
@@ -477,7 +477,7 @@ func (s *Service) Patch(ctx context.Context, collection string, id int64, raw []
 			geomRaw = *patch.Geometry
 		}
 		f := inFeature{Type: "Feature", Geometry: geomRaw, Properties: cur}
-		nd, err := f.doc("feature", collection, "title")
+		nd, err := f.doc("feature", collection, FeatureOptions{TitleProp: "title", Replace: true})
 		if err != nil {
 			return err
 		}

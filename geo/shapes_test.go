@@ -68,3 +68,39 @@ func TestImportTitleProperty(t *testing.T) {
 		require.Equal(t, tc.field, p.Field, "%s", body)
 	}
 }
+
+// TestServerPropertiesOnWrite: created, updated and thumbnail are written by
+// the server. A new feature carrying one would lose it, so POST and imports
+// refuse it with a 400 naming it; a feature read back and put again keeps
+// working (they are ignored there).
+func TestServerPropertiesOnWrite(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, tc := range []struct{ ct, body, field string }{
+		{GeoJSON, point(1, 2, `"title":"a","created":"2019"`), "feature.properties.created"},
+		{"application/geo+json-seq", point(1, 2, `"title":"a"`) + "\n" + point(1, 2, `"updated":"2020-01-01T00:00:00Z"`), "features[1].properties.updated"},
+		{GeoJSON, `{"type":"FeatureCollection","features":[` + point(1, 2, `"thumbnail":"x.jpg"`) + `]}`, "features[0].properties.thumbnail"},
+	} {
+		resp, body := b.do(t, http.MethodPost, "/collections/places/items", tc.ct, strings.NewReader(tc.body))
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s", body)
+		var p struct{ Field, Detail string }
+		require.NoError(t, json.Unmarshal(body, &p))
+		require.Equal(t, tc.field, p.Field, "%s", body)
+	}
+	var page fc
+	b.getJSON(t, "/collections/places/items", &page)
+	require.Empty(t, page.Features, "nothing was written")
+
+	// Read back, put again: the server's properties are ignored.
+	resp, body := b.do(t, http.MethodPost, "/collections/places/items", GeoJSON, strings.NewReader(point(1, 2, `"title":"a","kind":"k"`)))
+	require.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body)
+	loc := resp.Header.Get("Location")
+	path := loc[strings.Index(loc, "/collections/"):]
+	resp, item := b.get(t, path)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(item), `"created":`)
+	resp, body = b.do(t, http.MethodPut, path, GeoJSON, strings.NewReader(string(item)))
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "%s", body)
+	resp, body = b.do(t, http.MethodPatch, path, "application/merge-patch+json", strings.NewReader(`{"properties":{"kind":"j","updated":"2020-01-01T00:00:00Z"}}`))
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "%s", body)
+}
