@@ -947,12 +947,15 @@ func (s *Service) Features(ctx context.Context, collection string, ids []int64) 
 	if err != nil {
 		return nil, err
 	}
+	out := make(map[int64]json.RawMessage, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+selectCols+` FROM documents d WHERE d.collection_id = $1 AND d.id = ANY($2)`, col.ID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("geo: features: %w", pg.Interpret(err))
 	}
 	defer rows.Close()
-	out := make(map[int64]json.RawMessage, len(ids))
 	sel := newSelector(nil)
 	for rows.Next() {
 		var f Feature

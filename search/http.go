@@ -138,17 +138,18 @@ func (r *Result) GeoJSON(feats map[int64]json.RawMessage) ([]byte, error) {
 		if !ok || len(f) < 2 || f[len(f)-1] != '}' {
 			continue
 		}
-		extra, err := hitExtra(&r.Hits[i])
-		if err != nil {
-			return nil, err
-		}
 		if n > 0 {
 			b = append(b, ',')
 		}
 		n++
-		if extra == nil {
+		h := &r.Hits[i]
+		if !hasSearchValues(h) {
 			b = append(b, f...)
 			continue
+		}
+		extra, err := json.Marshal(hitSearch{Score: h.Score, DistanceM: h.DistanceM, Highlights: h.Highlights, Explain: h.Explain})
+		if err != nil {
+			return nil, fmt.Errorf("search: encode hit: %w", err)
 		}
 		b = append(b, f[:len(f)-1]...)
 		b = append(b, `,"search":`...)
@@ -171,7 +172,8 @@ func (r *Result) GeoJSON(feats map[int64]json.RawMessage) ([]byte, error) {
 
 // hitSearch is what a hit has besides its document: the Feature's
 // "search" member. TestHitFieldsHaveAGeoJSONPlace fails when Hit gains a
-// field that is in neither the Feature nor here.
+// field that is in neither the Feature nor here (add it to hasSearchValues
+// and to GeoJSON's copy too).
 type hitSearch struct {
 	Score      *float64        `json:"score,omitempty"`
 	DistanceM  *float64        `json:"distance_m,omitempty"`
@@ -179,18 +181,9 @@ type hitSearch struct {
 	Explain    json.RawMessage `json:"explain,omitempty"`
 }
 
-// hitExtra is the hit's search values as a JSON object, or nil when it has
-// none.
-func hitExtra(h *Hit) ([]byte, error) {
-	x := hitSearch{Score: h.Score, DistanceM: h.DistanceM, Highlights: h.Highlights, Explain: h.Explain}
-	if x.Score == nil && x.DistanceM == nil && x.Highlights == nil && len(x.Explain) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(x)
-	if err != nil {
-		return nil, fmt.Errorf("search: encode hit: %w", err)
-	}
-	return b, nil
+// hasSearchValues reports whether h has any of hitSearch's values.
+func hasSearchValues(h *Hit) bool {
+	return h.Score != nil || h.DistanceM != nil || h.Highlights != nil || len(h.Explain) > 0
 }
 
 // membersExcept is v encoded as a JSON object without the named members.

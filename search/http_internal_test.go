@@ -23,7 +23,7 @@ func TestHitFieldsHaveAGeoJSONPlace(t *testing.T) {
 	for i := 0; i < ht.NumField(); i++ {
 		name := strings.Split(ht.Field(i).Tag.Get("json"), ",")[0]
 		if !inFeature[name] && !inSearch[name] {
-			t.Errorf("Hit.%s (%q) has no place in GeoJSON answers: add it to hitSearch (and hitExtra) or to the Feature", ht.Field(i).Name, name)
+			t.Errorf("Hit.%s (%q) has no place in GeoJSON answers: add it to hitSearch (and hasSearchValues) or to the Feature", ht.Field(i).Name, name)
 		}
 	}
 }

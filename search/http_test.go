@@ -187,8 +187,16 @@ func TestSearchGeoJSONIsTheItem(t *testing.T) {
 			}
 			require.Equal(t, want, string(f), q)
 			require.NotContains(t, m.Properties, "props", "props are flat")
+			if strings.Contains(q, `"q"`) {
+				require.Contains(t, string(m.Search), `"score":`, q)
+			}
 		}
 	}
+	// No hits: an empty FeatureCollection.
+	code, ct, m := call(t, "POST", srv.URL+"/search?f=geojson", `{"collection":"t","q":"zzzqqqxx"}`)
+	require.Equal(t, http.StatusOK, code, m)
+	require.Equal(t, "application/geo+json", ct)
+	require.Equal(t, []any{}, m["features"])
 	require.Contains(t, string(items[odd.ID]), `"kind": "x<y"`)
 
 	// The JSON hit's period is the documents API's period object.
