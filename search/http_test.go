@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +195,21 @@ func TestSearchGeoJSONIsTheItem(t *testing.T) {
 			}
 		}
 	}
+	// A GIS client reads the answer as flat fields of one layer.
+	ogrinfo, err := exec.LookPath("ogrinfo")
+	require.NoError(t, err, "ogrinfo not found: install GDAL (Debian: apt-get install gdal-bin)")
+	code, body = get(t, srv.URL+"/search?collection=t&q=apple&f=geojson")
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	file := filepath.Join(t.TempDir(), "hits.geojson")
+	require.NoError(t, os.WriteFile(file, body, 0o600))
+	octx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(octx, ogrinfo, "-ro", "-so", "-al", file).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, field := range []string{"title: String", "kind: String", "color: String", "lang: String", "created: DateTime", "datetime: DateTime"} {
+		require.Contains(t, string(out), field, "%s", out)
+	}
+
 	// No hits: an empty FeatureCollection.
 	code, ct, m := call(t, "POST", srv.URL+"/search?f=geojson", `{"collection":"t","q":"zzzqqqxx"}`)
 	require.Equal(t, http.StatusOK, code, m)
