@@ -23,23 +23,57 @@ type inFeature struct {
 // FeatureDoc converts a GeoJSON Feature into a document of collection.
 // The mapping (the inverse of what /items writes):
 //   - properties title, body, tags, lang and external_id fill those columns;
+//   - the title comes from the property titleProp names when the feature
+//     has it (a string or a number), else from "title"; with titleProp ""
+//     a feature without a title takes its "name" (Natural Earth, OSM and
+//     most GIS exports name their features so). A property used as the
+//     title stays in props too;
 //   - datetime (an instant) or start/end (an interval, bounds included, either
 //     may be null) fill the period;
 //   - the feature id, when a string or number, is the external_id unless the
 //     properties name one;
-//   - created, updated and thumbnail are the server's and are ignored;
+//   - created, updated and thumbnail are the server's: a replacement (o.Replace,
+//     PUT and PATCH of an item read back) ignores them; a new feature (POST,
+//     imports) with one is refused, since that value would be lost;
 //   - every other property goes into props as it was sent.
 //
 // field prefixes validation errors ("features[12]").
-func FeatureDoc(field, collection string, raw []byte) (*document.Doc, error) {
+func FeatureDoc(field, collection string, raw []byte, o FeatureOptions) (*document.Doc, error) {
 	var f inFeature
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, problem.Invalid(field, "not a GeoJSON Feature: %v", err)
 	}
-	return f.doc(field, collection)
+	return f.doc(field, collection, o)
 }
 
-func (f *inFeature) doc(field, collection string) (*document.Doc, error) {
+// FeatureOptions say how FeatureDoc reads a Feature.
+type FeatureOptions struct {
+	// TitleProp names the property the title comes from ("": title, then
+	// name; "title": title only).
+	TitleProp string
+	// Replace is set when the Feature replaces a stored one (PUT, PATCH):
+	// the server's properties it was read with are then ignored.
+	Replace bool
+}
+
+// CheckTitleProp validates the name of the property an import takes titles
+// from (the title query parameter; "" is the default, title then name).
+func CheckTitleProp(field, p string) error {
+	if p == "" || p == "title" {
+		return nil
+	}
+	if len(p) > 256 {
+		return problem.Invalid(field, "a property name of at most 256 bytes")
+	}
+	for _, r := range document.ReservedProps() {
+		if p == r {
+			return problem.Invalid(field, "%q is a document field, not a property to take titles from", p)
+		}
+	}
+	return nil
+}
+
+func (f *inFeature) doc(field, collection string, o FeatureOptions) (*document.Doc, error) {
 	if f.Type != "Feature" {
 		return nil, problem.Invalid(field+".type", "must be \"Feature\", got %q", f.Type)
 	}
@@ -111,11 +145,17 @@ func (f *inFeature) doc(field, collection string) (*document.Doc, error) {
 				end = &t
 			}
 		case "created", "updated", "thumbnail":
-			// written by the server; a feature read back and posted again
-			// carries them.
+			// Written by the server; a feature read back and put again
+			// carries them. A new feature's would be lost: refused.
+			if !o.Replace {
+				return nil, problem.Invalid(pf, "%q is written by the server, so a new feature cannot carry it; rename the property (or drop it from a feature read from geoseek)", k)
+			}
 		default:
 			props[k] = v
 		}
+	}
+	if err := f.title(field, o.TitleProp, d); err != nil {
+		return nil, err
 	}
 	if start != nil || end != nil {
 		d.Period = &document.Period{Lower: start, Upper: end, LowerInc: start != nil, UpperInc: end != nil}
@@ -137,6 +177,42 @@ func (f *inFeature) doc(field, collection string) (*document.Doc, error) {
 		return nil, prefixed(field, err)
 	}
 	return d, nil
+}
+
+// title sets d.Title from the property titleProp (see FeatureDoc); the
+// "title" property has already been read into d.Title.
+func (f *inFeature) title(field, titleProp string, d *document.Doc) error {
+	from := titleProp
+	if from == "" {
+		if d.Title != "" {
+			return nil
+		}
+		from = "name"
+	}
+	if from == "title" {
+		return nil
+	}
+	v, ok := f.Properties[from]
+	if !ok || bytes.Equal(v, []byte("null")) {
+		return nil
+	}
+	pf := field + ".properties." + from
+	var t string
+	if json.Unmarshal(v, &t) != nil {
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err != nil {
+			return problem.Invalid(pf, "the title is taken from %q: it must be a string or a number", from)
+		}
+		t = n.String()
+	}
+	if t == "" {
+		return nil
+	}
+	if d.Title != "" && d.Title != t {
+		return problem.Invalid(field+".properties.title", "differs from %q, which this import takes titles from; the title property would be lost", from)
+	}
+	d.Title = t
+	return nil
 }
 
 func unmarshalOpt(v json.RawMessage, dst any) error {

@@ -526,14 +526,15 @@ func mediaType(c *gin.Context) string {
 }
 
 // postItems takes a Feature (201 with Location), a FeatureCollection or a
-// GeoJSON sequence (bulk: COPY, all or nothing; 201 with counts).
+// GeoJSON sequence (bulk: COPY, all or nothing; 201 with counts). ?title=
+// names the property titles come from (default: title, then name).
 func (h *Handler) postItems(c *gin.Context) {
 	col := c.Param("collection")
 	ctx := c.Request.Context()
 	switch mediaType(c) {
 	case "application/geo+json-seq", "application/x-ndjson", "application/ndjson", "application/geo+ndjson":
 		body := http.MaxBytesReader(c.Writer, c.Request.Body, h.svc.opts.MaxImportBytes)
-		res, err := h.svc.Import(ctx, col, FormatSeq, body)
+		res, err := h.svc.Import(ctx, col, FormatSeq, c.Query("title"), body)
 		if err != nil {
 			problem.Respond(c, err)
 			return
@@ -555,7 +556,7 @@ func (h *Handler) postItems(c *gin.Context) {
 		return
 	}
 	if isCollection {
-		res, err := h.svc.Import(ctx, col, FormatFeatureCollection, br)
+		res, err := h.svc.Import(ctx, col, FormatFeatureCollection, c.Query("title"), br)
 		if err != nil {
 			problem.Respond(c, err)
 			return
@@ -572,7 +573,7 @@ func (h *Handler) postItems(c *gin.Context) {
 		problem.Respond(c, problem.Wrap(problem.ErrTooLarge, fmt.Sprintf("a single Feature is limited to %d bytes; send many as a FeatureCollection", h.svc.opts.MaxBodyBytes)))
 		return
 	}
-	id, created, err := h.svc.Insert(ctx, col, raw)
+	id, created, err := h.svc.Insert(ctx, col, raw, c.Query("title"))
 	if err != nil {
 		problem.Respond(c, err)
 		return

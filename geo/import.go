@@ -43,7 +43,12 @@ const (
 // Why not internal/document: COPY needs its own column encoding and a
 // transaction of its own; see the report for the Import API document could
 // offer instead.
-func (s *Service) Import(ctx context.Context, collection, format string, r io.Reader) (ImportResult, error) {
+//
+// titleProp names the property titles come from (see FeatureDoc).
+func (s *Service) Import(ctx context.Context, collection, format, titleProp string, r io.Reader) (ImportResult, error) {
+	if err := CheckTitleProp("title", titleProp); err != nil {
+		return ImportResult{}, err
+	}
 	col, err := s.Collection(ctx, collection)
 	if err != nil {
 		return ImportResult{}, err
@@ -60,7 +65,7 @@ func (s *Service) Import(ctx context.Context, collection, format string, r io.Re
 			period tstzrange, geom geometry) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		src := &featureSource{collection: collection}
+		src := &featureSource{collection: collection, titleProp: titleProp}
 		switch format {
 		case FormatSeq:
 			src.next = seqReader(r)
@@ -115,11 +120,10 @@ func importErr(err error) error {
 		case pgErr.Code == "21000": // ON CONFLICT … cannot affect row a second time
 			return problem.Invalid("features", "two features in the import have the same id (external_id)")
 		case pgErr.Code == pg.UndefinedObject && bytes.Contains([]byte(pgErr.Message), []byte("text search configuration")):
-			return problem.Invalid("lang", "%s", pgErr.Message)
-		case pgErr.Code == pg.CheckViolation:
-			return problem.Invalid("features", "rejected by the schema: %s", pgErr.ConstraintName)
-		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "22":
-			return problem.Invalid("features", "%s", pgErr.Message)
+			return problem.Invalid("lang", "a feature names a language this server does not know (e.g. english, german, simple)")
+		}
+		if ve := pg.DataProblem("features", err); ve != nil {
+			return ve
 		}
 	}
 	return fmt.Errorf("geo: import: %w", pg.Interpret(err))
@@ -128,6 +132,7 @@ func importErr(err error) error {
 // featureSource feeds CopyFrom one validated feature at a time.
 type featureSource struct {
 	collection string
+	titleProp  string
 	next       func() ([]byte, error) // raw Feature JSON, io.EOF at the end
 	done       func() error
 	n          int64
@@ -152,7 +157,7 @@ func (fs *featureSource) Next() bool {
 		}
 		return false
 	}
-	d, err := FeatureDoc(field, fs.collection, raw)
+	d, err := FeatureDoc(field, fs.collection, raw, FeatureOptions{TitleProp: fs.titleProp})
 	if err != nil {
 		fs.err = err
 		return false
@@ -331,9 +336,13 @@ func bodyErr(err error) error {
 
 // Insert writes one feature through internal/document: an upsert when it
 // carries an id (external_id), an insert otherwise. created is false when an
-// existing feature with that id was replaced.
-func (s *Service) Insert(ctx context.Context, collection string, raw []byte) (int64, bool, error) {
-	d, err := FeatureDoc("feature", collection, raw)
+// existing feature with that id was replaced. titleProp names the property
+// the title comes from (see FeatureDoc).
+func (s *Service) Insert(ctx context.Context, collection string, raw []byte, titleProp string) (int64, bool, error) {
+	if err := CheckTitleProp("title", titleProp); err != nil {
+		return 0, false, err
+	}
+	d, err := FeatureDoc("feature", collection, raw, FeatureOptions{TitleProp: titleProp})
 	if err != nil {
 		return 0, false, err
 	}
@@ -381,7 +390,7 @@ func (s *Service) writeTx(ctx context.Context, tx pgx.Tx, d *document.Doc, gc *g
 
 // Replace replaces item id with the feature (PUT).
 func (s *Service) Replace(ctx context.Context, collection string, id int64, raw []byte) error {
-	d, err := FeatureDoc("feature", collection, raw)
+	d, err := FeatureDoc("feature", collection, raw, FeatureOptions{Replace: true})
 	if err != nil {
 		return err
 	}
@@ -468,7 +477,7 @@ func (s *Service) Patch(ctx context.Context, collection string, id int64, raw []
 			geomRaw = *patch.Geometry
 		}
 		f := inFeature{Type: "Feature", Geometry: geomRaw, Properties: cur}
-		nd, err := f.doc("feature", collection)
+		nd, err := f.doc("feature", collection, FeatureOptions{TitleProp: "title", Replace: true})
 		if err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ func FuzzFeatureDoc(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := FeatureDoc("feature", "c", []byte(s))
+		d, err := FeatureDoc("feature", "c", []byte(s), FeatureOptions{})
 		if err != nil {
 			return
 		}

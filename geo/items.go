@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/twpayne/go-geom"
 
@@ -200,9 +199,14 @@ func jsonObj(k string, v any) string {
 // bytes and spliced into the output without decoding; the period arrives as
 // its two bounds. That keeps the Go side of a 1,000-feature page to the
 // geometry decoding and a few appends per feature.
+//
+// The props keys removed are document.ReservedProps, the properties a
+// feature carries for the document's own fields: writes refuse them in props,
+// so only a document stored before that rule can have one (it stays visible
+// in the documents API).
 const selectCols = `d.id, d.external_id, d.title, d.body, to_json(d.tags)::text AS tags,
-       (d.props - '{title,body,tags,external_id,datetime,start,end,created,updated,thumbnail}'::text[])::text AS props,
-       lower(d.period) AS p_lo, upper(d.period) AS p_hi, d.geom, d.created_at, d.updated_at`
+       (d.props - '{title,body,lang,tags,external_id,datetime,start,end,created,updated,thumbnail}'::text[])::text AS props,
+       lower(d.period) AS p_lo, upper(d.period) AS p_hi, d.geom, d.created_at, d.updated_at, d.lang::text AS lang`
 
 // itemsSQL is a built items query.
 type itemsSQL struct {
@@ -312,7 +316,7 @@ func buildItemsSQL(q *ItemsQuery, col *Collection, fence bool) (*itemsSQL, error
 		if q.Sort.Key == SortID {
 			outer = strings.Replace(order, "d.id", "p.id", 1)
 		}
-		sql = fmt.Sprintf(`SELECT p.id, p.external_id, p.title, p.body, p.tags, p.props, p.p_lo, p.p_hi, p.geom, p.created_at, p.updated_at, p.sk, p.rn
+		sql = fmt.Sprintf(`SELECT p.id, p.external_id, p.title, p.body, p.tags, p.props, p.p_lo, p.p_hi, p.geom, p.created_at, p.updated_at, p.lang, p.sk, p.rn
 		  FROM (SELECT %s, (%s)::text AS sk, %s AS sk_sort, row_number() OVER (ORDER BY %s) AS rn
 		          FROM (SELECT * FROM documents d WHERE %s ORDER BY %s LIMIT %s) d) p
 		 ORDER BY %s`, selectCols, expr, expr, rev, w.sql(), rev, limitArg, outer)
@@ -373,9 +377,7 @@ func (s *Service) queryErr(err error) error {
 	// that PostgreSQL rejects (a forged cursor, an odd pattern): the
 	// request is wrong, not the server.
 	if c := pg.Code(err); len(c) == 5 && c[:2] == "22" {
-		var pgErr *pgconn.PgError
-		errors.As(err, &pgErr)
-		return problem.Invalid("", "PostgreSQL rejected a value of the request: %s", pgErr.Message)
+		return pg.DataProblem("", err)
 	}
 	return fmt.Errorf("geo: items: %w", pg.Interpret(err))
 }
@@ -446,6 +448,7 @@ type Feature struct {
 	Body       []byte
 	Tags       []byte // JSON array
 	Props      []byte // JSON object, reserved keys removed
+	Lang       []byte // text search configuration
 	// PeriodLo and PeriodHi are the period's bounds (NULL: unbounded or no
 	// period); equal bounds are an instant.
 	PeriodLo, PeriodHi pgtype.Timestamptz
@@ -478,7 +481,7 @@ type FeatureStream struct {
 	err error
 	// buf and dest are the row's scan targets, reused for every row.
 	buf struct {
-		ext, title, body, tags, props, sk pgtype.DriverBytes
+		ext, title, body, tags, props, lang, sk pgtype.DriverBytes
 	}
 	dest []any
 }
@@ -495,7 +498,7 @@ func (fs *FeatureStream) advance() bool {
 		// (seven allocations a feature; the items profile's largest).
 		f, b := &fs.cur, &fs.buf
 		fs.dest = []any{&f.ID, &b.ext, &b.title, &b.body, &b.tags, &b.props, &f.PeriodLo, &f.PeriodHi, nil,
-			&f.Created, &f.Updated, &b.sk, &f.rn}
+			&f.Created, &f.Updated, &b.lang, &b.sk, &f.rn}
 	}
 	for fs.rows.Next() {
 		f, b := &fs.cur, &fs.buf
@@ -508,7 +511,7 @@ func (fs *FeatureStream) advance() bool {
 		}
 		// The bytes stay pgx's until the next row: each feature is encoded
 		// before the stream advances.
-		f.ExternalID, f.Title, f.Body, f.Tags, f.Props, f.sk = b.ext, b.title, b.body, b.tags, b.props, b.sk
+		f.ExternalID, f.Title, f.Body, f.Tags, f.Props, f.Lang, f.sk = b.ext, b.title, b.body, b.tags, b.props, b.lang, b.sk
 		// The geometry's EWKB as sent (nil for NULL): its registered
 		// codec would decode it, and encoding reads EWKB directly.
 		f.EWKB = fs.rows.RawValues()[geomCol]
@@ -725,6 +728,9 @@ func (s *Service) appendFeature(b []byte, f *Feature, col *Collection, precision
 	if f.ExternalID != nil && sel.want("external_id") {
 		str("external_id", f.ExternalID)
 	}
+	if sel.want("lang") {
+		str("lang", f.Lang)
+	}
 	if sel.want("tags") {
 		key("tags")
 		if len(f.Tags) == 0 {
@@ -910,7 +916,7 @@ func (s *Service) Item(ctx context.Context, collection string, id int64, precisi
 	}
 	var f Feature
 	err = s.pool.QueryRow(ctx, `SELECT `+selectCols+` FROM documents d WHERE d.collection_id = $1 AND d.id = $2`, col.ID, id).
-		Scan(&f.ID, &f.ExternalID, &f.Title, &f.Body, &f.Tags, &f.Props, &f.PeriodLo, &f.PeriodHi, &f.Geometry, &f.Created, &f.Updated)
+		Scan(&f.ID, &f.ExternalID, &f.Title, &f.Body, &f.Tags, &f.Props, &f.PeriodLo, &f.PeriodHi, &f.Geometry, &f.Created, &f.Updated, &f.Lang)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("item %d in %q: %w", id, collection, problem.ErrNotFound)
 	}
@@ -929,6 +935,45 @@ func (s *Service) Item(ctx context.Context, collection string, id int64, precisi
 	b = append(b[:len(b)-1], `,"links":`...)
 	b = append(b, lb...)
 	return append(b, '}'), nil
+}
+
+// Features returns the documents ids of collection as GeoJSON Features,
+// encoded exactly as the items of /collections/{collection}/items are (all
+// properties, full coordinate precision), by id; ids not found are absent.
+// Search answers GeoJSON through it, so a document is the same Feature
+// wherever it appears.
+func (s *Service) Features(ctx context.Context, collection string, ids []int64) (map[int64]json.RawMessage, error) {
+	col, err := s.cachedCollection(ctx, collection)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]json.RawMessage, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+selectCols+` FROM documents d WHERE d.collection_id = $1 AND d.id = ANY($2)`, col.ID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("geo: features: %w", pg.Interpret(err))
+	}
+	defer rows.Close()
+	sel := newSelector(nil)
+	for rows.Next() {
+		var f Feature
+		// The geometry is encoded from its EWKB, as the items stream does.
+		if err := rows.Scan(&f.ID, &f.ExternalID, &f.Title, &f.Body, &f.Tags, &f.Props, &f.PeriodLo, &f.PeriodHi, nil, &f.Created, &f.Updated, &f.Lang); err != nil {
+			return nil, fmt.Errorf("geo: features: %w", err)
+		}
+		f.EWKB = rows.RawValues()[geomCol]
+		b, err := s.appendFeature(nil, &f, col, -1, sel)
+		if err != nil {
+			return nil, err
+		}
+		out[f.ID] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("geo: features: %w", pg.Interpret(err))
+	}
+	return out, nil
 }
 
 func timeOrNil(t *time.Time) any {

@@ -51,7 +51,7 @@ func OpenAPIPaths() map[string]any {
 			"get": map[string]any{"summary": "features (streamed FeatureCollection, keyset paging)",
 				"parameters": itemsParams, "responses": with("200", resp("features", GeoJSON))},
 			"post": map[string]any{"summary": "add a Feature, or import a FeatureCollection / GeoJSON sequence (all or nothing)",
-				"security": write, "parameters": []any{collection},
+				"security": write, "parameters": []any{collection, param("title", "query", "the property titles come from (default: title, else name); it stays a property too", str, false)},
 				"requestBody": map[string]any{"required": true, "content": map[string]any{
 					GeoJSON: map[string]any{"schema": map[string]any{"type": "object"}}, "application/geo+json-seq": map[string]any{"schema": str},
 					"application/x-ndjson": map[string]any{"schema": str}}},

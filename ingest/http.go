@@ -49,6 +49,15 @@ func photoID(c *gin.Context) (int64, error) {
 	return id, nil
 }
 
+// UploadResult is the body of every POST /photos answer about its files, for
+// one file or many: a script parses one shape. The status is the files'
+// common status (201 created, 200 already stored, or the error's), 207 when
+// they differ; when every file failed the body is also a problem (RFC 9457)
+// with this results member.
+type UploadResult struct {
+	Results []FileResult `json:"results"`
+}
+
 // FileResult is the outcome for one file of an upload.
 type FileResult struct {
 	File   string           `json:"file"`
@@ -62,9 +71,8 @@ const maxFormFields = 64
 
 // upload reads the multipart body part by part (never buffering a whole
 // file: multipart.Reader, not ParseMultipartForm). Each file part is ingested
-// on its own, so one bad file does not fail the others. A single file gets
-// its own status (201, 200, or a problem); several get 207 unless all share
-// one status, with a result per file.
+// on its own, so one bad file does not fail the others. The answer is an
+// UploadResult whatever the number of files.
 func (h *Handler) upload(c *gin.Context) {
 	ct, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
@@ -136,25 +144,35 @@ func (h *Handler) upload(c *gin.Context) {
 		results = append(results, FileResult{File: name, Status: status, Photo: p})
 		errs = append(errs, nil)
 	}
-	switch {
-	case len(results) == 0:
+	if len(results) == 0 {
 		problem.Respond(c, problem.Invalid("file", "no file parts in the request"))
-	case len(results) == 1 && errs[0] != nil:
-		problem.Respond(c, errs[0])
-	case len(results) == 1:
-		if results[0].Status == http.StatusCreated {
-			c.Header("Location", fmt.Sprintf("/photos/%d", results[0].Photo.ID))
-		}
-		c.JSON(results[0].Status, results[0].Photo)
-	default:
-		status := results[0].Status
-		for _, r := range results {
-			if r.Status != status {
-				status = http.StatusMultiStatus
-			}
-		}
-		c.JSON(status, gin.H{"results": results})
+		return
 	}
+	status := results[0].Status
+	for _, r := range results {
+		if r.Status != status {
+			status = http.StatusMultiStatus
+		}
+	}
+	if len(results) == 1 && status == http.StatusCreated {
+		c.Header("Location", fmt.Sprintf("/photos/%d", results[0].Photo.ID))
+	}
+	if status < http.StatusBadRequest {
+		c.JSON(status, UploadResult{Results: results})
+		return
+	}
+	// Every file failed with one status: a problem (errors are always
+	// problem+json) that carries the same results member as a success.
+	d := *results[0].Error
+	if len(results) > 1 {
+		d.Detail = fmt.Sprintf("all %d files failed; see results", len(results))
+		d.Field = ""
+	}
+	d.Extra = map[string]any{"results": results}
+	d.Instance = c.Request.URL.Path
+	d.RequestID = c.GetString(problem.RequestIDKey)
+	_ = c.Error(errs[0])
+	problem.Write(c, d)
 }
 
 func errorResult(name string, err error) FileResult {

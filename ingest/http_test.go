@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/geoseek/geoseek/internal/problem"
 	"image"
 	"image/jpeg"
 	"io"
@@ -104,6 +105,16 @@ func corpusFile(t testing.TB, name string) upFile {
 	return upFile{name: name, data: data}
 }
 
+// uploaded is the photo of a one-file upload's answer.
+func uploaded(t testing.TB, rec *httptest.ResponseRecorder) *Photo {
+	t.Helper()
+	var out UploadResult
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || len(out.Results) != 1 || out.Results[0].Photo == nil {
+		t.Fatalf("upload answer %d %s: %v", rec.Code, rec.Body.String(), err)
+	}
+	return out.Results[0].Photo
+}
+
 func decodePhoto(t testing.TB, rec *httptest.ResponseRecorder) *Photo {
 	t.Helper()
 	var p Photo
@@ -148,7 +159,7 @@ func TestUploadCorpus(t *testing.T) {
 	if rec.Code != http.StatusCreated {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 	}
-	var out struct{ Results []FileResult }
+	var out UploadResult
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatal(err)
 	}
@@ -214,11 +225,54 @@ SELECT count(*), count(d.geom) FROM documents d JOIN collections c ON c.id = d.c
 
 	// Same bytes again: 200 with the existing photo, nothing new stored.
 	again := b.upload(t, corpusFile(t, "exiftool__Google.jpg"))
-	if again.Code != http.StatusOK || decodePhoto(t, again).ID != g.ID {
+	if again.Code != http.StatusOK || uploaded(t, again).ID != g.ID {
 		t.Errorf("re-upload: %d %s", again.Code, again.Body.String())
 	}
 	if n, _ := countOriginals(t, b.dir); n != len(refs) {
 		t.Errorf("%d originals after re-upload", n)
+	}
+}
+
+// TestUploadOneShape: one file or several, created or failed, the answer
+// has a results array; failures are problem+json as well.
+func TestUploadOneShape(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxFileBytes: 1 << 20, MaxFiles: 3})
+	type answer struct {
+		Type    string       `json:"type"`
+		Results []FileResult `json:"results"`
+	}
+	cases := []struct {
+		name   string
+		files  []upFile
+		status int
+		n      int
+		ctype  string
+	}{
+		{"one new", []upFile{corpusFile(t, "exiftool__Apple.jpg")}, http.StatusCreated, 1, "application/json"},
+		{"one again", []upFile{corpusFile(t, "exiftool__Apple.jpg")}, http.StatusOK, 1, "application/json"},
+		{"two new", []upFile{corpusFile(t, "exiftool__GoPro.jpg"), corpusFile(t, "exiftool__Ricoh2.jpg")}, http.StatusCreated, 2, "application/json"},
+		{"one bad", []upFile{{"notes.txt", []byte("plain text, not a photo")}}, http.StatusUnsupportedMediaType, 1, problem.ContentType},
+		{"two bad", []upFile{{"a.txt", []byte("plain text, not a photo")}, {"b.txt", []byte("more text")}}, http.StatusUnsupportedMediaType, 2, problem.ContentType},
+	}
+	for _, c := range cases {
+		rec := b.upload(t, c.files...)
+		var out answer
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s: %v: %s", c.name, err, rec.Body.String())
+		}
+		if rec.Code != c.status || len(out.Results) != c.n || !strings.HasPrefix(rec.Header().Get("Content-Type"), c.ctype) {
+			t.Errorf("%s: %d %s %s; want %d with %d results, %s", c.name, rec.Code, rec.Header().Get("Content-Type"), rec.Body.String(), c.status, c.n, c.ctype)
+			continue
+		}
+		for _, r := range out.Results {
+			if r.Status != c.status || (r.Photo == nil) != (c.status >= 400) || (r.Error == nil) != (c.status < 400) {
+				t.Errorf("%s: result %+v", c.name, r)
+			}
+		}
+		if c.status >= 400 && out.Type != problem.TypeBase+"unsupported-media-type" {
+			t.Errorf("%s: problem type %q", c.name, out.Type)
+		}
 	}
 }
 
@@ -241,7 +295,7 @@ func TestUploadErrors(t *testing.T) {
 	if rec.Code != http.StatusMultiStatus {
 		t.Fatalf("mixed: %d %s", rec.Code, rec.Body.String())
 	}
-	var out struct{ Results []FileResult }
+	var out UploadResult
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	if len(out.Results) != 2 || out.Results[0].Status != 201 || out.Results[1].Status != 415 || out.Results[1].Error == nil {
 		t.Errorf("mixed results: %s", rec.Body.String())
@@ -282,7 +336,7 @@ func TestOriginalThumbnailDelete(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	f := corpusFile(t, "goexif__has-lens-info.jpg") // 205x102, orientation 6
-	p := decodePhoto(t, b.upload(t, f))
+	p := uploaded(t, b.upload(t, f))
 	if p.Orientation == nil || *p.Orientation != 6 {
 		t.Fatalf("orientation %v", p.Orientation)
 	}
@@ -451,7 +505,7 @@ func TestPlacesAndSearch(t *testing.T) {
 	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-cities", "city", strings.NewReader(madrid)); err != nil {
 		t.Fatal(err)
 	}
-	p := decodePhoto(t, b.upload(t, corpusFile(t, "exiftool__Google.jpg"))) // 40.40, -3.71
+	p := uploaded(t, b.upload(t, corpusFile(t, "exiftool__Google.jpg"))) // 40.40, -3.71
 	if p.Place == nil || p.Place.City != "Madrid" || p.Place.Country != "Spain" {
 		t.Fatalf("place %+v", p.Place)
 	}
@@ -489,7 +543,7 @@ func TestSweep(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	ctx := context.Background()
-	kept := decodePhoto(t, b.upload(t, corpusFile(t, "exiftool__Apple.jpg")))
+	kept := uploaded(t, b.upload(t, corpusFile(t, "exiftool__Apple.jpg")))
 	// An original without a row (crash between rename and commit), a file
 	// whose name does not match its bytes, and a stale temp file.
 	orphan := corpusFile(t, "exiftool__Ricoh2.jpg")

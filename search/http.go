@@ -1,7 +1,9 @@
 package search
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -19,8 +21,9 @@ const MaxBodyBytes = 2 << 20
 
 // Handler serves GET and POST /search.
 type Handler struct {
-	svc    *Service
-	logger *slog.Logger
+	svc      *Service
+	logger   *slog.Logger
+	features FeatureWriter
 }
 
 // NewHandler returns the search HTTP handler.
@@ -77,69 +80,127 @@ func (h *Handler) post(c *gin.Context) {
 }
 
 func (h *Handler) run(c *gin.Context, q *Query) {
-	res, err := h.svc.Search(c.Request.Context(), q)
+	ctx := c.Request.Context()
+	if q.Format == FormatGeoJSON && h.features == nil {
+		problem.Respond(c, problem.Wrap(problem.ErrNotAcceptable, "GeoJSON output is not available on this server"))
+		return
+	}
+	res, err := h.svc.Search(ctx, q)
 	if err != nil {
 		problem.Respond(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	if q.Format == FormatGeoJSON {
-		c.Header("Content-Type", "application/geo+json")
-		c.Status(http.StatusOK)
-		_ = json.NewEncoder(c.Writer).Encode(res.FeatureCollection())
+		ids := make([]int64, len(res.Hits))
+		for i, hit := range res.Hits {
+			ids[i] = hit.ID
+		}
+		feats, err := h.features.Features(ctx, res.Collection, ids)
+		if err != nil {
+			problem.Respond(c, err)
+			return
+		}
+		b, err := res.GeoJSON(feats)
+		if err != nil {
+			problem.Respond(c, err)
+			return
+		}
+		c.Data(http.StatusOK, "application/geo+json", b)
 		return
 	}
 	c.JSON(http.StatusOK, res)
 }
 
-// FeatureCollection is the result as GeoJSON: one Feature per hit (geometry
-// null for documents without one), the hit's other fields as properties, and
-// paging, facets and flags as foreign members.
-func (r *Result) FeatureCollection() map[string]any {
-	feats := make([]map[string]any, len(r.Hits))
-	for i, h := range r.Hits {
-		props := map[string]any{
-			"title": h.Title, "lang": h.Lang, "tags": h.Tags, "props": h.Props,
-			"created_at": h.CreatedAt, "updated_at": h.UpdatedAt,
+// FeatureWriter encodes documents as GeoJSON Features. geoseek wires the
+// OGC API's encoder into search, so a document found by /search?f=geojson
+// is the same Feature, byte for byte, as in /collections/{c}/items.
+type FeatureWriter interface {
+	// Features returns the Features of the documents ids of collection, by
+	// id; a document deleted meanwhile is absent.
+	Features(ctx context.Context, collection string, ids []int64) (map[int64]json.RawMessage, error)
+}
+
+// UseFeatures sets the encoder of GeoJSON answers; without one, f=geojson
+// is answered 406.
+func (h *Handler) UseFeatures(fw FeatureWriter) { h.features = fw }
+
+// GeoJSON is the result as a FeatureCollection: for each hit its document's
+// Feature from feats (hits missing from feats, deleted since, are left out)
+// with the hit's search values in a "search" foreign member, and the
+// result's other members (paging, facets, flags) as foreign members of the
+// collection.
+func (r *Result) GeoJSON(feats map[int64]json.RawMessage) ([]byte, error) {
+	b := []byte(`{"type":"FeatureCollection","features":[`)
+	n := 0
+	for i := range r.Hits {
+		f, ok := feats[r.Hits[i].ID]
+		if !ok || len(f) < 2 || f[len(f)-1] != '}' {
+			continue
 		}
-		if h.ExternalID != nil {
-			props["external_id"] = *h.ExternalID
+		if n > 0 {
+			b = append(b, ',')
 		}
-		if h.Score != nil {
-			props["score"] = *h.Score
+		n++
+		h := &r.Hits[i]
+		if !hasSearchValues(h) {
+			b = append(b, f...)
+			continue
 		}
-		if h.DistanceM != nil {
-			props["distance_m"] = *h.DistanceM
+		extra, err := json.Marshal(hitSearch{Score: h.Score, DistanceM: h.DistanceM, Highlights: h.Highlights, Explain: h.Explain})
+		if err != nil {
+			return nil, fmt.Errorf("search: encode hit: %w", err)
 		}
-		if h.Highlights != nil {
-			props["highlights"] = h.Highlights
-		}
-		if h.Period != nil {
-			props["period"] = h.Period
-		}
-		if h.Explain != nil {
-			props["explain"] = h.Explain
-		}
-		feats[i] = map[string]any{"type": "Feature", "id": h.ID, "geometry": h.Geometry, "properties": props}
+		b = append(b, f[:len(f)-1]...)
+		b = append(b, `,"search":`...)
+		b = append(b, extra...)
+		b = append(b, '}')
 	}
-	fc := map[string]any{"type": "FeatureCollection", "features": feats, "collection": r.Collection, "mode": r.Mode}
-	if r.NextCursor != "" {
-		fc["next_cursor"] = r.NextCursor
+	b = append(b, ']')
+	page := *r
+	page.Hits = nil
+	rest, err := membersExcept(&page, "hits")
+	if err != nil {
+		return nil, err
 	}
-	if r.Total != nil {
-		fc["total"] = *r.Total
+	if len(rest) > 2 {
+		b = append(b, ',')
+		b = append(b, rest[1:len(rest)-1]...)
 	}
-	if r.Facets != nil {
-		fc["facets"] = r.Facets
+	return append(b, "}\n"...), nil
+}
+
+// hitSearch is what a hit has besides its document: the Feature's
+// "search" member. TestHitFieldsHaveAGeoJSONPlace fails when Hit gains a
+// field that is in neither the Feature nor here (add it to hasSearchValues
+// and to GeoJSON's copy too).
+type hitSearch struct {
+	Score      *float64        `json:"score,omitempty"`
+	DistanceM  *float64        `json:"distance_m,omitempty"`
+	Highlights *Highlights     `json:"highlights,omitempty"`
+	Explain    json.RawMessage `json:"explain,omitempty"`
+}
+
+// hasSearchValues reports whether h has any of hitSearch's values.
+func hasSearchValues(h *Hit) bool {
+	return h.Score != nil || h.DistanceM != nil || h.Highlights != nil || len(h.Explain) > 0
+}
+
+// membersExcept is v encoded as a JSON object without the named members.
+func membersExcept(v any, drop ...string) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("search: encode: %w", err)
 	}
-	if r.Fuzzy {
-		fc["fuzzy"] = true
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("search: encode: %w", err)
 	}
-	if r.Truncated {
-		fc["truncated"] = true
+	for _, k := range drop {
+		delete(m, k)
 	}
-	if r.Ranking != "" {
-		fc["ranking"] = r.Ranking
+	if b, err = json.Marshal(m); err != nil {
+		return nil, fmt.Errorf("search: encode: %w", err)
 	}
-	return fc
+	return b, nil
 }

@@ -476,6 +476,9 @@ func parsePeriodJSON(f string, raw json.RawMessage) (Filter, error) {
 		At       *string
 		Bounds   *string
 	}
+	if err := refuseOldPeriodNames(f, raw); err != nil {
+		return nil, err
+	}
 	if err := decodeStrict(raw, &v); err != nil {
 		return nil, jsonProblem(f, err)
 	}
@@ -508,6 +511,21 @@ func parsePeriodJSON(f string, raw json.RawMessage) (Filter, error) {
 		return nil, err
 	}
 	return Period{Op: op, Range: r}, nil
+}
+
+// refuseOldPeriodNames points a period written with the documents API's
+// earlier member names at the one period vocabulary (from, to, bounds).
+func refuseOldPeriodNames(f string, raw json.RawMessage) error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil // decodeStrict says what is wrong
+	}
+	for _, k := range []string{"lower", "upper", "lower_inc", "upper_inc"} {
+		if _, ok := m[k]; ok {
+			return problem.Invalid(f+"."+k, `periods are written {"from", "to", "bounds"}: use "from", "to" and "bounds" ("[)", "[]", "()" or "(]")`)
+		}
+	}
+	return nil
 }
 
 func validPeriodOp(op PeriodOp) bool {

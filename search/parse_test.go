@@ -119,6 +119,8 @@ func TestFilterJSONErrors(t *testing.T) {
 		{`{"period":{"op":"overlaps","bounds":"[["}}`, "filter.period.bounds"},
 		{`{"period":{"op":"before","at":"2024-01-01"}}`, "filter.period.at"},
 		{`{"period":{"op":"during"}}`, "filter.period.op"},
+		{`{"period":{"op":"overlaps","lower":"2024-01-01"}}`, "filter.period.lower"},
+		{`{"period":{"op":"overlaps","from":"2024-01-01","upper_inc":true}}`, "filter.period.upper_inc"},
 		{`{"bbox":[1,2,3]}`, "filter.bbox"},
 		{`{"bbox":[1,50,3,40]}`, "filter.bbox"},
 		{`{"bbox":[-200,0,0,1]}`, "filter.bbox"},

@@ -91,11 +91,14 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	scfg.Logger = a.logger
 	svc := search.NewService(pool, scfg)
 	svc.UseSemantic(search.NewSemantic(pool, set, opts.Semantic))
-	search.NewHandler(svc, a.logger).Register(srv.API)
 
 	// OGC API – Features, clusters, tiles.
 	gh := geo.NewHandler(pool, a.logger, opts.Geo)
 	gh.Register(srv.API)
+	sh := search.NewHandler(svc, a.logger)
+	// One GeoJSON encoder: a search hit is the same Feature as the item.
+	sh.UseFeatures(gh.Service())
+	sh.Register(srv.API)
 	if c := gh.Service().Collector(); c != nil {
 		srv.Registry().MustRegister(c)
 		a.background(gh.Service().WatchChanges)

@@ -18,11 +18,20 @@ func openAPI(version string) map[string]any {
 	param := func(name, in, desc string, schema map[string]any, required bool) map[string]any {
 		return map[string]any{"name": name, "in": in, "description": desc, "required": required, "schema": schema}
 	}
-	body := func(mediaType string) map[string]any {
-		return map[string]any{"required": true, "content": map[string]any{mediaType: map[string]any{"schema": obj}}}
+	body := func(mediaType string, schema ...map[string]any) map[string]any {
+		sc := obj
+		if len(schema) > 0 {
+			sc = schema[0]
+		}
+		return map[string]any{"required": true, "content": map[string]any{mediaType: map[string]any{"schema": sc}}}
 	}
-	resp := func(desc, mediaType string) map[string]any {
-		return map[string]any{"description": desc, "content": map[string]any{mediaType: map[string]any{"schema": obj}}}
+	ref := func(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+	resp := func(desc, mediaType string, schema ...map[string]any) map[string]any {
+		sc := obj
+		if len(schema) > 0 {
+			sc = schema[0]
+		}
+		return map[string]any{"description": desc, "content": map[string]any{mediaType: map[string]any{"schema": sc}}}
 	}
 	problem := resp("problem details (RFC 9457)", "application/problem+json")
 	responses := func(code string, ok map[string]any) map[string]any {
@@ -30,8 +39,8 @@ func openAPI(version string) map[string]any {
 	}
 	write := []map[string]any{{"bearerAuth": []string{}}}
 	collection := param("collection", "path", "collection name", str, true)
-	docID := param("id", "path", "document id", integer, true)
-	photoID := param("id", "path", "photo (document) id", integer, true)
+	docID := param("id", "path", "document id (one sequence for the documents of every collection, so not consecutive within one)", integer, true)
+	photoID := param("id", "path", "the photo's document id: the same id as in /collections/photos/items/{id} and in search hits; document ids are one sequence for every collection, so photo ids are not consecutive", integer, true)
 	op := func(summary string, params []any, extra map[string]any, code string, ok map[string]any) map[string]any {
 		m := map[string]any{"summary": summary, "responses": responses(code, ok)}
 		if params != nil {
@@ -55,13 +64,13 @@ func openAPI(version string) map[string]any {
 				param("mode", "query", "keyword, semantic or hybrid", map[string]any{"type": "string", "enum": []string{"keyword", "semantic", "hybrid"}}, false),
 				param("limit", "query", "hits per page", map[string]any{"type": "integer"}, false),
 				param("cursor", "query", "from the previous page's next_cursor", str, false),
-				param("f", "query", "json or geojson", str, false),
+				param("f", "query", "json or geojson: a FeatureCollection whose Features are the documents' Features as /collections/{collection}/items writes them, with score, distance and highlights in a \"search\" member of each", str, false),
 			}, nil, "200", jsonOK),
 			"post": op("search with a JSON body: filters (tags, props, period, geo), facets, sort, vectors", nil,
 				map[string]any{"requestBody": body("application/json")}, "200", jsonOK),
 		},
 		"/collections/{collection}/documents": map[string]any{
-			"post": op("create a document (upsert when external_id is given)", []any{collection}, map[string]any{"security": write, "requestBody": body("application/json")}, "201", jsonOK),
+			"post": op("create a document (upsert when external_id is given)", []any{collection}, map[string]any{"security": write, "requestBody": body("application/json", ref("Document"))}, "201", jsonOK),
 		},
 		"/collections/{collection}/documents/bulk": map[string]any{
 			"post": op("newline-delimited JSON bulk load, all or nothing", []any{collection}, map[string]any{"security": write, "requestBody": body("application/x-ndjson")}, "200", jsonOK),
@@ -73,7 +82,8 @@ func openAPI(version string) map[string]any {
 			"delete": op("delete a document", []any{collection, docID}, map[string]any{"security": write}, "204", map[string]any{"description": "deleted"}),
 		},
 		"/photos": map[string]any{
-			"post": op("upload photos (multipart, one or many files, streamed); per-file results", nil, map[string]any{"security": write, "requestBody": body("multipart/form-data")}, "200", jsonOK),
+			"post": op("upload photos (multipart, one or many files, streamed); the answer is {\"results\": [...]}, one result per file, whatever their number: 201 when every file is new, 200 when every file was stored already, 207 when they differ; when every file failed, the file's (or first file's) problem+json carrying the same results member", nil,
+				map[string]any{"security": write, "requestBody": body("multipart/form-data")}, "201", resp("a result per file", "application/json", ref("UploadResult"))),
 		},
 		"/photos/{id}": map[string]any{
 			"get":    op("one photo with its EXIF fields", []any{photoID}, nil, "200", jsonOK),
@@ -112,6 +122,7 @@ func openAPI(version string) map[string]any {
 		"paths": paths,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearerAuth": map[string]any{"type": "http", "scheme": "bearer", "description": "an API key from `geoseek keys create`"}},
+			"schemas":         schemas(),
 		},
 	}
 }
@@ -122,5 +133,49 @@ func serveOpenAPI(version string) gin.HandlerFunc {
 		c.Header("Cache-Control", "public, max-age=300")
 		c.Header("Content-Type", geo.OpenAPIJSON)
 		c.JSON(http.StatusOK, doc)
+	}
+}
+
+// schemas are the shapes shared by several routes.
+func schemas() map[string]any {
+	str := map[string]any{"type": "string"}
+	dateTime := map[string]any{"type": "string", "format": "date-time", "nullable": true}
+	return map[string]any{
+		"Period": map[string]any{
+			"type":        "object",
+			"description": "a time range, the same object in documents, bulk loads, search filters and search results; null or missing from/to is unbounded; an instant is {from: t, to: t, bounds: \"[]\"}. GeoJSON Features write it the OGC way: datetime (an instant) or start/end.",
+			"properties": map[string]any{
+				"from":   dateTime,
+				"to":     dateTime,
+				"bounds": map[string]any{"type": "string", "enum": []string{"[)", "[]", "()", "(]"}, "default": "[)", "description": "which ends are included, as in a range literal"},
+			},
+			"additionalProperties": false,
+		},
+		"Document": map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"external_id": str, "title": str, "body": str, "lang": str,
+				"tags":     map[string]any{"type": "array", "items": str},
+				"props":    map[string]any{"type": "object", "description": "any JSON object; its top-level keys may not be title, body, lang, tags, external_id, datetime, start, end, created, updated or thumbnail (a Feature's own properties; refused with a 400 naming the key)"},
+				"period":   map[string]any{"$ref": "#/components/schemas/Period"},
+				"geometry": map[string]any{"type": "object", "description": "a GeoJSON geometry (WGS84 lon/lat)"},
+				"vector":   map[string]any{"type": "array", "items": map[string]any{"type": "number"}},
+			},
+			"additionalProperties": false,
+		},
+		"UploadResult": map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"results": map[string]any{"type": "array", "items": map[string]any{
+					"type": "object",
+					"properties": map[string]any{
+						"file":   str,
+						"status": map[string]any{"type": "integer"},
+						"photo":  map[string]any{"type": "object", "description": "the photo (its id is its document id) when stored"},
+						"error":  map[string]any{"type": "object", "description": "the file's problem details when it failed"},
+					},
+				}},
+			},
+		},
 	}
 }

@@ -273,7 +273,7 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	pgSQL := `SELECT json_build_object('type', 'Feature', 'id', d.id, 'geometry', ST_AsGeoJSON(d.geom)::json,
-	                  'properties', jsonb_build_object('title', d.title, 'tags', d.tags,
+	                  'properties', jsonb_build_object('title', d.title, 'lang', d.lang, 'tags', d.tags,
 	                                                   'datetime', lower(d.period), 'created', d.created_at, 'updated', d.updated_at) || d.props)::text
 	            FROM documents d
 	           WHERE d.collection_id = $1 AND ST_Intersects(d.geom, ST_MakeEnvelope($2, $3, $4, $5, 4326))

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,12 +32,13 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// Period is a time range; a nil bound is unbounded.
+// Period is a time range; a nil bound is unbounded. Its JSON form is
+// {"from", "to", "bounds"} (see ParsePeriodJSON).
 type Period struct {
-	Lower    *time.Time `json:"lower,omitempty"`
-	Upper    *time.Time `json:"upper,omitempty"`
-	LowerInc bool       `json:"lower_inc"`
-	UpperInc bool       `json:"upper_inc"`
+	Lower    *time.Time
+	Upper    *time.Time
+	LowerInc bool
+	UpperInc bool
 }
 
 // Instant is the period [t, t].
@@ -74,6 +76,22 @@ const (
 	MaxExternal = 512
 )
 
+// ReservedProps are the props keys a document may not have: a GeoJSON
+// Feature of the document (the OGC API's items, search results as GeoJSON,
+// tiles) writes its own fields as properties of these names next to the
+// props, and a GeoJSON import reads them back into those fields, so a props
+// key of the same name would be hidden or misread.
+func ReservedProps() []string {
+	r := reservedProps()
+	return r[:]
+}
+
+// reservedProps is ReservedProps as an array, which Validate reads without
+// an allocation per document.
+func reservedProps() [11]string {
+	return [...]string{"title", "body", "lang", "tags", "external_id", "datetime", "start", "end", "created", "updated", "thumbnail"}
+}
+
 // Validate checks d without a database round trip.
 func (d *Doc) Validate() error {
 	if d.Collection == "" {
@@ -90,6 +108,14 @@ func (d *Doc) Validate() error {
 	}
 	if strings.ContainsRune(d.Title+d.Body, 0) {
 		return problem.Invalid("body", "text must not contain NUL characters")
+	}
+	if len(d.Props) > 0 {
+		for _, k := range reservedProps() {
+			if _, ok := d.Props[k]; ok {
+				return problem.Invalid("props."+k, "%q is the name of a document field in GeoJSON features, so it cannot be a props key; rename it (reserved: %s)",
+					k, strings.Join(ReservedProps(), ", "))
+			}
+		}
 	}
 	if len(d.Tags) > MaxTags {
 		return problem.Invalid("tags", "more than %d tags", MaxTags)
@@ -521,15 +547,26 @@ func interpret(op string, err error) error {
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == pg.UndefinedObject && strings.Contains(pgErr.Message, "text search configuration"):
-			return problem.Invalid("lang", "unknown language %s", strings.TrimPrefix(pgErr.Message, "text search configuration "))
+			return problem.Invalid("lang", "unknown language %s (e.g. english, german, simple)", quoted(pgErr.Message))
 		case pgErr.Code == pg.UniqueViolation:
 			return fmt.Errorf("a document with this external_id exists: %w", problem.ErrConflict)
-		case pgErr.Code == pg.CheckViolation:
-			return problem.Invalid("", "rejected by the schema: %s", pgErr.ConstraintName)
-		case strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "XX000" && strings.Contains(pgErr.Message, "geometry"):
-			// data exceptions: malformed values that slipped past Validate.
-			return problem.Invalid("", "%s", pgErr.Message)
+		}
+		// Data exceptions and failed checks: malformed values that slipped
+		// past Validate, said in the service's words.
+		if ve := pg.DataProblem("", err); ve != nil {
+			return ve
 		}
 	}
 	return fmt.Errorf("document: %s: %w", op, pg.Interpret(err))
+}
+
+// quoted is the first double-quoted name in a PostgreSQL message
+// (`text search configuration "klingon" does not exist` → "klingon").
+func quoted(msg string) string {
+	if _, rest, ok := strings.Cut(msg, `"`); ok {
+		if name, _, ok := strings.Cut(rest, `"`); ok {
+			return strconv.Quote(name)
+		}
+	}
+	return "(not a text search configuration)"
 }

@@ -109,13 +109,14 @@ func TestDocumentLifecycle(t *testing.T) {
 	t.Parallel()
 	a := newAPI(t)
 	doc := `{"title":"Red apples","body":"Crisp and sweet.","tags":["fruit"],"props":{"color":"red","n":{"a":1,"b":2}},
-		"period":{"lower":"2024-01-01T00:00:00Z","upper":"2024-02-01T00:00:00Z","lower_inc":true},
+		"period":{"from":"2024-01-01T00:00:00Z","to":"2024-02-01T00:00:00Z"},
 		"geometry":{"type":"Point","coordinates":[13.4,52.5]}}`
 	code, m := a.do(t, "POST", "/collections/docs/documents", a.writer, "application/json", doc)
 	require.Equal(t, http.StatusCreated, code, m)
 	id := int64(m["id"].(float64))
 	require.Equal(t, "english", m["lang"]) // the collection default
 	require.Equal(t, map[string]any{"type": "Point", "coordinates": []any{13.4, 52.5}}, m["geometry"])
+	require.Equal(t, map[string]any{"from": "2024-01-01T00:00:00Z", "to": "2024-02-01T00:00:00Z", "bounds": "[)"}, m["period"])
 	path := fmt.Sprintf("/collections/docs/documents/%d", id)
 
 	code, m = a.do(t, "GET", path, "", "", "")
@@ -141,7 +142,7 @@ func TestDocumentLifecycle(t *testing.T) {
 	for _, body := range []string{
 		`{"title":1}`, `{"tags":["a",""]}`, `{"geometry":{"type":"Point","coordinates":[500,1]}}`,
 		`{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[0,0]]]}}`, `{"lang":"klingon"}`,
-		`{"period":{"lower":"2024-02-01T00:00:00Z","upper":"2024-01-01T00:00:00Z"}}`, `{"props":[1]}`,
+		`{"period":{"from":"2024-02-01T00:00:00Z","to":"2024-01-01T00:00:00Z"}}`, `{"props":[1]}`,
 		`{"vector":[1,"x"]}`, `{"unknown":1}`, `not json`, `{"title":"a\u0000b"}`, `{"props":{"k":"\u0000"}}`,
 	} {
 		code, m := a.do(t, "PUT", path, a.writer, "application/json", body)
@@ -245,7 +246,7 @@ func TestMergePatchSemantics(t *testing.T) {
 
 func FuzzDecodeJSON(f *testing.F) {
 	for _, s := range []string{
-		`{"title":"a","tags":["x"],"props":{"k":1},"period":{"lower":"2024-01-01T00:00:00Z"},"geometry":{"type":"Point","coordinates":[1,2]}}`,
+		`{"title":"a","tags":["x"],"props":{"k":1},"period":{"from":"2024-01-01T00:00:00Z"},"geometry":{"type":"Point","coordinates":[1,2]}}`,
 		`{"external_id":"e","vector":[0.5,1]}`, `{"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}`,
 	} {
 		f.Add(s)
@@ -260,4 +261,75 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("ToOutput: %v", err)
 		}
 	})
+}
+
+// TestPeriodVocabulary: a period goes in and comes out as {"from", "to",
+// "bounds"}, on the documents API and in bulk loads; the old member names
+// are refused with a 400 naming the new ones.
+func TestPeriodVocabulary(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	for _, tc := range []struct{ in, want string }{
+		{`{"from":"2024-01-01T00:00:00Z","to":"2024-01-01T00:00:00Z","bounds":"[]"}`, `{"from":"2024-01-01T00:00:00Z","to":"2024-01-01T00:00:00Z","bounds":"[]"}`},
+		{`{"from":"2024-01-01","to":null}`, `{"from":"2024-01-01T00:00:00Z","to":null,"bounds":"[)"}`},
+		{`{"to":"2024-03-01T12:00:00+01:00","bounds":"(]"}`, `{"from":null,"to":"2024-03-01T11:00:00Z","bounds":"(]"}`},
+	} {
+		code, m := a.do(t, "POST", "/collections/docs/documents", a.writer, "application/json", `{"title":"p","period":`+tc.in+`}`)
+		require.Equal(t, http.StatusCreated, code, "%s: %v", tc.in, m)
+		got, err := json.Marshal(m["period"])
+		require.NoError(t, err)
+		var want any
+		require.NoError(t, json.Unmarshal([]byte(tc.want), &want))
+		wantB, _ := json.Marshal(want)
+		require.Equal(t, string(wantB), string(got), tc.in)
+		// What comes out goes back in unchanged.
+		code, m2 := a.do(t, "PUT", fmt.Sprintf("/collections/docs/documents/%d", int64(m["id"].(float64))), a.writer, "application/json", `{"title":"p","period":`+string(got)+`}`)
+		require.Equal(t, http.StatusOK, code, m2)
+		require.Equal(t, m["period"], m2["period"])
+	}
+	for _, tc := range []struct{ in, field, names string }{
+		{`{"lower":"2024-01-01T00:00:00Z"}`, "period.lower", `"from"`},
+		{`{"from":"2024-01-01T00:00:00Z","upper":null}`, "period.upper", `"to"`},
+		{`{"from":"2024-01-01T00:00:00Z","lower_inc":true}`, "period.lower_inc", `"bounds"`},
+		{`{"from":"2024-01-01T00:00:00Z","bounds":"[["}`, "period.bounds", `"[)"`},
+		{`{"from":"yesterday"}`, "period.from", "RFC 3339"},
+		{`{"from":"2024-01-01","start":"x"}`, "period.start", `"from", "to", "bounds"`},
+	} {
+		code, m := a.do(t, "POST", "/collections/docs/documents", a.writer, "application/json", `{"title":"p","period":`+tc.in+`}`)
+		require.Equal(t, http.StatusBadRequest, code, "%s: %v", tc.in, m)
+		require.Equal(t, tc.field, m["field"], "%v", m)
+		require.Contains(t, m["detail"], tc.names)
+		code, m = a.do(t, "POST", "/collections/docs/documents/bulk", a.writer, "application/x-ndjson", ndjson(`{"title":"p","period":`+tc.in+`}`))
+		require.Equal(t, http.StatusBadRequest, code, "bulk %s: %v", tc.in, m)
+		require.Contains(t, m["detail"], tc.names)
+	}
+}
+
+// TestReservedPropsRefused: a props key named like a field a GeoJSON Feature
+// writes itself (title, tags, created, …) would be hidden behind that field;
+// every documents write path refuses it with a 400 that names the key.
+func TestReservedPropsRefused(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	code, m := a.do(t, "POST", "/collections/docs/documents", a.writer, "application/json", `{"title":"ok","props":{"kind":"x"}}`)
+	require.Equal(t, http.StatusCreated, code, m)
+	path := fmt.Sprintf("/collections/docs/documents/%d", int64(m["id"].(float64)))
+	for _, key := range document.ReservedProps() {
+		props := `{"props":{"kind":"x","` + key + `":1}}`
+		for _, w := range []struct{ method, path, ct, body string }{
+			{"POST", "/collections/docs/documents", "application/json", props},
+			{"PUT", path, "application/json", props},
+			{"PATCH", path, "application/merge-patch+json", props},
+			{"POST", "/collections/docs/documents/bulk", "application/x-ndjson", ndjson(`{"external_id":"b1"}`, props)},
+		} {
+			code, m := a.do(t, w.method, w.path, a.writer, w.ct, w.body)
+			require.Equal(t, http.StatusBadRequest, code, "%s %s %s: %v", w.method, w.path, w.body, m)
+			require.Contains(t, m["field"], "props."+key, "%v", m)
+			require.Contains(t, m["detail"], `"`+key+`"`, "%v", m)
+		}
+	}
+	require.Equal(t, 1, count(t, a))
+	// Nested keys are the client's own business.
+	code, m = a.do(t, "PATCH", path, a.writer, "application/merge-patch+json", `{"props":{"kind":{"tags":1,"title":2}}}`)
+	require.Equal(t, http.StatusOK, code, m)
 }

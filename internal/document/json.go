@@ -19,7 +19,7 @@ import (
 //
 //	{"external_id": "sku-1", "title": "…", "body": "…", "lang": "english",
 //	 "tags": ["a"], "props": {"k": 1},
-//	 "period": {"lower": "2024-01-01T00:00:00Z", "upper": null, "lower_inc": true, "upper_inc": false},
+//	 "period": {"from": "2024-01-01T00:00:00Z", "to": null, "bounds": "[)"},
 //	 "geometry": {"type": "Point", "coordinates": [13.4, 52.5]},
 //	 "vector": [0.1, 0.2]}
 //
@@ -183,30 +183,11 @@ func mergePatch(target, patch map[string]any) map[string]any {
 }
 
 func decodePeriod(d *Doc, raw json.RawMessage) error {
-	var p struct {
-		Lower    *time.Time `json:"lower"`
-		Upper    *time.Time `json:"upper"`
-		LowerInc *bool      `json:"lower_inc"`
-		UpperInc *bool      `json:"upper_inc"`
+	p, err := ParsePeriodJSON("period", raw)
+	if err != nil {
+		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return problem.Invalid("period", `expected {"lower": RFC 3339 or null, "upper": …, "lower_inc": bool, "upper_inc": bool}: %v`, err)
-	}
-	per := &Period{Lower: p.Lower, Upper: p.Upper, LowerInc: p.Lower != nil, UpperInc: false}
-	if p.LowerInc != nil {
-		per.LowerInc = *p.LowerInc && p.Lower != nil
-	}
-	if p.UpperInc != nil {
-		per.UpperInc = *p.UpperInc && p.Upper != nil
-	}
-	for _, t := range []*time.Time{per.Lower, per.Upper} {
-		if t != nil && (t.Year() < 1 || t.Year() > 9999) {
-			return problem.Invalid("period", "year out of range 1..9999")
-		}
-	}
-	d.Period = per
+	d.Period = p
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -129,7 +130,12 @@ func From(err error) (Details, bool) {
 	}
 	var k *Kind
 	if errors.As(err, &k) && k != ErrInternal {
-		return Details{Type: k.Type(), Title: k.Title, Status: k.Status, Detail: detail(err, k)}, true
+		d := Details{Type: k.Type(), Title: k.Title, Status: k.Status, Detail: detail(err, k)}
+		var tr *translated
+		if errors.As(err, &tr) {
+			d.Detail = tr.msg
+		}
+		return d, true
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -146,9 +152,19 @@ func From(err error) (Details, bool) {
 	return Details{Type: ErrInternal.Type(), Title: ErrInternal.Title, Status: http.StatusInternalServerError}, false
 }
 
-// detail is the error text unless it is just the kind's own title.
+// detail is the error text unless it is just the kind's own title. Text a
+// database error contributed is cut off: PostgreSQL's own messages (and
+// SQLSTATE codes) speak of the schema, not of the request.
 func detail(err error, k *Kind) string {
 	s := err.Error()
+	var sqlErr interface{ SQLState() string }
+	if errors.As(err, &sqlErr) {
+		cut, _, found := strings.Cut(s, sqlErr.(error).Error())
+		if !found {
+			return ""
+		}
+		s = strings.TrimRight(strings.TrimSuffix(strings.TrimRight(cut, ": \n"), k.Title), ": \n")
+	}
 	if s == k.Title {
 		return ""
 	}
@@ -202,6 +218,32 @@ const (
 	RequestIDKey = "geoseek.request_id"
 	LoggerKey    = "geoseek.logger"
 )
+
+// Translate returns an error of kind k whose problem detail is msg (none
+// when msg is ""), whatever wraps it: cause, a driver error say, stays in
+// the chain for errors.Is/As and for logs, but its text is never sent.
+func Translate(k *Kind, msg string, cause error) error {
+	return &translated{kind: k, msg: msg, cause: cause}
+}
+
+type translated struct {
+	kind  *Kind
+	msg   string
+	cause error
+}
+
+func (e *translated) Error() string {
+	m := e.msg
+	if m == "" {
+		m = e.kind.Title
+	}
+	if e.cause == nil {
+		return m
+	}
+	return m + ": " + e.cause.Error()
+}
+
+func (e *translated) Unwrap() []error { return []error{e.kind, e.cause} }
 
 // Wrap returns an error of kind k whose detail is msg.
 func Wrap(k *Kind, msg string) error { return &kindError{kind: k, msg: msg} }
