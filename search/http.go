@@ -141,5 +141,8 @@ func (r *Result) FeatureCollection() map[string]any {
 	if r.Ranking != "" {
 		fc["ranking"] = r.Ranking
 	}
+	if r.Unembedded != nil {
+		fc["unembedded_documents"] = *r.Unembedded
+	}
 	return fc
 }

@@ -46,6 +46,8 @@ type Config struct {
 	EmbedderAPIKey string
 	EmbedderDim    int
 	EmbedderRPS    float64
+	// EmbedSweepInterval is how often documents without a vector are embedded.
+	EmbedSweepInterval time.Duration
 
 	// finish converts flags that need parsing after fs.Parse.
 	finish func() error
@@ -135,6 +137,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config) *[]envV
 	str(&c.EmbedderModel, "embedder-model", "GEOSEEK_EMBEDDER_MODEL", "", "model name sent to the OpenAI-compatible server")
 	secret(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "API key for the OpenAI-compatible server")
 	integer(&c.EmbedderDim, "embedder-dim", "GEOSEEK_EMBEDDER_DIM", 0, "vector dimension of the OpenAI-compatible model (offline: 384)")
+	dur(&c.EmbedSweepInterval, "embed-sweep-interval", "GEOSEEK_EMBED_SWEEP_INTERVAL", 30*time.Second, "serve: how often documents still without a vector are embedded")
 	var rps string
 	str(&rps, "embedder-rps", "GEOSEEK_EMBEDDER_RPS", "0", "requests per second limit towards the embedding server (0: none)")
 	c.finish = func() error {
@@ -207,6 +210,7 @@ func (c *Config) Validate() error {
 		{"--statement-timeout/GEOSEEK_STATEMENT_TIMEOUT", c.StatementTimeout},
 		{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
 		{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
+		{"--embed-sweep-interval/GEOSEEK_EMBED_SWEEP_INTERVAL", c.EmbedSweepInterval},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
