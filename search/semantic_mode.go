@@ -156,7 +156,7 @@ func hybridMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 	var unembedded *int64
 	if p.Q.SemanticRatio > 0 {
 		var n int64
-		if err := s.pool.QueryRow(ctx, unembeddedSQL, p.CollectionID, embedder.BacklogCountLimit).Scan(&n); err != nil {
+		if err := s.pool.QueryRow(ctx, unembeddedSQL, p.CollectionID, UnembeddedCountLimit).Scan(&n); err != nil {
 			return nil, fmt.Errorf("search: count documents without a vector: %w", pg.Interpret(err))
 		}
 		unembedded = &n

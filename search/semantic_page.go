@@ -21,15 +21,19 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/internal/pg"
 )
 
-// unembeddedSQL counts, up to a limit, the documents of a collection that
-// have no vector: semantic search cannot find them (they wait for the
-// embedding sweep, or their text cannot be embedded). Served by the partial
-// index documents_embedding_missing_idx.
+// unembeddedSQL counts, up to UnembeddedCountLimit, the documents of a
+// collection that have no vector: semantic search cannot find them (they
+// wait for the embedding sweep, or their text cannot be embedded). Served by
+// the partial index documents_embedding_missing_idx.
 const unembeddedSQL = `SELECT count(*) FROM (SELECT 1 FROM documents WHERE collection_id = $1 AND embedding IS NULL LIMIT $2) x`
+
+// UnembeddedCountLimit bounds Result.Unembedded: the count reads one index
+// entry per document on every semantic or hybrid query, so it stops early
+// (docs/performance.md); /readyz counts further (embed.BacklogCountLimit).
+const UnembeddedCountLimit = 1000
 
 // semanticPage is mode=semantic for the page after offset hits, the kNN
 // list reaching depth (offset + limit + 1, or MaxSemanticDepth).
@@ -116,7 +120,7 @@ func (s *Service) semanticRows(ctx context.Context, sem *Semantic, p *Plan, k KN
 	out := semanticRowsResult{hits: make([]Hit, 0, k.Depth-offset), ranks: make([]Ranked, 0, k.Depth-offset)}
 	// The backlog count rides in the same batch: no extra round trip.
 	count := func(b *pgx.Batch) {
-		b.Queue(unembeddedSQL, p.CollectionID, embedder.BacklogCountLimit).QueryRow(func(row pgx.Row) error {
+		b.Queue(unembeddedSQL, p.CollectionID, UnembeddedCountLimit).QueryRow(func(row pgx.Row) error {
 			return row.Scan(&out.unembedded)
 		})
 	}

@@ -322,7 +322,7 @@ type Result struct {
 	Ranking Strategy `json:"ranking,omitempty"`
 	// Unembedded is, in semantic and hybrid answers, how many documents of
 	// the collection have no vector yet and so cannot be found by meaning
-	// (counted up to embed.BacklogCountLimit); 0 when every document can.
+	// (counted up to UnembeddedCountLimit); 0 when every document can.
 	Unembedded *int64 `json:"unembedded_documents,omitempty"`
 }
 

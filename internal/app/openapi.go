@@ -46,7 +46,7 @@ func openAPI(version string) map[string]any {
 	// Semantic and hybrid answers say what they cannot see.
 	searchDesc := "Semantic and hybrid answers carry `unembedded_documents`: how many documents of the collection have no vector yet " +
 		"(waiting for the embedding sweep, or with a text the embedder refused) and so cannot be found by meaning; " +
-		"0 when every document can; counted up to 10,000. Keyword answers leave it out."
+		"0 when every document can; counted up to 1,000. Keyword answers leave it out."
 	paths := map[string]any{
 		"/healthz":      map[string]any{"get": op("the process is up", nil, nil, "200", jsonOK), "head": op("the process is up", nil, nil, "200", map[string]any{"description": "up"})},
 		"/readyz":       map[string]any{"get": op("database reachable, schema current, extensions, queue depth, embedding backlog; 503 otherwise", nil,
