@@ -27,21 +27,40 @@ type SweepArgs struct{}
 // Kind implements river.JobArgs.
 func (SweepArgs) Kind() string { return "geoseek.embed_sweep" }
 
-// InsertOpts implements river.JobArgsWithInsertOpts: one sweep at a time.
-// Uniqueness counts only the states of a sweep still to come or under way
-// (the minimum River accepts): River's default also counts completed jobs,
-// and kept every later sweep out until the job cleaner deleted the first one
-// a day later. A failed sweep is not retried on its own: the next period's
-// sweep is its retry, and a retryable job would hold the next one back.
+// SweepQueue is the River queue of sweeps: their own, with one worker, so a
+// sweep never waits behind a long re-embedding in QueueName.
+const SweepQueue = "embed_sweep"
+
+// InsertOpts implements river.JobArgsWithInsertOpts. A failed sweep is not
+// retried on its own: the next period's sweep is its retry. PeriodicJobs
+// adds the uniqueness (see sweepUnique).
 func (SweepArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueName, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{
-		ByArgs: true,
+	return river.InsertOpts{Queue: SweepQueue, MaxAttempts: 1}
+}
+
+// sweepUnique lets at most one sweep per period wait or run. It counts only
+// the states of a sweep still to come or under way (the minimum River
+// accepts): River's default also counts completed jobs, and kept every later
+// sweep out until the job cleaner deleted the first one a day later. The
+// period is part of the key because a sweep whose process died stays
+// "running" until River rescues it (half an hour later); one at a time is
+// the advisory lock's work (SweepWorker.Work).
+func sweepUnique(interval time.Duration) river.UniqueOpts {
+	return river.UniqueOpts{
+		ByArgs:   true,
+		ByPeriod: max(interval, time.Second), // River's smallest
 		ByState: []rivertype.JobState{
 			rivertype.JobStateAvailable, rivertype.JobStatePending,
 			rivertype.JobStateRunning, rivertype.JobStateScheduled,
 		},
-	}}
+	}
 }
+
+// sweepLockKey is the advisory lock a sweep holds while it runs ("gsweep"
+// in ASCII), so that sweeps of several geoseek processes, or a long sweep
+// and the next period's, do not embed the same documents twice. PostgreSQL
+// releases it when the holder's session ends, also when its process dies.
+const sweepLockKey int64 = 0x677377656570
 
 // DefaultSweepInterval is how often the sweep runs unless Config.SweepInterval
 // says otherwise.
@@ -63,6 +82,28 @@ func (w *SweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return 10 *
 // order, so a text the embedder refuses is tried once per sweep, not in a
 // loop, and then again only after its backoff (see Sweep).
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	conn, err := w.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("embed: sweep: %w", err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, sweepLockKey).Scan(&locked); err != nil {
+		return fmt.Errorf("embed: sweep: lock: %w", err)
+	}
+	if !locked {
+		return nil // another sweep is under way
+	}
+	defer func() {
+		var ok bool
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := conn.QueryRow(uctx, `SELECT pg_advisory_unlock($1)`, sweepLockKey).Scan(&ok); err != nil || !ok {
+			// A pooled session must not keep the lock: that would stop
+			// every later sweep. Closing it releases the lock.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
 	st, err := Sweep(ctx, w.pool, w.set)
 	if errors.Is(err, problem.ErrExtensionMissing) {
 		return nil // nothing to do without pgvector
@@ -180,7 +221,9 @@ func PeriodicJobs(interval time.Duration) []*river.PeriodicJob {
 		interval = DefaultSweepInterval
 	}
 	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(interval),
-		func() (river.JobArgs, *river.InsertOpts) { return SweepArgs{}, nil },
+		func() (river.JobArgs, *river.InsertOpts) {
+			return SweepArgs{}, &river.InsertOpts{UniqueOpts: sweepUnique(interval)}
+		},
 		&river.PeriodicJobOpts{RunOnStart: true})}
 }
 
