@@ -392,6 +392,10 @@ func TestEmbeddingBacklogIsVisible(t *testing.T) {
 			t.Errorf("%s answer with one refused document: unembedded_documents %v, want 1", mode, n)
 		}
 	}
+	geo := url.Values{"collection": {"notes"}, "mode": {"semantic"}, "vector": {vector}, "f": {"geojson"}}
+	if code, m := s.do("GET", "/search?"+geo.Encode(), nil); code != 200 || m["type"] != "FeatureCollection" || m["unembedded_documents"] != 1.0 {
+		t.Errorf("GeoJSON answer: %d, type %v, unembedded_documents %v", code, m["type"], m["unembedded_documents"])
+	}
 	if code, m := s.do("GET", "/search?collection=notes&q=harbour", nil); code != 200 || m["unembedded_documents"] != nil {
 		t.Errorf("keyword answer: %d, unembedded_documents %v", code, m["unembedded_documents"])
 	}
