@@ -121,7 +121,27 @@ type EmbedStats struct {
 	// had exactly this embedding (re-embedding with an unchanged model
 	// rewrites no rows).
 	Skipped int
+
+	// failed are the documents left without a vector because of their text
+	// (refused, or nothing to embed), with the text tried and why; the
+	// sweep records them (embedding_attempts).
+	failed []failure
 }
+
+// failure is one document EmbedDocuments could not embed because of its
+// text.
+type failure struct {
+	id          int64
+	title, body string
+	reason      string
+}
+
+// Reasons a document has no vector, as /readyz shows them (the refusals of
+// an embedding service carry its own message).
+const (
+	reasonNoText   = "no text to embed: title and body are empty"
+	reasonZeroText = "nothing to embed: the text has no letters or digits"
+)
 
 // EmbedDocuments embeds the title and body of the given documents with their
 // collections' embedders and stores the vectors. A document whose text
@@ -193,23 +213,38 @@ func EmbedDocuments(ctx context.Context, pool *pgxpool.Pool, set *Set, ids []int
 		}
 		vecs, err := e.Embed(ctx, texts)
 		var ve *problem.ValidationError
-		if errors.As(err, &ve) && len(texts) > 1 {
+		var refusals []string
+		switch {
+		case errors.As(err, &ve) && len(texts) == 1:
+			st.Refused++
+			vecs, refusals, err = [][]float32{nil}, []string{ve.Reason}, nil
+		case errors.As(err, &ve):
 			// The service refused some text of the batch (too long for the
 			// model, ...): embed one by one so the others still get theirs.
-			vecs, err = embedEach(ctx, e, texts, &st)
+			vecs, refusals, err = embedEach(ctx, e, texts, &st)
 		}
 		if err != nil {
 			return st, fmt.Errorf("embed: %d documents with %s: %w", len(texts), e.Model(), err)
 		}
 		byDoc := make([][]float32, len(docs))
+		why := make([]string, len(docs))
+		for i := range docs {
+			why[i] = reasonNoText
+		}
 		for j, i := range idx {
 			byDoc[i] = vecs[j] // nil when refused
+			why[i] = reasonZeroText
+			if refusals != nil && refusals[j] != "" {
+				why[i] = refusals[j]
+			}
 		}
 		b := &pgx.Batch{}
 		for i, d := range docs {
 			var v any // NULL: nothing to embed
 			if byDoc[i] != nil && !IsZero(byDoc[i]) {
 				v = pgvector.NewVector(byDoc[i])
+			} else {
+				st.failed = append(st.failed, failure{id: d.id, title: d.title, body: d.body, reason: why[i]})
 			}
 			b.Queue(`UPDATE documents SET embedding = $2
 			          WHERE id = $1 AND title = $3 AND body = $4
@@ -230,22 +265,25 @@ func EmbedDocuments(ctx context.Context, pool *pgxpool.Pool, set *Set, ids []int
 }
 
 // embedEach embeds texts one at a time; a text the service refuses gets no
-// vector (its document's embedding becomes NULL) and counts as Refused.
-func embedEach(ctx context.Context, e Embedder, texts []string, st *EmbedStats) ([][]float32, error) {
-	out := make([][]float32, len(texts))
+// vector (its document's embedding becomes NULL), counts as Refused, and
+// has the refusal in reasons.
+func embedEach(ctx context.Context, e Embedder, texts []string, st *EmbedStats) (vecs [][]float32, reasons []string, err error) {
+	vecs = make([][]float32, len(texts))
+	reasons = make([]string, len(texts))
 	for i, t := range texts {
 		v, err := e.Embed(ctx, []string{t})
 		var ve *problem.ValidationError
 		if errors.As(err, &ve) {
 			st.Refused++
+			reasons[i] = ve.Reason
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out[i] = v[0]
+		vecs[i] = v[0]
 	}
-	return out, nil
+	return vecs, reasons, nil
 }
 
 // Text is what is embedded for a document: its title and body.

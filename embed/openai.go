@@ -124,6 +124,9 @@ func (o *OpenAI) withModel(model string, dim int) (*OpenAI, error) {
 		cfg.Model = model
 	}
 	cfg.Dim = dim
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = -1 // no retries, as configured (NewOpenAI reads 0 as the default)
+	}
 	n, err := NewOpenAI(cfg)
 	if err != nil {
 		return nil, err

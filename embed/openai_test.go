@@ -379,3 +379,22 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// TestWithModelKeepsRetrySetting: a collection's client (another model or
+// dimension) retries as configured, also when retries are switched off.
+func TestWithModelKeepsRetrySetting(t *testing.T) {
+	t.Parallel()
+	for _, retries := range []int{-1, 2} {
+		o, err := NewOpenAI(OpenAIConfig{BaseURL: "http://127.0.0.1:1/v1", Model: "m", Dim: 4, MaxRetries: retries})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := o.withModel("other", 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.cfg.MaxRetries != o.cfg.MaxRetries {
+			t.Errorf("MaxRetries %d: the collection's client retries %d times, the configured one %d", retries, n.cfg.MaxRetries, o.cfg.MaxRetries)
+		}
+	}
+}

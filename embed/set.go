@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	// there is none and collections with embedder "openai" cannot embed
 	// text (503).
 	OpenAI OpenAIConfig
+	// SweepInterval is how often documents without a vector are embedded
+	// (see SweepArgs); 0 means DefaultSweepInterval.
+	SweepInterval time.Duration
 }
 
 // Set hands out the embedder of each collection spec, sharing one HTTP

@@ -2,6 +2,9 @@ package embed_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +167,108 @@ func TestSweepBacksOff(t *testing.T) {
 	var n int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM embedding_attempts`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d attempts left: %v", n, err)
+	}
+}
+
+// TestSweepGoesOnPastAFailingCollection: a collection whose embedding
+// service is down does not keep the other collections from their vectors.
+func TestSweepGoesOnPastAFailingCollection(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	ctx := context.Background()
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	set, err := embedder.NewSet(embedder.Config{OpenAI: embedder.OpenAIConfig{BaseURL: down.URL + "/v1", Model: "m", Dim: 16, MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The failing collection comes first in the sweep's order.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('remote', 'openai', 16), ('local', 'offline', 16)`); err != nil {
+		t.Fatal(err)
+	}
+	remote := &document.Doc{Collection: "remote", Title: "waits for its service"}
+	local := &document.Doc{Collection: "local", Title: "embedded anyway"}
+	for _, d := range []*document.Doc{remote, local} {
+		if _, err := document.Insert(ctx, db.Pool, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := embedder.Sweep(ctx, db.Pool, set)
+	if err == nil || st.Updated != 1 {
+		t.Fatalf("sweep: %+v %v, want the local document embedded and the remote collection's error", st, err)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents WHERE id = $1 AND embedding IS NOT NULL`, local.ID).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("local document without a vector: %v", err)
+	}
+	// A service failure is not the document's: it is not backed off.
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM embedding_attempts`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d attempts recorded for a service failure: %v", n, err)
+	}
+}
+
+// TestSweepRecordsWhatItTried: a refusal is recorded with the service's
+// reason, but only for the text that was refused: a document whose text
+// changed while it was being embedded is tried again at the next sweep.
+func TestSweepRecordsWhatItTried(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO collections (name, embedder, embedding_dim) VALUES ('remote', 'openai', 4)`); err != nil {
+		t.Fatal(err)
+	}
+	refused := &document.Doc{Collection: "remote", Title: "REFUSE me"}
+	changing := &document.Doc{Collection: "remote", Title: "REFUSE me too, then change"}
+	for _, d := range []*document.Doc{refused, changing} {
+		if _, err := document.Insert(ctx, db.Pool, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Input []string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		for _, in := range req.Input {
+			if strings.Contains(in, "REFUSE") {
+				if strings.Contains(in, "then change") {
+					// The document is edited while its old text is refused.
+					if _, err := db.Pool.Exec(r.Context(), `UPDATE documents SET title = 'fine now' WHERE id = $1`, changing.ID); err != nil {
+						t.Error(err)
+					}
+				}
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"error":{"message":"input too long"}}`))
+				return
+			}
+		}
+		out := map[string]any{"data": []map[string]any{}}
+		for i := range req.Input {
+			out["data"] = append(out["data"].([]map[string]any), map[string]any{"index": i, "embedding": []float32{1, 0, 0, 0}})
+		}
+		_ = json.NewEncoder(w).Encode(out)
+	}))
+	defer srv.Close()
+	set, err := embedder.NewSet(embedder.Config{OpenAI: embedder.OpenAIConfig{BaseURL: srv.URL + "/v1", Model: "m", Dim: 4, MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Refused != 2 {
+		t.Fatalf("first sweep: %+v %v", st, err)
+	}
+	var reason string
+	if err := db.Pool.QueryRow(ctx, `SELECT reason FROM embedding_attempts WHERE document_id = $1`, refused.ID).Scan(&reason); err != nil ||
+		!strings.Contains(reason, "input too long") {
+		t.Fatalf("refusal recorded as %q: %v", reason, err)
+	}
+	if st, err := embedder.Sweep(ctx, db.Pool, set); err != nil || st.Updated != 1 {
+		t.Fatalf("second sweep: %+v %v, want the changed document embedded", st, err)
+	}
+	b, err := embedder.ReadBacklog(ctx, db.Pool)
+	if err != nil || b.Waiting != 0 || b.Failing != 1 || b.LastFailure == nil || b.LastFailure.DocumentID != refused.ID {
+		t.Fatalf("backlog %+v: %v", b, err)
 	}
 }
 

@@ -565,7 +565,7 @@ func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, i
 		dist float64
 	}
 	var got []row
-	ef, err := s.exec(ctx, k, strategy, sql, a.Values(), func(rows pgx.Rows) error {
+	ef, err := s.exec(ctx, k, strategy, sql, a.Values(), nil, func(rows pgx.Rows) error {
 		var r row
 		_, err := pgx.ForEachRow(rows, []any{&r.id, &r.dist}, func() error {
 			if !math.IsNaN(r.dist) { // a stored zero vector has no direction
@@ -596,13 +596,17 @@ func (s *Semantic) run(ctx context.Context, k KNN, strategy string) ([]Ranked, i
 // exec runs sql — the kNN statement of k under strategy, or a statement
 // built around it — after the plan's settings, in one batch (one implicit
 // transaction, so the settings last for exactly this statement; one round
-// trip). scan reads its rows. It returns the ef_search applied.
-func (s *Semantic) exec(ctx context.Context, k KNN, strategy, sql string, args []any, scan func(pgx.Rows) error) (int, error) {
+// trip). scan reads its rows; extra, when set, queues more statements
+// after it in the same batch. It returns the ef_search applied.
+func (s *Semantic) exec(ctx context.Context, k KNN, strategy, sql string, args []any, extra func(*pgx.Batch), scan func(pgx.Rows) error) (int, error) {
 	ef, set := s.settings(k, strategy)
 	b := &pgx.Batch{}
 	setSQL, setArgs := settingsSQL(set)
 	b.Queue(setSQL, setArgs...)
 	b.Queue(sql, args...).Query(scan)
+	if extra != nil {
+		extra(b)
+	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		// pgvector may have been removed since it was last seen (the errors
 		// then vary: undefined column, or a stale type in a cached

@@ -153,6 +153,14 @@ func hybridMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var unembedded *int64
+	if p.Q.SemanticRatio > 0 {
+		var n int64
+		if err := s.pool.QueryRow(ctx, unembeddedSQL, p.CollectionID, UnembeddedCountLimit).Scan(&n); err != nil {
+			return nil, fmt.Errorf("search: count documents without a vector: %w", pg.Interpret(err))
+		}
+		unembedded = &n
+	}
 	all := make([]rankedHit, len(fused))
 	for i, f := range fused {
 		all[i] = rankedHit{id: f.ID, score: f.Score}
@@ -162,7 +170,12 @@ func hybridMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
 			})
 		}
 	}
-	return s.rankedPage(ctx, p, all, offset)
+	res, err := s.rankedPage(ctx, p, all, offset)
+	if err != nil {
+		return nil, err
+	}
+	res.Unembedded = unembedded
+	return res, nil
 }
 
 // keywordRanker is the keyword list of hybrid search: KeywordRanked's

@@ -24,6 +24,17 @@ import (
 	"github.com/geoseek/geoseek/internal/pg"
 )
 
+// unembeddedSQL counts, up to UnembeddedCountLimit, the documents of a
+// collection that have no vector: semantic search cannot find them (they
+// wait for the embedding sweep, or their text cannot be embedded). Served by
+// the partial index documents_embedding_missing_idx.
+const unembeddedSQL = `SELECT count(*) FROM (SELECT 1 FROM documents WHERE collection_id = $1 AND embedding IS NULL LIMIT $2) x`
+
+// UnembeddedCountLimit bounds Result.Unembedded: the count reads one index
+// entry per document on every semantic or hybrid query, so it stops early
+// (docs/performance.md); /readyz counts further (embed.BacklogCountLimit).
+const UnembeddedCountLimit = 1000
+
 // semanticPage is mode=semantic for the page after offset hits, the kNN
 // list reaching depth (offset + limit + 1, or MaxSemanticDepth).
 func (s *Service) semanticPage(ctx context.Context, sem *Semantic, p *Plan, offset, depth int) (*Result, error) {
@@ -63,7 +74,7 @@ func (s *Service) semanticPage(ctx context.Context, sem *Semantic, p *Plan, offs
 		}
 		hits, ranks = hits[:n], ranks[:n]
 	}
-	res := &Result{Collection: q.Collection, Mode: q.Mode, Hits: []Hit{}}
+	res := &Result{Collection: q.Collection, Mode: q.Mode, Hits: []Hit{}, Unembedded: &page.unembedded}
 	if len(hits) > q.Limit {
 		end := offset + q.Limit
 		if end < MaxSemanticDepth {
@@ -95,6 +106,8 @@ type semanticRowsResult struct {
 	hits  []Hit
 	ranks []Ranked
 	ef    int
+	// unembedded counts the collection's documents without a vector.
+	unembedded int64
 }
 
 // semanticRows runs k under strategy and returns the hits ranked after
@@ -105,7 +118,13 @@ func (s *Service) semanticRows(ctx context.Context, sem *Semantic, p *Plan, k KN
 		s.trace(sql, args)
 	}
 	out := semanticRowsResult{hits: make([]Hit, 0, k.Depth-offset), ranks: make([]Ranked, 0, k.Depth-offset)}
-	ef, err := sem.exec(ctx, k, strategy, sql, args, func(rows pgx.Rows) error {
+	// The backlog count rides in the same batch: no extra round trip.
+	count := func(b *pgx.Batch) {
+		b.Queue(unembeddedSQL, p.CollectionID, UnembeddedCountLimit).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&out.unembedded)
+		})
+	}
+	ef, err := sem.exec(ctx, k, strategy, sql, args, count, func(rows pgx.Rows) error {
 		for rows.Next() {
 			h, dist, err := scanSemanticHit(rows)
 			if err != nil {

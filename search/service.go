@@ -320,6 +320,10 @@ type Result struct {
 	// Ranking is the keyword ranking strategy used (see Strategy); "recent"
 	// means the hits are the best of the newest matches only.
 	Ranking Strategy `json:"ranking,omitempty"`
+	// Unembedded is, in semantic and hybrid answers, how many documents of
+	// the collection have no vector yet and so cannot be found by meaning
+	// (counted up to UnembeddedCountLimit); 0 when every document can.
+	Unembedded *int64 `json:"unembedded_documents,omitempty"`
 }
 
 // Hit is one result document (without its body; highlights carry the

@@ -46,6 +46,8 @@ type Config struct {
 	EmbedderAPIKey string
 	EmbedderDim    int
 	EmbedderRPS    float64
+	// EmbedSweepInterval is how often documents without a vector are embedded.
+	EmbedSweepInterval time.Duration
 
 	// groups are the settings bound by bindConfig; Validate checks those.
 	groups group
@@ -168,6 +170,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		var proxies string
 		str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
 		integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
+		dur(&c.EmbedSweepInterval, "embed-sweep-interval", "GEOSEEK_EMBED_SWEEP_INTERVAL", 30*time.Second, "how often documents still without a vector are embedded")
 		c.Places = true
 		if v := getenv("GEOSEEK_PLACES"); v != "" {
 			c.Places, _ = strconv.ParseBool(v)
@@ -288,6 +291,7 @@ func (c *Config) Validate() error {
 		}{
 			{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
 			{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
+			{"--embed-sweep-interval/GEOSEEK_EMBED_SWEEP_INTERVAL", c.EmbedSweepInterval},
 		} {
 			if d.v <= 0 {
 				errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))

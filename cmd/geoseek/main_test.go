@@ -125,6 +125,7 @@ func TestConfigValidation(t *testing.T) {
 		"GEOSEEK_TILE_CACHE_MB":     {"GEOSEEK_TILE_CACHE_MB": "-5"},
 		"GEOSEEK_LOG_FLUSH":         {"GEOSEEK_LOG_FLUSH": "often"},
 	}
+	cases["GEOSEEK_EMBED_SWEEP_INTERVAL"] = map[string]string{"GEOSEEK_EMBED_SWEEP_INTERVAL": "0s"}
 	for name, vars := range cases {
 		var stderr bytes.Buffer
 		app := &App{Stdout: io.Discard, Stderr: &stderr, Getenv: env(vars)}

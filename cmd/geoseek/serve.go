@@ -75,7 +75,7 @@ func (c *Config) tileCacheBytes() int64 {
 }
 
 func (c *Config) embedConfig() embedder.Config {
-	ec := embedder.Config{Default: c.Embedder}
+	ec := embedder.Config{Default: c.Embedder, SweepInterval: c.EmbedSweepInterval}
 	if c.EmbedderURL != "" {
 		ec.OpenAI = embedder.OpenAIConfig{
 			BaseURL: c.EmbedderURL, Model: c.EmbedderModel, APIKey: c.EmbedderAPIKey,

@@ -67,6 +67,7 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 	if a.grace == 0 {
 		a.grace = 20 * time.Second
 	}
+	ready := &server.Readiness{Pool: pool, Timeout: 2 * time.Second}
 	srv := server.New(server.Config{
 		Addr:               opts.Addr,
 		RequestTimeout:     opts.RequestTimeout,
@@ -74,13 +75,20 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 		RequireKeyForReads: opts.RequireKeyForReads,
 		Untimed:            untimedRoutes,
 		TrustedProxies:     opts.TrustedProxies,
-	}, pool, &server.Readiness{Pool: pool, Timeout: 2 * time.Second}, logger)
+	}, pool, ready, logger)
 	a.Server = srv
 
 	workers := river.NewWorkers()
 	kinds, err := a.wireDomains(ctx, opts, pool, srv, workers)
 	if err != nil {
 		return nil, err
+	}
+	ready.Embeddings = func(ctx context.Context) (any, error) {
+		b, err := embedder.ReadBacklog(ctx, pool)
+		if b == nil || err != nil {
+			return nil, err
+		}
+		return b, nil
 	}
 	if kinds > 0 { // River refuses a runner without workers
 		if a.runner, err = jobs.NewRunner(pool, workers, a.periodic, logger); err != nil {

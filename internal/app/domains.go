@@ -36,7 +36,7 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	}
 	embedder.AddWorkers(workers, pool, set, a.logger)
 	embedder.AddSweepWorker(workers, pool, set, a.logger)
-	a.periodic = append(a.periodic, embedder.PeriodicJobs()...)
+	a.periodic = append(a.periodic, embedder.PeriodicJobs(opts.Embed.SweepInterval)...)
 	workerKinds += 2
 
 	// Photos.

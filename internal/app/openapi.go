@@ -52,9 +52,16 @@ func openAPI(version string) map[string]any {
 		return m
 	}
 	jsonOK := resp("ok", "application/json")
+	// Semantic and hybrid answers say what they cannot see.
+	searchDesc := "Semantic and hybrid answers carry `unembedded_documents`: how many documents of the collection have no vector yet " +
+		"(waiting for the embedding sweep, or with a text the embedder refused) and so cannot be found by meaning; " +
+		"0 when every document can; counted up to 1,000. Keyword answers leave it out."
+	readyDesc := "`embeddings` (with pgvector) counts the documents `waiting` for their vector and `failing` to get one, " +
+		"by collection, with the `last_failure` (document, reason, next retry) and the latest sweep's error (`sweep_error`) when it failed; " +
+		"each count stops at 10,000 (`at_least`). A backlog does not make the server unready."
 	paths := map[string]any{
 		"/healthz":      map[string]any{"get": op("the process is up", nil, nil, "200", jsonOK), "head": op("the process is up", nil, nil, "200", map[string]any{"description": "up"})},
-		"/readyz":       map[string]any{"get": op("database reachable, schema current, extensions, queue depth; 503 otherwise", nil, nil, "200", jsonOK)},
+		"/readyz":       map[string]any{"get": op("database reachable, schema current, extensions, queue depth, embedding backlog; 503 otherwise", nil, map[string]any{"description": readyDesc}, "200", jsonOK)},
 		"/metrics":      map[string]any{"get": op("Prometheus metrics", nil, nil, "200", resp("metrics", "text/plain"))},
 		"/openapi.json": map[string]any{"get": op("this document", nil, nil, "200", resp("OpenAPI 3.0", geo.OpenAPIJSON))},
 		"/search": map[string]any{
@@ -65,9 +72,9 @@ func openAPI(version string) map[string]any {
 				param("limit", "query", "hits per page", map[string]any{"type": "integer"}, false),
 				param("cursor", "query", "from the previous page's next_cursor", str, false),
 				param("f", "query", "json or geojson: a FeatureCollection whose Features are the documents' Features as /collections/{collection}/items writes them, with score, distance and highlights in a \"search\" member of each", str, false),
-			}, nil, "200", jsonOK),
+			}, map[string]any{"description": searchDesc}, "200", jsonOK),
 			"post": op("search with a JSON body: filters (tags, props, period, geo), facets, sort, vectors", nil,
-				map[string]any{"requestBody": body("application/json")}, "200", jsonOK),
+				map[string]any{"requestBody": body("application/json"), "description": searchDesc}, "200", jsonOK),
 		},
 		"/collections/{collection}/documents": map[string]any{
 			"post": op("create a document (upsert when external_id is given)", []any{collection}, map[string]any{"security": write, "requestBody": body("application/json", ref("Document"))}, "201", jsonOK),

@@ -21,11 +21,13 @@ import (
 )
 
 // Queues and their worker counts: thumbnails are CPU-bound, embeddings mostly
-// wait on the embedder.
+// wait on the embedder; the periodic embedding sweep has its own queue, so it
+// never waits behind a long re-embedding.
 var Queues = map[string]river.QueueConfig{
 	river.QueueDefault: {MaxWorkers: 2},
 	"thumbnails":       {MaxWorkers: 2},
 	"embeddings":       {MaxWorkers: 2},
+	"embed_sweep":      {MaxWorkers: 1},
 }
 
 // NewInserter returns an insert-only River client.

@@ -19,6 +19,10 @@ type Readiness struct {
 	Pool *pgxpool.Pool
 	// Timeout bounds the whole check; load balancers probe often.
 	Timeout time.Duration
+	// Embeddings, when set, reports the embedding backlog (documents
+	// waiting for or failing to get their vector). It informs; it does not
+	// make the server unready. A nil result is left out.
+	Embeddings func(ctx context.Context) (any, error)
 }
 
 // Report is the /readyz body.
@@ -30,6 +34,7 @@ type Report struct {
 	Extensions map[string]string  `json:"extensions,omitempty"`
 	Features   map[string]string  `json:"features,omitempty"`
 	Queue      map[string]int64   `json:"queue,omitempty"`
+	Embeddings any                `json:"embeddings,omitempty"`
 }
 
 // Check runs the readiness checks.
@@ -90,6 +95,15 @@ func (r *Readiness) Check(ctx context.Context) (Report, bool) {
 			}
 		}
 		rows.Close()
+	}
+	if r.Embeddings != nil {
+		v, err := r.Embeddings(ctx)
+		switch {
+		case err != nil:
+			rep.Embeddings = map[string]string{"error": err.Error()}
+		case v != nil:
+			rep.Embeddings = v
+		}
 	}
 	if !st.Current {
 		rep.Error = "schema is behind this binary: run `geoseek migrate`"
