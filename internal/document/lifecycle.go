@@ -24,12 +24,12 @@ import (
 //
 // DELETE marks it in one short transaction (migration 00043): its name
 // becomes NULL and deleted_at is set, so every lookup by name misses it from
-// that commit on and the name is free for a new collection at once; its
-// cluster cells and extent statistics go in the same transaction (they are
-// derived, and keeping them would make every batch below recompute cell
-// representatives); a notification tells every geoseek process to drop
-// what it cached of the collection (see geo's change listener). Its
-// documents are then deleted in batches of DeleteBatch, each in its own
+// that commit on and the name is free for a new collection at once; a
+// notification in the same transaction tells every geoseek process to drop
+// what it cached of the collection (see geo's change listener). The purge
+// then deletes its cluster cells and extent statistics (derived rows; the
+// cluster trigger skips a deleted collection's documents, migration 00043),
+// and its documents in batches of DeleteBatch, each in its own
 // transaction, so no lock or snapshot is held for long and writers of other
 // collections never wait for the delete; photos' original files and
 // thumbnails are removed after the batch that deleted their rows commits
