@@ -174,7 +174,7 @@ type DeleteResult struct {
 	ID   int64  `json:"id"`
 	Name string `json:"name"`
 	// Done is true when every row is gone; otherwise a job is deleting
-	// the documents (Documents of them, about).
+	// its Documents documents.
 	Done      bool  `json:"done"`
 	Documents int64 `json:"documents"`
 	JobID     int64 `json:"job_id,omitempty"`
@@ -205,7 +205,7 @@ func (l *Lifecycle) DeleteCollection(ctx context.Context, name string) (*DeleteR
 		}
 		b := &pgx.Batch{}
 		b.Queue(`SELECT pg_notify($1, $2)`, CollectionChangesChannel, CollectionChangePrefix+fmt.Sprint(res.ID))
-		b.Queue(`SELECT count(*) FROM (SELECT 1 FROM documents WHERE collection_id = $1 LIMIT $2) d`, res.ID, InlineDelete+1).
+		b.Queue(`SELECT count(*) FROM documents WHERE collection_id = $1`, res.ID).
 			QueryRow(func(r pgx.Row) error { return r.Scan(&res.Documents) })
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("document: delete collection %q: %w", name, pg.Interpret(err))
@@ -216,13 +216,6 @@ func (l *Lifecycle) DeleteCollection(ctx context.Context, name string) (*DeleteR
 				VALUES ($1, $2, $3, $4::regconfig, $5, $6, $7, $8, $9)`, name, title, desc, lang, kind, model, dim, storage, props); err != nil {
 				return fmt.Errorf("document: recreate collection %q: %w", name, pg.Interpret(err))
 			}
-		}
-		if res.Documents > InlineDelete {
-			// An estimate for the answer: the exact count would read them all.
-			if err := tx.QueryRow(ctx, `SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'documents'::regclass`).Scan(&res.Documents); err != nil {
-				return fmt.Errorf("document: delete collection %q: %w", name, pg.Interpret(err))
-			}
-			res.Documents = max(res.Documents, InlineDelete+1)
 		}
 		if l.cfg.Jobs != nil {
 			r, err := l.cfg.Jobs.InsertTx(ctx, tx, DeleteArgs{CollectionID: res.ID, Name: name}, nil)

@@ -405,8 +405,36 @@ func TestDeleteDoesNotBlockOtherCollections(t *testing.T) {
 		}
 		return p.all[len(p.all)*99/100]
 	}
+	// Lock waits of any session in the test database, sampled every 10 ms:
+	// the longest one seen and its wait event.
+	lockWaits := func(stop <-chan struct{}) func() (time.Duration, string) {
+		var worst time.Duration
+		var what string
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				var ms float64
+				var ev string
+				err := a.db.Pool.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM now() - state_change) * 1000), 0),
+					coalesce(max(wait_event), '') FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&ms, &ev)
+				if err == nil && time.Duration(ms*float64(time.Millisecond)) > worst {
+					worst, what = time.Duration(ms*float64(time.Millisecond)), ev
+				}
+			}
+		}()
+		return func() (time.Duration, string) { <-done; return worst, what }
+	}
 	var took time.Duration
-	r0, w0 := measure(func() { time.Sleep(3 * time.Second) })
+	r0, w0 := measure(func() { time.Sleep(10 * time.Second) })
+	stopLocks := make(chan struct{})
+	locks := lockWaits(stopLocks)
 	reads, writes := measure(func() {
 		t0 := time.Now()
 		res, err := a.lc.DeleteCollection(ctx, "big")
@@ -417,10 +445,13 @@ func TestDeleteDoesNotBlockOtherCollections(t *testing.T) {
 		}
 		took = time.Since(t0)
 	})
+	close(stopLocks)
+	lockWait, lockEvent := locks()
+	t.Logf("longest lock wait of any session during the delete: %s %s", lockWait.Round(time.Millisecond), lockEvent)
 	require.Zero(t, a.rows(t, `SELECT count(*) FROM documents WHERE collection_id = $1`, id))
 	require.Positive(t, reads.ops)
 	require.Positive(t, writes.ops)
-	t.Logf("baseline (3 s): %d reads, p99 %s, longest %s; %d writes, p99 %s, longest %s",
+	t.Logf("baseline (10 s): %d reads, p99 %s, longest %s; %d writes, p99 %s, longest %s",
 		r0.ops, p99(r0).Round(time.Microsecond), r0.worst.Round(time.Microsecond), w0.ops, p99(w0).Round(time.Microsecond), w0.worst.Round(time.Microsecond))
 	t.Logf("deleted %d documents in %s; meanwhile: %d reads, p99 %s, longest %s; %d writes, p99 %s, longest %s",
 		n, took.Round(time.Millisecond),
