@@ -421,9 +421,12 @@ func TestDeleteDoesNotBlockOtherCollections(t *testing.T) {
 				}
 				var ms float64
 				var ev string
-				err := a.db.Pool.QueryRow(ctx, `SELECT coalesce(max(extract(epoch FROM now() - state_change) * 1000), 0),
-					coalesce(max(wait_event), '') FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&ms, &ev)
+				err := a.db.Pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - w.state_change) * 1000, 0),
+					w.wait_event || ' behind ' || coalesce((SELECT string_agg(b.backend_type || ': ' || left(b.query, 60), '; ')
+					  FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(w.pid))), '?')
+					FROM pg_stat_activity w
+					WHERE w.datname = current_database() AND w.wait_event_type = 'Lock' AND w.pid <> pg_backend_pid()
+					ORDER BY w.state_change LIMIT 1`).Scan(&ms, &ev)
 				if err == nil && time.Duration(ms*float64(time.Millisecond)) > worst {
 					worst, what = time.Duration(ms*float64(time.Millisecond)), ev
 				}
