@@ -98,7 +98,7 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		},
 	})
 	document.AddWorkers(workers, dcfg.Lifecycle)
-	workerKinds++
+	workerKinds += 2
 	a.background(func(ctx context.Context) {
 		// Finish the collection deletes of a process that stopped midway.
 		if n, err := dcfg.Lifecycle.ResumeDeletes(ctx); err != nil && ctx.Err() == nil {

@@ -147,9 +147,10 @@ type DeleteWorker struct {
 	lc *Lifecycle
 }
 
-// AddWorkers registers the collection delete worker.
+// AddWorkers registers the collection delete and re-embedding workers.
 func AddWorkers(w *river.Workers, lc *Lifecycle) {
 	river.AddWorker(w, &DeleteWorker{lc: lc})
+	river.AddWorker(w, &ReembedWorker{lc: lc})
 }
 
 // Timeout implements river.Worker: a purge resumes where it stopped, so a
@@ -494,7 +495,8 @@ func ParseCollectionPatch(body []byte, in *CollectionInput) (spec bool, err erro
 // the language they were indexed with (re-writing a document without lang
 // re-indexes it in the new one), and queries without lang parse their
 // text in the new one. A changed embedder, model or dimension makes every
-// computed vector stale: they are cleared in the same transaction and the
+// computed vector stale: they are cleared (by a ReembedArgs job in batches
+// when LifecycleConfig.Jobs is set, else in the same transaction) and the
 // documents queued for re-embedding (Reembed), so semantic search finds
 // each document again once its new vector is stored; a collection changed
 // to embedder "none" keeps its vectors, and a dimension change of a
@@ -503,7 +505,7 @@ func ParseCollectionPatch(body []byte, in *CollectionInput) (spec bool, err erro
 // collection.
 func (l *Lifecycle) UpdateCollection(ctx context.Context, name string, body []byte, check func(*CollectionInput) error) (*Collection, error) {
 	out := &Collection{}
-	var reembed bool
+	var reembed, queued bool
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		var in CollectionInput
 		var dim *int32
@@ -555,7 +557,16 @@ func (l *Lifecycle) UpdateCollection(ctx context.Context, name string, body []by
 			if err := tx.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&hasVec); err != nil {
 				return fmt.Errorf("document: update collection %q: %w", name, pg.Interpret(err))
 			}
-			if hasVec {
+			switch {
+			case !hasVec:
+			case l.cfg.Jobs != nil:
+				// A large collection's vectors take minutes to clear: a
+				// job does it in batches, then queues the re-embedding.
+				if _, err := l.cfg.Jobs.InsertTx(ctx, tx, ReembedArgs{CollectionID: out.ID, Name: name}, nil); err != nil {
+					return fmt.Errorf("document: queue re-embedding of %q: %w", name, err)
+				}
+				queued = true
+			default:
 				if _, err := tx.Exec(ctx, `UPDATE documents SET embedding = NULL WHERE collection_id = $1 AND embedding IS NOT NULL`, out.ID); err != nil {
 					return fmt.Errorf("document: clear vectors of %q: %w", name, pg.Interpret(err))
 				}
@@ -569,15 +580,90 @@ func (l *Lifecycle) UpdateCollection(ctx context.Context, name string, body []by
 	if err != nil {
 		return nil, err
 	}
-	if reembed && l.cfg.Reembed != nil {
-		if err := l.cfg.Reembed(ctx, name); err != nil && !errors.Is(err, problem.ErrExtensionMissing) {
-			// The embedding sweep embeds documents without a vector all
-			// the same, within its interval.
-			l.logger.Warn("re-embedding not queued; the embedding sweep will do it", "collection", name, "err", err)
-		}
+	if reembed && !queued {
+		l.queueReembed(ctx, name)
 	}
 	out.Reembedding = reembed
 	return out, nil
+}
+
+// queueReembed runs the Reembed hook; a failure is only logged: the
+// embedding sweep embeds documents without a vector all the same, within
+// its interval.
+func (l *Lifecycle) queueReembed(ctx context.Context, name string) {
+	if l.cfg.Reembed == nil {
+		return
+	}
+	err := l.cfg.Reembed(ctx, name)
+	var ve *problem.ValidationError
+	if err != nil && !errors.Is(err, problem.ErrExtensionMissing) && !errors.Is(err, problem.ErrNotFound) && !errors.As(err, &ve) {
+		l.logger.Warn("re-embedding not queued; the embedding sweep will do it", "collection", name, "err", err)
+	}
+}
+
+// ReembedArgs is the River job that clears the vectors of a collection
+// whose embedder changed, in batches, and then queues its re-embedding.
+type ReembedArgs struct {
+	CollectionID int64  `json:"collection_id"`
+	Name         string `json:"name"`
+}
+
+// Kind implements river.JobArgs.
+func (ReembedArgs) Kind() string { return "geoseek.collection_reembed" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts. Not unique: each
+// change of embedder clears what was computed before it.
+func (ReembedArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 25} }
+
+// ReembedWorker works ReembedArgs.
+type ReembedWorker struct {
+	river.WorkerDefaults[ReembedArgs]
+	lc *Lifecycle
+}
+
+// Timeout implements river.Worker; a retry starts over, which costs only
+// the clearing of vectors computed meanwhile.
+func (w *ReembedWorker) Timeout(*river.Job[ReembedArgs]) time.Duration { return time.Hour }
+
+// Work implements river.Worker.
+func (w *ReembedWorker) Work(ctx context.Context, job *river.Job[ReembedArgs]) error {
+	n, err := w.lc.ReembedCollection(ctx, job.Args.CollectionID, job.Args.Name)
+	if err != nil {
+		return err
+	}
+	w.lc.logger.Info("collection vectors cleared for re-embedding", "collection", job.Args.Name, "cleared", n)
+	return nil
+}
+
+// ReembedCollection clears the vectors of collection id in batches of
+// DeleteBatch (each its own transaction, so no large update holds the
+// documents' row locks) and then queues the re-embedding of its documents
+// without a vector (LifecycleConfig.Reembed). A vector computed with the
+// new settings while it runs may be cleared again; it is recomputed. It
+// returns how many vectors it cleared.
+func (l *Lifecycle) ReembedCollection(ctx context.Context, id int64, name string) (int64, error) {
+	var total int64
+	after := int64(0)
+	for {
+		var n int64
+		var last *int64
+		err := l.pool.QueryRow(ctx, `WITH b AS (
+				SELECT id FROM documents WHERE collection_id = $1 AND id > $2 AND embedding IS NOT NULL ORDER BY id LIMIT $3
+			), u AS (
+				UPDATE documents d SET embedding = NULL FROM b WHERE d.id = b.id RETURNING d.id
+			)
+			SELECT count(*), max(id) FROM u`, id, after, DeleteBatch).Scan(&n, &last)
+		if err != nil {
+			return total, fmt.Errorf("document: clear vectors of %q: %w", name, pg.Interpret(err))
+		}
+		total += n
+		if last == nil {
+			break
+		}
+		after = *last
+	}
+	l.queueReembed(ctx, name)
+	return total, nil
 }
 
 func pgMessage(err error) string {

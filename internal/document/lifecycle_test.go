@@ -322,6 +322,44 @@ func TestPatchEmbedderClearsVectors(t *testing.T) {
 	require.Equal(t, 6, dim)
 }
 
+// TestPatchEmbedderInBackground: with a job queue, a changed model leaves
+// the vectors to a job, which clears them in batches and then queues the
+// re-embedding.
+func TestPatchEmbedderInBackground(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db := pgtest.New(t)
+	inserter, err := jobs.NewInserter(db.Pool, nil)
+	require.NoError(t, err)
+	var reembedded []string
+	a := newLifecycleAPI(t, document.LifecycleConfig{Jobs: inserter, Reembed: func(_ context.Context, c string) error {
+		reembedded = append(reembedded, c)
+		return nil
+	}})
+	ctx := context.Background()
+	code, body := a.do(t, "POST", "/collections", a.writer, "application/json", `{"name":"emb","embedder":"offline","embedding_dim":2}`)
+	require.Equal(t, http.StatusCreated, code, "%v", body)
+	id := int64(body["id"].(float64))
+	n := document.DeleteBatch + 5
+	_, err = a.db.Pool.Exec(ctx, `INSERT INTO documents (collection_id, title, embedding)
+		SELECT $1, 'd ' || g, '[0.5, 0.5]'::vector FROM generate_series(1, $2::int) g`, id, n)
+	require.NoError(t, err)
+	withVec := `SELECT count(*) FROM documents WHERE collection_id = $1 AND embedding IS NOT NULL`
+
+	code, body = a.do(t, "PATCH", "/collections/emb", a.admin, "application/json", `{"embedding_model":"v2"}`)
+	require.Equal(t, http.StatusOK, code, "%v", body)
+	require.Equal(t, true, body["reembedding"])
+	require.Equal(t, n, a.rows(t, withVec, id))
+	require.Empty(t, reembedded)
+	require.Equal(t, 1, a.rows(t, `SELECT count(*) FROM river_job WHERE kind = 'geoseek.collection_reembed' AND args->>'collection_id' = $1`, fmt.Sprint(id)))
+
+	cleared, err := a.lc.ReembedCollection(ctx, id, "emb")
+	require.NoError(t, err)
+	require.Equal(t, int64(n), cleared)
+	require.Zero(t, a.rows(t, withVec, id))
+	require.Equal(t, []string{"emb"}, reembedded)
+}
+
 // TestDeleteDoesNotBlockOtherCollections deletes a large collection while
 // a reader and a writer work on another one, and reports the longest wait
 // of each (GEOSEEK_DELETE_DOCS sets the size; docs/performance.md has the
