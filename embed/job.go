@@ -341,7 +341,7 @@ func Reembed(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.T
 		}
 		cids = []int64{id}
 	} else {
-		rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedder <> $1 AND embedding_dim IS NOT NULL ORDER BY id`, KindNone)
+		rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedder <> $1 AND embedding_dim IS NOT NULL AND deleted_at IS NULL ORDER BY id`, KindNone)
 		if err != nil {
 			return 0, 0, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
 		}

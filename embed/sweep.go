@@ -141,7 +141,7 @@ func Sweep(ctx context.Context, pool *pgxpool.Pool, set *Set) (EmbedStats, error
 	if !hasVec {
 		return total, fmt.Errorf("embed: sweep: %w", problem.ErrExtensionMissing)
 	}
-	rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedding_dim IS NOT NULL AND embedder <> $1 ORDER BY id`, KindNone)
+	rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedding_dim IS NOT NULL AND embedder <> $1 AND deleted_at IS NULL ORDER BY id`, KindNone)
 	if err != nil {
 		return total, fmt.Errorf("embed: sweep: %w", err)
 	}

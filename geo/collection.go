@@ -36,6 +36,11 @@ type Options struct {
 	// TileCacheBytes is the memory for rendered tiles (default 64 MiB;
 	// negative: no cache). The cache serves only while WatchChanges runs.
 	TileCacheBytes int64
+	// OnCollectionChange, when set, is called by the change listener
+	// (WatchChanges) with the id of a collection that was deleted or whose
+	// settings changed, in any geoseek process: other caches of
+	// collections drop it there.
+	OnCollectionChange func(collectionID int64)
 	// PhotosCollection is the collection whose items link thumbnails
 	// (default "photos"); ThumbnailPath is the format of that link, given
 	// the document id (default "/photos/%d/thumbnail?size=256").
@@ -93,8 +98,28 @@ type cachedCollection struct {
 
 // collectionTTL is how long items, tiles and clusters reuse a collection's
 // row: a tile request then costs one query instead of two. The metadata
-// endpoints always read it fresh.
+// endpoints always read it fresh. A deleted or changed collection leaves
+// the cache when its notification arrives (WatchChanges), well under a
+// millisecond after the commit on one host; collectionTTL bounds it only
+// while the listener is down (or the tile cache, and with it the
+// listener, is off), and for a read that began before the commit and
+// stores its row after the notification.
 const collectionTTL = 2 * time.Second
+
+// collectionChanged drops collection id from the cache and tells
+// OnCollectionChange.
+func (s *Service) collectionChanged(id int64) {
+	s.mu.Lock()
+	for name, e := range s.cache {
+		if e.col.ID == id {
+			delete(s.cache, name)
+		}
+	}
+	s.mu.Unlock()
+	if s.opts.OnCollectionChange != nil {
+		s.opts.OnCollectionChange(id)
+	}
+}
 
 // cachedCollection returns the collection, from a cache at most
 // collectionTTL old.
@@ -199,7 +224,9 @@ func scanCollection(row pgx.Row) (*Collection, error) {
 
 // Collections lists every collection by name.
 func (s *Service) Collections(ctx context.Context) ([]*Collection, error) {
-	rows, err := s.pool.Query(ctx, collectionSQL+` ORDER BY c.name`)
+	// A deleted collection has no name (migration 00043) until its rows
+	// are gone.
+	rows, err := s.pool.Query(ctx, collectionSQL+` WHERE c.deleted_at IS NULL ORDER BY c.name`)
 	if err != nil {
 		return nil, fmt.Errorf("geo: list collections: %w", err)
 	}

@@ -52,6 +52,9 @@ const (
 	// a connection that died without a TCP reset would otherwise leave the
 	// cache serving unnoticed changes.
 	listenCheck = 10 * time.Second
+	// collectionChangePrefix marks the notification of a collection's
+	// delete or change of settings: "collection:<id>".
+	collectionChangePrefix = "collection:"
 	// probePrefix marks the listener's own notifications; probeTimeout is
 	// how long one may take to come back.
 	probePrefix  = "probe:"
@@ -318,6 +321,15 @@ func (s *Service) listen(ctx context.Context) error {
 				}
 			}
 			continue
+		}
+		if rest, ok := strings.CutPrefix(p, collectionChangePrefix); ok {
+			// The collection was deleted or its settings changed
+			// (internal/document, lifecycle.go).
+			if id, err := strconv.ParseInt(rest, 10, 64); err == nil {
+				s.tiles.changed(id)
+				s.collectionChanged(id)
+				continue
+			}
 		}
 		if id, err := strconv.ParseInt(p, 10, 64); err == nil {
 			s.tiles.changed(id)

@@ -636,20 +636,16 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 	}
 	return s.withSHALock(ctx, sum, func(conn *pgxpool.Conn) error {
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, QueueRemovalSQL, []int64{id}); err != nil {
+				return err
+			}
 			return document.Delete(ctx, tx, Collection, id)
 		}); err != nil {
 			return fmt.Errorf("ingest: delete photo %d: %w", id, err)
 		}
-		var others bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE storage_key = $1)`, key).Scan(&others); err != nil {
-			return fmt.Errorf("ingest: delete photo %d: %w", id, err)
-		}
-		if others {
-			return nil
-		}
-		s.removeThumbnails(sum)
-		if err := s.originals.Remove(key); err != nil {
-			// The row is gone; the sweeper will adopt or remove the file.
+		if _, err := s.removeQueued(ctx, conn, sum, key); err != nil {
+			// The row is gone and the removal recorded: the next
+			// RemoveQueuedFiles or sweep removes the files.
 			s.log.Warn("ingest: original not removed", "key", key, "err", err)
 		}
 		return nil

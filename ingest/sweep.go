@@ -34,9 +34,16 @@ type SweepReport struct {
 // rename and the commit leaves, is adopted: ingested again from the file,
 // as a photo without a client file name; or deleted when
 // Config.DeleteOrphans is set, or when its bytes do not match its name or
-// are not an accepted image. Every action is logged.
+// are not an accepted image. Originals of deleted photos
+// (photo_file_removals) are removed, never adopted. Every action is logged.
 func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) (SweepReport, error) {
 	var rep SweepReport
+	// Files of deleted photos a crash left behind (photo_file_removals).
+	n, err := s.RemoveQueuedFiles(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("ingest: sweep: %w", err)
+	}
+	rep.Deleted += n
 	tmp := filepath.Join(s.originals.root, "tmp")
 	ents, err := os.ReadDir(tmp)
 	if err != nil {
@@ -99,13 +106,19 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) (SweepRep
 func (s *Service) sweepOrphan(ctx context.Context, path string, sum []byte) (adopted bool, err error) {
 	key := Key(sum)
 	err = s.withSHALock(ctx, sum, func(conn *pgxpool.Conn) error {
-		var exists bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = $1)`, sum).Scan(&exists); err != nil {
+		var exists, queued bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = $1),
+			EXISTS (SELECT 1 FROM photo_file_removals WHERE sha256 = $1)`, sum).Scan(&exists, &queued); err != nil {
 			return err
 		}
 		if exists { // an upload committed it meanwhile
 			adopted = true
 			return nil
+		}
+		if queued { // its photo was deleted: never adopt it back
+			s.log.Info("ingest: sweep removed the original of a deleted photo", "key", key)
+			_, err := s.removeQueued(ctx, conn, sum, key)
+			return err
 		}
 		reason := "Config.DeleteOrphans is set"
 		if !s.cfg.DeleteOrphans {

@@ -197,6 +197,26 @@ func (s *Service) lookupCollection(ctx context.Context, p *Plan) error {
 	return nil
 }
 
+// ForgetCollection drops what the service (and its semantic engine)
+// cached of collection id: call it when the collection was deleted or its
+// settings changed. Otherwise a cached row serves for up to collectionTTL.
+func (s *Service) ForgetCollection(id int64) {
+	s.colls.Range(func(k, v any) bool {
+		if v.(cachedPlan).id == id {
+			s.colls.Delete(k)
+		}
+		return true
+	})
+	if sem, err := semanticFor(s); err == nil {
+		sem.collections.Range(func(k, v any) bool {
+			if v.(cachedCollection).c.id == id {
+				sem.collections.Delete(k)
+			}
+			return true
+		})
+	}
+}
+
 // cachedPlan is a collection's row as lookupCollection reads it.
 type cachedPlan struct {
 	id       int64

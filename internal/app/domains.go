@@ -86,14 +86,38 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		}
 		return set.CheckSpec(sp)
 	}
+	// Collection deletes and setting changes: deletes run as jobs and take
+	// photos' files with them; an embedder change queues re-embedding.
+	dcfg.Lifecycle = document.NewLifecycle(pool, a.logger, document.LifecycleConfig{
+		Files:    photos,
+		Jobs:     inserter,
+		Recreate: []string{ingest.Collection},
+		Reembed: func(ctx context.Context, collection string) error {
+			_, _, err := embedder.Reembed(ctx, pool, inserter, embedder.ReembedOptions{Collection: collection, OnlyMissing: true})
+			return err
+		},
+	})
+	document.AddWorkers(workers, dcfg.Lifecycle)
+	workerKinds += 2
+	a.background(func(ctx context.Context) {
+		// Finish the collection deletes of a process that stopped midway.
+		if n, err := dcfg.Lifecycle.ResumeDeletes(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("document: resuming collection deletes failed", "err", err)
+		} else if n > 0 {
+			a.logger.Info("document: collection deletes finished", "collections", n)
+		}
+	})
 	document.NewHandler(pool, a.logger, dcfg).Register(srv.API)
 	scfg := opts.Search
 	scfg.Logger = a.logger
 	svc := search.NewService(pool, scfg)
 	svc.UseSemantic(search.NewSemantic(pool, set, opts.Semantic))
 
-	// OGC API – Features, clusters, tiles.
-	gh := geo.NewHandler(pool, a.logger, opts.Geo)
+	// OGC API – Features, clusters, tiles. The change listener tells
+	// search too when a collection is deleted or changed.
+	gopts := opts.Geo
+	gopts.OnCollectionChange = svc.ForgetCollection
+	gh := geo.NewHandler(pool, a.logger, gopts)
 	gh.Register(srv.API)
 	sh := search.NewHandler(svc, a.logger)
 	// One GeoJSON encoder: a search hit is the same Feature as the item.

@@ -119,6 +119,15 @@ func openAPI(version string) map[string]any {
 		coll["post"] = op("create a collection (name, title, description, default language, embedder)", nil,
 			map[string]any{"security": write, "requestBody": body("application/json")}, "201", jsonOK)
 	}
+	// GET /collections/{c} is geo's too; PATCH and DELETE the documents API's.
+	if coll, ok := paths["/collections/{collection}"].(map[string]any); ok {
+		coll["patch"] = op("change title, description, default_lang (new documents), or (admin scope) embedder, embedding_model, embedding_dim: clears the vectors and re-embeds", []any{collection},
+			map[string]any{"security": write, "requestBody": body("application/json")}, "200", jsonOK)
+		del := op("delete the collection with its documents, photos and their files (admin scope); 202 while a job deletes a large one's rows, already invisible", []any{collection},
+			map[string]any{"security": write}, "204", map[string]any{"description": "deleted"})
+		del["responses"].(map[string]any)["202"] = resp("accepted: gone for every request, its rows being deleted by a job", "application/json")
+		coll["delete"] = del
+	}
 	return map[string]any{
 		"openapi": "3.0.3",
 		"info": map[string]any{

@@ -36,6 +36,9 @@ type HandlerConfig struct {
 	// BulkTimeout bounds one bulk load (its statements run with this
 	// statement_timeout instead of the pool's); 0 means 30 minutes.
 	BulkTimeout time.Duration
+	// Lifecycle deletes and updates collections; nil: one without jobs
+	// or files (deletes are purged within the request).
+	Lifecycle *Lifecycle
 }
 
 // Handler serves the documents and collections write API.
@@ -56,6 +59,9 @@ func NewHandler(pool *pgxpool.Pool, logger *slog.Logger, cfg HandlerConfig) *Han
 	if cfg.BulkTimeout <= 0 {
 		cfg.BulkTimeout = 30 * time.Minute
 	}
+	if cfg.Lifecycle == nil {
+		cfg.Lifecycle = NewLifecycle(pool, logger, LifecycleConfig{})
+	}
 	return &Handler{pool: pool, logger: logger, cfg: cfg}
 }
 
@@ -63,6 +69,8 @@ func NewHandler(pool *pgxpool.Pool, logger *slog.Logger, cfg HandlerConfig) *Han
 // the server must list it among its untimed routes.
 //
 //	POST   /collections                               write  create a collection
+//	PATCH  /collections/:collection                   write  title, description, default_lang (admin: embedder, model, dimension)
+//	DELETE /collections/:collection                   admin  the collection and everything in it
 //	POST   /collections/:collection/documents         write  create (upsert when external_id is given)
 //	POST   /collections/:collection/documents/bulk    write  NDJSON bulk load, all or nothing
 //	GET    /collections/:collection/documents/:id     read
@@ -72,6 +80,8 @@ func NewHandler(pool *pgxpool.Pool, logger *slog.Logger, cfg HandlerConfig) *Han
 func (h *Handler) Register(r gin.IRouter) {
 	w := auth.Require(auth.Write)
 	r.POST("/collections", w, h.createCollection)
+	r.PATCH("/collections/:collection", w, h.patchCollection)
+	r.DELETE("/collections/:collection", auth.Require(auth.Admin), h.deleteCollection)
 	r.POST("/collections/:collection/documents", w, h.create)
 	r.POST("/collections/:collection/documents/bulk", w, h.bulk)
 	r.GET("/collections/:collection/documents/:id", auth.Require(auth.Read), h.get)
@@ -277,6 +287,9 @@ type Collection struct {
 	EmbeddingModel string    `json:"embedding_model"`
 	EmbeddingDim   *int      `json:"embedding_dim"`
 	CreatedAt      time.Time `json:"created_at"`
+	// Reembedding is set by PATCH when the change queued every document
+	// for re-embedding.
+	Reembedding bool `json:"reembedding,omitempty"`
 }
 
 var collectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -287,27 +300,8 @@ func CreateCollection(ctx context.Context, q Querier, in CollectionInput) (*Coll
 	if !collectionName.MatchString(in.Name) {
 		return nil, problem.Invalid("name", "1 to 63 characters: lower-case letters, digits, _ and -, starting with a letter or digit")
 	}
-	if len(in.Title) > 1024 || len(in.Description) > 64<<10 {
-		return nil, problem.Invalid("title", "title at most 1 KiB, description at most 64 KiB")
-	}
-	if in.DefaultLang == "" {
-		in.DefaultLang = "simple"
-	}
-	if in.Embedder == "" {
-		in.Embedder = "offline"
-	}
-	if len(in.Embedder) > 64 || len(in.EmbeddingModel) > 256 {
-		return nil, problem.Invalid("embedder", "embedder at most 64 and embedding_model at most 256 bytes")
-	}
-	if in.EmbeddingDim != nil && (*in.EmbeddingDim < 1 || *in.EmbeddingDim > 16000) {
-		return nil, problem.Invalid("embedding_dim", "must be within 1..16000")
-	}
-	var known bool
-	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)`, in.DefaultLang).Scan(&known); err != nil {
-		return nil, fmt.Errorf("document: check language: %w", pg.Interpret(err))
-	}
-	if !known {
-		return nil, problem.Invalid("default_lang", "unknown text search configuration %q (e.g. english, german, simple)", in.DefaultLang)
+	if err := checkCollection(ctx, q, &in); err != nil {
+		return nil, err
 	}
 	out := &Collection{}
 	err := q.QueryRow(ctx, `INSERT INTO collections (name, title, description, default_lang, embedder, embedding_model, embedding_dim)
@@ -322,6 +316,40 @@ func CreateCollection(ctx context.Context, q Querier, in CollectionInput) (*Coll
 		return nil, interpret("create collection", err)
 	}
 	return out, nil
+}
+
+// checkCollection validates in's settings (all but the name) and fills in
+// the defaults of an empty language and embedder.
+func checkCollection(ctx context.Context, q Querier, in *CollectionInput) error {
+	if len(in.Title) > 1024 {
+		return problem.Invalid("title", "at most 1 KiB")
+	}
+	if len(in.Description) > 64<<10 {
+		return problem.Invalid("description", "at most 64 KiB")
+	}
+	if in.DefaultLang == "" {
+		in.DefaultLang = "simple"
+	}
+	if in.Embedder == "" {
+		in.Embedder = "offline"
+	}
+	if len(in.Embedder) > 64 {
+		return problem.Invalid("embedder", "at most 64 bytes")
+	}
+	if len(in.EmbeddingModel) > 256 {
+		return problem.Invalid("embedding_model", "at most 256 bytes")
+	}
+	if in.EmbeddingDim != nil && (*in.EmbeddingDim < 1 || *in.EmbeddingDim > 16000) {
+		return problem.Invalid("embedding_dim", "must be within 1..16000")
+	}
+	var known bool
+	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)`, in.DefaultLang).Scan(&known); err != nil {
+		return fmt.Errorf("document: check language: %w", pg.Interpret(err))
+	}
+	if !known {
+		return problem.Invalid("default_lang", "unknown text search configuration %q (e.g. english, german, simple)", in.DefaultLang)
+	}
+	return nil
 }
 
 func (h *Handler) createCollection(c *gin.Context) {
@@ -350,4 +378,46 @@ func (h *Handler) createCollection(c *gin.Context) {
 	}
 	c.Header("Location", "/collections/"+col.Name)
 	c.JSON(http.StatusCreated, col)
+}
+
+// deleteCollection answers 204 when the collection and its rows are gone,
+// or 202 when a job is deleting its documents (it is gone for every
+// request already).
+func (h *Handler) deleteCollection(c *gin.Context) {
+	res, err := h.cfg.Lifecycle.DeleteCollection(c.Request.Context(), c.Param("collection"))
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	if res.Done {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	c.JSON(http.StatusAccepted, res)
+}
+
+// patchCollection changes a collection's settings; changing how its
+// vectors are computed discards them all, so it needs the admin scope.
+func (h *Handler) patchCollection(c *gin.Context) {
+	body, err := readJSON(c, 1<<20)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	var probe CollectionInput
+	spec, err := ParseCollectionPatch(body, &probe)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	if k, ok := auth.KeyFrom(c); spec && (!ok || !k.Allows(auth.Admin)) {
+		problem.Respond(c, problem.Wrap(problem.ErrForbidden, "changing embedder, embedding_model or embedding_dim discards every stored vector: it needs an API key with the admin scope"))
+		return
+	}
+	col, err := h.cfg.Lifecycle.UpdateCollection(c.Request.Context(), c.Param("collection"), body, h.cfg.Embedders)
+	if err != nil {
+		problem.Respond(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, col)
 }

@@ -1,0 +1,94 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geoseek/geoseek/internal/app"
+	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/internal/pgtest"
+)
+
+// TestCollectionLifecycle runs the wired program: PATCH checks a new
+// embedder with the configured embedders, and DELETE of a large collection
+// answers 202 and its job, worked by the program's runner, removes it.
+func TestCollectionLifecycle(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, body string) (int, map[string]any) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		a.Server.Engine().ServeHTTP(w, req)
+		var m map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &m)
+		return w.Code, m
+	}
+	if code, m := do("POST", "/collections", `{"name":"notes"}`); code != 201 {
+		t.Fatalf("%d %v", code, m)
+	}
+	if code, m := do("PATCH", "/collections/notes", `{"embedder":"magic"}`); code != 400 || m["field"] != "embedder" {
+		t.Fatalf("unknown embedder: %d %v", code, m)
+	}
+	if code, m := do("PATCH", "/collections/notes", `{"title":"Notes"}`); code != 200 || m["title"] != "Notes" {
+		t.Fatalf("title: %d %v", code, m)
+	}
+	var id int64
+	if err := db.Pool.QueryRow(ctx, `SELECT id FROM collections WHERE name = 'notes'`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO documents (collection_id, title) SELECT $1, 'n ' || g FROM generate_series(1, $2::int) g`,
+		id, document.InlineDelete+1); err != nil {
+		t.Fatal(err)
+	}
+	code, m := do("DELETE", "/collections/notes", "")
+	if code != 202 || m["documents"] != float64(document.InlineDelete+1) {
+		t.Fatalf("delete: %d %v", code, m)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, ln, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var left int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM collections WHERE id = $1`, id).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delete job did not finish within a minute")
+		}
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents WHERE collection_id = $1`, id).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d documents left, %v", n, err)
+	}
+}
