@@ -88,7 +88,7 @@ func ReadBacklog(ctx context.Context, pool *pgxpool.Pool) (*Backlog, error) {
 		                      WHERE d.collection_id = c.id AND d.embedding IS NULL LIMIT $2) x) m(n)
 		 CROSS JOIN LATERAL (SELECT count(*) FROM embedding_attempts a JOIN documents d ON d.id = a.document_id
 		                      WHERE d.collection_id = c.id AND d.embedding IS NULL AND a.text_md5 = `+textMD5+`) f(n)
-		 WHERE c.embedder <> $1 AND c.embedding_dim IS NOT NULL AND m.n > 0
+		 WHERE c.embedder <> $1 AND c.embedding_dim IS NOT NULL AND c.deleted_at IS NULL AND m.n > 0
 		 ORDER BY c.name`, KindNone, BacklogCountLimit)
 	if err != nil {
 		return nil, fmt.Errorf("embed: backlog: %w", pg.Interpret(err))
@@ -118,7 +118,7 @@ func ReadBacklog(ctx context.Context, pool *pgxpool.Pool) (*Backlog, error) {
 		SELECT c.name, a.document_id, a.reason, a.tried_at, a.attempts, a.retry_at
 		  FROM embedding_attempts a
 		  JOIN documents d ON d.id = a.document_id AND d.embedding IS NULL
-		  JOIN collections c ON c.id = d.collection_id
+		  JOIN collections c ON c.id = d.collection_id AND c.deleted_at IS NULL
 		 ORDER BY a.tried_at DESC, a.document_id DESC LIMIT 1`).Scan(&f.Collection, &f.DocumentID, &f.Reason, &f.At, &f.Attempts, &f.RetryAt)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

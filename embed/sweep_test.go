@@ -296,3 +296,29 @@ func sweepFixture(t *testing.T, autoDim int) (db *pgtest.DB, auto, client *docum
 	}
 	return db, auto, client, set
 }
+
+// TestBacklogSkipsDeletedCollections: a collection being deleted (its name
+// already freed) is not counted, and its refused documents are not the
+// latest failure, so /readyz keeps answering during a delete.
+func TestBacklogSkipsDeletedCollections(t *testing.T) {
+	t.Parallel()
+	pgtest.RequireVector(t)
+	db, auto, _, _ := sweepFixture(t, 8)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO embedding_attempts (document_id, text_md5, attempts, retry_at, reason, tried_at)
+		SELECT d.id, md5(row(d.lang::text, d.title, d.body)::text), 1, now() + interval '1 hour', 'refused', now()
+		  FROM documents d WHERE d.id = $1`, auto.ID); err != nil {
+		t.Fatal(err)
+	}
+	b, err := embedder.ReadBacklog(ctx, db.Pool)
+	if err != nil || b.Failing != 1 || b.LastFailure == nil {
+		t.Fatalf("before the delete: %+v %v", b, err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE collections SET deleted_at = now(), name = NULL WHERE name = 'auto'`); err != nil {
+		t.Fatal(err)
+	}
+	b, err = embedder.ReadBacklog(ctx, db.Pool)
+	if err != nil || b.Failing != 0 || b.Waiting != 0 || b.LastFailure != nil {
+		t.Fatalf("during the delete: %+v %v", b, err)
+	}
+}
