@@ -135,6 +135,9 @@ func (r *Result) FeatureCollection() map[string]any {
 	if r.Fuzzy {
 		fc["fuzzy"] = true
 	}
+	if len(r.Corrections) > 0 {
+		fc["corrections"] = r.Corrections
+	}
 	if r.Truncated {
 		fc["truncated"] = true
 	}

@@ -1,0 +1,134 @@
+package search
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestOSADistance(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		a, b string
+		want int
+	}{
+		{"museum", "museum", 0},
+		{"musuem", "museum", 1}, // transposition
+		{"capuccino", "cappuccino", 1},
+		{"marathin", "marathon", 1},
+		{"kitten", "sitting", 3},
+		{"häuser", "hauser", 1},
+		{"ca", "abc", 3}, // OSA, not unrestricted Damerau (2)
+		{"", "abc", 3},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.want, osaDistance(c.a, c.b, 5), "%s/%s", c.a, c.b)
+		require.Equal(t, c.want, osaDistance(c.b, c.a, 5), "%s/%s", c.b, c.a)
+		if c.want > 1 {
+			require.Equal(t, 2, osaDistance(c.a, c.b, 1), "early exit %s/%s", c.a, c.b)
+		}
+	}
+}
+
+func TestTypoBudget(t *testing.T) {
+	t.Parallel()
+	for w, k := range map[string]int{"dog": 0, "pint": 0, "paint": 1, "musuem": 1, "marathin": 1, "capuccino": 2, "häuserxyz": 2, "x8664abc": 0, "2024": 0} {
+		require.Equal(t, k, typoBudget(w), w)
+	}
+}
+
+// TestTrigramFloorKeepsEveryCandidate checks the bound of trigramFloor with
+// pg_trgm's similarity computed here the same way: every transposition,
+// substitution, insertion and deletion (k of them) of words of n letters
+// stays at or above the floor.
+func TestTrigramFloorKeepsEveryCandidate(t *testing.T) {
+	t.Parallel()
+	trgms := func(w string) map[string]bool {
+		p := []rune("  " + w + " ")
+		out := map[string]bool{}
+		for i := 0; i+3 <= len(p); i++ {
+			out[string(p[i:i+3])] = true
+		}
+		return out
+	}
+	sim := func(a, b string) float64 {
+		ta, tb := trgms(a), trgms(b)
+		shared := 0
+		for g := range ta {
+			if tb[g] {
+				shared++
+			}
+		}
+		return float64(shared) / float64(len(ta)+len(tb)-shared)
+	}
+	edits := func(w string) []string {
+		r := []rune(w)
+		var out []string
+		for i := range r {
+			out = append(out, string(append(append([]rune{}, r[:i]...), r[i+1:]...)))           // delete
+			out = append(out, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i+1:]...))) // substitute
+			out = append(out, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i:]...)))   // insert
+			if i+1 < len(r) {
+				s := append([]rune{}, r...)
+				s[i], s[i+1] = s[i+1], s[i]
+				out = append(out, string(s))
+			}
+		}
+		return out
+	}
+	for _, w := range []string{"abcde", "abcdef", "abcdefgh", "abcdefghi", "abcdefghijkl", "mississippi", "aaaaaa"} {
+		k := typoBudget(w)
+		floor := trigramFloor(len(w), k)
+		one := edits(w)
+		cands := one
+		if k == 2 {
+			for _, e := range one {
+				cands = append(cands, edits(e)...)
+			}
+		}
+		for _, c := range cands {
+			if osaDistance(w, c, k) > k || c == w {
+				continue
+			}
+			require.GreaterOrEqual(t, sim(w, c), floor, "%s -> %s", w, c)
+		}
+	}
+}
+
+func TestRewriteTSQuery(t *testing.T) {
+	t.Parallel()
+	alts := map[string][]string{"musuem": {"museum"}, "modren": {"modern"}, "capuccino": {"cappuccino", "capuccini"}, "it's": {"its"}}
+	cases := []struct {
+		in, want string
+		words    []string
+	}{
+		{`'musuem'`, `( 'musuem' | 'museum' )`, []string{"musuem"}},
+		{`'art' <-> 'musuem' & !'modren'`, `'art' <-> ( 'musuem' | 'museum' ) & ! 'modren'`, []string{"musuem"}},
+		{`!( 'art' <-> 'musuem' ) & 'capuccino'`, `! ( 'art' <-> 'musuem' ) & ( 'capuccino' | 'cappuccino' | 'capuccini' )`, []string{"capuccino"}},
+		{`'musuem' | 'capuccino'`, `( 'musuem' | 'museum' ) | ( 'capuccino' | 'cappuccino' | 'capuccini' )`, []string{"musuem", "capuccino"}},
+		{`'art' & 'musuem':*`, `'art' & 'musuem':*`, nil},
+		{`'musuem':AB <2> 'x'`, `( 'musuem':AB | 'museum':AB ) <2> 'x'`, []string{"musuem"}},
+		{`'it''s' & 'a\\b'`, `'it''s' & 'a\\b'`, nil},
+	}
+	for _, c := range cases {
+		toks, err := tsqTokens(c.in)
+		require.NoError(t, err, c.in)
+		require.Equal(t, c.words, correctable(toks), c.in)
+		require.Equal(t, c.want, rewriteTSQuery(toks, alts), c.in)
+	}
+	for _, bad := range []string{`'open`, `( 'a'`, `'a' )`, `'a' <x> 'b'`, `a`} {
+		_, err := tsqTokens(bad)
+		require.Error(t, err, bad)
+	}
+	toks, err := tsqTokens(`'it''s' & 'a\\b'`)
+	require.NoError(t, err)
+	require.Equal(t, "it's", toks[0].lexeme)
+	require.Equal(t, `a\b`, toks[2].lexeme)
+	require.Equal(t, `'it''s'`, quoteLexeme("it's"))
+	require.Equal(t, `'a\\b'`, quoteLexeme(`a\b`))
+}
+
+func TestTypedWords(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{"musuem", "capuccino", "häuser"}, typedWords(`"art Musuem" -dog capuccino or Häuser musuem`))
+}
