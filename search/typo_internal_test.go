@@ -65,7 +65,7 @@ func TestTrigramFloorKeepsEveryCandidate(t *testing.T) {
 		r := []rune(w)
 		var out []string
 		for i := range r {
-			out = append(out, string(append(append([]rune{}, r[:i]...), r[i+1:]...)))           // delete
+			out = append(out, string(append(append([]rune{}, r[:i]...), r[i+1:]...)))              // delete
 			out = append(out, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i+1:]...))) // substitute
 			out = append(out, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i:]...)))   // insert
 			if i+1 < len(r) {
