@@ -40,9 +40,9 @@ import (
 // meaning: a corrected word 'w' becomes ( 'w' | 'c1' | 'c2' ), also inside a
 // phrase ('art' <-> ( 'musuem' | 'museum' )). Negated words and prefix
 // terms are never corrected. Candidates come from the word list's trigram
-// index with a similarity threshold low enough to keep every word within the
-// edit budget (see trigramFloor), and are then checked exactly here
-// (osaDistance).
+// index with a similarity threshold low enough to keep every word within one
+// edit, and within two edits unless both are transpositions (see
+// trigramFloor), and are then checked exactly here (osaDistance).
 //
 // Ranking: a hit matching the query as typed keeps its score; a hit found
 // only through a corrected word scores its ts_rank_cd minus 1 (from -1 to
@@ -88,16 +88,21 @@ func typoBudget(w string) int {
 	return 0
 }
 
-// trigramFloor is a pg_trgm similarity that every word within k edits of
-// the n-letter word w reaches. w has T = n+1 trigrams (pg_trgm pads a word
-// with two spaces before and one after); an edit changes at most 4 of them
-// (a transposition; a substitution 3, an insertion 2) and adds at most one,
-// so a word k edits away shares at least T-4k and has at most T+k, and
-// similarity = shared / (|A| + |B| - shared) >= (T-4k) / (T+5k). Repeated
-// trigrams make the sets smaller, hence the margin.
+// trigramFloor is the pg_trgm similarity threshold of the candidates of
+// an n-letter word with edit budget k. The word has T = n+1 trigrams
+// (pg_trgm pads it with two spaces before and one after). A substitution,
+// insertion or deletion changes at most 3 of them, a transposition 4, and
+// an edit adds at most one, so a word within k edits of which at most one
+// is a transposition shares at least T-3k-1 and has at most T+k trigrams:
+// similarity = shared / (|A| + |B| - shared) >= (T-3k-1) / (T+4k+1).
+// Every word within one edit is found; within two edits (from 9 letters),
+// two transpositions may fall below it. Allowing for them too would lower
+// the threshold of a 9-letter word from 0.13 to 0.08 and make the lookup
+// recheck about 8 times as many words. Repeated trigrams make the sets
+// smaller, hence the margin.
 func trigramFloor(n, k int) float64 {
-	t := float64(n + 1)
-	f := (t-4*float64(k))/(t+5*float64(k)) - 0.02
+	t, kk := float64(n+1), float64(k)
+	f := (t-3*kk-1)/(t+4*kk+1) - 0.02
 	return max(f, 0.05)
 }
 
@@ -362,65 +367,65 @@ func (s *Service) correct(ctx context.Context, p *Plan, all bool) (bool, error) 
 	return true, nil
 }
 
-// typoLookupSQL finds, for each word $2 (with its edit budget $3) of
-// collection $1, whether the word list has it, and unless it has it and $4
-// is false, the listed words within the trigram threshold of the batch and
-// the length budget. DISTINCT: concurrent writers may list a word twice.
-const typoLookupSQL = `SELECT q.w, q.present, c.word, c.sim
-  FROM (SELECT u.w, u.k, EXISTS (SELECT 1 FROM search_words s WHERE s.collection_id = $1 AND s.word = u.w) AS present
-          FROM unnest($2::text[], $3::int[]) AS u(w, k)) q
-  LEFT JOIN LATERAL (
-        SELECT DISTINCT s.word, similarity(s.word, q.w) AS sim
-          FROM search_words s
-         WHERE ($4 OR NOT q.present) AND s.collection_id = $1 AND s.word % q.w AND s.word <> q.w
-           AND length(s.word) BETWEEN length(q.w) - q.k AND length(q.w) + q.k) c ON true`
+// typoLookupSQL finds the listed words of collection $1 within the
+// batch's trigram threshold and length bounds $3..$5 of word $2, unless $4
+// is false and the list has the word itself. The gate is an uncorrelated
+// subquery, evaluated once before the scan.
+const typoLookupSQL = `SELECT s.word, similarity(s.word, $2::text)
+  FROM search_words s
+ WHERE ($4::bool OR NOT EXISTS (SELECT 1 FROM search_words p WHERE p.collection_id = $1 AND p.word = $2::text))
+   AND s.collection_id = $1 AND s.word % $2::text AND s.word <> $2::text
+   AND length(s.word) BETWEEN $3::int AND $5::int`
+
+// typoThresholdSQL sets the trigram threshold for the next statement of
+// the batch (its implicit transaction), and custom plans: planned for the
+// actual word and collection, the lookup uses the trigram index, where a
+// generic plan could scan all of a collection's words.
+const typoThresholdSQL = `SELECT set_config('pg_trgm.similarity_threshold', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)`
 
 // candidates returns, per word of words, the listed words within its edit
 // budget, closest first (then most similar by trigrams, then in order), at
 // most MaxCorrections; only for words missing from the list unless all.
+// One round trip: a batch with a threshold and a lookup per word.
 func (s *Service) candidates(ctx context.Context, collectionID int64, words []string, all bool) (map[string][]string, error) {
-	budgets := make([]int32, len(words))
-	floor := 1.0
-	for i, w := range words {
-		k := typoBudget(w)
-		budgets[i] = int32(k)
-		floor = min(floor, trigramFloor(utf8.RuneCountInString(w), k))
-	}
 	type cand struct {
 		word string
 		dist int
 		sim  float32
 	}
 	found := map[string][]cand{}
-	args := []any{collectionID, words, budgets, all}
-	if s.trace != nil {
-		s.trace("SELECT set_config('pg_trgm.similarity_threshold', $1, true)", []any{strconv.FormatFloat(floor, 'f', 3, 64)})
-		s.trace(typoLookupSQL, args)
-	}
 	b := &pgx.Batch{}
-	// The threshold holds for this batch's implicit transaction only.
-	b.Queue(`SELECT set_config('pg_trgm.similarity_threshold', $1, true)`, strconv.FormatFloat(floor, 'f', 3, 64))
-	b.Queue(typoLookupSQL, args...).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var (
-				w       string
-				present bool
-				c       *string
-				sim     *float32
-			)
-			if err := rows.Scan(&w, &present, &c, &sim); err != nil {
-				return err
-			}
-			if c == nil {
-				continue
-			}
-			k := typoBudget(w)
-			if d := osaDistance(w, *c, k); d <= k {
-				found[w] = append(found[w], cand{*c, d, *sim})
-			}
+	for _, w := range words {
+		k := typoBudget(w)
+		n := utf8.RuneCountInString(w)
+		floor := strconv.FormatFloat(trigramFloor(n, k), 'f', 3, 64)
+		args := []any{collectionID, w, n - k, all, n + k}
+		if s.trace != nil {
+			s.trace(typoThresholdSQL, []any{floor})
+			s.trace(typoLookupSQL, args)
 		}
-		return rows.Err()
-	})
+		b.Queue(typoThresholdSQL, floor)
+		seen := map[string]bool{} // concurrent writers may list a word twice
+		b.Queue(typoLookupSQL, args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					c   string
+					sim float32
+				)
+				if err := rows.Scan(&c, &sim); err != nil {
+					return err
+				}
+				if seen[c] {
+					continue
+				}
+				seen[c] = true
+				if d := osaDistance(w, c, k); d <= k {
+					found[w] = append(found[w], cand{c, d, sim})
+				}
+			}
+			return rows.Err()
+		})
+	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("search: typo candidates: %w", pg.Interpret(err))
 	}

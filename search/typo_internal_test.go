@@ -38,9 +38,10 @@ func TestTypoBudget(t *testing.T) {
 }
 
 // TestTrigramFloorKeepsEveryCandidate checks the bound of trigramFloor with
-// pg_trgm's similarity computed here the same way: every transposition,
-// substitution, insertion and deletion (k of them) of words of n letters
-// stays at or above the floor.
+// pg_trgm's similarity computed here the same way: every word one
+// transposition, substitution, insertion or deletion away stays at or above
+// the floor, and from 9 letters every word two edits away of which at most
+// one is a transposition.
 func TestTrigramFloorKeepsEveryCandidate(t *testing.T) {
 	t.Parallel()
 	trgms := func(w string) map[string]bool {
@@ -61,29 +62,36 @@ func TestTrigramFloorKeepsEveryCandidate(t *testing.T) {
 		}
 		return float64(shared) / float64(len(ta)+len(tb)-shared)
 	}
-	edits := func(w string) []string {
+	// edits returns the words one edit from w: substitutions, insertions
+	// and deletions, then transpositions.
+	edits := func(w string) (plain, swaps []string) {
 		r := []rune(w)
-		var out []string
 		for i := range r {
-			out = append(out, string(append(append([]rune{}, r[:i]...), r[i+1:]...)))              // delete
-			out = append(out, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i+1:]...))) // substitute
-			out = append(out, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i:]...)))   // insert
+			plain = append(plain, string(append(append([]rune{}, r[:i]...), r[i+1:]...)))              // delete
+			plain = append(plain, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i+1:]...))) // substitute
+			plain = append(plain, string(append(append(append([]rune{}, r[:i]...), 'q'), r[i:]...)))   // insert
 			if i+1 < len(r) {
 				s := append([]rune{}, r...)
 				s[i], s[i+1] = s[i+1], s[i]
-				out = append(out, string(s))
+				swaps = append(swaps, string(s))
 			}
 		}
-		return out
+		plain = append(plain, w+"q")
+		return plain, swaps
 	}
-	for _, w := range []string{"abcde", "abcdef", "abcdefgh", "abcdefghi", "abcdefghijkl", "mississippi", "aaaaaa"} {
+	for _, w := range []string{"abcde", "abcdef", "abcdefgh", "abcdefghi", "abcdefghijkl", "mississippi", "aaaaaa", "harmonika"} {
 		k := typoBudget(w)
 		floor := trigramFloor(len(w), k)
-		one := edits(w)
-		cands := one
-		if k == 2 {
-			for _, e := range one {
-				cands = append(cands, edits(e)...)
+		plain, swaps := edits(w)
+		cands := append(append([]string{}, plain...), swaps...)
+		if k == 2 { // two edits, at most one a transposition
+			for _, e := range plain {
+				p, s := edits(e)
+				cands = append(append(cands, p...), s...)
+			}
+			for _, e := range swaps {
+				p, _ := edits(e)
+				cands = append(cands, p...)
 			}
 		}
 		for _, c := range cands {
