@@ -325,15 +325,25 @@ func (s *Service) correct(ctx context.Context, p *Plan, all bool) (bool, error) 
 	if !p.HasText() {
 		return false, nil
 	}
+	typed := typedWords(p.Q.Text)
+	if len(typed) == 0 {
+		return false, nil // no word of 5 letters: nothing to correct
+	}
+	// One round trip: the tsquery as PostgreSQL prints it, and each typed
+	// word's stem with whether the word list has it.
 	a := &Args{}
 	tsq := p.TSQuery(a)
-	typed := typedWords(p.Q.Text)
 	cfg := a.Add(p.Lang) + "::regconfig"
-	sql := "SELECT (" + tsq + ")::text, ARRAY(SELECT coalesce((tsvector_to_array(to_tsvector(" + cfg + ", u.w)))[1], '') FROM unnest(" +
-		a.Add(typed) + "::text[]) WITH ORDINALITY AS u(w, o) ORDER BY u.o)"
-	var text string
-	var stems []string
-	if err := s.queryRow(ctx, sql, a, &text, &stems); err != nil {
+	cid := a.Add(p.CollectionID) + "::bigint"
+	sql := "SELECT (" + tsq + ")::text, coalesce(array_agg(x.stem ORDER BY u.o), '{}'), coalesce(array_agg(EXISTS (SELECT 1 FROM search_words s WHERE s.collection_id = " +
+		cid + " AND s.word = x.stem) ORDER BY u.o), '{}') FROM unnest(" + a.Add(typed) + "::text[]) WITH ORDINALITY AS u(w, o)" +
+		" CROSS JOIN LATERAL (SELECT coalesce((tsvector_to_array(to_tsvector(" + cfg + ", u.w)))[1], '') AS stem) x"
+	var (
+		text    string
+		stems   []string
+		present []bool
+	)
+	if err := s.queryRow(ctx, sql, a, &text, &stems, &present); err != nil {
 		return false, fmt.Errorf("search: typo tolerance: %w", pg.Interpret(err))
 	}
 	toks, err := tsqTokens(text)
@@ -342,6 +352,13 @@ func (s *Service) correct(ctx context.Context, p *Plan, all bool) (bool, error) 
 		return false, nil
 	}
 	words := correctable(toks)
+	if !all {
+		// Words the list has are taken as typed.
+		words = slices.DeleteFunc(words, func(w string) bool {
+			i := slices.Index(stems, w)
+			return i >= 0 && i < len(present) && present[i]
+		})
+	}
 	if len(words) == 0 {
 		return false, nil
 	}
@@ -353,7 +370,7 @@ func (s *Service) correct(ctx context.Context, p *Plan, all bool) (bool, error) 
 		return false, nil
 	}
 	tp := &typoPlan{orig: text, query: rewriteTSQuery(toks, alts), all: all}
-	for _, w := range words {
+	for _, w := range correctable(toks) {
 		if len(alts[w]) == 0 {
 			continue
 		}

@@ -120,7 +120,7 @@ func typoLookupStmts(stmts []srchStmt) [][]srchStmt {
 	var out [][]srchStmt
 	for i, st := range stmts {
 		switch {
-		case strings.HasPrefix(st.sql, "SELECT (") && strings.Contains(st.sql, ")::text, ARRAY("):
+		case strings.HasPrefix(st.sql, "SELECT (") && strings.Contains(st.sql, " AS stem) x"):
 			out = append(out, []srchStmt{st}, nil)
 		case strings.Contains(st.sql, "pg_trgm.similarity_threshold") && i+1 < len(stmts) && len(out) > 0:
 			out[len(out)-1] = append(out[len(out)-1], st, stmts[i+1])
