@@ -2,6 +2,7 @@ package search_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -112,12 +113,18 @@ func TestTypoTolerance(t *testing.T) {
 	res = b.search(t, url.Values{"q": {"museun sculp"}, "prefix": {"true"}})
 	require.Equal(t, []string{"museum-title"}, b.names(res))
 
-	// Highlights mark the corrected word; GeoJSON carries the corrections.
+	// Highlights mark the corrected word.
 	res = b.search(t, url.Values{"q": {"capuccino"}, "highlight": {"true"}})
 	require.Contains(t, res.Hits[0].Highlights.Body, "<mark>cappuccino</mark>")
-	fc := res.FeatureCollection()
-	require.Equal(t, res.Corrections, fc["corrections"])
-	require.Equal(t, true, fc["fuzzy"])
+
+	// JSON and GeoJSON answers carry the corrections.
+	srv, _ := serve(t, b)
+	for _, f := range []string{"json", "geojson"} {
+		code, _, m := call(t, "GET", srv.URL+"/search?collection=t&q=capuccino&f="+f, "")
+		require.Equal(t, http.StatusOK, code, m)
+		require.Equal(t, true, m["fuzzy"], f)
+		require.Equal(t, []any{map[string]any{"word": "capuccino", "used": []any{"cappuccino"}}}, m["corrections"], f)
+	}
 
 	// Facets count the corrected matched set.
 	res = b.search(t, url.Values{"q": {"museun"}, "facets": {"tags"}})
