@@ -140,3 +140,49 @@ func TestTypedWords(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, []string{"musuem", "capuccino", "häuser"}, typedWords(`"art Musuem" -dog capuccino or Häuser musuem`))
 }
+
+// FuzzTSQTokens: any text is split or refused, never a panic, and a split
+// text rewritten with corrections of each eligible word splits again into
+// the same literals plus the alternatives.
+func FuzzTSQTokens(f *testing.F) {
+	for _, s := range []string{`'art' <-> 'musuem' & !'modren'`, `!( 'a' <-> 'b' ) | 'capuccino':*`, `'it''s' & 'a\\b':AB <3> 'x'`, `'`, `(`, `<`, `'a' <9999999999999999999> 'b'`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		toks, err := tsqTokens(s)
+		if err != nil {
+			return
+		}
+		alts := map[string][]string{}
+		for _, w := range correctable(toks) {
+			alts[w] = []string{w + "x", "q'\\" + w}
+		}
+		out := rewriteTSQuery(toks, alts)
+		again, err := tsqTokens(out)
+		if err != nil {
+			t.Fatalf("rewrite of %q is not a tsquery: %q: %v", s, out, err)
+		}
+		n := 0
+		for _, tk := range toks {
+			if tk.literal {
+				n += 1 + len(alts[tk.lexeme])*boolInt(tk.eligible())
+			}
+		}
+		m := 0
+		for _, tk := range again {
+			if tk.literal {
+				m++
+			}
+		}
+		if n != m {
+			t.Fatalf("%q -> %q: %d literals, want %d", s, out, m, n)
+		}
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

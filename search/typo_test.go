@@ -126,6 +126,14 @@ func TestTypoTolerance(t *testing.T) {
 		require.Equal(t, []any{map[string]any{"word": "capuccino", "used": []any{"cappuccino"}}}, m["corrections"], f)
 	}
 
+	// Odd input never breaks the rewrite: websearch syntax characters,
+	// quotes and backslashes next to corrected words.
+	for _, q := range []string{`museun's`, `museun\\`, `'museun'`, `museun:*`, `!museun`, `(museun)`, `museun & art`,
+		`"museun`, `museun <-> art`, `-"art museun" museun`, `or museun or`, `museun -`, `musée museun`, `ＭＵＳＥＵＮ`} {
+		res = b.search(t, url.Values{"q": {q}})
+		require.NotNil(t, res, q)
+	}
+
 	// Facets count the corrected matched set.
 	res = b.search(t, url.Values{"q": {"museun"}, "facets": {"tags"}})
 	require.Equal(t, int64(8), *res.Total)
