@@ -225,4 +225,10 @@ func TestWordListFollowsWrites(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM search_words WHERE word IN ('harpsichord', 'gondola', 'zeppelin')`).Scan(&n))
 	require.Equal(t, 1, n)
+
+	// Emptying documents empties the list.
+	_, err = b.db.Pool.Exec(ctx, `TRUNCATE documents CASCADE`)
+	require.NoError(t, err)
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM search_words`).Scan(&n))
+	require.Zero(t, n)
 }

@@ -69,6 +69,20 @@ CREATE TRIGGER search_words_change AFTER UPDATE ON documents
 REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION search_words_change();
 
+-- Emptying documents empties the list.
+-- +goose StatementBegin
+CREATE FUNCTION search_words_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE search_words;
+    RETURN NULL;
+END;
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER search_words_truncate AFTER TRUNCATE ON documents
+FOR EACH STATEMENT EXECUTE FUNCTION search_words_truncate();
+
 -- search_words_refresh rebuilds a collection's list from its documents:
 -- words no document has any more go, duplicates merge. Words that
 -- transactions still running add are kept (the DELETE does not see them).
@@ -89,9 +103,11 @@ SELECT DISTINCT d.collection_id, x.word
  WHERE length(x.word) BETWEEN 3 AND 64 AND x.word !~ '[0-9]';
 
 -- +goose Down
+DROP TRIGGER search_words_truncate ON documents;
 DROP TRIGGER search_words_change ON documents;
 DROP TRIGGER search_words_add ON documents;
 DROP FUNCTION search_words_refresh(bigint);
+DROP FUNCTION search_words_truncate();
 DROP FUNCTION search_words_change();
 DROP FUNCTION search_words_add();
 DROP TABLE search_words;
