@@ -23,6 +23,9 @@ type cursor struct {
 	Seen int `json:"n"`
 	// Strategy is the keyword ranking strategy of the first page.
 	Strategy Strategy `json:"s,omitempty"`
+	// Typo says the first page corrected every eligible word (it found
+	// nothing as typed), so the next pages do too.
+	Typo bool `json:"t,omitempty"`
 }
 
 // encodeCursor makes the opaque token: base64url(JSON) "." base64url(HMAC).

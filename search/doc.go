@@ -20,9 +20,11 @@
 // collection's default (quotes, OR, -negation), optional as-you-type prefix
 // matching of the last term, and ts_rank_cd over the stored tsvector in which
 // the title has weight A and the body weight B. Highlights (ts_headline) are
-// computed only for the rows of the returned page. When the text finds
-// nothing, a trigram (pg_trgm word_similarity) search over titles gives typo
-// tolerance.
+// computed only for the rows of the returned page. Typo tolerance
+// (typo.go) corrects query words of 5 letters or more against the
+// collection's word list (migration 00042) by rewriting the tsquery, so
+// phrases, OR and negation keep their meaning; hits found only through a
+// corrected word rank after the others.
 //
 // Ranking cost and guarantee. ts_rank_cd must read every ranked row's
 // tsvector, so ranking all matches of a term found in most of a million rows

@@ -44,10 +44,14 @@ func (p *Plan) HasText() bool { return strings.TrimSpace(p.Q.Text) != "" }
 // TSQuery compiles the query text to a tsquery expression in the plan's
 // language: websearch_to_tsquery (quoted phrases, OR, -negation), and with
 // Prefix the last word, while being typed, as a prefix match (word:*).
-// It returns "" when there is no text.
+// It returns "" when there is no text. When typo tolerance corrected some
+// words (see typo.go), it is the rewritten query instead.
 func (p *Plan) TSQuery(a *Args) string {
 	if !p.HasText() {
 		return ""
+	}
+	if p.typo != nil {
+		return a.Add(p.typo.query) + "::tsquery"
 	}
 	cfg := a.Add(p.Lang) + "::regconfig"
 	text := p.Q.Text
@@ -195,8 +199,34 @@ func dir(desc bool) string {
 	return " ASC"
 }
 
-// keyword runs a keyword (or filter-only) search.
+// keyword runs a keyword (or filter-only) search, with typo tolerance (see
+// typo.go): words missing from the collection's word list are corrected,
+// and when the first page finds nothing, every eligible word is.
 func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
+	all := p.cursor != nil && p.cursor.Typo
+	if _, err := s.correct(ctx, p, all); err != nil {
+		return nil, err
+	}
+	res, err := s.keywordPage(ctx, p)
+	if err != nil || len(res.Hits) > 0 || p.cursor != nil || all || !p.HasText() {
+		return res, err
+	}
+	before := p.typo
+	if ok, err := s.correct(ctx, p, true); err != nil || !ok {
+		return res, err
+	}
+	if before != nil && before.query == p.typo.query {
+		return res, nil // every eligible word was missing: nothing new to try
+	}
+	retry, err := s.keywordPage(ctx, p)
+	if err != nil || len(retry.Hits) == 0 {
+		return res, err // the answer as typed, with what it corrected
+	}
+	return retry, nil
+}
+
+// keywordPage runs one page of p as it stands (with p.typo's corrections).
+func (s *Service) keywordPage(ctx context.Context, p *Plan) (*Result, error) {
 	q := p.Q
 	a := &Args{}
 	where := p.Where(a)
@@ -215,8 +245,12 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 			lexeme string
 			err    error
 		)
-		if strat, lexeme, err = s.strategy(ctx, p); err != nil {
-			return nil, err
+		// A corrected query is an OR of words: impact tiers do not apply.
+		strat = StrategyExact
+		if p.typo == nil {
+			if strat, lexeme, err = s.strategy(ctx, p); err != nil {
+				return nil, err
+			}
 		}
 		if strat == StrategyImpact {
 			top, err := s.impactTop(ctx, p, lexeme, q.Limit+1, p.cursor)
@@ -234,7 +268,7 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 	if byIDs {
 		order = "page.score DESC, page.id"
 	} else if q.Sort.Key == SortRelevance {
-		inner := s.rankedInner(a, strat, where, tsq)
+		inner := s.rankedInner(a, p, strat, where, tsq)
 		cond := "TRUE"
 		if p.cursor != nil {
 			k, err := keyParam(a, keyScore, p.cursor.Key)
@@ -279,22 +313,16 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 	if len(hits) > q.Limit {
 		res.Hits = hits[:q.Limit]
 		last := res.Hits[q.Limit-1]
-		res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: keys[q.Limit-1], ID: last.ID, Seen: seen + q.Limit, Strategy: strat})
+		res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: keys[q.Limit-1], ID: last.ID, Seen: seen + q.Limit, Strategy: strat,
+			Typo: p.typo != nil && p.typo.all})
 	} else if (strat == StrategyRUM && n >= int64(s.window)) || (strat == StrategyRecent && n >= int64(s.sample)) {
 		res.Truncated = true
 	}
-	match := p.matchWhere
-	if len(res.Hits) == 0 && p.cursor == nil && tsq != "" {
-		fz, err := s.fuzzy(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		if len(fz) > 0 {
-			res.Hits, res.Fuzzy, match = fz, true, p.fuzzyWhere
-		}
+	if p.typo != nil {
+		res.Fuzzy, res.Corrections = true, p.typo.fixes
 	}
 	if q.Facets.Any() {
-		if err := s.facets(ctx, p, match, res); err != nil {
+		if err := s.facets(ctx, p, p.matchWhere, res); err != nil {
 			return nil, err
 		}
 	}
@@ -310,25 +338,6 @@ func (p *Plan) matchWhere(a *Args) string {
 	return w
 }
 
-// fuzzyWhere is the condition of the typo-tolerant fallback's matched set.
-func (p *Plan) fuzzyWhere(a *Args) string {
-	return p.Where(a) + " AND " + a.Add(p.Q.Text) + "::text <% d.title"
-}
-
-// fuzzy is the typo-tolerant fallback: titles whose words are similar to the
-// query text by trigrams (pg_trgm's <% uses word_similarity with the server's
-// pg_trgm.word_similarity_threshold, 0.6 by default, and the title's GIN
-// trigram index). One page, no cursor.
-func (s *Service) fuzzy(ctx context.Context, p *Plan) ([]Hit, error) {
-	a := &Args{}
-	where := p.fuzzyWhere(a)
-	text := a.Add(p.Q.Text) + "::text"
-	ranked := "SELECT d.id, word_similarity(" + text + ", d.title)::real AS score, NULL::real AS k, NULL::bigint AS n FROM documents d WHERE " +
-		where + " ORDER BY score DESC, d.id LIMIT " + a.Add(p.Q.Limit) + "::int"
-	hits, _, _, err := s.hydrate(ctx, p, a, ranked, "page.score DESC, page.id", "", keyScore, false)
-	return hits, err
-}
-
 // hydrate runs ranked — a statement yielding (id, score real, k, n bigint)
 // rows, already limited to one page — and fetches the page's documents, with
 // highlights (only for these rows) when tsq is given. It returns the hits,
@@ -338,7 +347,7 @@ func (s *Service) fuzzy(ctx context.Context, p *Plan) ([]Hit, error) {
 func (s *Service) hydrate(ctx context.Context, p *Plan, a *Args, ranked, order, tsq string, kind keyKind, byIDs bool) ([]Hit, []json.RawMessage, int64, error) {
 	score := "page.score::float8"
 	if tsq != "" && p.Q.Sort.Key != SortRelevance {
-		score = RankExpr("d.search", tsq) + "::float8"
+		score = p.rankExpr(a, "d.search", tsq) + "::float8"
 	}
 	dist := "NULL::float8"
 	if p.Q.Point != nil {
@@ -451,7 +460,7 @@ func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int
 	where := p.Where(a)
 	tsq := p.TSQuery(a)
 	where += " AND d.search @@ " + tsq
-	return "SELECT s.id, s.score FROM (" + s.rankedInner(a, strat, where, tsq) + ") s ORDER BY s.score DESC, s.id LIMIT " + a.Add(limit) + "::int", nil
+	return "SELECT s.id, s.score FROM (" + s.rankedInner(a, p, strat, where, tsq) + ") s ORDER BY s.score DESC, s.id LIMIT " + a.Add(limit) + "::int", nil
 }
 
 var errBadCursor = problem.Invalid("cursor", "malformed cursor")

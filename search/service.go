@@ -97,6 +97,7 @@ type Plan struct {
 	EmbeddingDim int
 	Embedder     string
 	cursor       *cursor
+	typo         *typoPlan // corrections of the text query, see typo.go
 }
 
 // ModeFunc runs one search mode. Semantic and hybrid search register theirs
@@ -331,9 +332,13 @@ type Result struct {
 	// Total is the size of the matched set, computed with facets.
 	Total  *int64       `json:"total,omitempty"`
 	Facets *FacetCounts `json:"facets,omitempty"`
-	// Fuzzy is true when the text matched nothing and these hits come from
-	// trigram similarity on titles (typo tolerance).
+	// Fuzzy is true when typo tolerance corrected query words (see
+	// Corrections): hits found only through a corrected word score below 0,
+	// after every hit matching the words as typed.
 	Fuzzy bool `json:"fuzzy,omitempty"`
+	// Corrections lists the corrected query words and the words of the
+	// collection they also matched.
+	Corrections []Correction `json:"corrections,omitempty"`
 	// Truncated is true when the ranked candidates were exhausted before
 	// the matched set: paging stops here; refine the query.
 	Truncated bool `json:"truncated,omitempty"`

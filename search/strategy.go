@@ -123,18 +123,18 @@ func (s *Service) Estimate(ctx context.Context, p *Plan) (float64, error) {
 
 // rankedInner is the subquery yielding (id, score, n) of the candidates
 // strat ranks, n being the number of candidates (NULL for exact).
-func (s *Service) rankedInner(a *Args, strat Strategy, where, tsq string) string {
+func (s *Service) rankedInner(a *Args, p *Plan, strat Strategy, where, tsq string) string {
 	switch strat {
 	case StrategyRUM:
 		// RUM returns matches in its own rank order straight from the
 		// index; only the best window rows are read and re-ranked.
-		return "SELECT c.id, " + RankExpr("c.search", tsq) + " AS score, count(*) OVER () AS n FROM (" +
+		return "SELECT c.id, " + p.rankExpr(a, "c.search", tsq) + " AS score, count(*) OVER () AS n FROM (" +
 			"SELECT d.id, d.search FROM documents d WHERE " + where + " ORDER BY d.search <=> " + tsq +
 			" LIMIT " + a.Add(s.window) + "::int) c OFFSET 0"
 	case StrategyRecent:
-		return "SELECT c.id, " + RankExpr("c.search", tsq) + " AS score, count(*) OVER () AS n FROM (" +
+		return "SELECT c.id, " + p.rankExpr(a, "c.search", tsq) + " AS score, count(*) OVER () AS n FROM (" +
 			"SELECT d.id, d.search FROM documents d WHERE " + where + " ORDER BY d.id DESC" +
 			" LIMIT " + a.Add(s.sample) + "::int) c OFFSET 0"
 	}
-	return "SELECT d.id, " + RankExpr("d.search", tsq) + " AS score, NULL::bigint AS n FROM documents d WHERE " + where + " OFFSET 0"
+	return "SELECT d.id, " + p.rankExpr(a, "d.search", tsq) + " AS score, NULL::bigint AS n FROM documents d WHERE " + where + " OFFSET 0"
 }

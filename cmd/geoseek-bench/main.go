@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	list := fs.Bool("list", false, "list the scenarios and exit")
 	verbose := fs.Bool("v", false, "log progress")
 	client := fs.String("client", "lean", "load generator's HTTP client: lean (bench.Transport, one goroutine per request) or std (net/http's Transport)")
+	searchDocs := fs.Int("search-docs", 0, "size of the search corpus (default 1,000,000, -quick 20,000); a larger collection is used as it is")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (load client, server and baselines alike) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -179,7 +180,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	env := &bench.Env{
 		Pool: pool, DatabaseURL: url, BaseURL: "http://" + ln.Addr().String(),
 		Client:   hc,
-		AdminKey: key, DataDir: benchData, Logger: logger, Quick: *quick,
+		AdminKey: key, DataDir: benchData, Logger: logger, Quick: *quick, SearchDocs: *searchDocs,
 	}
 
 	fmt.Fprintf(out, "geoseek benchmarks (%d scenarios%s); pgvector: %v\n", len(scenarios), map[bool]string{true: ", quick", false: ""}[*quick], rep.Enabled["vector"] != "")

@@ -67,7 +67,7 @@ func openAPI(version string) map[string]any {
 		"/search": map[string]any{
 			"get": op("search a collection: keyword (default), semantic or hybrid", []any{
 				param("collection", "query", "collection name", str, true),
-				param("q", "query", "query text (websearch syntax in keyword mode)", str, false),
+				param("q", "query", "query text (websearch syntax in keyword mode; words of 5+ letters tolerate typos, listed in the answer's corrections)", str, false),
 				param("mode", "query", "keyword, semantic or hybrid", map[string]any{"type": "string", "enum": []string{"keyword", "semantic", "hybrid"}}, false),
 				param("limit", "query", "hits per page", map[string]any{"type": "integer"}, false),
 				param("cursor", "query", "from the previous page's next_cursor", str, false),

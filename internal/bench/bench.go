@@ -38,6 +38,9 @@ type Env struct {
 	Logger  *slog.Logger
 	// Quick asks for small data and short runs (a smoke test of the scenario).
 	Quick bool
+	// SearchDocs, when set, is the size of the search corpus instead of
+	// 1,000,000 (Quick: 20,000), for a machine that cannot load it all.
+	SearchDocs int
 }
 
 // Result is one row of the table. For throughput figures higher is better and

@@ -187,6 +187,9 @@ func srchDoc(pkgs []srchPkg, i int, prefix string) map[string]any {
 }
 
 func srchTarget(env *Env) int {
+	if env.SearchDocs > 0 {
+		return env.SearchDocs
+	}
 	if env.Quick {
 		return 20_000
 	}
