@@ -224,7 +224,7 @@ func scanCollection(row pgx.Row) (*Collection, error) {
 
 // Collections lists every collection by name.
 func (s *Service) Collections(ctx context.Context) ([]*Collection, error) {
-	// A deleted collection has no name (migration 00043) until its rows
+	// A deleted collection has no name (migration 00047) until its rows
 	// are gone.
 	rows, err := s.pool.Query(ctx, collectionSQL+` WHERE c.deleted_at IS NULL ORDER BY c.name`)
 	if err != nil {

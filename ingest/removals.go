@@ -11,7 +11,7 @@ import (
 )
 
 // Deleted photos' files: the transaction that deletes a photo row records
-// its original in photo_file_removals (migration 00043); the files go after
+// its original in photo_file_removals (migration 00047); the files go after
 // it commits, and the record after them. A crash in between leaves the
 // record, so the next RemoveQueuedFiles, or the start-up Sweep, removes the
 // files instead of adopting the original back as a new photo.

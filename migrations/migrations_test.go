@@ -334,7 +334,7 @@ func TestHalfPositionMigrated(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := emptyDB(t)
-	if err := migrations.UpTo(ctx, pool, 45); err != nil {
+	if err := migrations.UpTo(ctx, pool, 48); err != nil {
 		t.Fatal(err)
 	}
 	var lonOnly, whole int64

@@ -22,7 +22,7 @@
 // the title has weight A and the body weight B. Highlights (ts_headline) are
 // computed only for the rows of the returned page. Typo tolerance
 // (typo.go) corrects query words of 5 letters or more against the
-// collection's word list (migration 00042) by rewriting the tsquery, so
+// collection's word list (migration 00046) by rewriting the tsquery, so
 // phrases, OR and negation keep their meaning; hits found only through a
 // corrected word rank after the others.
 //

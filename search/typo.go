@@ -27,7 +27,7 @@ import (
 // are never corrected.
 //
 // Which words are corrected: a word missing from the collection's word list
-// (search_words, migration 00042) cannot match anything as typed, so it is
+// (search_words, migration 00046) cannot match anything as typed, so it is
 // always corrected. When the query as written (with those corrections) finds
 // nothing on its first page, every eligible word is corrected and the query
 // runs once more: a misspelling that some document shares ("capuccino" in

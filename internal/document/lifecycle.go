@@ -22,13 +22,13 @@ import (
 
 // A collection's life after POST /collections:
 //
-// DELETE marks it in one short transaction (migration 00043): its name
+// DELETE marks it in one short transaction (migration 00047): its name
 // becomes NULL and deleted_at is set, so every lookup by name misses it from
 // that commit on and the name is free for a new collection at once; a
 // notification in the same transaction tells every geoseek process to drop
 // what it cached of the collection (see geo's change listener). The purge
 // then deletes its cluster cells and extent statistics (derived rows; the
-// cluster trigger skips a deleted collection's documents, migration 00043),
+// cluster trigger skips a deleted collection's documents, migration 00047),
 // and its documents in batches of DeleteBatch, each in its own
 // transaction, so no lock or snapshot is held for long and writers of other
 // collections never wait for the delete; photos' original files and
