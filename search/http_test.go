@@ -222,7 +222,7 @@ func TestSearchGeoJSONIsTheItem(t *testing.T) {
 	require.NoError(t, err)
 	want, err := json.Marshal(stored.Period)
 	require.NoError(t, err)
-	code, body = get(t, srv.URL+"/search?collection=t&q=odd")
+	code, body = get(t, srv.URL+"/search?collection=t&q=quoted")
 	require.Equal(t, http.StatusOK, code, "%s", body)
 	var res struct {
 		Hits []struct {
