@@ -92,3 +92,63 @@ func TestCollectionLifecycle(t *testing.T) {
 		t.Fatalf("%d documents left, %v", n, err)
 	}
 }
+
+// TestSmallCollectionDeleteIsDone: with the program's job runner working,
+// DELETE of a small collection purges it within the request (204) rather
+// than racing its own safety-net job into a 202.
+func TestSmallCollectionDeleteIsDone(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, ln, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	do := func(method, path, body string) int {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		a.Server.Engine().ServeHTTP(w, req)
+		return w.Code
+	}
+	for i := range 5 {
+		if code := do("POST", "/collections", `{"name":"small"}`); code != 201 {
+			t.Fatalf("round %d: create: %d", i, code)
+		}
+		for j := range 3 {
+			if code := do("POST", "/collections/small/documents", `{"title":"note `+string(rune('a'+j))+`"}`); code != 201 {
+				t.Fatalf("round %d: document: %d", i, code)
+			}
+		}
+		if code := do("DELETE", "/collections/small", ""); code != 204 {
+			t.Fatalf("round %d: delete of 3 documents answered %d, want 204", i, code)
+		}
+		var left int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents d JOIN collections c ON c.id = d.collection_id WHERE c.deleted_at IS NOT NULL`).Scan(&left); err != nil || left != 0 {
+			t.Fatalf("round %d: %d documents of deleted collections left (%v)", i, left, err)
+		}
+		// Its safety-net job waits, so it could not have raced the request.
+		var early int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = $1 AND scheduled_at < now() + interval '30 seconds'`,
+			document.DeleteArgs{}.Kind()).Scan(&early); err != nil || early != 0 {
+			t.Fatalf("round %d: %d delete jobs due at once (%v)", i, early, err)
+		}
+	}
+}

@@ -219,7 +219,14 @@ func (l *Lifecycle) DeleteCollection(ctx context.Context, name string) (*DeleteR
 			}
 		}
 		if l.cfg.Jobs != nil {
-			r, err := l.cfg.Jobs.InsertTx(ctx, tx, DeleteArgs{CollectionID: res.ID, Name: name}, nil)
+			// A small collection is purged by this request; its job is only
+			// the safety net should the process die first, so it waits
+			// rather than race the request for the purge.
+			var opts *river.InsertOpts
+			if res.Documents <= InlineDelete {
+				opts = &river.InsertOpts{ScheduledAt: time.Now().Add(time.Minute)}
+			}
+			r, err := l.cfg.Jobs.InsertTx(ctx, tx, DeleteArgs{CollectionID: res.ID, Name: name}, opts)
 			if err != nil {
 				return fmt.Errorf("document: queue delete of %q: %w", name, err)
 			}
