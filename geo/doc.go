@@ -61,5 +61,5 @@
 //     COPY into a temporary table and one INSERT … ON CONFLICT, in one
 //     transaction: all or nothing, and idempotent for features with ids.
 //
-// The package knows nothing of Gin except in http.go and html.go.
+// The package knows nothing of Gin except in http*.go and html.go.
 package geo

@@ -1,9 +1,12 @@
 package geo
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -35,8 +38,10 @@ type htmlPage struct {
 	Collections        []htmlRow
 	Features           []htmlRow
 	Returned           int
-	Matched            any
-	JSON               string
+	// Matched is numberMatched; 0 when unknown (not shown).
+	Matched int64
+	// JSON is the document itself, indented.
+	JSON string
 }
 
 type htmlRow struct {
@@ -51,24 +56,25 @@ func (h *Handler) render(c *gin.Context, p htmlPage) {
 	}
 }
 
-// html renders a metadata document (landing, conformance, collections).
-func (h *Handler) html(c *gin.Context, title string, v map[string]any) {
+// htmlDoc renders a metadata document (landing page, conformance,
+// collections, a collection): its description, links and collections, then
+// the document as JSON.
+func (h *Handler) htmlDoc(c *gin.Context, title string, doc any) {
 	p := htmlPage{Title: title}
-	if d, ok := v["description"].(string); ok {
-		p.Description = d
-	}
-	if ls, ok := v["links"].([]Link); ok {
-		p.Links = ls
-	}
-	if cols, ok := v["collections"].([]map[string]any); ok {
-		for _, col := range cols {
-			id, _ := col["id"].(string)
-			t, _ := col["title"].(string)
-			d, _ := col["description"].(string)
-			p.Collections = append(p.Collections, htmlRow{ID: id, Title: t, Description: d, Href: "collections/" + id + "?f=html"})
+	switch d := doc.(type) {
+	case *Landing:
+		p.Description, p.Links = d.Description, d.Links
+	case *CollectionDoc:
+		p.Description, p.Links = d.Description, d.Links
+	case *CollectionList:
+		p.Links = d.Links
+		p.Collections = make([]htmlRow, 0, len(d.Collections))
+		for _, col := range d.Collections {
+			p.Collections = append(p.Collections, htmlRow{ID: col.ID, Title: col.Title, Description: col.Description,
+				Href: "collections/" + col.ID + "?f=html"})
 		}
 	}
-	b, err := json.MarshalIndent(v, "", "  ")
+	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		problem.Respond(c, err)
 		return
@@ -77,58 +83,65 @@ func (h *Handler) html(c *gin.Context, title string, v map[string]any) {
 	h.render(c, p)
 }
 
-// htmlFeatures renders a page of items from its GeoJSON.
-func (h *Handler) htmlFeatures(c *gin.Context, collection string, geojson []byte) {
-	var fc struct {
-		Features []struct {
-			ID         int64                  `json:"id"`
-			Geometry   *struct{ Type string } `json:"geometry"`
-			Properties struct {
-				Title string `json:"title"`
-			} `json:"properties"`
-		} `json:"features"`
-		Returned int    `json:"numberReturned"`
-		Matched  *int64 `json:"numberMatched"`
-		Links    []Link `json:"links"`
+// htmlItems renders a page of items as a table while the rows arrive: id,
+// title (when q selects it) and geometry type of each feature.
+func (h *Handler) htmlItems(c *gin.Context, q *ItemsQuery, st *FeatureStream, pl *pageLinks) {
+	p := htmlPage{Title: "Items of " + q.Collection}
+	withTitle := newSelector(q.Properties).want("title")
+	for f := st.next(); f != nil; f = st.next() {
+		id := strconv.FormatInt(f.ID, 10)
+		row := htmlRow{ID: id, Type: geometryTypeName(f), Href: "items/" + id + "?f=html"}
+		if withTitle {
+			row.Title = string(f.Title)
+		}
+		p.Features = append(p.Features, row)
 	}
-	if err := json.Unmarshal(geojson, &fc); err != nil {
+	page, err := st.finish()
+	if err != nil {
 		problem.Respond(c, err)
 		return
 	}
-	p := htmlPage{Title: "Items of " + collection, Returned: fc.Returned}
-	if fc.Matched != nil {
-		p.Matched = *fc.Matched
-	}
-	for _, l := range fc.Links {
-		if l.Rel == "next" || l.Rel == "prev" {
-			l.Href += "&f=html"
-		}
-		p.Links = append(p.Links, l)
-	}
-	for _, f := range fc.Features {
-		t := "none"
-		if f.Geometry != nil {
-			t = f.Geometry.Type
-		}
-		id := jsonInt(f.ID)
-		p.Features = append(p.Features, htmlRow{ID: id, Title: f.Properties.Title, Type: t, Href: "items/" + id + "?f=html"})
+	p.Returned, p.Links = page.Returned, pl.html(page)
+	if page.HasMatched {
+		p.Matched = page.Matched
 	}
 	h.render(c, p)
 }
 
-// htmlFeature renders one feature.
+// htmlFeature renders one feature: its GeoJSON, indented.
 func (h *Handler) htmlFeature(c *gin.Context, collection string, id int64, geojson []byte) {
-	var v any
-	if err := json.Unmarshal(geojson, &v); err != nil {
+	var b bytes.Buffer
+	if err := json.Indent(&b, geojson, "", "  "); err != nil {
 		problem.Respond(c, err)
 		return
 	}
-	b, _ := json.MarshalIndent(v, "", "  ")
-	h.render(c, htmlPage{Title: collection + " / " + jsonInt(id), JSON: string(b),
+	h.render(c, htmlPage{Title: collection + " / " + strconv.FormatInt(id, 10), JSON: b.String(),
 		Links: []Link{{Href: "../items?f=html", Rel: "collection", Title: "items of " + collection}}})
 }
 
-func jsonInt(n int64) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+// wkbTypeNames are the GeoJSON names of the WKB geometry type codes.
+var wkbTypeNames = [...]string{1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint",
+	5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
+
+// geometryTypeName is the GeoJSON type of f's geometry, read from its EWKB
+// header without decoding the rest; "none" without a geometry.
+func geometryTypeName(f *Feature) string {
+	if f.Geometry != nil {
+		return typeName(f.Geometry)
+	}
+	b := f.EWKB
+	if len(b) < 5 || b[0] > 1 {
+		return "none"
+	}
+	t := binary.LittleEndian.Uint32(b[1:5])
+	if b[0] == 0 {
+		t = binary.BigEndian.Uint32(b[1:5])
+	}
+	// The EWKB flags (Z, M, SRID) are the high bits; ISO WKB adds
+	// 1000, 2000 or 3000 for Z, M and ZM.
+	t = (t & 0x0fffffff) % 1000
+	if int(t) >= len(wkbTypeNames) || wkbTypeNames[t] == "" {
+		return "unknown"
+	}
+	return wkbTypeNames[t]
 }

@@ -479,6 +479,14 @@ type FeatureStream struct {
 	closed      bool
 	// err is a scan error (rows.Err does not report those).
 	err error
+	// The page read so far (next): its number of features, the first and
+	// last rows' ids and sort keys for the cursors, and whether it is
+	// complete.
+	n               int
+	firstID, lastID int64
+	firstSK         string
+	lastSK          []byte
+	done            bool
 	// buf and dest are the row's scan targets, reused for every row.
 	buf struct {
 		ext, title, body, tags, props, lang, sk pgtype.DriverBytes
@@ -541,14 +549,6 @@ func (fs *FeatureStream) Close() {
 	}
 }
 
-// Link is an OGC/RFC 8288 link.
-type Link struct {
-	Href  string `json:"href"`
-	Rel   string `json:"rel"`
-	Type  string `json:"type,omitempty"`
-	Title string `json:"title,omitempty"`
-}
-
 // Page says what the caller needs for links after streaming.
 type Page struct {
 	// Next and Prev are cursors ("" when there is no such page).
@@ -566,85 +566,28 @@ type Page struct {
 func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
 	buf := make([]byte, 0, 64<<10)
 	buf = append(buf, `{"type":"FeatureCollection","features":[`...)
-	var (
-		p Page
-		// The first and last rows' ids and sort keys, for the cursors.
-		firstID, lastID int64
-		firstSK         string
-		lastSK          []byte
-		n               int
-		err             error
-	)
 	fmtSel := newSelector(fs.q.Properties)
-	for fs.have {
-		f := &fs.cur
-		if !fs.backward && n == fs.q.Limit {
-			fs.hasMore = true
-			break
-		}
-		if n == 0 {
-			firstID, firstSK = f.ID, string(f.sk)
-		}
-		lastID, lastSK = f.ID, append(lastSK[:0], f.sk...)
-		if n > 0 {
+	var err error
+	for f := fs.next(); f != nil; f = fs.next() {
+		if fs.n > 1 {
 			buf = append(buf, ',')
 		}
 		if buf, err = fs.svc.appendFeature(buf, f, fs.col, fs.q.Precision, fmtSel); err != nil {
 			return err
 		}
-		n++
 		if len(buf) > 48<<10 {
 			if _, err := w.Write(buf); err != nil {
 				return err
 			}
 			buf = buf[:0]
 		}
-		fs.advance()
 	}
-	if err := errors.Join(fs.rows.Err(), fs.err); err != nil {
-		return fmt.Errorf("geo: items: %w", err)
-	}
-	fs.rows.Close()
-	p.Returned = n
-	sortName := fs.q.Sort.String()
-	if n > 0 {
-		nextC := Cursor{Key: string(lastSK), ID: lastID, Sort: sortName}
-		prevC := Cursor{Key: firstSK, ID: firstID, Sort: sortName, Before: true}
-		if fs.backward {
-			p.Next = nextC.Encode()
-			if fs.hasMore {
-				p.Prev = prevC.Encode()
-			}
-		} else {
-			if fs.hasMore {
-				p.Next = nextC.Encode()
-			}
-			if fs.q.Cursor != nil {
-				p.Prev = prevC.Encode()
-			}
-		}
-	}
-	if fs.count != nil && fs.q.Cursor == nil && !fs.hasMore {
-		// The first page holds everything: the count is the page.
-		fs.cancelCount()
-		<-fs.count
-		fs.count = nil
-		p.Matched, p.HasMatched = int64(n), true
-	}
-	if fs.count != nil {
-		cr := <-fs.count
-		fs.count = nil
-		fs.cancelCount()
-		if cr.err == nil {
-			p.Matched, p.Estimated, p.HasMatched = cr.n, cr.estimated, true
-		} else if !errors.Is(cr.err, context.Canceled) {
-			// numberMatched is optional (OGC API – Features 7.15.8); a
-			// failed count must not fail the page.
-			fs.svc.logger.Warn("geo: numberMatched failed", "err", cr.err)
-		}
+	p, err := fs.finish()
+	if err != nil {
+		return err
 	}
 	buf = append(buf, `],"numberReturned":`...)
-	buf = strconv.AppendInt(buf, int64(n), 10)
+	buf = strconv.AppendInt(buf, int64(p.Returned), 10)
 	if p.HasMatched {
 		buf = append(buf, `,"numberMatched":`...)
 		buf = strconv.AppendInt(buf, p.Matched, 10)
@@ -663,6 +606,85 @@ func (fs *FeatureStream) WriteTo(w io.Writer, links func(p Page) []Link) error {
 	buf = append(buf, "}\n"...)
 	_, err = w.Write(buf)
 	return err
+}
+
+// next returns the page's next feature, or nil once the page is complete.
+// The feature and its bytes are valid until the following call.
+func (fs *FeatureStream) next() *Feature {
+	if fs.done {
+		return nil
+	}
+	if fs.n > 0 {
+		fs.advance()
+	}
+	if !fs.have || !fs.backward && fs.n == fs.q.Limit {
+		// A row beyond the limit only says there is a next page.
+		fs.hasMore = fs.hasMore || fs.have
+		fs.done = true
+		return nil
+	}
+	f := &fs.cur
+	if fs.n == 0 {
+		fs.firstID, fs.firstSK = f.ID, string(f.sk)
+	}
+	fs.lastID, fs.lastSK = f.ID, append(fs.lastSK[:0], f.sk...)
+	fs.n++
+	return f
+}
+
+// finish ends the page after next returned nil: it reports a failed read,
+// releases the rows and returns the cursors and the count of matches.
+func (fs *FeatureStream) finish() (Page, error) {
+	if err := errors.Join(fs.rows.Err(), fs.err); err != nil {
+		return Page{}, fmt.Errorf("geo: items: %w", err)
+	}
+	fs.rows.Close()
+	p := Page{Returned: fs.n}
+	p.Next, p.Prev = fs.cursors()
+	if fs.count != nil && fs.q.Cursor == nil && !fs.hasMore {
+		// The first page holds everything: the count is the page.
+		fs.cancelCount()
+		<-fs.count
+		fs.count = nil
+		p.Matched, p.HasMatched = int64(fs.n), true
+	}
+	if fs.count != nil {
+		cr := <-fs.count
+		fs.count = nil
+		fs.cancelCount()
+		if cr.err == nil {
+			p.Matched, p.Estimated, p.HasMatched = cr.n, cr.estimated, true
+		} else if !errors.Is(cr.err, context.Canceled) {
+			// numberMatched is optional (OGC API – Features 7.15.8); a
+			// failed count must not fail the page.
+			fs.svc.logger.Warn("geo: numberMatched failed", "err", cr.err)
+		}
+	}
+	return p, nil
+}
+
+// cursors are the next and prev cursors of the page read ("" for none).
+func (fs *FeatureStream) cursors() (next, prev string) {
+	if fs.n == 0 {
+		return "", ""
+	}
+	sortName := fs.q.Sort.String()
+	nextC := Cursor{Key: string(fs.lastSK), ID: fs.lastID, Sort: sortName}
+	prevC := Cursor{Key: fs.firstSK, ID: fs.firstID, Sort: sortName, Before: true}
+	if fs.backward {
+		next = nextC.Encode()
+		if fs.hasMore {
+			prev = prevC.Encode()
+		}
+		return next, prev
+	}
+	if fs.hasMore {
+		next = nextC.Encode()
+	}
+	if fs.q.Cursor != nil {
+		prev = prevC.Encode()
+	}
+	return next, prev
 }
 
 // selector filters props by the properties= selection.
@@ -974,11 +996,4 @@ func (s *Service) Features(ctx context.Context, collection string, ids []int64) 
 		return nil, fmt.Errorf("geo: features: %w", pg.Interpret(err))
 	}
 	return out, nil
-}
-
-func timeOrNil(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return t.UTC().Format(time.RFC3339)
 }

@@ -250,18 +250,7 @@ func (s *Service) WatchChanges(ctx context.Context) {
 
 // listen runs one listening connection until it fails.
 func (s *Service) listen(ctx context.Context) error {
-	cfg := s.pool.Config().ConnConfig.Copy()
-	name := cfg.RuntimeParams["application_name"]
-	if name == "" {
-		name = "geoseek"
-	}
-	cfg.RuntimeParams["application_name"] = name + " listener"
-	// A wait that times out only lifts the socket deadline; the default
-	// handler would also send a cancel request each time.
-	cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.DeadlineContextWatcherHandler{Conn: pc.Conn()}
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := s.dialListener(ctx)
 	if err != nil {
 		return err
 	}
@@ -312,31 +301,57 @@ func (s *Service) listen(ctx context.Context) error {
 			pending = true
 			continue
 		}
-		p := n.Payload
-		if strings.HasPrefix(p, probePrefix) {
-			if p == probePrefix+strconv.FormatUint(sent, 10) {
-				pending = false
-				if !s.tiles.isLive() { // the first probe back: a new epoch
-					s.tiles.setLive(true)
-				}
-			}
-			continue
-		}
-		if rest, ok := strings.CutPrefix(p, collectionChangePrefix); ok {
-			// The collection was deleted or its settings changed
-			// (internal/document, lifecycle.go).
-			if id, err := strconv.ParseInt(rest, 10, 64); err == nil {
-				s.tiles.changed(id)
-				s.collectionChanged(id)
-				continue
-			}
-		}
-		if id, err := strconv.ParseInt(p, 10, 64); err == nil {
-			s.tiles.changed(id)
-		} else {
-			s.tiles.reset() // '*' or unknown: every collection
+		if s.notified(n.Payload, sent) {
+			pending = false
 		}
 	}
+}
+
+// dialListener opens the connection that listens for tile changes, apart
+// from the pool and named after it.
+func (s *Service) dialListener(ctx context.Context) (*pgx.Conn, error) {
+	cfg := s.pool.Config().ConnConfig.Copy()
+	name := cfg.RuntimeParams["application_name"]
+	if name == "" {
+		name = "geoseek"
+	}
+	cfg.RuntimeParams["application_name"] = name + " listener"
+	// A wait that times out only lifts the socket deadline; the default
+	// handler would also send a cancel request each time.
+	cfg.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: pc.Conn()}
+	}
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// notified acts on a notification's payload p: a probe, a collection's
+// change, a collection's new data, or anything else (every collection). It
+// reports whether p is the last probe sent.
+func (s *Service) notified(p string, sent uint64) bool {
+	if strings.HasPrefix(p, probePrefix) {
+		if p != probePrefix+strconv.FormatUint(sent, 10) {
+			return false
+		}
+		if !s.tiles.isLive() { // the first probe back: a new epoch
+			s.tiles.setLive(true)
+		}
+		return true
+	}
+	if rest, ok := strings.CutPrefix(p, collectionChangePrefix); ok {
+		// The collection was deleted or its settings changed
+		// (internal/document, lifecycle.go).
+		if id, err := strconv.ParseInt(rest, 10, 64); err == nil {
+			s.tiles.changed(id)
+			s.collectionChanged(id)
+			return false
+		}
+	}
+	if id, err := strconv.ParseInt(p, 10, 64); err == nil {
+		s.tiles.changed(id)
+	} else {
+		s.tiles.reset() // '*' or unknown: every collection
+	}
+	return false
 }
 
 // TileCacheLive reports whether the tile cache is serving (tests).
