@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/twpayne/go-geom"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )

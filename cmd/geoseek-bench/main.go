@@ -29,10 +29,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/geoseek/geoseek/cmd/geoseek-bench/bench"
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/ingest"
-	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/bench"
 	"github.com/geoseek/geoseek/internal/logging"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgcluster"
