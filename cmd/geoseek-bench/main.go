@@ -1,5 +1,5 @@
 // Command geoseek-bench runs the benchmark scenarios registered in
-// internal/bench (`make bench`) and prints one table: scenario, geoseek
+// cmd/geoseek-bench/bench (`make bench`) and prints one table: scenario, geoseek
 // figure, baseline figure, ratio.
 //
 // Data lives in a persistent database (geoseek_bench on the private cluster,
