@@ -7,7 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/geoseek/geoseek/internal/problem"
+	"github.com/geoseek/geoseek/internal/httpx"
 )
 
 // The HTML pages are deliberately plain: a browser user gets the same
@@ -70,7 +70,7 @@ func (h *Handler) html(c *gin.Context, title string, v map[string]any) {
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	p.JSON = string(b)
@@ -92,7 +92,7 @@ func (h *Handler) htmlFeatures(c *gin.Context, collection string, geojson []byte
 		Links    []Link `json:"links"`
 	}
 	if err := json.Unmarshal(geojson, &fc); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	p := htmlPage{Title: "Items of " + collection, Returned: fc.Returned}
@@ -120,7 +120,7 @@ func (h *Handler) htmlFeatures(c *gin.Context, collection string, geojson []byte
 func (h *Handler) htmlFeature(c *gin.Context, collection string, id int64, geojson []byte) {
 	var v any
 	if err := json.Unmarshal(geojson, &v); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	b, _ := json.MarshalIndent(v, "", "  ")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/geoseek/geoseek/geo/cql2"
 	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -111,7 +112,7 @@ func link(href, rel, typ, title string) Link {
 func (h *Handler) writeJSON(c *gin.Context, status int, ct string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Data(status, ct, b)
@@ -140,7 +141,7 @@ var Conformance = []string{
 func (h *Handler) landing(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	b := h.base(c)
@@ -165,7 +166,7 @@ func (h *Handler) landing(c *gin.Context) {
 func (h *Handler) conformance(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	v := map[string]any{"conformsTo": Conformance}
@@ -219,12 +220,12 @@ func (h *Handler) collectionJSON(b string, col *Collection) map[string]any {
 func (h *Handler) collections(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	cols, err := h.svc.Collections(c.Request.Context())
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	b := h.base(c)
@@ -249,12 +250,12 @@ func (h *Handler) collections(c *gin.Context) {
 func (h *Handler) collection(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	col, err := h.svc.Collection(c.Request.Context(), c.Param("collection"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	v := h.collectionJSON(h.base(c), col)
@@ -268,7 +269,7 @@ func (h *Handler) collection(c *gin.Context) {
 func (h *Handler) queryables(c *gin.Context) {
 	col, err := h.svc.Collection(c.Request.Context(), c.Param("collection"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	props := map[string]any{}
@@ -382,18 +383,18 @@ func parseItemsQuery(collection string, v url.Values) (*ItemsQuery, error) {
 func (h *Handler) items(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	q, err := parseItemsQuery(c.Param("collection"), c.Request.URL.Query())
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	ctx := c.Request.Context()
 	st, err := h.svc.Items(ctx, q)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	defer st.Close()
@@ -431,7 +432,7 @@ func (h *Handler) items(c *gin.Context) {
 	if asHTML {
 		var buf bytes.Buffer
 		if err := st.WriteTo(&buf, links); err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 		h.htmlFeatures(c, q.Collection, buf.Bytes())
@@ -475,24 +476,24 @@ func (h *Handler) abort(c *gin.Context, err error) {
 		panic(http.ErrAbortHandler)
 	}
 	h.logger.ErrorContext(c.Request.Context(), "geo: response failed mid-stream", "err", err, "path", c.Request.URL.Path,
-		"request_id", c.GetString(problem.RequestIDKey))
+		"request_id", c.GetString(httpx.RequestIDKey))
 	panic(http.ErrAbortHandler)
 }
 
 func (h *Handler) item(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	id, err := parseID(c.Param("id"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	prec, err := ParsePrecision("precision", c.Query("precision"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	col := c.Param("collection")
@@ -505,7 +506,7 @@ func (h *Handler) item(c *gin.Context) {
 		link(colURL, "collection", JSON, "the collection"),
 	})
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if asHTML {
@@ -536,14 +537,14 @@ func (h *Handler) postItems(c *gin.Context) {
 		body := http.MaxBytesReader(c.Writer, c.Request.Body, h.svc.opts.MaxImportBytes)
 		res, err := h.svc.Import(ctx, col, FormatSeq, c.Query("title"), body)
 		if err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 		h.writeJSON(c, http.StatusCreated, JSON, res)
 		return
 	case GeoJSON, JSON, "":
 	default:
-		problem.Respond(c, problem.Wrap(problem.ErrUnsupportedMedia, "send application/geo+json (a Feature or FeatureCollection) or application/geo+json-seq / application/x-ndjson"))
+		httpx.Respond(c, problem.Wrap(problem.ErrUnsupportedMedia, "send application/geo+json (a Feature or FeatureCollection) or application/geo+json-seq / application/x-ndjson"))
 		return
 	}
 	// Peek at the type without reading the body: a FeatureCollection streams
@@ -552,13 +553,13 @@ func (h *Handler) postItems(c *gin.Context) {
 	br := newPeekReader(body)
 	isCollection, err := br.looksLikeCollection()
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if isCollection {
 		res, err := h.svc.Import(ctx, col, FormatFeatureCollection, c.Query("title"), br)
 		if err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 		h.writeJSON(c, http.StatusCreated, JSON, res)
@@ -566,16 +567,16 @@ func (h *Handler) postItems(c *gin.Context) {
 	}
 	raw, err := io.ReadAll(io.LimitReader(br, h.svc.opts.MaxBodyBytes+1))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if int64(len(raw)) > h.svc.opts.MaxBodyBytes {
-		problem.Respond(c, problem.Wrap(problem.ErrTooLarge, fmt.Sprintf("a single Feature is limited to %d bytes; send many as a FeatureCollection", h.svc.opts.MaxBodyBytes)))
+		httpx.Respond(c, problem.Wrap(problem.ErrTooLarge, fmt.Sprintf("a single Feature is limited to %d bytes; send many as a FeatureCollection", h.svc.opts.MaxBodyBytes)))
 		return
 	}
 	id, created, err := h.svc.Insert(ctx, col, raw, c.Query("title"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	loc := fmt.Sprintf("%s/collections/%s/items/%d", h.base(c), url.PathEscape(col), id)
@@ -586,7 +587,7 @@ func (h *Handler) postItems(c *gin.Context) {
 	}
 	out, err := h.svc.Item(ctx, col, id, -1, []Link{link(loc, "self", GeoJSON, "this feature")})
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Data(status, GeoJSON, out)
@@ -612,16 +613,16 @@ func (h *Handler) patchItem(c *gin.Context) { h.writeItem(c, h.svc.Patch) }
 func (h *Handler) writeItem(c *gin.Context, write func(ctx context.Context, collection string, id int64, raw []byte) error) {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	raw, err := h.readBody(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if err := write(c.Request.Context(), c.Param("collection"), id, raw); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -630,11 +631,11 @@ func (h *Handler) writeItem(c *gin.Context, write func(ctx context.Context, coll
 func (h *Handler) deleteItem(c *gin.Context) {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if err := h.svc.Delete(c.Request.Context(), c.Param("collection"), id); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -728,19 +729,19 @@ func (h *Handler) clusters(c *gin.Context) {
 	}
 	bbox, err := ParseBBox("bbox", bs)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	zs := c.Query("zoom")
 	zoom, convErr := strconv.Atoi(zs)
 	if convErr != nil || zoom < 0 || zoom > MaxZoom {
-		problem.Respond(c, problem.Invalid("zoom", "an integer from 0 to %d is required", MaxZoom))
+		httpx.Respond(c, problem.Invalid("zoom", "an integer from 0 to %d is required", MaxZoom))
 		return
 	}
 	col := c.Param("collection")
 	res, err := h.svc.Clusters(c.Request.Context(), col, bbox, zoom)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	photos := col == h.svc.opts.PhotosCollection
@@ -802,7 +803,7 @@ func appendFloats(b []byte, fs ...float64) []byte {
 func (h *Handler) tile(c *gin.Context) {
 	tc, err := ParseTile(c.Param("z"), c.Param("x"), c.Param("yfile"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	// "Cache-Control: no-cache" (or HTTP/1.0's Pragma) asks for a fresh
@@ -812,7 +813,7 @@ func (h *Handler) tile(c *gin.Context) {
 	gz := acceptsGzip(c)
 	t, err := h.svc.Tile(c.Request.Context(), c.Param("collection"), tc, fresh, gz)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Cache-Control", h.tileCacheControl)
@@ -845,12 +846,12 @@ func (h *Handler) tile(c *gin.Context) {
 func (h *Handler) tileJSON(c *gin.Context) {
 	name, ok := strings.CutSuffix(c.Param("collection"), ".json")
 	if !ok {
-		problem.Respond(c, fmt.Errorf("%s: %w", c.Request.URL.Path, problem.ErrNotFound))
+		httpx.Respond(c, fmt.Errorf("%s: %w", c.Request.URL.Path, problem.ErrNotFound))
 		return
 	}
 	col, err := h.svc.Collection(c.Request.Context(), name)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	b := h.base(c)
