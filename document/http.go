@@ -277,7 +277,9 @@ type CollectionInput struct {
 	EmbeddingDim   *int   `json:"embedding_dim"`
 }
 
-// Collection is a collection as POST /collections returns it.
+// Collection is geoseek's one collection type: the row, as POST and PATCH
+// /collections answer it, and what Collections adds for the other domains
+// (members not sent).
 type Collection struct {
 	ID             int64     `json:"id"`
 	Name           string    `json:"name"`
@@ -291,6 +293,26 @@ type Collection struct {
 	// Reembedding is set by PATCH when the change queued every document
 	// for re-embedding.
 	Reembedding bool `json:"reembedding,omitempty"`
+
+	// EmbeddingStorage is the vector index's element type, "vector" or
+	// "halfvec" (set by Collections and CollectionSettings).
+	EmbeddingStorage string `json:"-"`
+
+	// The statistics below are set by Collections' Get, Load and List.
+
+	// Extent is nil when no document has a geometry.
+	Extent *Extent `json:"-"`
+	// TMin and TMax bound the documents' periods (nil: none or open).
+	TMin, TMax *time.Time `json:"-"`
+	// PropKeys are the props keys seen in the collection (queryables).
+	PropKeys []string `json:"-"`
+	// Share is the collection's fraction of the documents table in the
+	// planner's statistics (0 when it is not among the most common
+	// collections there).
+	Share float64 `json:"-"`
+	// Rows is the collection's estimated number of documents (Share of
+	// the table's reltuples).
+	Rows float64 `json:"-"`
 }
 
 var collectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
