@@ -163,23 +163,21 @@ func (cs *Collections) List(ctx context.Context) ([]*Collection, error) {
 	return out, nil
 }
 
-// CollectionSettings reads the named collection's settings (no
-// statistics: their fields stay zero), not from any cache: one cheap
-// statement for callers that need the current row on every request. It
-// returns problem.ErrNotFound when there is none.
-func CollectionSettings(ctx context.Context, q Querier, name string) (Collection, error) {
-	var c Collection
-	err := q.QueryRow(ctx, `SELECT id, default_lang::text, embedder, embedding_model, embedding_dim, embedding_storage
-		  FROM collections WHERE name = $1`, name).
-		Scan(&c.ID, &c.DefaultLang, &c.Embedder, &c.EmbeddingModel, &c.EmbeddingDim, &c.EmbeddingStorage)
+// LookupCollection reads the named collection's current settings, not
+// from any cache, into the caller's variables (dim is 0 when the collection
+// has no embedding dimension): one cheap statement and no allocation of its
+// own, for callers that need the current row on every request. It returns
+// problem.ErrNotFound when there is none.
+func LookupCollection(ctx context.Context, q Querier, name string, id *int64, lang, embedder *string, dim *int) error {
+	err := q.QueryRow(ctx, `SELECT id, default_lang::text, embedder, COALESCE(embedding_dim, 0) FROM collections WHERE name = $1`, name).
+		Scan(id, lang, embedder, dim)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, fmt.Errorf("collection %q: %w", name, problem.ErrNotFound)
+		return fmt.Errorf("collection %q: %w", name, problem.ErrNotFound)
 	}
 	if err != nil {
-		return c, fmt.Errorf("document: collection %q: %w", name, pg.Interpret(err))
+		return fmt.Errorf("document: collection %q: %w", name, pg.Interpret(err))
 	}
-	c.Name = name
-	return c, nil
+	return nil
 }
 
 // EmbeddingCollectionIDs lists, by id, the collections that are not being

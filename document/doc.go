@@ -11,7 +11,7 @@
 // Collections is geoseek's one cache of collections (Get, at most
 // CollectionTTL old; Load and List read afresh; Forget drops a deleted or
 // changed collection, which geo's change listener calls when the
-// collection's notification arrives), CollectionSettings reads a
+// collection's notification arrives), LookupCollection reads a
 // collection's current settings in one cheap statement, and
 // EmbeddingCollectionIDs lists the collections the embedding jobs serve.
 // Collection is the one collection type, with the statistics geo keeps

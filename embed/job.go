@@ -325,17 +325,22 @@ func Reembed(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.T
 	}
 	var cids []int64
 	if opts.Collection != "" {
-		c, err := document.CollectionSettings(ctx, pool, opts.Collection)
+		var (
+			id         int64
+			lang, kind string
+			dim        int
+		)
+		err := document.LookupCollection(ctx, pool, opts.Collection, &id, &lang, &kind, &dim)
 		if errors.Is(err, problem.ErrNotFound) {
 			return 0, 0, fmt.Errorf("embed: collection %q: %w", opts.Collection, problem.ErrNotFound)
 		}
 		if err != nil {
 			return 0, 0, fmt.Errorf("embed: reembed: %w", err)
 		}
-		if c.Embedder == KindNone || c.EmbeddingDim == nil {
-			return 0, 0, problem.Invalid("collection", "collection %q has no text embedder (embedder %q, dimension unset: %v)", opts.Collection, c.Embedder, c.EmbeddingDim == nil)
+		if kind == KindNone || dim == 0 {
+			return 0, 0, problem.Invalid("collection", "collection %q has no text embedder (embedder %q, dimension unset: %v)", opts.Collection, kind, dim == 0)
 		}
-		cids = []int64{c.ID}
+		cids = []int64{id}
 	} else {
 		var err error
 		if cids, err = document.EmbeddingCollectionIDs(ctx, pool, KindNone); err != nil {

@@ -190,13 +190,8 @@ func (s *Service) lookupCollection(ctx context.Context, p *Plan) error {
 		}
 		return nil
 	}
-	c, err := document.CollectionSettings(ctx, s.pool, q.Collection)
-	if err != nil {
+	if err := document.LookupCollection(ctx, s.pool, q.Collection, &p.CollectionID, &p.Lang, &p.Embedder, &p.EmbeddingDim); err != nil {
 		return collectionError(q.Collection, err)
-	}
-	p.CollectionID, p.Lang, p.Embedder = c.ID, c.DefaultLang, c.Embedder
-	if c.EmbeddingDim != nil {
-		p.EmbeddingDim = *c.EmbeddingDim
 	}
 	return nil
 }
