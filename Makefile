@@ -27,8 +27,13 @@ setup:
 bench: setup
 	$(GO) run ./cmd/geoseek-bench $(BENCHFLAGS)
 
-## lint: gofmt, go vet, staticcheck
+## lint: gofmt, go vet, staticcheck, the floors (internal/ imports no domain, only cmd/ imports cmd/)
+FLOORS_UP := github.com/geoseek/geoseek/(search|geo|embed|ingest|document|cmd)(/| |$$)
 lint:
+	@up=$$($(GO) list -f '{{.ImportPath}}: {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./internal/... | grep -E ': .*$(FLOORS_UP)'); \
+	  test -z "$$up" || (echo "internal/ imports a domain or cmd/:"; echo "$$up"; exit 1)
+	@up=$$($(GO) list -f '{{.ImportPath}}: {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' $$($(GO) list ./... | grep -v '/cmd/') | grep -E ': .*github.com/geoseek/geoseek/cmd(/| |$$)'); \
+	  test -z "$$up" || (echo "a package outside cmd/ imports cmd/:"; echo "$$up"; exit 1)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

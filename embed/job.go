@@ -13,6 +13,7 @@ import (
 	"github.com/pgvector/pgvector-go"
 	"github.com/riverqueue/river"
 
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -325,27 +326,24 @@ func Reembed(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.T
 	var cids []int64
 	if opts.Collection != "" {
 		var (
-			id   int64
-			kind string
-			dim  *int32
+			id         int64
+			lang, kind string
+			dim        int
 		)
-		err := pool.QueryRow(ctx, `SELECT id, embedder, embedding_dim FROM collections WHERE name = $1`, opts.Collection).Scan(&id, &kind, &dim)
-		if errors.Is(err, pgx.ErrNoRows) {
+		err := document.LookupCollection(ctx, pool, opts.Collection, &id, &lang, &kind, &dim)
+		if errors.Is(err, problem.ErrNotFound) {
 			return 0, 0, fmt.Errorf("embed: collection %q: %w", opts.Collection, problem.ErrNotFound)
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
+			return 0, 0, fmt.Errorf("embed: reembed: %w", err)
 		}
-		if kind == KindNone || dim == nil {
-			return 0, 0, problem.Invalid("collection", "collection %q has no text embedder (embedder %q, dimension unset: %v)", opts.Collection, kind, dim == nil)
+		if kind == KindNone || dim == 0 {
+			return 0, 0, problem.Invalid("collection", "collection %q has no text embedder (embedder %q, dimension unset: %v)", opts.Collection, kind, dim == 0)
 		}
 		cids = []int64{id}
 	} else {
-		rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedder <> $1 AND embedding_dim IS NOT NULL AND deleted_at IS NULL ORDER BY id`, KindNone)
-		if err != nil {
-			return 0, 0, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
-		}
-		if cids, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+		var err error
+		if cids, err = document.EmbeddingCollectionIDs(ctx, pool, KindNone); err != nil {
 			return 0, 0, fmt.Errorf("embed: reembed: %w", pg.Interpret(err))
 		}
 	}

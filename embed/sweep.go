@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -141,11 +142,7 @@ func Sweep(ctx context.Context, pool *pgxpool.Pool, set *Set) (EmbedStats, error
 	if !hasVec {
 		return total, fmt.Errorf("embed: sweep: %w", problem.ErrExtensionMissing)
 	}
-	rows, err := pool.Query(ctx, `SELECT id FROM collections WHERE embedding_dim IS NOT NULL AND embedder <> $1 AND deleted_at IS NULL ORDER BY id`, KindNone)
-	if err != nil {
-		return total, fmt.Errorf("embed: sweep: %w", err)
-	}
-	cids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	cids, err := document.EmbeddingCollectionIDs(ctx, pool, KindNone)
 	if err != nil {
 		return total, fmt.Errorf("embed: sweep: %w", err)
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geoseek/geoseek/document"
 	embedder "github.com/geoseek/geoseek/embed"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )

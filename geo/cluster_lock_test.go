@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
@@ -147,7 +148,7 @@ func TestClusterWritersDoNotQueue(t *testing.T) {
 	require.Equal(t, int64(3), total(), "B's point is read from the pending deltas; A's is not committed")
 	col, err := svc.Collection(ctx, "queue")
 	require.NoError(t, err)
-	require.Equal(t, &BBox{0, 0, 30, 30}, col.Extent, "B's growth of the extent is read from the pending stats")
+	require.Equal(t, &document.Extent{MinX: 0, MinY: 0, MaxX: 30, MaxY: 30}, col.Extent, "B's growth of the extent is read from the pending stats")
 	require.Equal(t, time.Date(2020, 1, 31, 0, 0, 0, 0, time.UTC), col.TMax.UTC())
 	// Tiles read the same cells at level z + 1.
 	var atLevel int64

@@ -55,7 +55,8 @@
 //     cells of a 512 px tile), 8–13 clustered from the documents in the tile
 //     (32 × 32 cells), 14 and deeper carry the features. ETag is a hash of the
 //     bytes; an empty tile is 204.
-//   - Collection rows are cached for 2 s on the hot paths (items, tiles,
+//   - Collection rows come from package document's one collections cache
+//     (document.CollectionTTL, 2 s) on the hot paths (items, tiles,
 //     clusters); the metadata endpoints always read them fresh.
 //   - Bulk imports (FeatureCollection or GeoJSON sequence) stream through
 //     COPY into a temporary table and one INSERT … ON CONFLICT, in one

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/geoseek/geoseek/internal/problem"
+	"github.com/geoseek/geoseek/internal/httpx"
 )
 
 // The HTML pages are deliberately plain: a browser user gets the same
@@ -76,7 +76,7 @@ func (h *Handler) htmlDoc(c *gin.Context, title string, doc any) {
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	p.JSON = string(b)
@@ -98,7 +98,7 @@ func (h *Handler) htmlItems(c *gin.Context, q *ItemsQuery, st *FeatureStream, pl
 	}
 	page, err := st.finish()
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	p.Returned, p.Links = page.Returned, pl.html(page)
@@ -112,7 +112,7 @@ func (h *Handler) htmlItems(c *gin.Context, q *ItemsQuery, st *FeatureStream, pl
 func (h *Handler) htmlFeature(c *gin.Context, collection string, id int64, geojson []byte) {
 	var b bytes.Buffer
 	if err := json.Indent(&b, geojson, "", "  "); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.render(c, htmlPage{Title: collection + " / " + strconv.FormatInt(id, 10), JSON: b.String(),

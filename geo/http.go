@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -105,7 +106,7 @@ func wantsHTML(c *gin.Context) (bool, error) {
 func (h *Handler) writeJSON(c *gin.Context, status int, ct string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Data(status, ct, b)
@@ -138,7 +139,7 @@ func (h *Handler) abort(c *gin.Context, err error) {
 		panic(http.ErrAbortHandler)
 	}
 	h.logger.ErrorContext(c.Request.Context(), "geo: response failed mid-stream", "err", err, "path", c.Request.URL.Path,
-		"request_id", c.GetString(problem.RequestIDKey))
+		"request_id", c.GetString(httpx.RequestIDKey))
 	panic(http.ErrAbortHandler)
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -20,19 +21,19 @@ func (h *Handler) clusters(c *gin.Context) {
 	}
 	bbox, err := ParseBBox("bbox", bs)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	zs := c.Query("zoom")
 	zoom, convErr := strconv.Atoi(zs)
 	if convErr != nil || zoom < 0 || zoom > MaxZoom {
-		problem.Respond(c, problem.Invalid("zoom", "an integer from 0 to %d is required", MaxZoom))
+		httpx.Respond(c, problem.Invalid("zoom", "an integer from 0 to %d is required", MaxZoom))
 		return
 	}
 	col := c.Param("collection")
 	res, err := h.svc.Clusters(c.Request.Context(), col, bbox, zoom)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Data(http.StatusOK, GeoJSON, h.appendClusters(make([]byte, 0, 256+len(res.Clusters)*200), res, zoom, col == h.svc.opts.PhotosCollection))

@@ -5,13 +5,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/geoseek/geoseek/internal/problem"
+	"github.com/geoseek/geoseek/internal/httpx"
 )
 
 func (h *Handler) landing(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.respondDoc(c, asHTML, h.svc.opts.Title, newLanding(h.base(c), h.svc.opts.Title, h.svc.opts.Description))
@@ -20,7 +20,7 @@ func (h *Handler) landing(c *gin.Context) {
 func (h *Handler) conformance(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.respondDoc(c, asHTML, "Conformance", newConformance())
@@ -29,12 +29,12 @@ func (h *Handler) conformance(c *gin.Context) {
 func (h *Handler) collections(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	cols, err := h.svc.Collections(c.Request.Context())
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.respondDoc(c, asHTML, "Collections", newCollectionList(h.base(c), cols))
@@ -43,12 +43,12 @@ func (h *Handler) collections(c *gin.Context) {
 func (h *Handler) collection(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	col, err := h.svc.Collection(c.Request.Context(), c.Param("collection"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.respondDoc(c, asHTML, col.Title, newCollectionDoc(h.base(c), col))
@@ -57,7 +57,7 @@ func (h *Handler) collection(c *gin.Context) {
 func (h *Handler) queryables(c *gin.Context) {
 	col, err := h.svc.Collection(c.Request.Context(), c.Param("collection"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.writeJSON(c, http.StatusOK, SchemaJSON, newQueryables(h.base(c), col))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -104,17 +105,17 @@ func parseItemsPage(q *ItemsQuery, v url.Values) error {
 func (h *Handler) items(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	q, err := parseItemsQuery(c.Param("collection"), c.Request.URL.Query())
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	st, err := h.svc.Items(c.Request.Context(), q)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	defer st.Close()
@@ -211,17 +212,17 @@ func (l *pageLinks) links(p Page, f, typ string) []Link {
 func (h *Handler) item(c *gin.Context) {
 	asHTML, err := wantsHTML(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	id, err := parseID(c.Param("id"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	prec, err := ParsePrecision("precision", c.Query("precision"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	col := c.Param("collection")
@@ -233,7 +234,7 @@ func (h *Handler) item(c *gin.Context) {
 		link(colURL, "collection", JSON, "the collection"),
 	})
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if asHTML {

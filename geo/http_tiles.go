@@ -8,13 +8,14 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
 func (h *Handler) tile(c *gin.Context) {
 	tc, err := ParseTile(c.Param("z"), c.Param("x"), c.Param("yfile"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	// "Cache-Control: no-cache" (or HTTP/1.0's Pragma) asks for a fresh
@@ -24,7 +25,7 @@ func (h *Handler) tile(c *gin.Context) {
 	gz := acceptsGzip(c)
 	t, err := h.svc.Tile(c.Request.Context(), c.Param("collection"), tc, fresh, gz)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Cache-Control", h.tileCacheControl)
@@ -57,12 +58,12 @@ func (h *Handler) tile(c *gin.Context) {
 func (h *Handler) tileJSON(c *gin.Context) {
 	name, ok := strings.CutSuffix(c.Param("collection"), ".json")
 	if !ok {
-		problem.Respond(c, fmt.Errorf("%s: %w", c.Request.URL.Path, problem.ErrNotFound))
+		httpx.Respond(c, fmt.Errorf("%s: %w", c.Request.URL.Path, problem.ErrNotFound))
 		return
 	}
 	col, err := h.svc.Collection(c.Request.Context(), name)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Cache-Control", "public, max-age=60")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -25,29 +26,29 @@ func (h *Handler) postItems(c *gin.Context) {
 		body := http.MaxBytesReader(c.Writer, c.Request.Body, h.svc.opts.MaxImportBytes)
 		res, err := h.svc.Import(ctx, col, FormatSeq, c.Query("title"), body)
 		if err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 		h.writeJSON(c, http.StatusCreated, JSON, res)
 		return
 	case GeoJSON, JSON, "":
 	default:
-		problem.Respond(c, problem.Wrap(problem.ErrUnsupportedMedia, "send application/geo+json (a Feature or FeatureCollection) or application/geo+json-seq / application/x-ndjson"))
+		httpx.Respond(c, problem.Wrap(problem.ErrUnsupportedMedia, "send application/geo+json (a Feature or FeatureCollection) or application/geo+json-seq / application/x-ndjson"))
 		return
 	}
 	// Peek at the type without reading the body: a FeatureCollection streams
-	// into COPY, a Feature is small and goes through internal/document.
+	// into COPY, a Feature is small and goes through document.
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, h.svc.opts.MaxImportBytes)
 	br := newPeekReader(body)
 	isCollection, err := br.looksLikeCollection()
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if isCollection {
 		res, err := h.svc.Import(ctx, col, FormatFeatureCollection, c.Query("title"), br)
 		if err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 		h.writeJSON(c, http.StatusCreated, JSON, res)
@@ -55,16 +56,16 @@ func (h *Handler) postItems(c *gin.Context) {
 	}
 	raw, err := io.ReadAll(io.LimitReader(br, h.svc.opts.MaxBodyBytes+1))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if int64(len(raw)) > h.svc.opts.MaxBodyBytes {
-		problem.Respond(c, problem.Wrap(problem.ErrTooLarge, fmt.Sprintf("a single Feature is limited to %d bytes; send many as a FeatureCollection", h.svc.opts.MaxBodyBytes)))
+		httpx.Respond(c, problem.Wrap(problem.ErrTooLarge, fmt.Sprintf("a single Feature is limited to %d bytes; send many as a FeatureCollection", h.svc.opts.MaxBodyBytes)))
 		return
 	}
 	id, created, err := h.svc.Insert(ctx, col, raw, c.Query("title"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	loc := fmt.Sprintf("%s/collections/%s/items/%d", h.base(c), url.PathEscape(col), id)
@@ -75,7 +76,7 @@ func (h *Handler) postItems(c *gin.Context) {
 	}
 	out, err := h.svc.Item(ctx, col, id, -1, []Link{link(loc, "self", GeoJSON, "this feature")})
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Data(status, GeoJSON, out)
@@ -101,16 +102,16 @@ func (h *Handler) patchItem(c *gin.Context) { h.writeItem(c, h.svc.Patch) }
 func (h *Handler) writeItem(c *gin.Context, write func(ctx context.Context, collection string, id int64, raw []byte) error) {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	raw, err := h.readBody(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if err := write(c.Request.Context(), c.Param("collection"), id, raw); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -119,11 +120,11 @@ func (h *Handler) writeItem(c *gin.Context, write func(ctx context.Context, coll
 func (h *Handler) deleteItem(c *gin.Context) {
 	id, err := parseID(c.Param("id"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if err := h.svc.Delete(c.Request.Context(), c.Param("collection"), id); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)

@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/twpayne/go-geom"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -40,7 +40,7 @@ const (
 // is the same as for single writes (document.Doc.Validate plus geometry
 // checks); the first bad feature aborts the import with a 400 naming it.
 //
-// Why not internal/document: COPY needs its own column encoding and a
+// Why not document: COPY needs its own column encoding and a
 // transaction of its own; see the report for the Import API document could
 // offer instead.
 //
@@ -334,7 +334,7 @@ func bodyErr(err error) error {
 	return err
 }
 
-// Insert writes one feature through internal/document: an upsert when it
+// Insert writes one feature through document: an upsert when it
 // carries an id (external_id), an insert otherwise. created is false when an
 // existing feature with that id was replaced. titleProp names the property
 // the title comes from (see FeatureDoc).
@@ -364,7 +364,7 @@ func (s *Service) Insert(ctx context.Context, collection string, raw []byte, tit
 }
 
 // write runs a document write. A GeometryCollection is written in a second
-// statement of the same transaction because internal/document's validation
+// statement of the same transaction because document's validation
 // cannot take one yet (it panics in go-geom's FlatCoords); every other
 // geometry goes through document as it is.
 func (s *Service) write(ctx context.Context, d *document.Doc, fn func(q document.Querier) error) error {

@@ -156,7 +156,7 @@ func buildWhere(q *ItemsQuery, col *Collection) (*where, error) {
 		case "tags":
 			w.add(fmt.Sprintf("d.tags @> ARRAY[%s::text]", w.arg(v)))
 		default:
-			if !col.hasKey(name) {
+			if !col.HasPropKey(name) {
 				return nil, problem.Invalid(name, "unknown query parameter or property (collection %q has no property %q)", col.Name, name)
 			}
 			// A value that reads as a number or boolean matches that JSON
@@ -171,7 +171,7 @@ func buildWhere(q *ItemsQuery, col *Collection) (*where, error) {
 		}
 	}
 	if q.Filter != "" {
-		env := cql2.Env{PropKeys: col.hasKey}
+		env := cql2.Env{PropKeys: col.HasPropKey}
 		f, err := cql2.Compile(q.Filter, env, len(w.args)+1)
 		if err != nil {
 			var ce *cql2.Error

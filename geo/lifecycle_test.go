@@ -12,7 +12,7 @@ import (
 	"github.com/paulmach/orb/maptile"
 	"github.com/stretchr/testify/require"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 )
 
 // TestDeletedCollectionIsGone: once a collection is deleted, its tiles,

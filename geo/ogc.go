@@ -112,7 +112,7 @@ type CollectionDoc struct {
 	DefaultLang    string   `json:"default_lang"`
 	Description    string   `json:"description"`
 	Embedder       string   `json:"embedder"`
-	EmbeddingDim   *int32   `json:"embedding_dim"`
+	EmbeddingDim   *int     `json:"embedding_dim"`
 	EmbeddingModel string   `json:"embedding_model"`
 	// Extent is absent while no document has a geometry or a period.
 	Extent     *Extent `json:"extent,omitempty"`

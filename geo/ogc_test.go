@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/geoseek/geoseek/document"
 )
 
 // ogcGoldenCollections cover a collection without extent, one with both
@@ -16,14 +18,14 @@ import (
 func ogcGoldenCollections() []*Collection {
 	t1 := time.Date(2023, 6, 1, 2, 3, 4, 5, time.FixedZone("CEST", 7200))
 	t2 := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
-	dim := int32(384)
+	dim := 384
 	return []*Collection{
 		{Name: "empty one", Title: "Empty <&>", Description: "nothing yet", DefaultLang: "simple", Embedder: "none"},
 		{Name: "places", Title: "Places", Description: "cities", DefaultLang: "english", Embedder: "offline",
-			EmbeddingModel: "hash-384", EmbeddingDim: &dim, Extent: &BBox{MinX: -30, MinY: -89.5, MaxX: 10.25, MaxY: 89},
+			EmbeddingModel: "hash-384", EmbeddingDim: &dim, Extent: &document.Extent{MinX: -30, MinY: -89.5, MaxX: 10.25, MaxY: 89},
 			TMin: &t1, TMax: &t2, PropKeys: []string{"iso", "kind", "title"}},
 		{Name: "since", TMin: &t1},
-		{Name: "until", TMax: &t2, Extent: &BBox{MinX: 1, MinY: 2, MaxX: 3, MaxY: 4}},
+		{Name: "until", TMax: &t2, Extent: &document.Extent{MinX: 1, MinY: 2, MaxX: 3, MaxY: 4}},
 	}
 }
 

@@ -339,7 +339,7 @@ func (s *Service) notified(p string, sent uint64) bool {
 	}
 	if rest, ok := strings.CutPrefix(p, collectionChangePrefix); ok {
 		// The collection was deleted or its settings changed
-		// (internal/document, lifecycle.go).
+		// (document, lifecycle.go).
 		if id, err := strconv.ParseInt(rest, 10, 64); err == nil {
 			s.tiles.changed(id)
 			s.collectionChanged(id)

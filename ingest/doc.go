@@ -35,7 +35,7 @@
 // the disk's write speed. Files not stored stay where they were; a row that
 // fails to commit puts the file back.
 //
-// Each photo is a document of the `photos` collection (internal/document), so
+// Each photo is a document of the `photos` collection (document), so
 // search and GeoJSON serve it like any document: its title is the file name,
 // its body the place names (offline reverse geocoding with Natural Earth data,
 // github.com/sams96/rgeo) and the camera, its period the instant it was taken.

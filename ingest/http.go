@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -76,7 +77,7 @@ const maxFormFields = 64
 func (h *Handler) upload(c *gin.Context) {
 	ct, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
-		problem.Respond(c, fmt.Errorf("%w: send multipart/form-data with one or more file parts", problem.ErrUnsupportedMedia))
+		httpx.Respond(c, fmt.Errorf("%w: send multipart/form-data with one or more file parts", problem.ErrUnsupportedMedia))
 		return
 	}
 	ctx := c.Request.Context()
@@ -91,7 +92,7 @@ func (h *Handler) upload(c *gin.Context) {
 		}
 		if err != nil {
 			if len(results) == 0 {
-				problem.Respond(c, problem.Invalid("body", "malformed multipart body: %v", err))
+				httpx.Respond(c, problem.Invalid("body", "malformed multipart body: %v", err))
 				return
 			}
 			results = append(results, errorResult("", problem.Invalid("body", "malformed multipart body: %v", err)))
@@ -103,7 +104,7 @@ func (h *Handler) upload(c *gin.Context) {
 			if fields++; fields > maxFormFields {
 				err := problem.Invalid("body", "more than %d non-file form fields", maxFormFields)
 				if len(results) == 0 {
-					problem.Respond(c, err)
+					httpx.Respond(c, err)
 					return
 				}
 				results = append(results, errorResult("", err))
@@ -124,7 +125,7 @@ func (h *Handler) upload(c *gin.Context) {
 		_ = part.Close()
 		if err != nil {
 			if ctx.Err() != nil {
-				problem.Respond(c, ctx.Err())
+				httpx.Respond(c, ctx.Err())
 				return
 			}
 			results = append(results, errorResult(name, err))
@@ -132,7 +133,7 @@ func (h *Handler) upload(c *gin.Context) {
 			if _, known := problem.From(err); !known {
 				// Unexpected: logged once here, its text not sent.
 				h.svc.log.ErrorContext(ctx, "ingest: upload failed", "file", name, "err", err,
-					"request_id", c.GetString(problem.RequestIDKey))
+					"request_id", c.GetString(httpx.RequestIDKey))
 				_ = c.Error(err)
 			}
 			continue
@@ -145,7 +146,7 @@ func (h *Handler) upload(c *gin.Context) {
 		errs = append(errs, nil)
 	}
 	if len(results) == 0 {
-		problem.Respond(c, problem.Invalid("file", "no file parts in the request"))
+		httpx.Respond(c, problem.Invalid("file", "no file parts in the request"))
 		return
 	}
 	status := results[0].Status
@@ -170,9 +171,9 @@ func (h *Handler) upload(c *gin.Context) {
 	}
 	d.Extra = map[string]any{"results": results}
 	d.Instance = c.Request.URL.Path
-	d.RequestID = c.GetString(problem.RequestIDKey)
+	d.RequestID = c.GetString(httpx.RequestIDKey)
 	_ = c.Error(errs[0])
-	problem.Write(c, d)
+	httpx.Write(c, d)
 }
 
 func errorResult(name string, err error) FileResult {
@@ -183,12 +184,12 @@ func errorResult(name string, err error) FileResult {
 func (h *Handler) get(c *gin.Context) {
 	id, err := photoID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	p, err := h.svc.Get(c.Request.Context(), id)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, p)
@@ -197,11 +198,11 @@ func (h *Handler) get(c *gin.Context) {
 func (h *Handler) delete(c *gin.Context) {
 	id, err := photoID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if err := h.svc.Delete(c.Request.Context(), id); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -213,12 +214,12 @@ func (h *Handler) delete(c *gin.Context) {
 func (h *Handler) original(c *gin.Context) {
 	id, err := photoID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	p, f, err := h.svc.Original(c.Request.Context(), id)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	defer f.Close()
@@ -237,31 +238,31 @@ func (h *Handler) original(c *gin.Context) {
 func (h *Handler) thumbnail(c *gin.Context) {
 	id, err := photoID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	size := 256
 	if s := c.Query("size"); s != "" {
 		size, err = strconv.Atoi(s)
 		if err != nil {
-			problem.Respond(c, problem.Invalid("size", "want one of %v", ThumbSizes))
+			httpx.Respond(c, problem.Invalid("size", "want one of %v", ThumbSizes))
 			return
 		}
 	}
 	path, err := h.svc.Thumbnail(c.Request.Context(), id, size)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		problem.Respond(c, fmt.Errorf("ingest: thumbnail: %w", err))
+		httpx.Respond(c, fmt.Errorf("ingest: thumbnail: %w", err))
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Content-Type", "image/jpeg")
@@ -272,27 +273,27 @@ func (h *Handler) thumbnail(c *gin.Context) {
 func (h *Handler) similar(c *gin.Context) {
 	id, err := photoID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	maxDist, limit := 10, 50
 	if s := c.Query("max_distance"); s != "" {
 		maxDist, err = strconv.Atoi(s)
 		if err != nil || maxDist < 0 || maxDist > MaxSimilarDistance {
-			problem.Respond(c, problem.Invalid("max_distance", "want an integer from 0 to %d", MaxSimilarDistance))
+			httpx.Respond(c, problem.Invalid("max_distance", "want an integer from 0 to %d", MaxSimilarDistance))
 			return
 		}
 	}
 	if s := c.Query("limit"); s != "" {
 		limit, err = strconv.Atoi(s)
 		if err != nil || limit < 1 || limit > 1000 {
-			problem.Respond(c, problem.Invalid("limit", "want an integer from 1 to 1000"))
+			httpx.Respond(c, problem.Invalid("limit", "want an integer from 1 to 1000"))
 			return
 		}
 	}
 	out, err := h.svc.SimilarTo(c.Request.Context(), id, maxDist, limit)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"photo_id": id, "max_distance": maxDist, "similar": out})
@@ -303,7 +304,7 @@ func (h *Handler) similar(c *gin.Context) {
 func (h *Handler) bySHA(c *gin.Context) {
 	sum, err := ParseSHA256(strings.ToLower(c.Param("hex")))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	p, err := h.svc.BySHA256(c.Request.Context(), sum)
@@ -314,7 +315,7 @@ func (h *Handler) bySHA(c *gin.Context) {
 			c.Abort()
 			return
 		}
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Location", fmt.Sprintf("/photos/%d", p.ID))

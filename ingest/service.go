@@ -20,7 +20,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/twpayne/go-geom"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )

@@ -35,7 +35,7 @@
 // disjoint score ranges of that lexeme, highest first, and ranking stops when
 // the page is full. Every other query (several lexemes, OR, phrases,
 // negation, prefixes, or small match sets) ranks every match. See Strategy,
-// and internal/bench/search.go for the numbers. The approximate strategies
+// and cmd/geoseek-bench/bench/search.go for the numbers. The approximate strategies
 // (RUM-ordered candidates, newest matches) run only when forced by
 // Config.ForceStrategy; the RUM index is opt-in (migration 00034).
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -43,7 +44,7 @@ func (h *Handler) Register(r gin.IRouter) {
 func (h *Handler) get(c *gin.Context) {
 	q, err := ParseValues(c.Request.URL.Query())
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.run(c, q)
@@ -53,25 +54,25 @@ func (h *Handler) post(c *gin.Context) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			problem.Respond(c, problem.ErrUnsupportedMedia)
+			httpx.Respond(c, problem.ErrUnsupportedMedia)
 			return
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	q, err := ParseBody(body)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	// ?f=geojson also works on POST, so a map can post a body and ask for
 	// GeoJSON in the URL.
 	if f := c.Query("f"); f != "" {
 		if f != string(FormatJSON) && f != string(FormatGeoJSON) {
-			problem.Respond(c, problem.Invalid("f", "unknown format %q (want json or geojson)", f))
+			httpx.Respond(c, problem.Invalid("f", "unknown format %q (want json or geojson)", f))
 			return
 		}
 		q.Format = Format(f)
@@ -82,12 +83,12 @@ func (h *Handler) post(c *gin.Context) {
 func (h *Handler) run(c *gin.Context, q *Query) {
 	ctx := c.Request.Context()
 	if q.Format == FormatGeoJSON && h.features == nil {
-		problem.Respond(c, problem.Wrap(problem.ErrNotAcceptable, "GeoJSON output is not available on this server"))
+		httpx.Respond(c, problem.Wrap(problem.ErrNotAcceptable, "GeoJSON output is not available on this server"))
 		return
 	}
 	res, err := h.svc.Search(ctx, q)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
@@ -98,12 +99,12 @@ func (h *Handler) run(c *gin.Context, q *Query) {
 		}
 		feats, err := h.features.Features(ctx, res.Collection, ids)
 		if err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 		b, err := res.GeoJSON(feats)
 		if err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 		c.Data(http.StatusOK, "application/geo+json", b)

@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twpayne/go-geom"
 
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/geo"
 	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/problem"
 	"github.com/geoseek/geoseek/search"
 )

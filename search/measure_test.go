@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/geo"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/twpayne/go-geom"
 
 	"github.com/geoseek/geoseek/search"

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twpayne/go-geom"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pgtest"
 	"github.com/geoseek/geoseek/search"
 )

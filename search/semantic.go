@@ -16,7 +16,7 @@ package search
 // scan keeps going until k rows pass the filter, but at low selectivity its
 // recall falls (0.76 at 1%), while an exact scan of the filtered rows, found
 // through the filter's own indexes, is both exact and fast when there are few
-// of them. geoseek's own measurement (internal/bench/vector.go,
+// of them. geoseek's own measurement (cmd/geoseek-bench/bench/vector.go,
 // vector/threshold, 100,000 vectors of real text): exact and iterative cost
 // about the same at 1,000 filtered rows, exact is ten times slower at 5,000,
 // and the iterative scan has recall@10 0.959 at 5% selectivity with
@@ -57,6 +57,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
 
+	"github.com/geoseek/geoseek/document"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
@@ -76,7 +77,7 @@ const MaxSemanticDepth = 1000
 
 // DefaultEfSearch is hnsw.ef_search when neither the request nor the
 // configuration sets one. Measured on 100,000 real-text 384-d vectors
-// (internal/bench/vector.go, vector/knn): recall@10 0.893 at 40 (pgvector's
+// (cmd/geoseek-bench/bench/vector.go, vector/knn): recall@10 0.893 at 40 (pgvector's
 // default), 0.946 at 100, 0.954 at 150, 0.972 at 200. 200 keeps a margin
 // above the 0.95 target; requests may ask for less.
 const DefaultEfSearch = 200
@@ -88,7 +89,7 @@ type SemanticConfig struct {
 	DefaultEfSearch int
 	// ExactMaxRows: filters whose estimated row count is at most this are
 	// searched exactly (default 5,000). Measured on 100,000 real-text 384-d
-	// vectors (internal/bench/vector.go, vector/threshold): an exact scan of
+	// vectors (cmd/geoseek-bench/bench/vector.go, vector/threshold): an exact scan of
 	// 1,000 filtered rows is about as fast as an iterative HNSW scan, of
 	// 5,000 rows ten times slower, while the iterative scan's recall@10 is
 	// 0.965 at 5% selectivity and lower below.
@@ -107,6 +108,9 @@ type SemanticConfig struct {
 	// MaxScanTuples bounds an iterative scan (hnsw.max_scan_tuples,
 	// default 50,000).
 	MaxScanTuples int
+	// Collections is the collections cache to read through; nil: one of
+	// its own on the pool. Share the search Service's (Config.Collections).
+	Collections *document.Collections
 }
 
 func (c *SemanticConfig) defaults() {
@@ -138,7 +142,7 @@ type Semantic struct {
 	vecAt     time.Time
 	vecRecent time.Duration
 
-	collections sync.Map // name -> cachedCollection
+	colls *document.Collections
 
 	estMu     sync.Mutex
 	estimates map[string]cachedEstimate // collection, filter SQL, values -> estimate
@@ -148,7 +152,11 @@ type Semantic struct {
 // with set.
 func NewSemantic(pool *pgxpool.Pool, set *embedder.Set, cfg SemanticConfig) *Semantic {
 	cfg.defaults()
-	return &Semantic{pool: pool, set: set, cfg: cfg, vecRecent: 10 * time.Second}
+	s := &Semantic{pool: pool, set: set, cfg: cfg, vecRecent: 10 * time.Second, colls: cfg.Collections}
+	if s.colls == nil {
+		s.colls = document.NewCollections(pool)
+	}
+	return s
 }
 
 // Config returns the effective configuration.
@@ -216,51 +224,35 @@ type vecCollection struct {
 	storage string
 }
 
-// collectionTTL is how long a collection's embedder settings are cached: a
-// changed model or language applies to queries within this time. A changed
-// dimension or id (Plan sees the current row) invalidates it at once.
-const collectionTTL = 5 * time.Second
-
-type cachedCollection struct {
-	c  vecCollection
-	at time.Time
-}
-
-// collection returns the collection's settings, from the cache when they are
-// recent and agree with what the caller knows (want: the id and dimension
-// the search Plan just read; zero values when unknown).
+// collection returns the collection's settings from the collections cache
+// (at most document.CollectionTTL old: a changed model or language applies
+// to queries within this time), read afresh when the cached row disagrees
+// with what the caller knows (want: the id and dimension the search Plan
+// just read; zero values when unknown).
 func (s *Semantic) collection(ctx context.Context, name string, want vecCollection) (vecCollection, error) {
-	if v, ok := s.collections.Load(name); ok {
-		cc := v.(cachedCollection)
-		if time.Since(cc.at) < collectionTTL && (want.id == 0 || (want.id == cc.c.id && want.spec.Dim == cc.c.spec.Dim)) {
-			return cc.c, nil
+	c, err := s.colls.Get(ctx, name)
+	if err == nil && want.id != 0 && (want.id != c.ID || want.spec.Dim != dimOf(c)) {
+		c, err = s.colls.Load(ctx, name)
+	}
+	if err != nil {
+		if errors.Is(err, problem.ErrNotFound) {
+			return vecCollection{}, fmt.Errorf("collection %q: %w", name, problem.ErrNotFound)
 		}
+		return vecCollection{}, fmt.Errorf("search: load collection: %w", err)
 	}
-	c, err := s.loadCollection(ctx, name)
-	if err == nil {
-		s.collections.Store(name, cachedCollection{c: c, at: time.Now()})
-	}
-	return c, err
+	return vecCollection{
+		id:      c.ID,
+		spec:    embedder.Spec{Embedder: c.Embedder, Model: c.EmbeddingModel, Dim: dimOf(c), Lang: c.DefaultLang},
+		storage: c.EmbeddingStorage,
+	}, nil
 }
 
-func (s *Semantic) loadCollection(ctx context.Context, name string) (vecCollection, error) {
-	var (
-		c   vecCollection
-		dim *int32
-	)
-	err := s.pool.QueryRow(ctx, `
-		SELECT id, embedder, embedding_model, embedding_dim, default_lang::text, embedding_storage
-		  FROM collections WHERE name = $1`, name).Scan(&c.id, &c.spec.Embedder, &c.spec.Model, &dim, &c.spec.Lang, &c.storage)
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return c, fmt.Errorf("collection %q: %w", name, problem.ErrNotFound)
-		}
-		return c, fmt.Errorf("search: load collection: %w", pg.Interpret(err))
+// dimOf is c's embedding dimension (0: none).
+func dimOf(c *document.Collection) int {
+	if c.EmbeddingDim == nil {
+		return 0
 	}
-	if dim != nil {
-		c.spec.Dim = int(*dim)
-	}
-	return c, nil
+	return *c.EmbeddingDim
 }
 
 // queryVector is the request's vector, validated, or q embedded with the

@@ -14,9 +14,9 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 
+	"github.com/geoseek/geoseek/document"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/pgtest"
 	"github.com/geoseek/geoseek/internal/problem"
 	"github.com/geoseek/geoseek/search"

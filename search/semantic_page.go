@@ -6,7 +6,7 @@ package search
 // its own), sent after the plan's settings in one batch. Fetching the
 // ranked ids first and the documents second cost a second round trip and a
 // second statement per page: measured on the bench's 100,000 vectors
-// (internal/bench/vector.go, vector/knn), that was a quarter of the
+// (cmd/geoseek-bench/bench/vector.go, vector/knn), that was a quarter of the
 // server's time per request at ef_search 40.
 //
 // Hybrid search still ranks first and fetches by id (rankedPage): its list

@@ -31,7 +31,7 @@ func vectorDigest(v []float32) string {
 //
 // Why: the generic decoder (into []*float64, one allocation per element)
 // was 15% of the server's CPU time per semantic request with a 384-float
-// vector (internal/bench/vector.go, vector/knn). The numbers are parsed by
+// vector (cmd/geoseek-bench/bench/vector.go, vector/knn). The numbers are parsed by
 // strconv.ParseFloat as encoding/json parses them, so both paths give the
 // same floats.
 func parseVectorFast(data []byte) ([]float32, bool) {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -40,6 +41,9 @@ type Config struct {
 	// before it runs (benchmarks replay them through plain pgx).
 	Trace  func(sql string, args []any)
 	Logger *slog.Logger
+	// Collections is the collections cache semantic queries read through;
+	// nil: one of its own on the pool. Share it with the other domains.
+	Collections *document.Collections
 }
 
 // Service runs searches on the documents table.
@@ -53,7 +57,7 @@ type Service struct {
 	noRUM  bool
 	logger *slog.Logger
 
-	colls sync.Map // collection name -> cachedPlan (semantic queries)
+	colls *document.Collections
 
 	mu       sync.Mutex
 	langs    map[string]bool // text search configurations, loaded once
@@ -63,7 +67,10 @@ type Service struct {
 
 // NewService returns a Service on pool.
 func NewService(pool *pgxpool.Pool, cfg Config) *Service {
-	s := &Service{pool: pool, secret: cfg.CursorSecret, window: cfg.CandidateWindow, noRUM: cfg.DisableRUM, logger: cfg.Logger}
+	s := &Service{pool: pool, secret: cfg.CursorSecret, window: cfg.CandidateWindow, noRUM: cfg.DisableRUM, logger: cfg.Logger, colls: cfg.Collections}
+	if s.colls == nil {
+		s.colls = document.NewCollections(pool)
+	}
 	if len(s.secret) == 0 {
 		s.secret = make([]byte, 32)
 		_, _ = rand.Read(s.secret)
@@ -167,64 +174,46 @@ func (s *Service) Prepare(ctx context.Context, q *Query) (*Plan, error) {
 }
 
 // lookupCollection fills p's collection fields. Semantic queries reuse a
-// collection's row for up to collectionTTL, as the semantic engine does for
-// its embedder settings: a round trip per query is a large share of a cheap
-// kNN query (see semantic_page.go). Other modes read it every time.
+// collection's row for up to document.CollectionTTL, from the collections
+// cache the semantic engine reads too: a round trip per query is a large
+// share of a cheap kNN query (see semantic_page.go). Other modes read the
+// row every time.
 func (s *Service) lookupCollection(ctx context.Context, p *Plan) error {
 	q := p.Q
 	if q.Mode == ModeSemantic {
-		if v, ok := s.colls.Load(q.Collection); ok {
-			if c := v.(cachedPlan); time.Since(c.at) < collectionTTL {
-				p.CollectionID, p.Lang, p.EmbeddingDim, p.Embedder = c.id, c.lang, c.dim, c.embedder
-				return nil
-			}
+		c, err := s.colls.Get(ctx, q.Collection)
+		if err != nil {
+			return collectionError(q.Collection, err)
 		}
-	}
-	var dim *int32
-	err := s.pool.QueryRow(ctx, `SELECT id, default_lang::text, embedding_dim, embedder FROM collections WHERE name = $1`, q.Collection).
-		Scan(&p.CollectionID, &p.Lang, &dim, &p.Embedder)
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("search: collection %q: %w", q.Collection, problem.ErrNotFound)
+		p.CollectionID, p.Lang, p.Embedder = c.ID, c.DefaultLang, c.Embedder
+		if c.EmbeddingDim != nil {
+			p.EmbeddingDim = *c.EmbeddingDim
 		}
-		return fmt.Errorf("search: look up collection: %w", pg.Interpret(err))
+		return nil
 	}
-	if dim != nil {
-		p.EmbeddingDim = int(*dim)
-	}
-	if q.Mode == ModeSemantic {
-		s.colls.Store(q.Collection, cachedPlan{id: p.CollectionID, lang: p.Lang, dim: p.EmbeddingDim, embedder: p.Embedder, at: time.Now()})
+	if err := document.LookupCollection(ctx, s.pool, q.Collection, &p.CollectionID, &p.Lang, &p.Embedder, &p.EmbeddingDim); err != nil {
+		return collectionError(q.Collection, err)
 	}
 	return nil
 }
 
-// ForgetCollection drops what the service (and its semantic engine)
-// cached of collection id: call it when the collection was deleted or its
-// settings changed. Otherwise a cached row serves for up to collectionTTL.
-func (s *Service) ForgetCollection(id int64) {
-	s.colls.Range(func(k, v any) bool {
-		if v.(cachedPlan).id == id {
-			s.colls.Delete(k)
-		}
-		return true
-	})
-	if sem, err := semanticFor(s); err == nil {
-		sem.collections.Range(func(k, v any) bool {
-			if v.(cachedCollection).c.id == id {
-				sem.collections.Delete(k)
-			}
-			return true
-		})
+// collectionError words a failed collection lookup as search does.
+func collectionError(name string, err error) error {
+	if errors.Is(err, problem.ErrNotFound) {
+		return fmt.Errorf("search: collection %q: %w", name, problem.ErrNotFound)
 	}
+	return fmt.Errorf("search: look up collection: %w", err)
 }
 
-// cachedPlan is a collection's row as lookupCollection reads it.
-type cachedPlan struct {
-	id       int64
-	lang     string
-	dim      int
-	embedder string
-	at       time.Time
+// ForgetCollection drops collection id from the collections cache the
+// service (and its semantic engine) reads: call it when the collection was
+// deleted or its settings changed. Otherwise a cached row serves for up to
+// document.CollectionTTL.
+func (s *Service) ForgetCollection(id int64) {
+	s.colls.Forget(id)
+	if sem, err := semanticFor(s); err == nil && sem.colls != s.colls {
+		sem.colls.Forget(id)
+	}
 }
 
 func (s *Service) knownLang(ctx context.Context, name string) (bool, error) {

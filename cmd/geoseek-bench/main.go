@@ -1,5 +1,5 @@
 // Command geoseek-bench runs the benchmark scenarios registered in
-// internal/bench (`make bench`) and prints one table: scenario, geoseek
+// cmd/geoseek-bench/bench (`make bench`) and prints one table: scenario, geoseek
 // figure, baseline figure, ratio.
 //
 // Data lives in a persistent database (geoseek_bench on the private cluster,
@@ -29,10 +29,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/geoseek/geoseek/cmd/geoseek-bench/bench"
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/ingest"
-	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/bench"
 	"github.com/geoseek/geoseek/internal/logging"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgcluster"

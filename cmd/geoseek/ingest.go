@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/ingest"
-	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/internal/jobs"
 )
 

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
-	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/search"
 )
 

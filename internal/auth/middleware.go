@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -40,7 +41,7 @@ func Middleware(s *Store, requireKeyForReads bool) gin.HandlerFunc {
 		case errors.Is(err, ErrInvalidKey):
 			c.Set(ctxAuthErr, errors.New("the API key is unknown or revoked"))
 		case err != nil:
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		default:
 			c.Set(ctxKey, k)
@@ -55,11 +56,11 @@ func Require(scope Scope) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if _, ok := c.Get(ctxMiddleware); !ok {
 			// A route wired without Middleware must fail closed.
-			problem.Respond(c, errors.New("auth: Require used without Middleware"))
+			httpx.Respond(c, errors.New("auth: Require used without Middleware"))
 			return
 		}
 		if e, ok := c.Get(ctxAuthErr); ok {
-			problem.Respond(c, problem.Wrap(problem.ErrUnauthorized, e.(error).Error()))
+			httpx.Respond(c, problem.Wrap(problem.ErrUnauthorized, e.(error).Error()))
 			return
 		}
 		k, ok := KeyFrom(c)
@@ -68,11 +69,11 @@ func Require(scope Scope) gin.HandlerFunc {
 				c.Next()
 				return
 			}
-			problem.Respond(c, problem.Wrap(problem.ErrUnauthorized, "this endpoint needs an API key with the "+string(scope)+" scope: send `Authorization: Bearer <key>`"))
+			httpx.Respond(c, problem.Wrap(problem.ErrUnauthorized, "this endpoint needs an API key with the "+string(scope)+" scope: send `Authorization: Bearer <key>`"))
 			return
 		}
 		if !k.Allows(scope) {
-			problem.Respond(c, problem.Wrap(problem.ErrForbidden, "the API key "+k.Prefix+"… lacks the "+string(scope)+" scope"))
+			httpx.Respond(c, problem.Wrap(problem.ErrForbidden, "the API key "+k.Prefix+"… lacks the "+string(scope)+" scope"))
 			return
 		}
 		c.Next()

@@ -1,8 +1,10 @@
 // Package problem holds geoseek's domain errors and their one mapping to
 // RFC 9457 problem details (application/problem+json). Domain packages return
 // these errors (wrapped with %w as they like); HTTP handlers pass any error to
-// Respond, which picks the status and a stable `type` URI. Unexpected errors are
-// logged once, here, and answered with a generic 500 that leaks nothing.
+// internal/httpx.Respond, which takes the status and a stable `type` URI from
+// From. Unexpected errors are logged once, there, and answered with a generic
+// 500 that leaks nothing. The package knows nothing of the router, so a domain
+// without HTTP handlers can use its errors without depending on Gin.
 package problem
 
 import (
@@ -10,11 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
-
-	"github.com/gin-gonic/gin"
 )
 
 // TypeBase prefixes every problem type URI. The URIs are identifiers, stable
@@ -173,51 +172,6 @@ func detail(err error, k *Kind) string {
 
 // ContentType is the RFC 9457 media type.
 const ContentType = "application/problem+json"
-
-// Respond writes err as problem+json and aborts the Gin chain. Unexpected
-// errors are logged once with the request id; their text is not sent.
-func Respond(c *gin.Context, err error) {
-	d, known := From(err)
-	d.Instance = c.Request.URL.Path
-	d.RequestID = c.GetString(RequestIDKey)
-	if !known {
-		logger := slog.Default()
-		if l, ok := c.Get(LoggerKey); ok {
-			if ll, ok := l.(*slog.Logger); ok {
-				logger = ll
-			}
-		}
-		logger.ErrorContext(c.Request.Context(), "request failed", "err", err, "path", c.Request.URL.Path, "request_id", d.RequestID)
-	}
-	_ = c.Error(err) // visible to the access log
-	Write(c, d)
-}
-
-// Write sends d as problem+json and aborts the chain.
-func Write(c *gin.Context, d Details) {
-	if c.Writer.Written() {
-		c.Abort()
-		return
-	}
-	if d.Status == http.StatusUnauthorized {
-		c.Header("WWW-Authenticate", `Bearer realm="geoseek"`)
-	}
-	c.Header("Content-Type", ContentType)
-	c.Header("Cache-Control", "no-store")
-	b, err := json.Marshal(d)
-	if err != nil {
-		b = []byte(`{"type":"` + ErrInternal.Type() + `","title":"Internal server error","status":500}`)
-	}
-	c.Status(d.Status)
-	_, _ = c.Writer.Write(b)
-	c.Abort()
-}
-
-// Keys under which the server middleware stores per-request values.
-const (
-	RequestIDKey = "geoseek.request_id"
-	LoggerKey    = "geoseek.logger"
-)
 
 // Translate returns an error of kind k whose problem detail is msg (none
 // when msg is ""), whatever wraps it: cause, a driver error say, stays in

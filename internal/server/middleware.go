@@ -16,6 +16,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -39,7 +40,7 @@ func requestID() gin.HandlerFunc {
 			hex.Encode(b[16:], n[:])
 			id = string(b[:])
 		}
-		c.Set(problem.RequestIDKey, id)
+		c.Set(httpx.RequestIDKey, id)
 		c.Header("X-Request-ID", id)
 		c.Next()
 	}
@@ -51,8 +52,8 @@ func requestID() gin.HandlerFunc {
 func accessLog(logger *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
-		// problem.Respond logs with the request id itself.
-		c.Set(problem.LoggerKey, logger)
+		// httpx.Respond logs with the request id itself.
+		c.Set(httpx.LoggerKey, logger)
 		c.Next()
 		status := c.Writer.Status()
 		level := slog.LevelInfo
@@ -64,7 +65,7 @@ func accessLog(logger *slog.Logger) gin.HandlerFunc {
 			return
 		}
 		attrs := [...]slog.Attr{
-			slog.String("request_id", c.GetString(problem.RequestIDKey)),
+			slog.String("request_id", c.GetString(httpx.RequestIDKey)),
 			slog.String("method", c.Request.Method),
 			slog.String("path", c.Request.URL.Path),
 			slog.String("route", c.FullPath()),
@@ -98,10 +99,10 @@ func recovery(logger *slog.Logger) gin.HandlerFunc {
 					panic(r)
 				}
 				logger.Error("panic in handler", "panic", fmt.Sprint(r), "path", c.Request.URL.Path,
-					"request_id", c.GetString(problem.RequestIDKey), "stack", string(debug.Stack()))
-				problem.Write(c, problem.Details{
+					"request_id", c.GetString(httpx.RequestIDKey), "stack", string(debug.Stack()))
+				httpx.Write(c, problem.Details{
 					Type: problem.ErrInternal.Type(), Title: problem.ErrInternal.Title, Status: http.StatusInternalServerError,
-					Instance: c.Request.URL.Path, RequestID: c.GetString(problem.RequestIDKey),
+					Instance: c.Request.URL.Path, RequestID: c.GetString(httpx.RequestIDKey),
 				})
 			}
 		}()

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -95,10 +96,10 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	e.ContextWithFallback = true
 	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout, cfg.DisconnectGrace, cfg.MaxBodyBytes, cfg.Untimed))
 	e.NoRoute(func(c *gin.Context) {
-		problem.Respond(c, problem.Wrap(problem.ErrNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path))
+		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {
-		problem.Respond(c, problem.Wrap(problem.ErrMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
+		httpx.Respond(c, problem.Wrap(problem.ErrMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
 	e.GET("/healthz", s.healthz)
 	e.HEAD("/healthz", s.healthz)

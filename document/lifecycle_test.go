@@ -16,8 +16,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )

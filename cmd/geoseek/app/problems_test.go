@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/geo"
-	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
 )
 

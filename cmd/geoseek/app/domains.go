@@ -10,10 +10,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/geoseek/geoseek/document"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
 	"github.com/geoseek/geoseek/ingest"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"
@@ -108,15 +108,20 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		}
 	})
 	document.NewHandler(pool, a.logger, dcfg).Register(srv.API)
+	// One collections cache for search and geo; geo's change listener
+	// drops a deleted or changed collection from it.
+	colls := document.NewCollections(pool)
 	scfg := opts.Search
 	scfg.Logger = a.logger
+	scfg.Collections = colls
 	svc := search.NewService(pool, scfg)
-	svc.UseSemantic(search.NewSemantic(pool, set, opts.Semantic))
+	semcfg := opts.Semantic
+	semcfg.Collections = colls
+	svc.UseSemantic(search.NewSemantic(pool, set, semcfg))
 
-	// OGC API – Features, clusters, tiles. The change listener tells
-	// search too when a collection is deleted or changed.
+	// OGC API – Features, clusters, tiles.
 	gopts := opts.Geo
-	gopts.OnCollectionChange = svc.ForgetCollection
+	gopts.Collections = colls
 	gh := geo.NewHandler(pool, a.logger, gopts)
 	gh.Register(srv.API)
 	sh := search.NewHandler(svc, a.logger)

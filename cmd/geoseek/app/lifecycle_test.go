@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geoseek/geoseek/internal/app"
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )
 

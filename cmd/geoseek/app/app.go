@@ -14,10 +14,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/geoseek/geoseek/document"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
 	"github.com/geoseek/geoseek/ingest"
-	"github.com/geoseek/geoseek/internal/document"
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"

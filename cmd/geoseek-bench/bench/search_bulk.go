@@ -25,7 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/migrations"
 )

@@ -19,8 +19,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	embedder "github.com/geoseek/geoseek/embed"
-	"github.com/geoseek/geoseek/internal/app"
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/geoseek/geoseek/internal/app"
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/pgtest"
 )

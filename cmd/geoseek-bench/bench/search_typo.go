@@ -26,7 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/search"
 )
 

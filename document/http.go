@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -112,7 +113,7 @@ func (h *Handler) respond(c *gin.Context, status int, d *Doc) {
 	d.Collection = c.Param("collection")
 	out, err := ToOutput(d)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Location", "/collections/"+d.Collection+"/documents/"+strconv.FormatInt(d.ID, 10))
@@ -124,7 +125,7 @@ func (h *Handler) respond(c *gin.Context, status int, d *Doc) {
 func (h *Handler) create(c *gin.Context) {
 	d, err := decodeBody(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	ctx := c.Request.Context()
@@ -138,7 +139,7 @@ func (h *Handler) create(c *gin.Context) {
 		_, err = Insert(ctx, h.pool, d)
 	}
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.reload(c, status, d.ID)
@@ -157,7 +158,7 @@ func decodeBody(c *gin.Context) (*Doc, error) {
 func (h *Handler) reload(c *gin.Context, status int, id int64) {
 	d, err := Get(c.Request.Context(), h.pool, c.Param("collection"), id)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.respond(c, status, d)
@@ -166,7 +167,7 @@ func (h *Handler) reload(c *gin.Context, status int, id int64) {
 func (h *Handler) get(c *gin.Context) {
 	id, err := docID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.reload(c, http.StatusOK, id)
@@ -175,17 +176,17 @@ func (h *Handler) get(c *gin.Context) {
 func (h *Handler) put(c *gin.Context) {
 	id, err := docID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	d, err := decodeBody(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	d.ID = id
 	if err := Update(c.Request.Context(), h.pool, d); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.reload(c, http.StatusOK, id)
@@ -197,12 +198,12 @@ func (h *Handler) put(c *gin.Context) {
 func (h *Handler) patch(c *gin.Context) {
 	id, err := docID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	body, err := readJSON(c, MaxDocumentBytes)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	coll := c.Param("collection")
@@ -227,7 +228,7 @@ func (h *Handler) patch(c *gin.Context) {
 		return Update(ctx, tx, d)
 	})
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	h.reload(c, http.StatusOK, id)
@@ -236,11 +237,11 @@ func (h *Handler) patch(c *gin.Context) {
 func (h *Handler) delete(c *gin.Context) {
 	id, err := docID(c)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if err := Delete(c.Request.Context(), h.pool, c.Param("collection"), id); err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -251,7 +252,7 @@ func (h *Handler) bulk(c *gin.Context) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/x-ndjson" && mt != "application/jsonl" && mt != "application/json") {
-			problem.Respond(c, fmt.Errorf("want application/x-ndjson, got %q: %w", ct, problem.ErrUnsupportedMedia))
+			httpx.Respond(c, fmt.Errorf("want application/x-ndjson, got %q: %w", ct, problem.ErrUnsupportedMedia))
 			return
 		}
 	}
@@ -259,7 +260,7 @@ func (h *Handler) bulk(c *gin.Context) {
 	defer cancel()
 	res, err := Bulk(ctx, h.pool, c.Param("collection"), http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBulkBytes), h.cfg.BulkTimeout)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, res)
@@ -276,7 +277,9 @@ type CollectionInput struct {
 	EmbeddingDim   *int   `json:"embedding_dim"`
 }
 
-// Collection is a collection as POST /collections returns it.
+// Collection is geoseek's one collection type: the row, as POST and PATCH
+// /collections answer it, and what Collections adds for the other domains
+// (members not sent).
 type Collection struct {
 	ID             int64     `json:"id"`
 	Name           string    `json:"name"`
@@ -290,6 +293,26 @@ type Collection struct {
 	// Reembedding is set by PATCH when the change queued every document
 	// for re-embedding.
 	Reembedding bool `json:"reembedding,omitempty"`
+
+	// EmbeddingStorage is the vector index's element type, "vector" or
+	// "halfvec" (set by Collections and CollectionSettings).
+	EmbeddingStorage string `json:"-"`
+
+	// The statistics below are set by Collections' Get, Load and List.
+
+	// Extent is nil when no document has a geometry.
+	Extent *Extent `json:"-"`
+	// TMin and TMax bound the documents' periods (nil: none or open).
+	TMin, TMax *time.Time `json:"-"`
+	// PropKeys are the props keys seen in the collection (queryables).
+	PropKeys []string `json:"-"`
+	// Share is the collection's fraction of the documents table in the
+	// planner's statistics (0 when it is not among the most common
+	// collections there).
+	Share float64 `json:"-"`
+	// Rows is the collection's estimated number of documents (Share of
+	// the table's reltuples).
+	Rows float64 `json:"-"`
 }
 
 var collectionName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -355,25 +378,25 @@ func checkCollection(ctx context.Context, q Querier, in *CollectionInput) error 
 func (h *Handler) createCollection(c *gin.Context) {
 	body, err := readJSON(c, 1<<20)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	var in CollectionInput
 	dec := json.NewDecoder(bytesReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		problem.Respond(c, problem.Invalid("", "invalid collection JSON: %v", err))
+		httpx.Respond(c, problem.Invalid("", "invalid collection JSON: %v", err))
 		return
 	}
 	if h.cfg.Embedders != nil {
 		if err := h.cfg.Embedders(&in); err != nil {
-			problem.Respond(c, err)
+			httpx.Respond(c, err)
 			return
 		}
 	}
 	col, err := CreateCollection(c.Request.Context(), h.pool, in)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.Header("Location", "/collections/"+col.Name)
@@ -386,7 +409,7 @@ func (h *Handler) createCollection(c *gin.Context) {
 func (h *Handler) deleteCollection(c *gin.Context) {
 	res, err := h.cfg.Lifecycle.DeleteCollection(c.Request.Context(), c.Param("collection"))
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if res.Done {
@@ -401,22 +424,22 @@ func (h *Handler) deleteCollection(c *gin.Context) {
 func (h *Handler) patchCollection(c *gin.Context) {
 	body, err := readJSON(c, 1<<20)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	var probe CollectionInput
 	spec, err := ParseCollectionPatch(body, &probe)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	if k, ok := auth.KeyFrom(c); spec && (!ok || !k.Allows(auth.Admin)) {
-		problem.Respond(c, problem.Wrap(problem.ErrForbidden, "changing embedder, embedding_model or embedding_dim discards every stored vector: it needs an API key with the admin scope"))
+		httpx.Respond(c, problem.Wrap(problem.ErrForbidden, "changing embedder, embedding_model or embedding_dim discards every stored vector: it needs an API key with the admin scope"))
 		return
 	}
 	col, err := h.cfg.Lifecycle.UpdateCollection(c.Request.Context(), c.Param("collection"), body, h.cfg.Embedders)
 	if err != nil {
-		problem.Respond(c, err)
+		httpx.Respond(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, col)

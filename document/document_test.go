@@ -8,7 +8,7 @@ import (
 
 	"github.com/twpayne/go-geom"
 
-	"github.com/geoseek/geoseek/internal/document"
+	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pgtest"
 	"github.com/geoseek/geoseek/internal/problem"
 )

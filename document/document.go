@@ -1,9 +1,3 @@
-// Package document is geoseek's one write path for documents. The documents
-// API, GeoJSON writes and photo ingest all call these functions, so validation,
-// language defaults, geometry and embedding handling are the same everywhere.
-//
-// Functions take a Querier so callers choose the transaction: photo ingest
-// writes the document and its photo row in one.
 package document
 
 import (
