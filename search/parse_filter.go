@@ -638,11 +638,8 @@ func newBBox(f string, v []float64) (Filter, error) {
 		return nil, problem.Invalid(f, "bbox needs 4 numbers: minLon,minLat,maxLon,maxLat")
 	}
 	b := BBox{MinX: v[0], MinY: v[1], MaxX: v[2], MaxY: v[3]}
-	if !finite(v...) || b.MinX < -180 || b.MaxX > 180 || b.MinX > 180 || b.MaxX < -180 {
-		return nil, problem.Invalid(f, "longitudes must be within -180..180")
-	}
-	if b.MinY < -90 || b.MaxY > 90 || b.MinY > b.MaxY {
-		return nil, problem.Invalid(f, "latitudes must be within -90..90 with minLat <= maxLat")
+	if err := geomrule.BBox(b.MinX, b.MinY, b.MaxX, b.MaxY); err != nil {
+		return nil, problem.Invalid(f, "%v", err)
 	}
 	return b, nil
 }

@@ -760,13 +760,8 @@ func (p *parser) bbox() (spatialArg, error) {
 		return spatialArg{}, errAt(kw.pos, "BBOX takes 4 (or 6) numbers")
 	}
 	minx, miny, maxx, maxy := v[0], v[1], v[2], v[3]
-	for _, x := range []float64{minx, maxx} {
-		if !(x >= -180 && x <= 180) {
-			return spatialArg{}, errAt(kw.pos, "BBOX longitude %g outside [-180, 180]", x)
-		}
-	}
-	if !(miny >= -90 && maxy <= 90 && miny <= maxy) {
-		return spatialArg{}, errAt(kw.pos, "BBOX latitudes must be ordered and within [-90, 90]")
+	if err := geomrule.BBox(minx, miny, maxx, maxy); err != nil {
+		return spatialArg{}, errAt(kw.pos, "BBOX %v", err)
 	}
 	box := func(x0, x1 float64) *geom.Polygon {
 		return geom.NewPolygonFlat(geom.XY, []float64{x0, miny, x1, miny, x1, maxy, x0, maxy, x0, miny}, []int{10}).SetSRID(4326)
