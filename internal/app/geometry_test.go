@@ -138,3 +138,78 @@ func TestNestedGeometryRefusedEverywhere(t *testing.T) {
 		t.Fatalf("after the collection at the limit: %d documents, %d not points", n, gcs)
 	}
 }
+
+// TestGeometryRuleIsTheSameEverywhere: the documents API and the OGC API
+// items take and refuse the same geometries: a position of 5 numbers is
+// refused by both, a self-intersecting polygon is stored as given by both,
+// and both rewind a clockwise exterior ring to RFC 7946's order.
+func TestGeometryRuleIsTheSameEverywhere(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Version: "test", SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Write, auth.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, ct, body string) (int, map[string]any) {
+		t.Helper()
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		w := httptest.NewRecorder()
+		a.Server.Engine().ServeHTTP(w, req)
+		var m map[string]any
+		_ = json.Unmarshal(w.Body.Bytes(), &m)
+		return w.Code, m
+	}
+	if code, m := do("POST", "/collections", "application/json", `{"name":"docs","default_lang":"english"}`); code != 201 {
+		t.Fatalf("create collection: %d %v", code, m)
+	}
+	stored := func(ext string) string {
+		t.Helper()
+		var s string
+		if err := db.Pool.QueryRow(ctx, `SELECT ST_AsGeoJSON(geom) FROM documents WHERE external_id = $1`, ext).Scan(&s); err != nil {
+			t.Fatalf("%s: %v", ext, err)
+		}
+		return s
+	}
+	write := func(ext, g string) (int, map[string]any, int, map[string]any) {
+		c1, m1 := do("POST", "/collections/docs/documents", "application/json", `{"external_id":"d-`+ext+`","geometry":`+g+`}`)
+		c2, m2 := do("POST", "/collections/docs/items", "application/geo+json", `{"type":"Feature","id":"i-`+ext+`","geometry":`+g+`}`)
+		return c1, m1, c2, m2
+	}
+
+	c1, m1, c2, m2 := write("five", `{"type":"Point","coordinates":[1,2,3,4,5]}`)
+	for _, r := range []struct {
+		code int
+		m    map[string]any
+	}{{c1, m1}, {c2, m2}} {
+		if d, _ := r.m["detail"].(string); r.code != 400 || !strings.Contains(d, "2 or 3") {
+			t.Errorf("5-number position: %d %v", r.code, r.m)
+		}
+	}
+
+	bowtie := `{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}`
+	if c1, m1, c2, m2 := write("bowtie", bowtie); c1 != 201 || c2 != 201 {
+		t.Fatalf("self-intersecting polygon: %d %v / %d %v", c1, m1, c2, m2)
+	}
+	want := `{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}`
+	if d, i := stored("d-bowtie"), stored("i-bowtie"); d != want || i != want {
+		t.Errorf("self-intersecting polygon stored as %s / %s; want it as given", d, i)
+	}
+
+	cw := `{"type":"Polygon","coordinates":[[[0,0],[0,10],[10,10],[10,0],[0,0]]]}`
+	if c1, m1, c2, m2 := write("cw", cw); c1 != 201 || c2 != 201 {
+		t.Fatalf("clockwise polygon: %d %v / %d %v", c1, m1, c2, m2)
+	}
+	want = `{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,10],[0,0]]]}`
+	if d, i := stored("d-cw"), stored("i-cw"); d != want || i != want {
+		t.Errorf("clockwise polygon stored as %s / %s; want %s", d, i, want)
+	}
+}
