@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twpayne/go-geom"
 	"github.com/twpayne/go-geom/encoding/wkb"
 
 	"github.com/geoseek/geoseek/internal/pg"
@@ -385,38 +384,4 @@ func (s *ndjsonSource) decode(b []byte) ([]any, error) {
 		emb = d.Embedding
 	}
 	return []any{int32(s.line), d.ExternalID, d.Title, d.Body, lang, tags, props, periodArg(d.Period), g, emb}, nil
-}
-
-// checkRings rejects polygon rings PostGIS would refuse (fewer than four
-// positions or not closed), so the error names the line.
-func checkRings(g geom.T) error {
-	var polys []*geom.Polygon
-	switch p := g.(type) {
-	case *geom.Polygon:
-		polys = append(polys, p)
-	case *geom.MultiPolygon:
-		for i := 0; i < p.NumPolygons(); i++ {
-			polys = append(polys, p.Polygon(i))
-		}
-	case *geom.GeometryCollection:
-		for _, c := range p.Geoms() {
-			if err := checkRings(c); err != nil {
-				return err
-			}
-		}
-	}
-	for _, p := range polys {
-		for i := 0; i < p.NumLinearRings(); i++ {
-			r := p.LinearRing(i)
-			n := r.NumCoords()
-			if n < 4 {
-				return problem.Invalid("geometry", "polygon ring needs at least 4 positions")
-			}
-			a, z := r.Coord(0), r.Coord(n-1)
-			if a.X() != z.X() || a.Y() != z.Y() {
-				return problem.Invalid("geometry", "polygon ring is not closed")
-			}
-		}
-	}
-	return nil
 }

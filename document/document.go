@@ -15,6 +15,7 @@ import (
 	"github.com/pgvector/pgvector-go"
 	"github.com/twpayne/go-geom"
 
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -86,7 +87,9 @@ func reservedProps() [11]string {
 	return [...]string{"title", "body", "lang", "tags", "external_id", "datetime", "start", "end", "created", "updated", "thumbnail"}
 }
 
-// Validate checks d without a database round trip.
+// Validate checks d without a database round trip. Its geometry must pass
+// geomrule's rule for stored geometries, whose polygon rings it rewinds in
+// place to RFC 7946's right-hand rule.
 func (d *Doc) Validate() error {
 	if d.Collection == "" {
 		return problem.Invalid("collection", "a collection is required")
@@ -128,86 +131,13 @@ func (d *Doc) Validate() error {
 		if srid := d.Geometry.SRID(); srid != 0 && srid != 4326 {
 			return problem.Invalid("geometry", "SRID %d: geometries are WGS84 longitude/latitude (EPSG:4326)", srid)
 		}
-		if err := checkCoords(d.Geometry); err != nil {
-			return err
-		}
-		if err := checkShape(d.Geometry); err != nil {
+		if err := geomrule.Check("geometry", d.Geometry, geomrule.Stored()); err != nil {
 			return err
 		}
 	}
 	for i, v := range d.Embedding {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return problem.Invalid(fmt.Sprintf("vector[%d]", i), "must be a finite number")
-		}
-	}
-	return nil
-}
-
-func checkCoords(g geom.T) error {
-	if gc, ok := g.(*geom.GeometryCollection); ok {
-		// FlatCoords panics on collections: check each member.
-		for _, m := range gc.Geoms() {
-			if err := checkCoords(m); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	flat := g.FlatCoords()
-	stride := g.Stride()
-	if stride < 2 {
-		return nil
-	}
-	for i := 0; i+1 < len(flat); i += stride {
-		x, y := flat[i], flat[i+1]
-		if math.IsNaN(x) || math.IsNaN(y) || math.IsInf(x, 0) || math.IsInf(y, 0) {
-			return problem.Invalid("geometry", "coordinates must be finite numbers")
-		}
-		if x < -180 || x > 180 || y < -90 || y > 90 {
-			return problem.Invalid("geometry", "coordinate (%g, %g) is outside longitude [-180, 180] / latitude [-90, 90]", x, y)
-		}
-	}
-	return nil
-}
-
-// checkShape rejects geometries PostGIS would refuse with an internal error:
-// rings that are not closed or have fewer than four points, lines with fewer
-// than two.
-func checkShape(g geom.T) error {
-	switch g := g.(type) {
-	case *geom.LineString:
-		if g.NumCoords() < 2 {
-			return problem.Invalid("geometry", "a LineString needs at least two positions")
-		}
-	case *geom.MultiLineString:
-		for i := 0; i < g.NumLineStrings(); i++ {
-			if err := checkShape(g.LineString(i)); err != nil {
-				return err
-			}
-		}
-	case *geom.Polygon:
-		for i := 0; i < g.NumLinearRings(); i++ {
-			r := g.LinearRing(i)
-			n := r.NumCoords()
-			if n < 4 {
-				return problem.Invalid("geometry", "polygon ring %d has %d positions; a ring needs at least four", i, n)
-			}
-			first, last := r.Coord(0), r.Coord(n-1)
-			if first.X() != last.X() || first.Y() != last.Y() {
-				return problem.Invalid("geometry", "polygon ring %d is not closed: its first and last positions differ", i)
-			}
-		}
-	case *geom.MultiPolygon:
-		for i := 0; i < g.NumPolygons(); i++ {
-			if err := checkShape(g.Polygon(i)); err != nil {
-				return err
-			}
-		}
-	case *geom.GeometryCollection:
-		for _, c := range g.Geoms() {
-			if err := checkShape(c); err != nil {
-				return err
-			}
 		}
 	}
 	return nil

@@ -8,9 +8,9 @@ import (
 	"math"
 	"time"
 
-	"github.com/twpayne/go-geom"
 	"github.com/twpayne/go-geom/encoding/geojson"
 
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -112,14 +112,11 @@ func applyJSON(d *Doc, data []byte, mergeProps bool) error {
 		case "geometry":
 			d.Geometry = nil
 			if !null {
-				var g geom.T
-				if gerr := geojson.Unmarshal(raw, &g); gerr != nil {
-					return problem.Invalid("geometry", "invalid GeoJSON geometry: %v", gerr)
-				}
-				// PostGIS refuses short or open rings with an internal
-				// error; catch them here so they are a 400.
-				if err := checkRings(g); err != nil {
-					return err
+				// Refused here, before the rest of the body is read, and
+				// checked again by Validate, which every write runs.
+				g, gerr := geomrule.DecodeGeoJSON("geometry", raw, geomrule.Stored())
+				if gerr != nil {
+					return gerr
 				}
 				d.Geometry = g
 			}

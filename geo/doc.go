@@ -4,8 +4,10 @@
 // server-side point clustering and Mapbox vector tiles.
 //
 // Geometries pass through go-geom: incoming GeoJSON is decoded and validated
-// (finite WGS84 coordinates, closed rings, RFC 7946 right-hand winding fixed;
-// Z and M dropped because documents.geom is a 2D column), outgoing geometries
+// by internal/geomrule, the rule every entry point shares (nesting, part and
+// vertex limits, 2 or 3 numbers a position, finite WGS84 coordinates, closed
+// rings, RFC 7946 right-hand winding fixed; Z dropped because documents.geom
+// is a 2D column), outgoing geometries
 // are read from PostGIS in binary (EWKB) and written as GeoJSON while rows
 // arrive: a 2D point (every photo) straight from its bytes, anything else
 // after go-geom decodes it (AppendGeoJSON). A FeatureCollection of 10,000

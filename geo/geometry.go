@@ -9,69 +9,40 @@ import (
 
 	"github.com/twpayne/go-geom"
 	"github.com/twpayne/go-geom/encoding/ewkb"
-	"github.com/twpayne/go-geom/encoding/geojson"
-	"github.com/twpayne/go-geom/xy"
 
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
 // SRID is the only coordinate reference system geoseek stores: WGS84 lon/lat.
 const SRID = 4326
 
-// maxVertices bounds one geometry so a single feature cannot exhaust memory
-// or make PostGIS work for minutes.
-const maxVertices = 1_000_000
-
-// DecodeGeometry decodes a GeoJSON geometry object and validates it with
-// ValidateGeometry. A JSON null yields (nil, nil): a feature without geometry.
+// DecodeGeometry decodes a GeoJSON geometry object and validates it as
+// ValidateGeometry does. A JSON null yields (nil, nil): a feature without geometry.
 func DecodeGeometry(field string, raw json.RawMessage) (geom.T, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, nil //nolint:nilnil // null geometry is valid GeoJSON
 	}
-	var gg geojson.Geometry
-	if err := json.Unmarshal(raw, &gg); err != nil {
-		return nil, problem.Invalid(field, "not a GeoJSON geometry: %v", err)
-	}
-	g, err := decodeGeometrySafe(&gg)
+	g, err := geomrule.DecodeGeoJSON(field, raw, geomrule.Stored())
 	if err != nil {
-		return nil, problem.Invalid(field, "not a GeoJSON geometry: %v", err)
-	}
-	if err := ValidateGeometry(field, g); err != nil {
 		return nil, err
+	}
+	if _, err := geom.SetSRID(g, SRID); err != nil {
+		return nil, problem.Invalid(field, "%v", err)
 	}
 	return g, nil
 }
 
-// decodeGeometrySafe runs go-geom's decoder, turning a panic on hostile
-// input (deeply odd coordinate arrays) into an error.
-func decodeGeometrySafe(gg *geojson.Geometry) (g geom.T, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			g, err = nil, fmt.Errorf("malformed coordinates")
-		}
-	}()
-	if gg.Type == "" {
-		return nil, fmt.Errorf("missing type")
-	}
-	return gg.Decode()
-}
-
-// ValidateGeometry checks g in place and fixes what RFC 7946 lets a server
-// fix: it sets SRID 4326 and rewinds polygon rings to the right-hand rule
-// (exterior counter-clockwise, holes clockwise). It rejects non-finite or out
-// of range coordinates (lon in [-180, 180], lat in [-90, 90]), line strings
-// with fewer than 2 positions, rings that are not closed or have fewer than 4
-// positions, and empty or oversized geometries.
+// ValidateGeometry checks g with geomrule's rule for stored geometries
+// (nesting, parts, vertices, 2 or 3 numbers a position, coordinate ranges,
+// line and ring shapes), rewinds its polygon rings to RFC 7946's right-hand
+// rule in place and sets SRID 4326.
 func ValidateGeometry(field string, g geom.T) error {
 	if g == nil {
 		return nil
 	}
-	if g.Empty() {
-		return problem.Invalid(field, "empty %s", typeName(g))
-	}
-	n := 0
-	if err := validate(field, g, &n); err != nil {
-		return err
+	if err := geomrule.Check(field, g, geomrule.Stored()); err != nil {
+		return err // a *problem.ValidationError, field and reason as they are
 	}
 	if _, err := geom.SetSRID(g, SRID); err != nil {
 		return problem.Invalid(field, "%v", err)
@@ -130,130 +101,7 @@ func Force2D(g geom.T) geom.T {
 	return out
 }
 
-func validate(field string, g geom.T, n *int) error {
-	if gc, ok := g.(*geom.GeometryCollection); ok {
-		for i := range gc.NumGeoms() {
-			sub := gc.Geom(i)
-			if sub == nil || sub.Empty() {
-				return problem.Invalid(field, "empty member %d", i)
-			}
-			if err := validate(fmt.Sprintf("%s member %d", field, i), sub, n); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	*n += len(g.FlatCoords()) / max(1, g.Stride())
-	if *n > maxVertices {
-		return problem.Invalid(field, "more than %d positions", maxVertices)
-	}
-	if err := checkCoords(field, g.Layout(), g.FlatCoords()); err != nil {
-		return err
-	}
-	switch t := g.(type) {
-	case *geom.Point, *geom.MultiPoint:
-		return nil
-	case *geom.LineString:
-		if t.NumCoords() < 2 {
-			return problem.Invalid(field, "a LineString needs at least 2 positions")
-		}
-	case *geom.MultiLineString:
-		for i := range t.NumLineStrings() {
-			if t.LineString(i).NumCoords() < 2 {
-				return problem.Invalid(field, "LineString %d needs at least 2 positions", i)
-			}
-		}
-	case *geom.Polygon:
-		return fixPolygon(field, t)
-	case *geom.MultiPolygon:
-		for i := range t.NumPolygons() {
-			p := t.Polygon(i)
-			if err := fixPolygon(fmt.Sprintf("%s polygon %d", field, i), p); err != nil {
-				return err
-			}
-			// Polygon(i) copies nothing: it shares the flat coordinates, so
-			// rewinding it rewound t. Checked by TestRewindMultiPolygon.
-		}
-	default:
-		return problem.Invalid(field, "unsupported geometry type %T", g)
-	}
-	return nil
-}
-
-func checkCoords(field string, layout geom.Layout, flat []float64) error {
-	stride := layout.Stride()
-	if stride == 0 {
-		return nil
-	}
-	for i := 0; i+1 < len(flat); i += stride {
-		x, y := flat[i], flat[i+1]
-		for _, v := range flat[i : i+stride] {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return problem.Invalid(field, "position %d is not finite", i/stride)
-			}
-		}
-		if x < -180 || x > 180 {
-			return problem.Invalid(field, "position %d: longitude %g outside [-180, 180]", i/stride, x)
-		}
-		if y < -90 || y > 90 {
-			return problem.Invalid(field, "position %d: latitude %g outside [-90, 90]", i/stride, y)
-		}
-	}
-	return nil
-}
-
-// fixPolygon checks rings and rewinds them in place to RFC 7946 order.
-func fixPolygon(field string, p *geom.Polygon) error {
-	layout, stride := p.Layout(), p.Stride()
-	flat := p.FlatCoords()
-	start := 0
-	for i, end := range p.Ends() {
-		ring := flat[start:end]
-		if len(ring)/stride < 4 {
-			return problem.Invalid(field, "ring %d needs at least 4 positions", i)
-		}
-		last := len(ring) - stride
-		for k := range 2 {
-			if ring[k] != ring[last+k] {
-				return problem.Invalid(field, "ring %d is not closed", i)
-			}
-		}
-		ccw := xy.IsRingCounterClockwise(layout, ring)
-		if (i == 0) != ccw {
-			reverseRing(ring, stride)
-		}
-		start = end
-	}
-	return nil
-}
-
-func reverseRing(ring []float64, stride int) {
-	for i, j := 0, len(ring)-stride; i < j; i, j = i+stride, j-stride {
-		for k := range stride {
-			ring[i+k], ring[j+k] = ring[j+k], ring[i+k]
-		}
-	}
-}
-
-func typeName(g geom.T) string {
-	switch g.(type) {
-	case *geom.Point:
-		return "Point"
-	case *geom.LineString:
-		return "LineString"
-	case *geom.Polygon:
-		return "Polygon"
-	case *geom.MultiPoint:
-		return "MultiPoint"
-	case *geom.MultiLineString:
-		return "MultiLineString"
-	case *geom.MultiPolygon:
-		return "MultiPolygon"
-	case *geom.GeometryCollection:
-		return "GeometryCollection"
-	}
-	return fmt.Sprintf("%T", g)
-}
+func typeName(g geom.T) string { return geomrule.TypeName(g) }
 
 // AppendGeoJSON appends g as a GeoJSON geometry object. precision < 0 keeps
 // every digit (shortest representation that round-trips); otherwise

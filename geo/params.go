@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -62,14 +63,8 @@ func ParseBBox(field, s string) (BBox, error) {
 			return BBox{}, problem.Invalid(field, "minimum height %g is above maximum height %g", v[2], v[5])
 		}
 	}
-	if b.MinX < -180 || b.MinX > 180 || b.MaxX < -180 || b.MaxX > 180 {
-		return BBox{}, problem.Invalid(field, "longitudes must be within [-180, 180]")
-	}
-	if b.MinY < -90 || b.MaxY > 90 || b.MinY > 90 || b.MaxY < -90 {
-		return BBox{}, problem.Invalid(field, "latitudes must be within [-90, 90]")
-	}
-	if b.MinY > b.MaxY {
-		return BBox{}, problem.Invalid(field, "minimum latitude %g is above maximum latitude %g", b.MinY, b.MaxY)
+	if err := geomrule.BBox(b.MinX, b.MinY, b.MaxX, b.MaxY); err != nil {
+		return BBox{}, problem.Invalid(field, "%v", err)
 	}
 	return b, nil
 }

@@ -13,10 +13,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/twpayne/go-geom"
-	"github.com/twpayne/go-geom/encoding/geojson"
 	"github.com/twpayne/go-geom/encoding/wkb"
 
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -28,7 +27,7 @@ const (
 	MaxStringLen    = 1024 // one tag, key or string value, in bytes
 	MaxPathDepth    = 16
 	MaxGeoJSONBytes = 1 << 20
-	MaxGeoVertices  = 10000
+	MaxGeoVertices  = geomrule.MaxQueryVertices
 )
 
 // filterParser turns the JSON filter syntax into a Filter tree. A node is an
@@ -639,11 +638,8 @@ func newBBox(f string, v []float64) (Filter, error) {
 		return nil, problem.Invalid(f, "bbox needs 4 numbers: minLon,minLat,maxLon,maxLat")
 	}
 	b := BBox{MinX: v[0], MinY: v[1], MaxX: v[2], MaxY: v[3]}
-	if !finite(v...) || b.MinX < -180 || b.MaxX > 180 || b.MinX > 180 || b.MaxX < -180 {
-		return nil, problem.Invalid(f, "longitudes must be within -180..180")
-	}
-	if b.MinY < -90 || b.MaxY > 90 || b.MinY > b.MaxY {
-		return nil, problem.Invalid(f, "latitudes must be within -90..90 with minLat <= maxLat")
+	if err := geomrule.BBox(b.MinX, b.MinY, b.MaxX, b.MaxY); err != nil {
+		return nil, problem.Invalid(f, "%v", err)
 	}
 	return b, nil
 }
@@ -668,19 +664,17 @@ func checkPoint(f string, lon, lat float64) error {
 	return nil
 }
 
-// parseGeoJSON parses a GeoJSON geometry into WKB, checking coordinates.
+// parseGeoJSON parses a GeoJSON geometry into WKB under geomrule's rule for
+// query geometries.
 func parseGeoJSON(f string, raw []byte) (Filter, error) {
 	if len(raw) > MaxGeoJSONBytes {
 		return nil, problem.Invalid(f, "GeoJSON geometry larger than %d bytes", MaxGeoJSONBytes)
 	}
-	var g geom.T
-	if err := geojson.Unmarshal(raw, &g); err != nil {
-		return nil, problem.Invalid(f, "invalid GeoJSON geometry: %v", err)
-	}
-	if g == nil {
+	if string(bytes.TrimSpace(raw)) == "null" {
 		return nil, problem.Invalid(f, "GeoJSON geometry is null")
 	}
-	if err := checkGeom(f, g); err != nil {
+	g, err := geomrule.DecodeGeoJSON(f, raw, geomrule.Query())
+	if err != nil {
 		return nil, err
 	}
 	b, err := wkb.Marshal(g, wkb.NDR)
@@ -688,57 +682,4 @@ func parseGeoJSON(f string, raw []byte) (Filter, error) {
 		return nil, problem.Invalid(f, "unsupported GeoJSON geometry: %v", err)
 	}
 	return Intersects{WKB: b}, nil
-}
-
-func checkGeom(f string, g geom.T) error {
-	if gc, ok := g.(*geom.GeometryCollection); ok {
-		for _, c := range gc.Geoms() {
-			if err := checkGeom(f, c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	flat := g.FlatCoords()
-	stride := g.Stride()
-	if stride == 0 || len(flat) == 0 {
-		return problem.Invalid(f, "geometry has no coordinates")
-	}
-	if len(flat)/stride > MaxGeoVertices {
-		return problem.Invalid(f, "geometry has more than %d vertices", MaxGeoVertices)
-	}
-	for i := 0; i+1 < len(flat); i += stride {
-		if err := checkPoint(f, flat[i], flat[i+1]); err != nil {
-			return problem.Invalid(f, "coordinate %d: lon must be within -180..180 and lat within -90..90", i/stride)
-		}
-	}
-	switch p := g.(type) {
-	case *geom.Polygon:
-		return checkRings(f, p.Ends(), stride, flat)
-	case *geom.MultiPolygon:
-		for i := 0; i < p.NumPolygons(); i++ {
-			pp := p.Polygon(i)
-			if err := checkRings(f, pp.Ends(), stride, pp.FlatCoords()); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// checkRings: PostGIS rejects rings with fewer than four points or not
-// closed, which would otherwise surface as a server error.
-func checkRings(f string, ends []int, stride int, flat []float64) error {
-	start := 0
-	for _, end := range ends {
-		n := (end - start) / stride
-		if n < 4 {
-			return problem.Invalid(f, "polygon ring needs at least 4 positions")
-		}
-		if flat[start] != flat[end-stride] || flat[start+1] != flat[end-stride+1] {
-			return problem.Invalid(f, "polygon ring is not closed")
-		}
-		start = end
-	}
-	return nil
 }

@@ -388,6 +388,7 @@ func FuzzParseFilterJSON(f *testing.F) {
 		`{"near":{"lon":1,"lat":2,"metres":3}}`,
 		`{"intersects":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}}`,
 		`{"bbox":[170,-10,-170,10]}`,
+		`{"intersects":{"type":"GeometryCollection","geometries":[{"type":"GeometryCollection","geometries":[{"type":"GeometryCollection","geometries":[{"type":"GeometryCollection","geometries":[{"type":"GeometryCollection","geometries":[{"type":"Point","coordinates":[1,2]}]}]}]}]}]}}`,
 	} {
 		f.Add(s)
 	}

@@ -143,6 +143,7 @@ func FuzzCompile(f *testing.F) {
 		`T_DURING(datetime, INTERVAL('..', '2024-01-01'))`,
 		`S_INTERSECTS(geometry, POLYGON((0 0, 1 0, 1 1, 0 0)))`,
 		`id BETWEEN 1 AND 2`, `lens IS NOT NULL`, `"a b" LIKE 'x%'`,
+		`S_INTERSECTS(geometry, GEOMETRYCOLLECTION(GEOMETRYCOLLECTION(GEOMETRYCOLLECTION(GEOMETRYCOLLECTION(GEOMETRYCOLLECTION(POINT(1 2)))))))`,
 	} {
 		f.Add(s)
 	}

@@ -20,6 +20,7 @@
 package cql2
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ import (
 
 	"github.com/twpayne/go-geom"
 	"github.com/twpayne/go-geom/encoding/wkt"
+
+	"github.com/geoseek/geoseek/internal/geomrule"
+	"github.com/geoseek/geoseek/internal/problem"
 )
 
 // Error is a syntax or semantic error at a byte offset of the filter.
@@ -711,24 +715,14 @@ func unmarshalWKT(s string) (g geom.T, err error) {
 	return wkt.Unmarshal(s)
 }
 
+// checkGeom applies geomrule's rule for query geometries and sets SRID 4326.
 func checkGeom(g geom.T) error {
-	if g.Empty() {
-		return fmt.Errorf("empty geometry")
-	}
-	if gc, ok := g.(*geom.GeometryCollection); ok {
-		for i := range gc.NumGeoms() {
-			if err := checkGeom(gc.Geom(i)); err != nil {
-				return err
-			}
+	if err := geomrule.Check("filter", g, geomrule.Query()); err != nil {
+		var ve *problem.ValidationError
+		if errors.As(err, &ve) {
+			return errors.New(ve.Reason)
 		}
-		_, err := geom.SetSRID(g, 4326)
 		return err
-	}
-	flat, stride := g.FlatCoords(), g.Stride()
-	for i := 0; i+1 < len(flat) && stride >= 2; i += stride {
-		if !(flat[i] >= -180 && flat[i] <= 180 && flat[i+1] >= -90 && flat[i+1] <= 90) {
-			return fmt.Errorf("coordinate (%g %g) outside longitude [-180, 180] / latitude [-90, 90]", flat[i], flat[i+1])
-		}
 	}
 	_, err := geom.SetSRID(g, 4326)
 	return err
@@ -766,13 +760,8 @@ func (p *parser) bbox() (spatialArg, error) {
 		return spatialArg{}, errAt(kw.pos, "BBOX takes 4 (or 6) numbers")
 	}
 	minx, miny, maxx, maxy := v[0], v[1], v[2], v[3]
-	for _, x := range []float64{minx, maxx} {
-		if !(x >= -180 && x <= 180) {
-			return spatialArg{}, errAt(kw.pos, "BBOX longitude %g outside [-180, 180]", x)
-		}
-	}
-	if !(miny >= -90 && maxy <= 90 && miny <= maxy) {
-		return spatialArg{}, errAt(kw.pos, "BBOX latitudes must be ordered and within [-90, 90]")
+	if err := geomrule.BBox(minx, miny, maxx, maxy); err != nil {
+		return spatialArg{}, errAt(kw.pos, "BBOX %v", err)
 	}
 	box := func(x0, x1 float64) *geom.Polygon {
 		return geom.NewPolygonFlat(geom.XY, []float64{x0, miny, x1, miny, x1, maxy, x0, maxy, x0, miny}, []int{10}).SetSRID(4326)

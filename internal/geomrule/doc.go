@@ -1,0 +1,35 @@
+// Package geomrule is geoseek's one rule for geometries that come from
+// outside: GeoJSON bodies (documents, OGC API items, imports, NDJSON bulk),
+// search filters and CQL2 literals all pass through Check before anything
+// reaches PostGIS, so every entry point accepts and refuses the same shapes.
+//
+// The rule, in the order Check applies it:
+//
+//   - nesting: a GeometryCollection may hold collections, at most MaxDepth
+//     levels in all. PostGIS walks nested collections recursively in code
+//     that does not stop for statement_timeout or pg_cancel_backend, and the
+//     work grows steeply with depth, so deep nesting is refused up front.
+//   - parts: collection members, polygons, rings and lines of the whole
+//     geometry together are at most Limits.MaxParts.
+//   - vertices: positions of the whole geometry together are at most
+//     Limits.MaxVertices.
+//   - positions: 2 or 3 numbers (longitude, latitude and an optional height,
+//     as RFC 7946 says); measures and longer positions are refused. Every
+//     number is finite, longitude in [-180, 180], latitude in [-90, 90].
+//   - shapes: no empty geometry or member; a LineString has at least 2
+//     positions; a ring is closed and has at least 4 positions.
+//   - winding: polygon rings are rewound in place to RFC 7946's right-hand
+//     rule (exterior counter-clockwise, holes clockwise).
+//
+// Polygons that are invalid in the OGC sense (self-intersecting rings,
+// overlapping holes) are accepted and stored as given: PostGIS answers
+// intersection and distance questions on them, a check would cost more than
+// the whole rest of the rule on large inputs, and repairing would silently
+// change what the user wrote. Query geometries are made valid by the query
+// itself (ST_MakeValid in the search filter's SQL).
+//
+// BBox checks a longitude/latitude box with the same coordinate ranges.
+//
+// docs/operations.md lists the limits; a refusal is a
+// *problem.ValidationError (400 invalid-request) whose reason names the limit.
+package geomrule
