@@ -16,8 +16,8 @@ import (
 // Mode selects the ranking.
 type Mode string
 
-// Search modes. Keyword is implemented here; semantic and hybrid register
-// themselves from semantic*.go and hybrid*.go (see RegisterMode).
+// Search modes. Keyword is keyword.go; semantic and hybrid are
+// semantic_mode.go, answered by the Service's Semantic (Config.Semantic).
 const (
 	ModeKeyword  Mode = "keyword"
 	ModeSemantic Mode = "semantic"

@@ -110,8 +110,8 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	document.NewHandler(pool, a.logger, dcfg).Register(srv.API)
 	scfg := opts.Search
 	scfg.Logger = a.logger
+	scfg.Semantic = search.NewSemantic(pool, set, opts.Semantic)
 	svc := search.NewService(pool, scfg)
-	svc.UseSemantic(search.NewSemantic(pool, set, opts.Semantic))
 
 	// OGC API – Features, clusters, tiles. The change listener tells
 	// search too when a collection is deleted or changed.
