@@ -102,7 +102,8 @@ func (s *Service) Pool() *pgxpool.Pool { return s.pool }
 
 // Plan is a Query resolved against the database: the collection's id and the
 // text search configuration to use. Its methods compile the parts of the
-// single search statement; every value goes into the caller's Args.
+// search's statements (see the package doc); every value goes into the
+// caller's Args.
 type Plan struct {
 	Q            *Query
 	CollectionID int64
