@@ -1,10 +1,10 @@
 package search
 
 // The semantic and hybrid modes of Service.Search, answered by the
-// service's Semantic (Config.Semantic). Semantic search runs its kNN and fetches the page's
-// documents in one statement (semanticPage); hybrid search computes its
-// fused id list (Hybrid), then fetches the page's documents with the
-// keyword mode's hydrate. Hits look the same in every mode (JSON or
+// service's Semantic (Config.Semantic). Semantic search runs its kNN and
+// fetches the page's documents in one statement (semanticPage); hybrid
+// search computes its fused id list (Hybrid), then fetches the page's
+// documents with the keyword mode's hydrate. Hits look the same in every mode (JSON or
 // GeoJSON). Paging is by position: the cursor carries how many hits were
 // served, and each page recomputes the lists to that depth (at most
 // MaxSemanticDepth hits in all).
