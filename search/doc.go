@@ -1,4 +1,5 @@
-// Package search is geoseek's query model and keyword search.
+// Package search is geoseek's query model and its search modes: keyword,
+// semantic (by meaning, over vectors) and hybrid (both, fused).
 //
 // A request (GET query parameters or a POST JSON body) is parsed and validated
 // into a typed Query: the collection, the text, a filter tree (AND/OR/NOT over
@@ -7,14 +8,46 @@
 // field (and the position within it, where a parser knows it), which the HTTP
 // layer answers with 400.
 //
-// A Query compiles to ONE SQL statement. Every value is bound as a $N
-// parameter through an Args builder; identifiers come only from fixed
-// allow-lists (column names written in this package), and user-supplied props
-// paths travel as text[] or jsonpath parameters, never as SQL text. The
-// compiled filter (Query.Where) is a WHERE fragment over the documents table
-// aliased "d", so other rankings (the semantic and hybrid modes in
-// semantic*.go and hybrid*.go) reuse it in the same statement and append their
-// own clauses and parameters to the same Args.
+// Files. query.go is the Query model; parse_values.go parses the query
+// string (GET), parse_body.go the JSON form (the POST body and any filter
+// tree); both build conditions with the constructors of parse_filter.go
+// into the filter model of filter.go, so a condition means the same in
+// either form. service.go resolves a Query into a Plan and picks the mode:
+// keyword.go (with keyword_impact.go, strategy.go and typo.go), or
+// semantic_mode.go for semantic and hybrid search, answered by the
+// Service's Semantic (semantic.go, hybrid.go, semantic_page.go).
+//
+// SQL. Every value is bound as a $N parameter through an Args builder;
+// identifiers come only from fixed allow-lists (column names written in
+// this package), and user-supplied props paths travel as text[] or
+// jsonpath parameters, never as SQL text. The compiled filter (Query.Where)
+// is a WHERE fragment over the documents table aliased "d", which every
+// statement of every mode reuses, appending its own clauses and parameters
+// to the same Args.
+//
+// Round trips. A search is a few statements, each one round trip, in order:
+//
+//   - the collection's row (semantic queries reuse it for a while, see
+//     lookupCollection); the list of text search configurations is read
+//     once per process when lang is given;
+//   - with typo tolerance, one lookup of the query's words in the
+//     collection's word list (none when no word has 5 letters or more);
+//     when the first page finds nothing, a second lookup and page;
+//   - a relevance-ordered keyword query first asks the planner for its
+//     estimated match count (EXPLAIN, Estimate) to choose its Strategy,
+//     unless a cursor, a forced strategy or a corrected query fixes it;
+//     impact ranking then reads one or more tiers before the page;
+//   - the page: ranking and the page's documents in one statement;
+//   - facets, when asked, one statement over the whole matched set.
+//
+// So a relevance search with facets is 3-4 round trips (collection,
+// estimate, page, facets), one more with typo tolerance. A semantic page is
+// one batch (the plan's settings, the kNN with its documents, and the count
+// of unembedded documents; see semantic_page.go), after an estimate of a
+// filter's selectivity when there is a filter (reused for the same filter
+// for a while, see Semantic.estimate). Hybrid search runs the
+// keyword ranking and the kNN, counts the unembedded documents, then
+// fetches the page by id.
 //
 // Keyword search uses websearch_to_tsquery in the requested language or the
 // collection's default (quotes, OR, -negation), optional as-you-type prefix

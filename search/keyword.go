@@ -281,30 +281,54 @@ func (s *Service) keywordPage(ctx context.Context, p *Plan) (*Result, error) {
 		ranked = "SELECT s.id, s.score, s.score AS k, s.n FROM (" + inner + ") s WHERE " + cond + " ORDER BY s.score DESC, s.id LIMIT " + limit
 		order = "page.score DESC, page.id"
 	} else {
-		var expr string
-		expr, kind = p.sortExpr(a)
-		w := where
-		if p.cursor != nil {
-			cond, err := keyset(a, expr, kind, q.Sort.Desc, p.cursor)
-			if err != nil {
-				return nil, err
-			}
-			w += " AND " + cond
-		}
-		ob := expr + dir(q.Sort.Desc) + " NULLS LAST, d.id"
-		if kind == keyID {
-			ob = "d.id" + dir(q.Sort.Desc)
-		}
-		ranked = "SELECT d.id, NULL::real AS score, " + expr + " AS k, NULL::bigint AS n FROM documents d WHERE " + w + " ORDER BY " + ob + " LIMIT " + limit
-		order = "page.k" + dir(q.Sort.Desc) + " NULLS LAST, page.id"
-		if kind == keyID {
-			order = "page.id" + dir(q.Sort.Desc)
+		var err error
+		if ranked, order, kind, err = sortedPage(a, p, where, limit); err != nil {
+			return nil, err
 		}
 	}
 	hits, keys, n, err := s.hydrate(ctx, p, a, ranked, order, tsq, kind, byIDs)
 	if err != nil {
 		return nil, err
 	}
+	res := s.keywordResult(p, hits, keys, n, strat)
+	if q.Facets.Any() {
+		if err := s.facets(ctx, p, p.matchWhere, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// sortedPage is the subquery of a page ordered by p's sort key (not
+// relevance) after p's cursor, and the order of its hydrated rows.
+func sortedPage(a *Args, p *Plan, where, limit string) (ranked, order string, kind keyKind, err error) {
+	q := p.Q
+	expr, kind := p.sortExpr(a)
+	w := where
+	if p.cursor != nil {
+		cond, err := keyset(a, expr, kind, q.Sort.Desc, p.cursor)
+		if err != nil {
+			return "", "", kind, err
+		}
+		w += " AND " + cond
+	}
+	ob := expr + dir(q.Sort.Desc) + " NULLS LAST, d.id"
+	if kind == keyID {
+		ob = "d.id" + dir(q.Sort.Desc)
+	}
+	ranked = "SELECT d.id, NULL::real AS score, " + expr + " AS k, NULL::bigint AS n FROM documents d WHERE " + w + " ORDER BY " + ob + " LIMIT " + limit
+	order = "page.k" + dir(q.Sort.Desc) + " NULLS LAST, page.id"
+	if kind == keyID {
+		order = "page.id" + dir(q.Sort.Desc)
+	}
+	return ranked, order, kind, nil
+}
+
+// keywordResult is the page of hits (one more than the limit when another
+// page follows), keys their sort keys, and n the number of candidates strat
+// ranked, as a Result with its next cursor.
+func (s *Service) keywordResult(p *Plan, hits []Hit, keys []json.RawMessage, n int64, strat Strategy) *Result {
+	q := p.Q
 	res := &Result{Collection: q.Collection, Mode: ModeKeyword, Hits: hits, Ranking: strat}
 	seen := 0
 	if p.cursor != nil {
@@ -321,12 +345,7 @@ func (s *Service) keywordPage(ctx context.Context, p *Plan) (*Result, error) {
 	if p.typo != nil {
 		res.Fuzzy, res.Corrections = true, p.typo.fixes
 	}
-	if q.Facets.Any() {
-		if err := s.facets(ctx, p, p.matchWhere, res); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	return res
 }
 
 // matchWhere is the condition of the whole matched set of a keyword query.

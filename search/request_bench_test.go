@@ -3,6 +3,7 @@ package search
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"net/url"
 	"reflect"
 	"testing"
 	"time"
@@ -49,6 +50,22 @@ func BenchmarkParseBodySemantic(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
 		if _, err := ParseBody(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseValues parses a GET /search query string with text,
+// simple filters of several kinds, facets and a sort.
+func BenchmarkParseValues(b *testing.B) {
+	v, err := url.ParseQuery("collection=pkgs&q=image+editor&limit=20&sort=-created&tags=graphics,gtk" +
+		"&prop=specs.memory+>%3D+16&bbox=5,45,15,55&created=2024-01-01/..&facets=tags,props.section&highlight=false")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseValues(v); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -318,18 +318,27 @@ func (s *Semantic) nearest(ctx context.Context, q *Query, depth int, known vecCo
 		return nil, plan, err
 	}
 	plan.Strategy, plan.EstimatedRows, plan.EfSearch, plan.Fallback = kp.Strategy, kp.EstimatedRows, kp.EfSearch, kp.Fallback
-	if q.MinSimilarity != nil {
-		n := 0
-		for _, h := range hits {
-			if h.Score >= *q.MinSimilarity {
-				hits[n] = h
-				n++
-			}
-		}
-		hits = hits[:n]
-	}
-	return hits, plan, nil
+	return keepSimilar(hits, rankedScore, q.MinSimilarity), plan, nil
 }
+
+// keepSimilar drops, in place, the items scoring below min (nil keeps
+// them all). A kNN list is sorted by distance, so what it drops is a tail
+// and the ranks of the rest stay as they are.
+func keepSimilar[T any](items []T, score func(*T) float64, min *float64) []T {
+	if min == nil {
+		return items
+	}
+	n := 0
+	for i := range items {
+		if score(&items[i]) >= *min {
+			items[n] = items[i]
+			n++
+		}
+	}
+	return items[:n]
+}
+
+func rankedScore(r *Ranked) float64 { return r.Score }
 
 // prepareKNN checks that vectors are available and turns q into the kNN
 // query of its collection (embedding q.Text when there is no raw vector).
@@ -395,21 +404,37 @@ func (s *Semantic) KNN(ctx context.Context, k KNN) ([]Ranked, SemanticPlan, erro
 	if err != nil {
 		return nil, plan, err
 	}
-	hits, ef, err := s.run(ctx, k, strategy)
+	var hits []Ranked
+	err = runWithFallback(k, strategy, &plan, func(strategy string) (found, ef int, err error) {
+		hits, ef, err = s.run(ctx, k, strategy)
+		return len(hits), ef, err
+	})
 	if err != nil {
 		return nil, plan, err
 	}
-	if strategy == PlanIterative && len(hits) < k.Depth && k.Force == "" {
-		// Too few rows passed the filter within max_scan_tuples: the filter
-		// matches fewer rows than estimated. Exact is right for those.
+	return hits, plan, nil
+}
+
+// runWithFallback runs k under strategy with run, which returns how many
+// rows of k's list it found. When an iterative scan finds fewer than
+// k.Depth, too few rows passed the filter within max_scan_tuples: the
+// filter matches fewer rows than estimated, and exact is right for those,
+// so run goes again with PlanExact (a forced plan is kept). plan records
+// the strategy that answered, its ef_search and whether it fell back.
+func runWithFallback(k KNN, strategy string, plan *SemanticPlan, run func(strategy string) (found, ef int, err error)) error {
+	found, ef, err := run(strategy)
+	if err != nil {
+		return err
+	}
+	if strategy == PlanIterative && found < k.Depth && k.Force == "" {
 		plan.Fallback = true
 		strategy = PlanExact
-		if hits, ef, err = s.run(ctx, k, strategy); err != nil {
-			return nil, plan, err
+		if _, ef, err = run(strategy); err != nil {
+			return err
 		}
 	}
 	plan.Strategy, plan.EfSearch = strategy, ef
-	return hits, plan, nil
+	return nil
 }
 
 // choose checks k and picks its plan: k.Force when set, plain HNSW without

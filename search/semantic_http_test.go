@@ -61,8 +61,7 @@ func newVecServer(t *testing.T) *vecServer {
 	_, err = embedder.EmbedDocuments(ctx, db.Pool, set, ids)
 	require.NoError(t, err)
 
-	svc := search.NewService(db.Pool, search.Config{})
-	svc.UseSemantic(search.NewSemantic(db.Pool, set, search.SemanticConfig{}))
+	svc := search.NewService(db.Pool, search.Config{Semantic: search.NewSemantic(db.Pool, set, search.SemanticConfig{})})
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
 	r.Use(auth.Middleware(auth.NewStore(db.Pool), false))

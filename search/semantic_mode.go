@@ -1,10 +1,10 @@
 package search
 
-// The semantic and hybrid modes of Service.Search, registered with
-// RegisterMode. Semantic search runs its kNN and fetches the page's
-// documents in one statement (semanticPage); hybrid search computes its
-// fused id list (Hybrid), then fetches the page's documents with the
-// keyword mode's hydrate. Hits look the same in every mode (JSON or
+// The semantic and hybrid modes of Service.Search, answered by the
+// service's Semantic (Config.Semantic). Semantic search runs its kNN and
+// fetches the page's documents in one statement (semanticPage); hybrid
+// search computes its fused id list (Hybrid), then fetches the page's
+// documents with the keyword mode's hydrate. Hits look the same in every mode (JSON or
 // GeoJSON). Paging is by position: the cursor carries how many hits were
 // served, and each page recomputes the lists to that depth (at most
 // MaxSemanticDepth hits in all).
@@ -13,39 +13,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
-
-func init() {
-	RegisterMode(ModeSemantic, semanticMode)
-	RegisterMode(ModeHybrid, hybridMode)
-}
-
-// semantics holds the Semantic of each Service (UseSemantic).
-var semantics sync.Map // *Service -> *Semantic
-
-// UseSemantic makes s answer mode=semantic and mode=hybrid with sem (its
-// embedders and plan settings). Without it, a Service uses a Semantic with
-// the offline embedder and default settings on its own pool, so collections
-// whose embedder is "openai" answer 503 until UseSemantic is called with a
-// configured embed.Set.
-func (s *Service) UseSemantic(sem *Semantic) { semantics.Store(s, sem) }
-
-func semanticFor(s *Service) (*Semantic, error) {
-	if v, ok := semantics.Load(s); ok {
-		return v.(*Semantic), nil
-	}
-	set, err := embedder.NewSet(embedder.Config{})
-	if err != nil {
-		return nil, err
-	}
-	v, _ := semantics.LoadOrStore(s, NewSemantic(s.Pool(), set, SemanticConfig{}))
-	return v.(*Semantic), nil
-}
 
 // pageWindow returns the number of hits served before this page and the
 // depth the ranked lists must reach (one more than the page, to know
@@ -127,29 +99,21 @@ func mustJSON(v any) json.RawMessage {
 }
 
 // semanticMode is mode=semantic (semanticPage).
-func semanticMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
-	sem, err := semanticFor(s)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) semanticMode(ctx context.Context, p *Plan) (*Result, error) {
 	offset, depth, err := pageWindow(p)
 	if err != nil {
 		return nil, err
 	}
-	return s.semanticPage(ctx, sem, p, offset, depth)
+	return s.semanticPage(ctx, s.sem, p, offset, depth)
 }
 
 // hybridMode is mode=hybrid.
-func hybridMode(ctx context.Context, s *Service, p *Plan) (*Result, error) {
-	sem, err := semanticFor(s)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) hybridMode(ctx context.Context, p *Plan) (*Result, error) {
 	offset, depth, err := pageWindow(p)
 	if err != nil {
 		return nil, err
 	}
-	fused, plan, err := sem.hybrid(ctx, p.Q, HybridDepth(depth), s.keywordRanker(p), knownCollection(p))
+	fused, plan, err := s.sem.hybrid(ctx, p.Q, HybridDepth(depth), s.keywordRanker(p), knownCollection(p))
 	if err != nil {
 		return nil, err
 	}

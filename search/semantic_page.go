@@ -47,33 +47,17 @@ func (s *Service) semanticPage(ctx context.Context, sem *Semantic, p *Plan, offs
 	if err != nil {
 		return nil, err
 	}
-	page, err := s.semanticRows(ctx, sem, p, k, strategy, offset)
+	var page semanticRowsResult
+	err = runWithFallback(k, strategy, &plan, func(strategy string) (found, ef int, err error) {
+		page, err = s.semanticRows(ctx, sem, p, k, strategy, offset)
+		return offset + len(page.hits), page.ef, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if strategy == PlanIterative && offset+len(page.hits) < k.Depth {
-		// As in KNN: too few rows passed the filter within max_scan_tuples.
-		plan.Fallback = true
-		strategy = PlanExact
-		if page, err = s.semanticRows(ctx, sem, p, k, strategy, offset); err != nil {
-			return nil, err
-		}
-	}
-	plan.Strategy, plan.EfSearch = strategy, page.ef
-
-	// Hits below the minimum similarity are a tail of the list (it is
-	// sorted by distance), so dropping them leaves the ranks as they are.
-	hits, ranks := page.hits, page.ranks
-	if q.MinSimilarity != nil {
-		n := 0
-		for i := range hits {
-			if ranks[i].Score >= *q.MinSimilarity {
-				hits[n], ranks[n] = hits[i], ranks[i]
-				n++
-			}
-		}
-		hits, ranks = hits[:n], ranks[:n]
-	}
+	// A hit's score is its rank's, so both lists keep the same entries.
+	hits := keepSimilar(page.hits, hitScore, q.MinSimilarity)
+	ranks := keepSimilar(page.ranks, rankedScore, q.MinSimilarity)
 	res := &Result{Collection: q.Collection, Mode: q.Mode, Hits: []Hit{}, Unembedded: &page.unembedded}
 	if len(hits) > q.Limit {
 		end := offset + q.Limit
@@ -191,3 +175,5 @@ func scanSemanticHit(rows pgx.Rows) (Hit, float64, error) {
 	h.fill(props, geo, lo, up, loInc, upInc, hasP)
 	return h, dist, nil
 }
+
+func hitScore(h *Hit) float64 { return *h.Score }

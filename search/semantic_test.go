@@ -495,8 +495,7 @@ func TestSemanticPageEqualsRankThenFetch(t *testing.T) {
 		WHERE id = (SELECT min(id) FROM documents WHERE collection_id = $1 AND 'p10' = ANY(tags))`, f.cid); err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(f.db.Pool, Config{})
-	svc.UseSemantic(f.sem)
+	svc := NewService(f.db.Pool, Config{Semantic: f.sem})
 	plans := map[string]bool{}
 	for _, c := range []struct {
 		name   string

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/document"
+	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -44,6 +45,12 @@ type Config struct {
 	// Collections is the collections cache semantic queries read through;
 	// nil: one of its own on the pool. Share it with the other domains.
 	Collections *document.Collections
+	// Semantic answers mode=semantic and mode=hybrid (its embedders and
+	// plan settings). Nil means a Semantic with the offline embedder and
+	// default settings on the service's pool, so collections whose embedder
+	// is "openai" answer 503 unless a Semantic with a configured embed.Set
+	// is given.
+	Semantic *Semantic
 }
 
 // Service runs searches on the documents table.
@@ -56,6 +63,7 @@ type Service struct {
 	trace  func(sql string, args []any)
 	noRUM  bool
 	logger *slog.Logger
+	sem    *Semantic
 
 	colls *document.Collections
 
@@ -67,9 +75,17 @@ type Service struct {
 
 // NewService returns a Service on pool.
 func NewService(pool *pgxpool.Pool, cfg Config) *Service {
-	s := &Service{pool: pool, secret: cfg.CursorSecret, window: cfg.CandidateWindow, noRUM: cfg.DisableRUM, logger: cfg.Logger, colls: cfg.Collections}
+	s := &Service{pool: pool, secret: cfg.CursorSecret, window: cfg.CandidateWindow, noRUM: cfg.DisableRUM, logger: cfg.Logger,
+		colls: cfg.Collections, sem: cfg.Semantic}
 	if s.colls == nil {
 		s.colls = document.NewCollections(pool)
+	}
+	if s.sem == nil {
+		// The zero embed.Config (the offline embedder) is always valid; were
+		// it not, the semantic modes answer 503 (see Search).
+		if set, err := embedder.NewSet(embedder.Config{}); err == nil {
+			s.sem = NewSemantic(pool, set, SemanticConfig{Collections: s.colls})
+		}
 	}
 	if len(s.secret) == 0 {
 		s.secret = make([]byte, 32)
@@ -93,7 +109,8 @@ func (s *Service) Pool() *pgxpool.Pool { return s.pool }
 
 // Plan is a Query resolved against the database: the collection's id and the
 // text search configuration to use. Its methods compile the parts of the
-// single search statement; every value goes into the caller's Args.
+// search's statements (see the package doc); every value goes into the
+// caller's Args.
 type Plan struct {
 	Q            *Query
 	CollectionID int64
@@ -107,44 +124,28 @@ type Plan struct {
 	typo         *typoPlan // corrections of the text query, see typo.go
 }
 
-// ModeFunc runs one search mode. Semantic and hybrid search register theirs
-// with RegisterMode from their own files.
-type ModeFunc func(ctx context.Context, s *Service, p *Plan) (*Result, error)
-
-var (
-	modesMu sync.RWMutex
-	modes   = map[Mode]ModeFunc{}
-)
-
-// RegisterMode installs the implementation of a search mode; call it from an
-// init function. ModeKeyword is built in and cannot be replaced.
-func RegisterMode(m Mode, f ModeFunc) {
-	modesMu.Lock()
-	defer modesMu.Unlock()
-	if m == ModeKeyword {
-		panic("search: keyword mode is built in")
-	}
-	modes[m] = f
-}
-
 // Search runs q. Errors: *problem.ValidationError for a bad language or
 // cursor, problem.ErrNotFound for an unknown collection, problem.ErrTimeout
-// when the statement timeout hits.
+// when the statement timeout hits, problem.ErrUnavailable for a mode this
+// service cannot answer.
 func (s *Service) Search(ctx context.Context, q *Query) (*Result, error) {
 	p, err := s.Prepare(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	if q.Mode == ModeKeyword {
+	switch q.Mode {
+	case ModeKeyword:
 		return s.keyword(ctx, p)
+	case ModeSemantic:
+		if s.sem != nil {
+			return s.semanticMode(ctx, p)
+		}
+	case ModeHybrid:
+		if s.sem != nil {
+			return s.hybridMode(ctx, p)
+		}
 	}
-	modesMu.RLock()
-	f := modes[q.Mode]
-	modesMu.RUnlock()
-	if f == nil {
-		return nil, fmt.Errorf("search: mode %s is not available in this build: %w", q.Mode, problem.ErrUnavailable)
-	}
-	return f(ctx, s, p)
+	return nil, fmt.Errorf("search: mode %s is not available: %w", q.Mode, problem.ErrUnavailable)
 }
 
 // Prepare resolves q's collection and language and checks its cursor.
@@ -211,8 +212,8 @@ func collectionError(name string, err error) error {
 // document.CollectionTTL.
 func (s *Service) ForgetCollection(id int64) {
 	s.colls.Forget(id)
-	if sem, err := semanticFor(s); err == nil && sem.colls != s.colls {
-		sem.colls.Forget(id)
+	if s.sem != nil && s.sem.colls != s.colls {
+		s.sem.colls.Forget(id)
 	}
 }
 

@@ -167,39 +167,12 @@ func tsqTokens(s string) ([]tsqTok, error) {
 		case c == ' ':
 			i++
 		case c == '\'':
-			var b strings.Builder
-			j := i + 1
-			closed := false
-			for j < len(s) {
-				if s[j] == '\\' && j+1 < len(s) {
-					b.WriteByte(s[j+1])
-					j += 2
-					continue
-				}
-				if s[j] == '\'' {
-					if j+1 < len(s) && s[j+1] == '\'' {
-						b.WriteByte('\'')
-						j += 2
-						continue
-					}
-					closed = true
-					j++
-					break
-				}
-				b.WriteByte(s[j])
-				j++
-			}
-			if !closed {
+			lexeme, j, ok := tsqLiteral(s, i)
+			if !ok {
 				return nil, errTSQuerySyntax
 			}
-			k := j
-			if k < len(s) && s[k] == ':' {
-				k++
-				for k < len(s) && strings.IndexByte("*ABCDabcd", s[k]) >= 0 {
-					k++
-				}
-			}
-			out = append(out, tsqTok{text: s[i:j], lexeme: b.String(), suffix: s[j:k], literal: true, negated: neg[len(neg)-1] || pending})
+			k := tsqWeights(s, j)
+			out = append(out, tsqTok{text: s[i:j], lexeme: lexeme, suffix: s[j:k], literal: true, negated: neg[len(neg)-1] || pending})
 			pending = false
 			i = k
 		case c == '!':
@@ -222,18 +195,12 @@ func tsqTokens(s string) ([]tsqTok, error) {
 			out = append(out, tsqTok{text: string(c)})
 			i++
 		case c == '<':
-			j := strings.IndexByte(s[i:], '>')
-			if j < 0 {
+			op, ok := tsqPhraseOp(s[i:])
+			if !ok {
 				return nil, errTSQuerySyntax
 			}
-			op := s[i : i+j+1]
-			if inner := op[1 : len(op)-1]; inner != "-" {
-				if _, err := strconv.Atoi(inner); err != nil {
-					return nil, errTSQuerySyntax
-				}
-			}
 			out = append(out, tsqTok{text: op})
-			i += j + 1
+			i += len(op)
 		default:
 			return nil, errTSQuerySyntax
 		}
@@ -242,6 +209,60 @@ func tsqTokens(s string) ([]tsqTok, error) {
 		return nil, errTSQuerySyntax
 	}
 	return out, nil
+}
+
+// tsqLiteral reads the quoted lexeme starting at s[i] (a quote): its
+// unescaped text and the index after its closing quote; ok is false when
+// it is not closed.
+func tsqLiteral(s string, i int) (lexeme string, end int, ok bool) {
+	var b strings.Builder
+	j := i + 1
+	for j < len(s) {
+		if s[j] == '\\' && j+1 < len(s) {
+			b.WriteByte(s[j+1])
+			j += 2
+			continue
+		}
+		if s[j] == '\'' {
+			if j+1 < len(s) && s[j+1] == '\'' {
+				b.WriteByte('\'')
+				j += 2
+				continue
+			}
+			return b.String(), j + 1, true
+		}
+		b.WriteByte(s[j])
+		j++
+	}
+	return "", j, false
+}
+
+// tsqWeights returns the index after the ":*ABCD" suffix (prefix match and
+// weights) of a literal ending at s[j], or j when it has none.
+func tsqWeights(s string, j int) int {
+	k := j
+	if k < len(s) && s[k] == ':' {
+		k++
+		for k < len(s) && strings.IndexByte("*ABCDabcd", s[k]) >= 0 {
+			k++
+		}
+	}
+	return k
+}
+
+// tsqPhraseOp reads the phrase operator ("<->" or "<N>") s starts with.
+func tsqPhraseOp(s string) (string, bool) {
+	j := strings.IndexByte(s, '>')
+	if j < 0 {
+		return "", false
+	}
+	op := s[:j+1]
+	if inner := op[1 : len(op)-1]; inner != "-" {
+		if _, err := strconv.Atoi(inner); err != nil {
+			return "", false
+		}
+	}
+	return op, true
 }
 
 // quoteLexeme writes w as a tsquery literal.

@@ -114,10 +114,10 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	scfg := opts.Search
 	scfg.Logger = a.logger
 	scfg.Collections = colls
-	svc := search.NewService(pool, scfg)
 	semcfg := opts.Semantic
 	semcfg.Collections = colls
-	svc.UseSemantic(search.NewSemantic(pool, set, semcfg))
+	scfg.Semantic = search.NewSemantic(pool, set, semcfg)
+	svc := search.NewService(pool, scfg)
 
 	// OGC API – Features, clusters, tiles.
 	gopts := opts.Geo
