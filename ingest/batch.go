@@ -20,9 +20,11 @@ import (
 // Eight single-row statements in one transaction cost as much as eight
 // transactions.
 //
-// A batch is all or nothing. When it fails (one photo's row is refused, a
-// hook fails), it rolls back and each of its photos is stored alone, as
-// before batching, so one bad photo still fails alone.
+// A batch is all or nothing (Service.store, commit.go). When it fails (one
+// photo's row is refused, a hook fails), it rolls back and each of its
+// photos is stored alone, as a batch of one, so one bad photo still fails
+// alone. An upload's photo that finds no other ready is a batch of one too:
+// there is one path from a staged file to a committed row.
 
 // maxBatch bounds the photos of one transaction.
 const maxBatch = 32
