@@ -80,70 +80,10 @@ func (h *Handler) upload(c *gin.Context) {
 		httpx.Respond(c, fmt.Errorf("%w: send multipart/form-data with one or more file parts", problem.ErrUnsupportedMedia))
 		return
 	}
-	ctx := c.Request.Context()
-	mr := multipart.NewReader(c.Request.Body, params["boundary"])
-	var results []FileResult
-	var errs []error
-	fields := 0
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if len(results) == 0 {
-				httpx.Respond(c, problem.Invalid("body", "malformed multipart body: %v", err))
-				return
-			}
-			results = append(results, errorResult("", problem.Invalid("body", "malformed multipart body: %v", err)))
-			errs = append(errs, err)
-			break
-		}
-		if part.FileName() == "" { // ordinary form field: ignore, but not endlessly
-			_ = part.Close()
-			if fields++; fields > maxFormFields {
-				err := problem.Invalid("body", "more than %d non-file form fields", maxFormFields)
-				if len(results) == 0 {
-					httpx.Respond(c, err)
-					return
-				}
-				results = append(results, errorResult("", err))
-				errs = append(errs, err)
-				break
-			}
-			continue
-		}
-		name := cleanName(part.FileName())
-		if len(results) >= h.svc.cfg.MaxFiles {
-			err := fmt.Errorf("%w: at most %d files per request", problem.ErrTooLarge, h.svc.cfg.MaxFiles)
-			results = append(results, errorResult(name, err))
-			errs = append(errs, err)
-			_ = part.Close()
-			break
-		}
-		p, created, err := h.svc.Ingest(ctx, name, part)
-		_ = part.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				httpx.Respond(c, ctx.Err())
-				return
-			}
-			results = append(results, errorResult(name, err))
-			errs = append(errs, err)
-			if _, known := problem.From(err); !known {
-				// Unexpected: logged once here, its text not sent.
-				h.svc.log.ErrorContext(ctx, "ingest: upload failed", "file", name, "err", err,
-					"request_id", c.GetString(httpx.RequestIDKey))
-				_ = c.Error(err)
-			}
-			continue
-		}
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		results = append(results, FileResult{File: name, Status: status, Photo: p})
-		errs = append(errs, nil)
+	results, errs, err := h.ingestParts(c, multipart.NewReader(c.Request.Body, params["boundary"]))
+	if err != nil {
+		httpx.Respond(c, err)
+		return
 	}
 	if len(results) == 0 {
 		httpx.Respond(c, problem.Invalid("file", "no file parts in the request"))
@@ -174,6 +114,75 @@ func (h *Handler) upload(c *gin.Context) {
 	d.RequestID = c.GetString(httpx.RequestIDKey)
 	_ = c.Error(errs[0])
 	httpx.Write(c, d)
+}
+
+// ingestParts ingests the file parts of an upload, one at a time as they
+// stream in, and returns a result and an error (nil on success) per file.
+// A failure of one file is its result; the error returned fails the whole
+// request (a malformed body before any file, or the request ending).
+func (h *Handler) ingestParts(c *gin.Context, mr *multipart.Reader) ([]FileResult, []error, error) {
+	ctx := c.Request.Context()
+	var results []FileResult
+	var errs []error
+	fields := 0
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if len(results) == 0 {
+				return nil, nil, problem.Invalid("body", "malformed multipart body: %v", err)
+			}
+			results = append(results, errorResult("", problem.Invalid("body", "malformed multipart body: %v", err)))
+			errs = append(errs, err)
+			break
+		}
+		if part.FileName() == "" { // ordinary form field: ignore, but not endlessly
+			_ = part.Close()
+			if fields++; fields > maxFormFields {
+				err := problem.Invalid("body", "more than %d non-file form fields", maxFormFields)
+				if len(results) == 0 {
+					return nil, nil, err
+				}
+				results = append(results, errorResult("", err))
+				errs = append(errs, err)
+				break
+			}
+			continue
+		}
+		name := cleanName(part.FileName())
+		if len(results) >= h.svc.cfg.MaxFiles {
+			err := fmt.Errorf("%w: at most %d files per request", problem.ErrTooLarge, h.svc.cfg.MaxFiles)
+			results = append(results, errorResult(name, err))
+			errs = append(errs, err)
+			_ = part.Close()
+			break
+		}
+		p, created, err := h.svc.Ingest(ctx, name, part)
+		_ = part.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, ctx.Err()
+			}
+			results = append(results, errorResult(name, err))
+			errs = append(errs, err)
+			if _, known := problem.From(err); !known {
+				// Unexpected: logged once here, its text not sent.
+				h.svc.log.ErrorContext(ctx, "ingest: upload failed", "file", name, "err", err,
+					"request_id", c.GetString(httpx.RequestIDKey))
+				_ = c.Error(err)
+			}
+			continue
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		results = append(results, FileResult{File: name, Status: status, Photo: p})
+		errs = append(errs, nil)
+	}
+	return results, errs, nil
 }
 
 func errorResult(name string, err error) FileResult {

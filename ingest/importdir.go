@@ -92,6 +92,31 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 		opt.Concurrency = DefaultConcurrency()
 	}
 	start := time.Now()
+	paths, err := listFiles(dirs)
+	if err != nil {
+		return ImportSummary{}, err
+	}
+	t := &importTally{sum: ImportSummary{Files: len(paths)}}
+	if opt.ProgressLines > 0 && opt.Progress != nil {
+		defer t.printLines(opt.Progress, opt.ProgressLines, start)()
+	} else {
+		t.bar = newProgress(opt.Progress, len(paths))
+	}
+	s.importFiles(ctx, paths, opt, t)
+	if t.bar != nil && !t.bar.IsFinished() {
+		// Stopped early (ctx ended): leave the bar where it is.
+		_ = t.bar.Exit()
+		fmt.Fprintln(opt.Progress)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sum.Elapsed = time.Since(start)
+	return t.sum, ctx.Err()
+}
+
+// listFiles lists the regular files under dirs, recursively, without
+// following symbolic links or entering hidden entries.
+func listFiles(dirs []string) ([]string, error) {
 	var paths []string
 	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -110,68 +135,83 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 			return nil
 		})
 		if err != nil {
-			return ImportSummary{}, fmt.Errorf("ingest: import %s: %w", dir, err)
+			return nil, fmt.Errorf("ingest: import %s: %w", dir, err)
 		}
 	}
+	return paths, nil
+}
 
+// importTally counts an import's outcomes as they come, from many
+// goroutines, and moves its progress bar.
+type importTally struct {
+	mu  sync.Mutex
+	sum ImportSummary
+	bar *progressbar.ProgressBar
+}
+
+// record counts the outcome of the file at path.
+func (t *importTally) record(path string, size int64, created bool, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sum := &t.sum
+	switch {
+	case errors.Is(err, problem.ErrUnsupportedMedia):
+		sum.Skipped++
+	case err != nil:
+		sum.Failed++
+		if len(sum.Errors) < maxImportErrors {
+			sum.Errors = append(sum.Errors, ImportError{Path: path, Err: err.Error()})
+		}
+	case created:
+		sum.Created++
+	default:
+		sum.Existing++
+	}
+	sum.Bytes += size
+	if t.bar != nil {
+		if sum.Failed > 0 {
+			t.bar.Describe(fmt.Sprintf("importing (%d failed)", sum.Failed))
+		}
+		_ = t.bar.Add(1)
+	}
+}
+
+// printLines prints a line on w now and one every interval, until the
+// returned stop is called.
+func (t *importTally) printLines(w io.Writer, every time.Duration, start time.Time) (stop func()) {
+	total := t.sum.Files
+	fmt.Fprintf(w, "importing %d files\n", total)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+				t.mu.Lock()
+				n := t.sum.Created + t.sum.Existing + t.sum.Skipped + t.sum.Failed
+				failed := t.sum.Failed
+				t.mu.Unlock()
+				el := time.Since(start)
+				fmt.Fprintf(w, "importing: %d of %d files (%d failed), %.1f files/s, %.0f s\n",
+					n, total, failed, float64(n)/el.Seconds(), el.Seconds())
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// importFiles ingests paths, recording each outcome in t, and returns when
+// all are done or ctx ends.
+func (s *Service) importFiles(ctx context.Context, paths []string, opt ImportOptions, t *importTally) {
 	var (
-		mu   sync.Mutex
-		sum  = ImportSummary{Files: len(paths)}
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
-	var bar *progressbar.ProgressBar
-	if opt.ProgressLines > 0 && opt.Progress != nil {
-		fmt.Fprintf(opt.Progress, "importing %d files\n", len(paths))
-		stop := make(chan struct{})
-		done := make(chan struct{})
-		defer func() { close(stop); <-done }()
-		go func() {
-			defer close(done)
-			t := time.NewTicker(opt.ProgressLines)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					mu.Lock()
-					n := sum.Created + sum.Existing + sum.Skipped + sum.Failed
-					failed := sum.Failed
-					mu.Unlock()
-					el := time.Since(start)
-					fmt.Fprintf(opt.Progress, "importing: %d of %d files (%d failed), %.1f files/s, %.0f s\n",
-						n, len(paths), failed, float64(n)/el.Seconds(), el.Seconds())
-				}
-			}
-		}()
-	} else {
-		bar = newProgress(opt.Progress, len(paths))
-	}
-	record := func(path string, size int64, created bool, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case errors.Is(err, problem.ErrUnsupportedMedia):
-			sum.Skipped++
-		case err != nil:
-			sum.Failed++
-			if len(sum.Errors) < maxImportErrors {
-				sum.Errors = append(sum.Errors, ImportError{Path: path, Err: err.Error()})
-			}
-		case created:
-			sum.Created++
-		default:
-			sum.Existing++
-		}
-		sum.Bytes += size
-		if bar != nil {
-			if sum.Failed > 0 {
-				bar.Describe(fmt.Sprintf("importing (%d failed)", sum.Failed))
-			}
-			_ = bar.Add(1)
-		}
-	}
 	// Readers hash files and read their metadata, then hand each to a
 	// goroutine of its own that flushes it to disk and waits for its batch
 	// to commit: a reader waits on neither the disk nor the database, so
@@ -190,7 +230,7 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 				}
 				it, err := s.prepareFile(paths[i], opt.Move)
 				if err != nil {
-					record(paths[i], 0, false, err)
+					t.record(paths[i], 0, false, err)
 					continue
 				}
 				select {
@@ -211,21 +251,12 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 						}
 						size = 0
 					}
-					record(path, size, r.created, r.err)
+					t.record(path, size, r.created, r.err)
 				}(paths[i])
 			}
 		}()
 	}
 	wg.Wait()
-	if bar != nil && !bar.IsFinished() {
-		// Stopped early (ctx ended): leave the bar where it is.
-		_ = bar.Exit()
-		fmt.Fprintln(opt.Progress)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	sum.Elapsed = time.Since(start)
-	return sum, ctx.Err()
 }
 
 // DefaultConcurrency is ImportDirs' default: two files read per core.

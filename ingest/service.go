@@ -90,6 +90,7 @@ type Service struct {
 	thumbSem  chan struct{}
 	// commits takes ingests ready for their rows to the committer (batch.go).
 	commits chan *commitItem
+	photos  *photoWriter
 }
 
 // New returns the service, creating the data directories. jobs may be nil
@@ -107,7 +108,7 @@ func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) 
 	}
 	s := &Service{cfg: cfg, pool: pool, jobs: jobs, log: logger, originals: o,
 		thumbs: filepath.Join(cfg.DataDir, "thumbnails"), thumbSem: make(chan struct{}, 2),
-		commits: make(chan *commitItem)}
+		commits: make(chan *commitItem), photos: newPhotoWriter()}
 	for range committers {
 		go s.commitLoop()
 	}
@@ -120,69 +121,97 @@ func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) 
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }
 
-// Photo is a stored photo as the API shows it.
+// Photo is a stored photo as the API shows it. Its db tags name the
+// columns of photoSelect it is scanned from.
 type Photo struct {
-	ID               int64           `json:"id"`
-	SHA256           string          `json:"sha256"`
-	Size             int64           `json:"size"`
-	Mime             string          `json:"mime"`
-	OriginalName     string          `json:"original_name"`
-	Title            string          `json:"title"`
-	Width            *int            `json:"width"`
-	Height           *int            `json:"height"`
-	TakenAt          *time.Time      `json:"taken_at"`
-	TakenLocal       *string         `json:"taken_local"`
-	UTCOffsetMinutes *int            `json:"utc_offset_minutes"`
-	TZSource         string          `json:"tz_source"`
-	TZName           *string         `json:"tz_name"`
-	CameraMake       *string         `json:"camera_make"`
-	CameraModel      *string         `json:"camera_model"`
-	Lens             *string         `json:"lens"`
-	Orientation      *int            `json:"orientation"`
-	Lat              *float64        `json:"lat"`
-	Lon              *float64        `json:"lon"`
-	AltM             *float64        `json:"alt_m"`
-	ImgDirection     *float64        `json:"img_direction"`
-	GPSRefMissing    bool            `json:"gps_ref_missing"`
-	EXIFError        *string         `json:"exif_error"`
-	PHash            *string         `json:"phash"`
-	Place            *Place          `json:"place"`
-	Geometry         json.RawMessage `json:"geometry"`
-	EXIF             json.RawMessage `json:"exif,omitempty"`
-	CreatedAt        time.Time       `json:"created_at"`
-	StorageKey       string          `json:"-"`
+	ID               int64           `json:"id" db:"document_id"`
+	SHA256           string          `json:"sha256" db:"sha256"`
+	Size             int64           `json:"size" db:"size_bytes"`
+	Mime             string          `json:"mime" db:"mime"`
+	OriginalName     string          `json:"original_name" db:"original_name"`
+	Title            string          `json:"title" db:"title"`
+	Width            *int            `json:"width" db:"width"`
+	Height           *int            `json:"height" db:"height"`
+	TakenAt          *time.Time      `json:"taken_at" db:"taken_at"`
+	TakenLocal       *string         `json:"taken_local" db:"taken_local"`
+	UTCOffsetMinutes *int            `json:"utc_offset_minutes" db:"utc_offset_minutes"`
+	TZSource         string          `json:"tz_source" db:"tz_source"`
+	TZName           *string         `json:"tz_name" db:"tz_name"`
+	CameraMake       *string         `json:"camera_make" db:"camera_make"`
+	CameraModel      *string         `json:"camera_model" db:"camera_model"`
+	Lens             *string         `json:"lens" db:"lens"`
+	Orientation      *int            `json:"orientation" db:"orientation"`
+	Lat              *float64        `json:"lat" db:"lat"`
+	Lon              *float64        `json:"lon" db:"lon"`
+	AltM             *float64        `json:"alt_m" db:"alt_m"`
+	ImgDirection     *float64        `json:"img_direction" db:"img_direction"`
+	GPSRefMissing    bool            `json:"gps_ref_missing" db:"gps_ref_missing"`
+	EXIFError        *string         `json:"exif_error" db:"exif_error"`
+	PHash            *string         `json:"phash" db:"phash"`
+	Place            *Place          `json:"place" db:"-"` // from photoRead.PlaceJSON
+	Geometry         json.RawMessage `json:"geometry" db:"geometry"`
+	EXIF             json.RawMessage `json:"exif,omitempty" db:"-"` // selected by some queries only (photoEXIFRead)
+	CreatedAt        time.Time       `json:"created_at" db:"created_at"`
+	StorageKey       string          `json:"-" db:"storage_key"`
 }
 
-const photoCols = `
-p.document_id, encode(p.sha256, 'hex'), p.size_bytes, p.mime, p.original_name, d.title,
-p.width, p.height, p.taken_at, to_char(p.taken_local, 'YYYY-MM-DD"T"HH24:MI:SS'),
+// photoSelect are the columns of a Photo, named as its db tags say.
+const photoSelect = `
+p.document_id, encode(p.sha256, 'hex') AS sha256, p.size_bytes, p.mime, p.original_name, d.title,
+p.width, p.height, p.taken_at, to_char(p.taken_local, 'YYYY-MM-DD"T"HH24:MI:SS') AS taken_local,
 p.utc_offset_minutes, p.tz_source, p.tz_name, p.camera_make, p.camera_model, p.lens,
 p.orientation, p.lat, p.lon, p.alt_m, p.img_direction, p.gps_ref_missing, p.exif_error,
-CASE WHEN p.phash IS NOT NULL THEN lpad(to_hex(p.phash), 16, '0') END,
-d.props -> 'place', COALESCE(ST_AsGeoJSON(p.geom)::text, 'null'), p.created_at, p.storage_key`
+CASE WHEN p.phash IS NOT NULL THEN lpad(to_hex(p.phash), 16, '0') END AS phash,
+d.props -> 'place' AS place, COALESCE(ST_AsGeoJSON(p.geom)::text, 'null') AS geometry,
+p.created_at, p.storage_key`
 
 const photoFrom = ` FROM photos p JOIN documents d ON d.id = p.document_id `
 
-func scanPhoto(row pgx.Row, extra ...any) (*Photo, error) {
-	var p Photo
-	var place []byte
-	var geomText string
-	dest := []any{&p.ID, &p.SHA256, &p.Size, &p.Mime, &p.OriginalName, &p.Title,
-		&p.Width, &p.Height, &p.TakenAt, &p.TakenLocal, &p.UTCOffsetMinutes, &p.TZSource, &p.TZName,
-		&p.CameraMake, &p.CameraModel, &p.Lens, &p.Orientation, &p.Lat, &p.Lon, &p.AltM,
-		&p.ImgDirection, &p.GPSRefMissing, &p.EXIFError, &p.PHash, &place, &geomText, &p.CreatedAt, &p.StorageKey}
-	if err := row.Scan(append(dest, extra...)...); err != nil {
-		return nil, err
-	}
-	if len(place) > 0 && string(place) != "null" {
+// photoRead is a row of photoSelect.
+type photoRead struct {
+	Photo
+	// PlaceJSON is the document's place, kept raw: a place that does not
+	// parse (props are the document API's to change) is no place.
+	PlaceJSON []byte `db:"place"`
+}
+
+// photo returns the row's photo.
+func (r *photoRead) photo() *Photo {
+	if len(r.PlaceJSON) > 0 && string(r.PlaceJSON) != "null" {
 		var pl Place
-		if err := json.Unmarshal(place, &pl); err == nil && !pl.empty() {
-			p.Place = &pl
+		if err := json.Unmarshal(r.PlaceJSON, &pl); err == nil && !pl.empty() {
+			r.Place = &pl
 		}
 	}
-	p.Geometry = json.RawMessage(geomText)
-	return &p, nil
+	return &r.Photo
 }
+
+// photoEXIFRead is a row of photoSelect and the photo's EXIF.
+type photoEXIFRead struct {
+	photoRead
+	EXIF json.RawMessage `db:"exif"`
+}
+
+func scanPhoto(row pgx.CollectableRow) (*Photo, error) {
+	r, err := pgx.RowToAddrOfStructByName[photoRead](row)
+	if err != nil {
+		return nil, err
+	}
+	return r.photo(), nil
+}
+
+func scanPhotoEXIF(row pgx.CollectableRow) (*Photo, error) {
+	r, err := pgx.RowToAddrOfStructByName[photoEXIFRead](row)
+	if err != nil {
+		return nil, err
+	}
+	p := r.photo()
+	p.EXIF = r.EXIF
+	return p, nil
+}
+
+// collectPhotos scans rows of photoSelect.
+func collectPhotos(rows pgx.Rows) ([]*Photo, error) { return pgx.CollectRows(rows, scanPhoto) }
 
 // Get returns photo id with its full EXIF tag set, or problem.ErrNotFound.
 func (s *Service) Get(ctx context.Context, id int64) (*Photo, error) {
@@ -193,13 +222,14 @@ func (s *Service) Get(ctx context.Context, id int64) (*Photo, error) {
 // taking a second one from the pool while holding the first deadlocks once
 // as many callers as the pool has connections do the same.
 func (s *Service) get(ctx context.Context, q document.Querier, id int64) (*Photo, error) {
-	var exifJSON []byte
-	p, err := scanPhoto(q.QueryRow(ctx, `SELECT`+photoCols+`, p.exif::text`+photoFrom+`WHERE p.document_id = $1`, id), &exifJSON)
-	if err != nil {
-		return nil, fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+	rows, err := q.Query(ctx, `SELECT`+photoSelect+`, p.exif::text AS exif`+photoFrom+`WHERE p.document_id = $1`, id)
+	if err == nil {
+		var p *Photo
+		if p, err = pgx.CollectExactlyOneRow(rows, scanPhotoEXIF); err == nil {
+			return p, nil
+		}
 	}
-	p.EXIF = exifJSON
-	return p, nil
+	return nil, fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
 }
 
 // BySHA256 returns the photo with these bytes, or problem.ErrNotFound.
@@ -208,11 +238,14 @@ func (s *Service) BySHA256(ctx context.Context, sum []byte) (*Photo, error) {
 }
 
 func (s *Service) bySHA(ctx context.Context, q document.Querier, sum []byte) (*Photo, error) {
-	p, err := scanPhoto(q.QueryRow(ctx, `SELECT`+photoCols+photoFrom+`WHERE p.sha256 = $1`, sum))
-	if err != nil {
-		return nil, fmt.Errorf("ingest: photo by sha256: %w", pg.Interpret(err))
+	rows, err := q.Query(ctx, `SELECT`+photoSelect+photoFrom+`WHERE p.sha256 = $1`, sum)
+	if err == nil {
+		var p *Photo
+		if p, err = pgx.CollectExactlyOneRow(rows, scanPhoto); err == nil {
+			return p, nil
+		}
 	}
-	return p, nil
+	return nil, fmt.Errorf("ingest: photo by sha256: %w", pg.Interpret(err))
 }
 
 // ParseSHA256 reads a hex SHA-256 (64 digits, any case).
@@ -343,137 +376,6 @@ func (s *Service) commit(ctx context.Context, it *commitItem) commitResult {
 	return <-it.done
 }
 
-// commitOne stores one photo in its own transaction: under the hash's
-// lock, it finds the photo stored before or commits the file and writes the
-// rows.
-func (s *Service) commitOne(ctx context.Context, it *commitItem) commitResult {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return commitResult{err: fmt.Errorf("ingest: acquire: %w", err)}
-	}
-	defer conn.Release()
-	sum := it.up.Sum()
-	var r commitResult
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if p, err := s.lockSHA(ctx, tx, sum); err == nil {
-			r.photo = p // stored before, or by a concurrent upload of the same bytes
-			return nil
-		} else if !errors.Is(err, problem.ErrNotFound) {
-			return err
-		}
-		key, err := it.up.Commit()
-		if err != nil {
-			return err
-		}
-		id, err := s.insert(ctx, tx, sum, it.up.Size(), key, it.name, it.meta, it.place)
-		if err == nil {
-			r.photo, err = s.get(ctx, tx, id)
-		}
-		if err != nil {
-			// No row needs the file (checked above, and the lock is held
-			// until the rollback): take it out now rather than leave it to
-			// the sweeper. (Should COMMIT itself fail, the file stays and
-			// the sweeper adopts it, as after a crash.)
-			if rerr := it.up.Undo(key); rerr != nil {
-				s.log.Warn("ingest: original of a failed insert not taken back", "key", key, "err", rerr)
-			}
-			return err
-		}
-		r.created = true
-		return nil
-	})
-	if err != nil {
-		return commitResult{err: err}
-	}
-	return r
-}
-
-// genericPlans, first in a transaction (or a batch, which is one), makes
-// its prepared statements run on generic plans. The ingest statements are
-// lookups by unique keys, inserts and a GiST probe per point, whose plans do
-// not depend on their parameters; custom plans were replanned at every
-// execution (PostgreSQL keeps custom plans when the generic one's estimate
-// for an array parameter looks dearer) and cost 0.5 ms of PostgreSQL CPU
-// per photo, a fifth of its share (pg_stat_statements over the 1,000-photo
-// ingest bench: 0.30 ms planning the photo lookups, 0.18 ms the place
-// lookup).
-const genericPlans = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
-
-// lockSHA takes the transaction-level advisory lock of sum, held to commit,
-// and returns the photo with those bytes (problem.ErrNotFound if none). A
-// concurrent ingest of the same bytes waits on the lock, then finds the
-// photo this transaction commits: both statements go in one round trip, and
-// in READ COMMITTED the lookup's snapshot is taken after the lock is granted.
-func (s *Service) lockSHA(ctx context.Context, tx pgx.Tx, sum []byte) (*Photo, error) {
-	b := &pgx.Batch{}
-	b.Queue(genericPlans)
-	b.Queue(`SELECT pg_advisory_xact_lock($1)`, shaLockKey(sum))
-	b.Queue(`SELECT`+photoCols+photoFrom+`WHERE p.sha256 = $1`, sum)
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	for range 2 {
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("ingest: lock: %w", pg.Interpret(err))
-		}
-	}
-	p, err := scanPhoto(br.QueryRow())
-	if err != nil {
-		return nil, fmt.Errorf("ingest: photo by sha256: %w", pg.Interpret(err))
-	}
-	return p, nil
-}
-
-// insert writes the document, the photo row and the jobs of one photo in
-// tx and returns the document id.
-func (s *Service) insert(ctx context.Context, tx pgx.Tx, sum []byte, size int64, key, name string, m *Meta, place Place) (int64, error) {
-	taken, hasTime := resolveTaken(m)
-	doc := photoDocument(name, sum, m, place, taken, hasTime)
-	row, err := photoRow(sum, size, key, name, m, taken, hasTime)
-	if err != nil {
-		return 0, err
-	}
-	id, err := document.Insert(ctx, tx, doc)
-	if err != nil {
-		return 0, err
-	}
-	if _, err = tx.Exec(ctx, insertPhoto, append([]any{id}, row...)...); err != nil {
-		return 0, fmt.Errorf("ingest: insert photo: %w", pg.Interpret(err))
-	}
-	if err := s.queueJobs(ctx, tx, []int64{id}); err != nil {
-		return 0, err
-	}
-	return id, nil
-}
-
-// photoRow is the photos row of a photo but its document id: insertPhoto's
-// parameters from $2 on.
-func photoRow(sum []byte, size int64, key, name string, m *Meta, taken Taken, hasTime bool) ([]any, error) {
-	exifJSON, err := json.Marshal(m.Tags)
-	if err != nil {
-		return nil, fmt.Errorf("ingest: exif json: %w", err)
-	}
-	var takenLocal, takenAt any
-	var tzName any
-	if hasTime {
-		takenLocal = taken.Local.Format("2006-01-02 15:04:05")
-		if taken.At != nil {
-			takenAt = *taken.At
-		}
-		if taken.Zone != "" {
-			tzName = taken.Zone
-		}
-	}
-	source := TZUnknown
-	var offset *int
-	if hasTime {
-		source, offset = taken.Source, taken.OffsetMinutes
-	}
-	return []any{sum, size, m.Mime, cleanName(name), key,
-		positive(m.Width), positive(m.Height), takenAt, takenLocal, offset, source, tzName,
-		nonEmpty(m.Make), nonEmpty(m.Model), nonEmpty(m.Lens), positive(m.Orientation),
-		m.Lat, m.Lon, m.AltM, m.ImgDirection, m.GPSRefMissing, string(exifJSON), nonEmpty(m.EXIFError)}, nil
-}
-
 // queueJobs queues the thumbnail jobs of new photos and runs AfterInsert,
 // in tx.
 func (s *Service) queueJobs(ctx context.Context, tx pgx.Tx, ids []int64) error {
@@ -493,14 +395,6 @@ func (s *Service) queueJobs(ctx context.Context, tx pgx.Tx, ids []int64) error {
 	}
 	return nil
 }
-
-const insertPhoto = `
-INSERT INTO photos (document_id, sha256, size_bytes, mime, original_name, storage_key,
-    width, height, taken_at, taken_local, utc_offset_minutes, tz_source, tz_name,
-    camera_make, camera_model, lens, orientation, lat, lon, alt_m, img_direction,
-    gps_ref_missing, exif, exif_error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::timestamp, $11, $12, $13, $14, $15, $16, $17,
-    $18, $19, $20, $21, $22, $23::jsonb, $24)`
 
 // photoDocument is the photo's document: searchable title, body, tags and
 // props, and the period it was taken in.
@@ -658,6 +552,12 @@ type Similar struct {
 	Photo    *Photo `json:"photo"`
 }
 
+// similarRead is a row of SimilarTo.
+type similarRead struct {
+	photoRead
+	Distance int `db:"distance"`
+}
+
 // MaxSimilarDistance is the largest max_distance accepted (of 64 bits).
 const MaxSimilarDistance = 32
 
@@ -697,7 +597,7 @@ func (s *Service) SimilarTo(ctx context.Context, id int64, maxDistance, limit in
 	if ph == nil {
 		return nil, fmt.Errorf("%w: the perceptual hash of photo %d is not computed yet", problem.ErrUnavailable, id)
 	}
-	sql := `SELECT` + photoCols + `, bit_count((p.phash # $2)::bit(64))::int AS distance` + photoFrom + `
+	sql := `SELECT` + photoSelect + `, bit_count((p.phash # $2)::bit(64))::int AS distance` + photoFrom + `
 WHERE p.phash IS NOT NULL AND p.document_id <> $1 AND bit_count((p.phash # $2)::bit(64)) <= $3`
 	args := []any{id, *ph, maxDistance, limit}
 	if r := maxDistance / 4; r <= maxBandRadius {
@@ -713,17 +613,17 @@ ORDER BY distance, p.document_id LIMIT $4`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: similar: %w", pg.Interpret(err))
 	}
-	defer rows.Close()
-	out := []Similar{}
-	for rows.Next() {
-		var d int
-		p, err := scanPhoto(rows, &d)
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Similar, error) {
+		r, err := pgx.RowToAddrOfStructByName[similarRead](row)
 		if err != nil {
-			return nil, fmt.Errorf("ingest: similar: %w", err)
+			return Similar{}, err
 		}
-		out = append(out, Similar{Distance: d, Photo: p})
+		return Similar{Distance: r.Distance, Photo: r.photo()}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: similar: %w", pg.Interpret(err))
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Original opens photo id's original file.

@@ -166,7 +166,10 @@ func (s *Service) adopt(ctx context.Context, conn *pgxpool.Conn, path string, su
 		return 0, "", err
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		id, err = s.insert(ctx, tx, sum, size, key, "", m, place)
+		ids, err := s.insertPhotos(ctx, tx, []newPhoto{{sum: sum, size: size, key: key, meta: m, place: place}})
+		if err == nil {
+			id = ids[0]
+		}
 		return err
 	})
 	if err != nil {
