@@ -2,19 +2,14 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/geoseek/geoseek/cmd/geoseek/app"
-	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/geomrule"
-	"github.com/geoseek/geoseek/internal/pgtest"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -43,28 +38,11 @@ func nestedWKT(depth int) string {
 // existing data still renders.
 func TestNestedGeometryRefusedEverywhere(t *testing.T) {
 	t.Parallel()
-	db := pgtest.New(t)
-	ctx := context.Background()
-	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Version: "test", SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Write, auth.Read})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := newKeyedApp(t)
+	db, ctx := k.db, context.Background()
 	do := func(method, path, ct, body string) (int, string, map[string]any) {
 		t.Helper()
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		w := httptest.NewRecorder()
-		a.Server.Engine().ServeHTTP(w, req)
-		var m map[string]any
-		_ = json.Unmarshal(w.Body.Bytes(), &m)
-		return w.Code, w.Header().Get("Content-Type"), m
+		return k.do(t, method, path, ct, body)
 	}
 	if code, _, m := do("POST", "/collections", "application/json", `{"name":"docs","default_lang":"english"}`); code != 201 {
 		t.Fatalf("create collection: %d %v", code, m)
@@ -122,9 +100,9 @@ func TestNestedGeometryRefusedEverywhere(t *testing.T) {
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req := httptest.NewRequestWithContext(tctx, "GET", "/tiles/docs/4/8/7.mvt", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Authorization", "Bearer "+k.key)
 	w := httptest.NewRecorder()
-	a.Server.Engine().ServeHTTP(w, req)
+	k.app.Server.Engine().ServeHTTP(w, req)
 	if w.Code != 200 || w.Body.Len() == 0 {
 		t.Fatalf("tile: %d, %d bytes", w.Code, w.Body.Len())
 	}
@@ -145,28 +123,12 @@ func TestNestedGeometryRefusedEverywhere(t *testing.T) {
 // and both rewind a clockwise exterior ring to RFC 7946's order.
 func TestGeometryRuleIsTheSameEverywhere(t *testing.T) {
 	t.Parallel()
-	db := pgtest.New(t)
-	ctx := context.Background()
-	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Version: "test", SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Write, auth.Read})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := newKeyedApp(t)
+	db, ctx := k.db, context.Background()
 	do := func(method, path, ct, body string) (int, map[string]any) {
 		t.Helper()
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		w := httptest.NewRecorder()
-		a.Server.Engine().ServeHTTP(w, req)
-		var m map[string]any
-		_ = json.Unmarshal(w.Body.Bytes(), &m)
-		return w.Code, m
+		code, _, m := k.do(t, method, path, ct, body)
+		return code, m
 	}
 	if code, m := do("POST", "/collections", "application/json", `{"name":"docs","default_lang":"english"}`); code != 201 {
 		t.Fatalf("create collection: %d %v", code, m)

@@ -1,18 +1,11 @@
 package app_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/geo"
-	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
 // TestProblemDetailsSpeakGeoseek: requests that PostgreSQL refuses (a row
@@ -21,28 +14,11 @@ import (
 // in the service's words, never with PostgreSQL's own message.
 func TestProblemDetailsSpeakGeoseek(t *testing.T) {
 	t.Parallel()
-	db := pgtest.New(t)
-	ctx := context.Background()
-	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Version: "test", SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Write, auth.Read})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := newKeyedApp(t)
 	do := func(method, path, ct, body string) (int, map[string]any) {
 		t.Helper()
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		w := httptest.NewRecorder()
-		a.Server.Engine().ServeHTTP(w, req)
-		var m map[string]any
-		_ = json.Unmarshal(w.Body.Bytes(), &m)
-		return w.Code, m
+		code, _, m := k.do(t, method, path, ct, body)
+		return code, m
 	}
 	if code, m := do("POST", "/collections", "application/json", `{"name":"docs","default_lang":"english"}`); code != 201 {
 		t.Fatalf("create collection: %d %v", code, m)
