@@ -443,7 +443,7 @@ func TestDeleteDoesNotBlockOtherCollections(t *testing.T) {
 		}
 		return p.all[len(p.all)*99/100]
 	}
-	// Lock waits of any session in the test database, sampled every 10 ms:
+	// Lock waits of any session in the test database, sampled by a poller:
 	// the longest one seen and its wait event.
 	lockWaits := func(stop <-chan struct{}) func() (time.Duration, string) {
 		var worst time.Duration
