@@ -25,7 +25,7 @@ import (
 //	GEOSEEK_MEASURE=1 go test -count=1 -v -run TestMeasureSearchGeoJSON ./search/
 func TestMeasureSearchGeoJSON(t *testing.T) {
 	if os.Getenv("GEOSEEK_MEASURE") == "" {
-		t.Skip("a measurement: set GEOSEEK_MEASURE=1 to run it")
+		t.Skip("SKIP: a measurement, not a test: set GEOSEEK_MEASURE=1 to run it")
 	}
 	b := setup(t, search.Config{})
 	ctx := context.Background()
