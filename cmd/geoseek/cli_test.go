@@ -201,8 +201,8 @@ func TestKeysRevokeByName(t *testing.T) {
 }
 
 // ingestFixture copies two photos and a text file into a new directory and
-// returns it with the environment of a migrated database.
-func ingestFixture(t *testing.T) (string, map[string]string) {
+// returns it with the environment of a migrated database, and the database.
+func ingestFixture(t *testing.T) (string, map[string]string, *pgtest.DB) {
 	t.Helper()
 	root, err := pgtest.RepoRoot()
 	if err != nil {
@@ -220,14 +220,14 @@ func ingestFixture(t *testing.T) (string, map[string]string) {
 		}
 	}
 	db := pgtest.New(t)
-	return dir, map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir()}
+	return dir, map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir()}, db
 }
 
 // TestIngestJSONAndProgress: ingest --json gave its elapsed time in
 // nanoseconds, and drew its progress bar into pipes and files.
 func TestIngestJSONAndProgress(t *testing.T) {
 	t.Parallel()
-	dir, vars := ingestFixture(t)
+	dir, vars, _ := ingestFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, stderr bytes.Buffer
@@ -263,7 +263,7 @@ func TestIngestJSONAndProgress(t *testing.T) {
 // TestIngestProgressBarOnATerminal: on a terminal the progress bar is drawn.
 func TestIngestProgressBarOnATerminal(t *testing.T) {
 	t.Parallel()
-	dir, vars := ingestFixture(t)
+	dir, vars, _ := ingestFixture(t)
 	ptm, pts := openPTY(t)
 	drawn := make(chan string, 1)
 	go func() {

@@ -9,8 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,23 +152,7 @@ func TestConfigValidation(t *testing.T) {
 
 func TestIngestCommand(t *testing.T) {
 	t.Parallel()
-	root, err := pgtest.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(root, "..", "shared", "testdata", "photos")
-	dir := t.TempDir()
-	for _, name := range []string{"exif-samples__DSCN0010.jpg", "exif-samples__Canon_40D.jpg", "SOURCES.md"} {
-		b, err := os.ReadFile(filepath.Join(src, name))
-		if err != nil {
-			t.Fatalf("test photos are read from ../shared: %v", err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db := pgtest.New(t)
-	vars := map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir()}
+	dir, vars, db := ingestFixture(t)
 	run := func() string {
 		var out bytes.Buffer
 		app := &App{Stdout: &out, Stderr: io.Discard, Getenv: env(vars)}

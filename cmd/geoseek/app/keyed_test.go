@@ -14,14 +14,14 @@ import (
 )
 
 // keyedApp is the wired program on a fresh database, not listening, with a
-// read and write key.
+// key of the given scopes (read and write when none are given).
 type keyedApp struct {
 	db  *pgtest.DB
 	app *app.App
 	key string
 }
 
-func newKeyedApp(t *testing.T) *keyedApp {
+func newKeyedApp(t *testing.T, scopes ...auth.Scope) *keyedApp {
 	t.Helper()
 	db := pgtest.New(t)
 	ctx := context.Background()
@@ -29,7 +29,10 @@ func newKeyedApp(t *testing.T) *keyedApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Write, auth.Read})
+	if len(scopes) == 0 {
+		scopes = []auth.Scope{auth.Write, auth.Read}
+	}
+	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", scopes)
 	if err != nil {
 		t.Fatal(err)
 	}

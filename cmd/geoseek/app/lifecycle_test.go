@@ -2,18 +2,12 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
-	"log/slog"
 	"net"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/auth"
-	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
 // TestCollectionLifecycle runs the wired program: PATCH checks a new
@@ -21,25 +15,13 @@ import (
 // answers 202 and its job, worked by the program's runner, removes it.
 func TestCollectionLifecycle(t *testing.T) {
 	t.Parallel()
-	db := pgtest.New(t)
+	k := newKeyedApp(t, auth.Admin)
+	db, a := k.db, k.app
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Admin})
-	if err != nil {
-		t.Fatal(err)
-	}
 	do := func(method, path, body string) (int, map[string]any) {
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		a.Server.Engine().ServeHTTP(w, req)
-		var m map[string]any
-		_ = json.Unmarshal(w.Body.Bytes(), &m)
-		return w.Code, m
+		t.Helper()
+		code, _, m := k.do(t, method, path, "application/json", body)
+		return code, m
 	}
 	if code, m := do("POST", "/collections", `{"name":"notes"}`); code != 201 {
 		t.Fatalf("%d %v", code, m)
@@ -98,16 +80,9 @@ func TestCollectionLifecycle(t *testing.T) {
 // than racing its own safety-net job into a 202.
 func TestSmallCollectionDeleteIsDone(t *testing.T) {
 	t.Parallel()
-	db := pgtest.New(t)
+	k := newKeyedApp(t, auth.Admin)
+	db, a := k.db, k.app
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), SkipPlaces: true}, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, key, err := auth.NewStore(db.Pool).Create(ctx, "t", []auth.Scope{auth.Admin})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -121,12 +96,9 @@ func TestSmallCollectionDeleteIsDone(t *testing.T) {
 		}
 	}()
 	do := func(method, path, body string) int {
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		a.Server.Engine().ServeHTTP(w, req)
-		return w.Code
+		t.Helper()
+		code, _, _ := k.do(t, method, path, "application/json", body)
+		return code
 	}
 	for i := range 5 {
 		if code := do("POST", "/collections", `{"name":"small"}`); code != 201 {
