@@ -37,8 +37,10 @@ func NewHandler(svc *Service, logger *slog.Logger) *Handler {
 
 // Register adds GET /search and POST /search (read scope).
 func (h *Handler) Register(r gin.IRouter) {
-	r.GET("/search", auth.Require(auth.Read), h.get)
-	r.POST("/search", auth.Require(auth.Read), h.post)
+	// JSON or GeoJSON only: any other Accept is a 406 before any work.
+	produces := httpx.Produces("application/json", "application/geo+json")
+	r.GET("/search", auth.Require(auth.Read), produces, h.get)
+	r.POST("/search", auth.Require(auth.Read), produces, h.post)
 }
 
 func (h *Handler) get(c *gin.Context) {

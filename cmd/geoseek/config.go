@@ -40,6 +40,18 @@ type Config struct {
 	MaxUploadBytes int64
 	MaxUploadFiles int
 
+	// The HTTP edge: load shedding, pool wait, body pace, rate limits, CORS.
+	MaxInFlight        int
+	DBAcquireTimeout   time.Duration
+	BodyReadTimeout    time.Duration
+	BodyMinRate        int
+	RateLimitIP        int
+	RateLimitIPBurst   int
+	RateLimitKey       int
+	RateLimitKeyBurst  int
+	AuthFailuresPerMin int
+	CORSOrigins        []string
+
 	Embedder       string
 	EmbedderURL    string
 	EmbedderModel  string
@@ -177,6 +189,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		}
 		fs.BoolVar(&c.Places, "places", c.Places, "load Natural Earth place names into PostGIS at start-up, to name photo locations ($GEOSEEK_PLACES)")
 		*vars = append(*vars, envVar{"places", "GEOSEEK_PLACES", "load Natural Earth place names into PostGIS at start-up"})
+		bindEdge(c, integer, dur, str, &finish)
 		secret(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "secret that signs search paging cursors (default: random per process)")
 		finish = append(finish, func() error {
 			c.TrustedProxies = nil
@@ -300,6 +313,7 @@ func (c *Config) Validate() error {
 		if c.LogFlush < 0 {
 			errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
 		}
+		errs = append(errs, c.validateEdge()...)
 		if c.TileCacheMB < 0 {
 			errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
 		}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,22 +15,23 @@ import (
 )
 
 // keySpecs are the keys subcommands; flags binds create's own flags.
-func keySpecs(name, scopes *string) []spec {
+func keySpecs(name, scopes, expires *string) []spec {
 	return []spec{
 		{name: "keys create", short: "create a key", about: "Create an API key and print it once, alone on the last line of stdout.", groups: gDatabase,
 			flags: func(fs *flag.FlagSet) {
 				fs.StringVar(name, "name", "", "a name that says who or what uses the key (required)")
 				fs.StringVar(scopes, "scopes", "read", "comma-separated scopes: read, write, admin")
+				fs.StringVar(expires, "expires", "", "when the key stops working: a period from now (90d, 12w, 36h) or a date (2027-03-31, 2027-03-31T12:00:00Z); empty: never")
 			}},
-		{name: "keys list", short: "list the keys", about: "List every API key, revoked ones included.", groups: gDatabase},
+		{name: "keys list", short: "list the keys", about: "List every API key, revoked and expired ones included, with its expiry.", groups: gDatabase},
 		{name: "keys revoke", short: "revoke a key", args: "NAME|ID|PREFIX", minArgs: 1, maxArgs: 1, groups: gDatabase,
 			about: "Revoke the active key with that name, id or prefix (as keys list shows them); a\nreference several active keys match is refused, with those keys listed. A running\nserver stops accepting the key within 5 s."},
 	}
 }
 
 func (a *App) keys(ctx context.Context, args []string) error {
-	var name, scopes string
-	sp, rest, err := a.dispatch("keys", keySpecs(&name, &scopes), args)
+	var name, scopes, expires string
+	sp, rest, err := a.dispatch("keys", keySpecs(&name, &scopes, &expires), args)
 	if err != nil {
 		return err
 	}
@@ -49,11 +51,19 @@ func (a *App) keys(ctx context.Context, args []string) error {
 		if strings.TrimSpace(name) == "" {
 			return usageError{errors.New("keys create: --name is required")}
 		}
-		k, secret, err := store.Create(ctx, name, sc)
+		exp, err := parseExpiry(expires, time.Now())
+		if err != nil {
+			return usageError{err}
+		}
+		k, secret, err := store.CreateExpiring(ctx, name, sc, exp)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.Stdout, "created key %d %q with scopes %s; it is shown once, store it now:\n", k.ID, k.Name, joinScopes(k.Scopes))
+		until := "does not expire"
+		if k.ExpiresAt != nil {
+			until = "expires " + k.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(a.Stdout, "created key %d %q with scopes %s, %s; it is shown once, store it now:\n", k.ID, k.Name, joinScopes(k.Scopes), until)
 		// The key alone on the last line, for scripts: KEY=$(geoseek keys create ... | tail -n1)
 		fmt.Fprintln(a.Stdout, secret)
 		return nil
@@ -82,7 +92,7 @@ func (a *App) keys(ctx context.Context, args []string) error {
 // printKeys writes keys as a table; status adds whether each is revoked.
 func printKeys(w io.Writer, keys []auth.Key, status bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := "ID\tPREFIX\tNAME\tSCOPES\tCREATED\tLAST USED"
+	head := "ID\tPREFIX\tNAME\tSCOPES\tCREATED\tLAST USED\tEXPIRES"
 	if status {
 		head += "\tSTATUS"
 	}
@@ -92,11 +102,18 @@ func printKeys(w io.Writer, keys []auth.Key, status bool) error {
 		if k.LastUsedAt != nil {
 			used = k.LastUsedAt.Format(time.RFC3339)
 		}
-		line := fmt.Sprintf("%d\t%s…\t%s\t%s\t%s\t%s", k.ID, k.Prefix, k.Name, joinScopes(k.Scopes), k.CreatedAt.Format(time.RFC3339), used)
+		exp := "never"
+		if k.ExpiresAt != nil {
+			exp = k.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		line := fmt.Sprintf("%d\t%s…\t%s\t%s\t%s\t%s\t%s", k.ID, k.Prefix, k.Name, joinScopes(k.Scopes), k.CreatedAt.Format(time.RFC3339), used, exp)
 		if status {
 			st := "active"
-			if k.RevokedAt != nil {
+			switch {
+			case k.RevokedAt != nil:
 				st = "revoked " + k.RevokedAt.Format(time.RFC3339)
+			case k.Expired(time.Now()):
+				st = "expired"
 			}
 			line += "\t" + st
 		}
@@ -111,4 +128,38 @@ func joinScopes(s []auth.Scope) string {
 		parts[i] = string(x)
 	}
 	return strings.Join(parts, ",")
+}
+
+// parseExpiry reads --expires: "" (never), a period from now with a unit of
+// d (days), w (weeks) or any Go duration unit, or an absolute date or time
+// (a date alone is midnight UTC).
+func parseExpiry(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	bad := fmt.Errorf("keys create: --expires %q: want a period such as 90d, 12w or 36h, or a date such as 2027-03-31 or 2027-03-31T12:00:00Z", s)
+	var t time.Time
+	if n, unit := strings.TrimRight(s, "dw"), s[len(strings.TrimRight(s, "dw")):]; unit == "d" || unit == "w" {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 || days > 100*366 {
+			return time.Time{}, bad
+		}
+		if unit == "w" {
+			days *= 7
+		}
+		t = now.AddDate(0, 0, days)
+	} else if d, err := time.ParseDuration(s); err == nil {
+		t = now.Add(d)
+	} else if d, err := time.Parse(time.RFC3339, s); err == nil {
+		t = d
+	} else if d, err := time.Parse(time.DateOnly, s); err == nil {
+		t = d
+	} else {
+		return time.Time{}, bad
+	}
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("keys create: --expires %q is not in the future", s)
+	}
+	return t, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
+	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"
 )
 
@@ -37,7 +38,12 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		logger.Warn("pgvector is not installed on this PostgreSQL server: semantic and hybrid search answer 503; everything else works")
 	}
 
+	body, limits := c.edge()
 	a2, err := app.New(ctx, app.Options{
+		Edge: server.Config{
+			MaxInFlight: c.MaxInFlight, AcquireTimeout: c.DBAcquireTimeout, Body: body,
+			RateLimits: limits, CORSOrigins: c.CORSOrigins,
+		},
 		Version:            version,
 		Addr:               c.Addr,
 		DataDir:            c.DataDir,

@@ -67,7 +67,12 @@ type Key struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	// ExpiresAt, when set, is when the key stops working.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// Expired reports whether the key has expired at now.
+func (k Key) Expired(now time.Time) bool { return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) }
 
 // Allows reports whether the key grants scope: admin ⊇ write ⊇ read.
 func (k Key) Allows(scope Scope) bool {
@@ -94,8 +99,13 @@ type Store struct {
 	// working at once; revoked elsewhere (`geoseek keys revoke`, another
 	// instance), within cacheTTL.
 	cacheTTL time.Duration
-	mu       sync.Mutex
-	cache    map[[32]byte]cachedKey
+	// missTTL is how long a secret that matched no key is answered 401
+	// without asking the database again, so a client (or an attacker)
+	// repeating unknown keys does not cost a query each.
+	missTTL time.Duration
+	mu      sync.Mutex
+	cache   map[[32]byte]cachedKey
+	misses  map[[32]byte]time.Time
 }
 
 type cachedKey struct {
@@ -103,8 +113,12 @@ type cachedKey struct {
 	until time.Time
 }
 
-// maxCachedKeys bounds the cache; past it, the cache starts over.
+// maxCachedKeys bounds each cache (keys and misses); past it, that cache
+// starts over.
 const maxCachedKeys = 10_000
+
+// MissTTL is how long an unknown key is remembered as unknown (see Store).
+const MissTTL = 30 * time.Second
 
 // CacheTTL is how long a verified key is trusted before it is looked up
 // again (see Store).
@@ -112,14 +126,21 @@ const CacheTTL = 5 * time.Second
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, touchEvery: time.Minute, cacheTTL: CacheTTL, cache: map[[32]byte]cachedKey{}}
+	return &Store{pool: pool, touchEvery: time.Minute, cacheTTL: CacheTTL, missTTL: MissTTL,
+		cache: map[[32]byte]cachedKey{}, misses: map[[32]byte]time.Time{}}
 }
 
 const secretPrefix = "gsk_"
 
-// Create makes a key and returns it with its secret, which is not stored and
-// cannot be shown again.
+// Create makes a key that does not expire and returns it with its secret,
+// which is not stored and cannot be shown again.
 func (s *Store) Create(ctx context.Context, name string, scopes []Scope) (Key, string, error) {
+	return s.CreateExpiring(ctx, name, scopes, time.Time{})
+}
+
+// CreateExpiring is Create for a key that stops working at expires (zero:
+// never). An expiry not in the future is a *problem.ValidationError.
+func (s *Store) CreateExpiring(ctx context.Context, name string, scopes []Scope, expires time.Time) (Key, string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return Key{}, "", problem.Invalid("name", "a key needs a name")
@@ -133,14 +154,21 @@ func (s *Store) Create(ctx context.Context, name string, scopes []Scope) (Key, s
 	}
 	secret := secretPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	sum := sha256.Sum256([]byte(secret))
+	if !expires.IsZero() && !expires.After(time.Now()) {
+		return Key{}, "", problem.Invalid("expires", "the expiry %s is not in the future", expires.Format(time.RFC3339))
+	}
 	k := Key{Name: name, Prefix: secret[:12], Scopes: scopes}
+	var exp *time.Time
+	if !expires.IsZero() {
+		exp = &expires
+	}
 	strs := make([]string, len(scopes))
 	for i, sc := range scopes {
 		strs[i] = string(sc)
 	}
 	err := s.pool.QueryRow(ctx,
-		`INSERT INTO api_keys (name, prefix, hash, scopes) VALUES ($1, $2, $3, $4) RETURNING id, created_at`,
-		k.Name, k.Prefix, sum[:], strs).Scan(&k.ID, &k.CreatedAt)
+		`INSERT INTO api_keys (name, prefix, hash, scopes, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at, expires_at`,
+		k.Name, k.Prefix, sum[:], strs, exp).Scan(&k.ID, &k.CreatedAt, &k.ExpiresAt)
 	if err != nil {
 		return Key{}, "", fmt.Errorf("auth: create key: %w", pg.Interpret(err))
 	}
@@ -224,8 +252,20 @@ func (s *Store) Revoke(ctx context.Context, ref string) (Key, error) {
 // ErrInvalidKey is returned by Lookup for unknown, malformed or revoked keys.
 var ErrInvalidKey = errors.New("auth: invalid or revoked API key")
 
+// ExpiredError is Lookup's error for a key past its expiry; it is an
+// ErrInvalidKey too.
+type ExpiredError struct{ At time.Time }
+
+func (e *ExpiredError) Error() string {
+	return "auth: the API key expired at " + e.At.UTC().Format(time.RFC3339)
+}
+
+// Unwrap makes an ExpiredError an ErrInvalidKey.
+func (e *ExpiredError) Unwrap() error { return ErrInvalidKey }
+
 // Lookup finds the active key for secret and records its use (at most once
-// per minute per key). It returns ErrInvalidKey when there is none.
+// per minute per key). It returns ErrInvalidKey when there is none, and an
+// *ExpiredError (an ErrInvalidKey) when the key has expired.
 func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 	if !strings.HasPrefix(secret, secretPrefix) || len(secret) > 128 {
 		return Key{}, ErrInvalidKey
@@ -234,9 +274,13 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 	now := time.Now()
 	s.mu.Lock()
 	c, ok := s.cache[sum]
+	missUntil, missed := s.misses[sum]
 	s.mu.Unlock()
 	if ok && now.Before(c.until) {
-		return c.key, nil
+		return c.key, checkExpiry(c.key, now)
+	}
+	if missed && now.Before(missUntil) {
+		return Key{}, ErrInvalidKey
 	}
 	// One round trip per key per cacheTTL: read the key and, in
 	// the same statement, touch last_used_at unless it was touched within
@@ -244,7 +288,7 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 	rows, err := s.pool.Query(ctx, `
 		WITH k AS (SELECT `+keyCols+` FROM api_keys WHERE hash = $1 AND revoked_at IS NULL),
 		     touch AS (UPDATE api_keys SET last_used_at = now()
-		                WHERE id IN (SELECT id FROM k)
+		                WHERE id IN (SELECT id FROM k WHERE expires_at IS NULL OR expires_at > now())
 		                  AND (last_used_at IS NULL OR last_used_at < now() - $2::interval))
 		SELECT `+keyCols+` FROM k`, sum[:], s.touchEvery.String())
 	if err != nil {
@@ -254,16 +298,27 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("auth: look up key: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(keys) == 0 {
+		if len(s.misses) >= maxCachedKeys {
+			clear(s.misses)
+		}
+		s.misses[sum] = now.Add(s.missTTL)
 		return Key{}, ErrInvalidKey
 	}
-	s.mu.Lock()
 	if len(s.cache) >= maxCachedKeys {
 		clear(s.cache)
 	}
 	s.cache[sum] = cachedKey{key: keys[0], until: now.Add(s.cacheTTL)}
-	s.mu.Unlock()
-	return keys[0], nil
+	return keys[0], checkExpiry(keys[0], now)
+}
+
+func checkExpiry(k Key, now time.Time) error {
+	if k.Expired(now) {
+		return &ExpiredError{At: *k.ExpiresAt}
+	}
+	return nil
 }
 
 // forget drops the cached entries of key id.
@@ -277,12 +332,12 @@ func (s *Store) forget(id int64) {
 	}
 }
 
-const keyCols = `id, name, prefix, scopes, created_at, last_used_at, revoked_at`
+const keyCols = `id, name, prefix, scopes, created_at, last_used_at, revoked_at, expires_at`
 
 func scanKey(row pgx.CollectableRow) (Key, error) {
 	var k Key
 	var scopes []string
-	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &scopes, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
+	err := row.Scan(&k.ID, &k.Name, &k.Prefix, &scopes, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt, &k.ExpiresAt)
 	for _, s := range scopes {
 		k.Scopes = append(k.Scopes, Scope(s))
 	}

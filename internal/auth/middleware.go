@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,6 +16,7 @@ const (
 	ctxAuthErr    = "geoseek.auth.err"
 	ctxReadsOpen  = "geoseek.auth.reads_open"
 	ctxMiddleware = "geoseek.auth.installed"
+	ctxNeeded     = "geoseek.auth.needed"
 )
 
 // Middleware authenticates an `Authorization: Bearer <key>` header when one is
@@ -37,7 +39,10 @@ func Middleware(s *Store, requireKeyForReads bool) gin.HandlerFunc {
 			return
 		}
 		k, err := s.Lookup(c.Request.Context(), strings.TrimSpace(secret))
+		var exp *ExpiredError
 		switch {
+		case errors.As(err, &exp):
+			c.Set(ctxAuthErr, errors.New("the API key expired at "+exp.At.UTC().Format(time.RFC3339)+"; use a newer key"))
 		case errors.Is(err, ErrInvalidKey):
 			c.Set(ctxAuthErr, errors.New("the API key is unknown or revoked"))
 		case err != nil:
@@ -63,9 +68,13 @@ func Require(scope Scope) gin.HandlerFunc {
 			httpx.Respond(c, problem.Wrap(problem.ErrUnauthorized, e.(error).Error()))
 			return
 		}
+		open := scope == Read && c.GetBool(ctxReadsOpen)
+		if !open {
+			c.Set(ctxNeeded, true)
+		}
 		k, ok := KeyFrom(c)
 		if !ok {
-			if scope == Read && c.GetBool(ctxReadsOpen) {
+			if open {
 				c.Next()
 				return
 			}
@@ -79,6 +88,18 @@ func Require(scope Scope) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// Failed reports whether the request sent credentials that were refused
+// (malformed, unknown, revoked or expired), for throttling failed attempts.
+func Failed(c *gin.Context) bool {
+	_, ok := c.Get(ctxAuthErr)
+	return ok
+}
+
+// NeededKey reports whether the route the request reached needs a key (its
+// scope is above read, or reads need a key): its answer is someone's own and
+// must not be stored by shared caches.
+func NeededKey(c *gin.Context) bool { return c.GetBool(ctxNeeded) }
 
 // KeyFrom returns the authenticated key of the request, if any.
 func KeyFrom(c *gin.Context) (Key, bool) {

@@ -5,12 +5,15 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -22,22 +25,47 @@ const (
 
 // Respond writes err as problem+json and aborts the Gin chain. Unexpected
 // errors are logged once with the request id; their text is not sent.
+//
+// A database that cannot be reached or is too busy to hand out a connection
+// within its acquire bound is a 503 `unavailable` with Retry-After, logged as
+// a warning (an outage, not a bug).
 func Respond(c *gin.Context, err error) {
 	d, known := problem.From(err)
+	ctx := c.Request.Context()
+	if unavailable(ctx, err) {
+		d, known = problem.From(problem.Translate(problem.ErrUnavailable, "the database is unreachable or busy; retry after the time Retry-After gives", err))
+		logger(c).WarnContext(ctx, "database unavailable", "err", err, "path", c.Request.URL.Path, "request_id", c.GetString(RequestIDKey))
+	}
 	d.Instance = c.Request.URL.Path
 	d.RequestID = c.GetString(RequestIDKey)
 	if !known {
-		logger := slog.Default()
-		if l, ok := c.Get(LoggerKey); ok {
-			if ll, ok := l.(*slog.Logger); ok {
-				logger = ll
-			}
-		}
-		logger.ErrorContext(c.Request.Context(), "request failed", "err", err, "path", c.Request.URL.Path, "request_id", d.RequestID)
+		logger(c).ErrorContext(ctx, "request failed", "err", err, "path", c.Request.URL.Path, "request_id", d.RequestID)
 	}
 	_ = c.Error(err) // visible to the access log
 	Write(c, d)
 }
+
+// unavailable tells an outage from other errors: the driver says the server
+// is gone, or the wait for a pool connection ran out while the request
+// itself still had time.
+func unavailable(ctx context.Context, err error) bool {
+	if pg.Unavailable(err) {
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded) && (pg.AcquireTimedOut(ctx) || ctx.Err() == nil && !errors.Is(err, problem.ErrTimeout))
+}
+
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(LoggerKey); ok {
+		if ll, ok := l.(*slog.Logger); ok {
+			return ll
+		}
+	}
+	return slog.Default()
+}
+
+// RetryAfterSeconds is the Retry-After of 503 answers that set none.
+const RetryAfterSeconds = "2"
 
 // Write sends d as problem+json and aborts the chain.
 func Write(c *gin.Context, d problem.Details) {
@@ -47,6 +75,9 @@ func Write(c *gin.Context, d problem.Details) {
 	}
 	if d.Status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="geoseek"`)
+	}
+	if d.Status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", RetryAfterSeconds)
 	}
 	c.Header("Content-Type", problem.ContentType)
 	c.Header("Cache-Control", "no-store")

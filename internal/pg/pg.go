@@ -69,6 +69,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*pgxpool.Pool, 
 		rp["idle_in_transaction_session_timeout"] = fmt.Sprint((2 * cfg.StatementTimeout).Milliseconds())
 	}
 	pc.AfterConnect = RegisterTypes
+	if pc.ConnConfig.Tracer == nil {
+		pc.ConnConfig.Tracer = acquireTracer{}
+	}
 	// A broken server must not hang start-up or /readyz for long.
 	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > 10*time.Second {
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second

@@ -33,6 +33,7 @@ var (
 	ErrExtensionMissing = &Kind{Slug: "extension-missing", Status: http.StatusServiceUnavailable, Title: "A required PostgreSQL extension is not installed"}
 	ErrTimeout          = &Kind{Slug: "timeout", Status: http.StatusServiceUnavailable, Title: "The query took too long"}
 	ErrRateLimited      = &Kind{Slug: "rate-limited", Status: http.StatusTooManyRequests, Title: "Too many requests"}
+	ErrBodyTimeout      = &Kind{Slug: "request-timeout", Status: http.StatusRequestTimeout, Title: "The request body arrived too slowly"}
 	ErrMethod           = &Kind{Slug: "method-not-allowed", Status: http.StatusMethodNotAllowed, Title: "Method not allowed"}
 	ErrInternal         = &Kind{Slug: "internal", Status: http.StatusInternalServerError, Title: "Internal server error"}
 )

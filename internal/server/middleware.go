@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/geoseek/geoseek/internal/httpx"
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -127,29 +128,34 @@ func securityHeaders() gin.HandlerFunc {
 }
 
 // timeout bounds the request context; database calls made with it are
-// cancelled server-side too (pgx sends a cancel request). Streaming routes
-// (uploads, imports; "METHOD /route/:pattern") are exempt: they are bounded by
-// their own size limits instead (other bodies are capped at maxBody), and the connection's write deadline is lifted so
-// a long upload can still receive its answer.
+// cancelled server-side too (pgx sends a cancel request), and their wait for
+// a pool connection is bounded by cfg.AcquireTimeout. Streaming routes
+// (uploads, imports; "METHOD /route/:pattern") are exempt from the request
+// deadline: they are bounded by their own size limits instead (other bodies
+// are capped at MaxBodyBytes), and the connection's write deadline is
+// lifted so a long upload can still receive its answer. Every body,
+// streamed or not, must arrive at cfg.Body's pace.
 //
 // A client that goes away cancels the work only after grace (default
 // DefaultDisconnectGrace; see there why).
-func timeout(d, grace time.Duration, maxBody int64, untimed []string) gin.HandlerFunc {
+func timeout(cfg Config) gin.HandlerFunc {
 	// Keyed by method, then route: a lookup per request without building
 	// a "METHOD route" string.
 	exempt := map[string]map[string]bool{}
-	for _, r := range untimed {
+	for _, r := range cfg.Untimed {
 		method, route, _ := strings.Cut(r, " ")
 		if exempt[method] == nil {
 			exempt[method] = map[string]bool{}
 		}
 		exempt[method][route] = true
 	}
+	d, grace, maxBody := cfg.RequestTimeout, cfg.DisconnectGrace, cfg.MaxBodyBytes
 	return func(c *gin.Context) {
+		restore := bodyDeadline(cfg.Body, c.Writer, c.Request)
+		defer restore()
 		if exempt[c.Request.Method][c.FullPath()] {
-			rc := http.NewResponseController(c.Writer)
-			_ = rc.SetWriteDeadline(time.Time{})
-			_ = rc.SetReadDeadline(time.Time{})
+			_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Time{})
+			c.Request = c.Request.WithContext(pg.WithAcquireTimeout(c.Request.Context(), cfg.AcquireTimeout))
 			c.Next()
 			return
 		}
@@ -169,8 +175,36 @@ func timeout(d, grace time.Duration, maxBody int64, untimed []string) gin.Handle
 			}
 		})
 		defer stop()
-		c.Request = c.Request.WithContext(ctx)
+		c.Request = c.Request.WithContext(pg.WithAcquireTimeout(ctx, cfg.AcquireTimeout))
 		c.Next()
+	}
+}
+
+// acceptable answers 406 to a request for a representation no route has.
+// Unknown routes stay 404 (NoRoute).
+func acceptable() gin.HandlerFunc {
+	// The media types some geoseek route can answer with; routes with
+	// fewer representations check their own (httpx.Negotiate).
+	produced := []string{
+		"application/json", "application/geo+json", "application/problem+json", "text/html",
+		"application/vnd.mapbox-vector-tile", "application/x-protobuf", "image/jpeg", "image/png",
+		"image/webp", "image/heic", "image/tiff", "image/gif", "application/schema+json",
+		"application/vnd.oai.openapi+json", "text/plain", "application/openmetrics-text",
+		"application/octet-stream",
+	}
+	return func(c *gin.Context) {
+		accept := c.GetHeader("Accept")
+		if accept == "" || c.FullPath() == "" {
+			c.Next()
+			return
+		}
+		for _, t := range produced {
+			if httpx.Accepts(accept, t) {
+				c.Next()
+				return
+			}
+		}
+		httpx.Respond(c, problem.Wrap(problem.ErrNotAcceptable, "geoseek answers in JSON, GeoJSON, HTML, vector tiles and images; the Accept header admits none of them"))
 	}
 }
 

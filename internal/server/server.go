@@ -48,6 +48,21 @@ type Config struct {
 	// by default (Gin's own default trusts every peer, so any client could
 	// log itself as any address).
 	TrustedProxies []string
+
+	// MaxInFlight bounds the requests served at once (probes excepted);
+	// past it a request gets 503 with Retry-After at once. 0: no bound.
+	MaxInFlight int
+	// AcquireTimeout bounds a request's wait for a database connection;
+	// past it the request gets 503 unavailable. 0: the request's deadline.
+	AcquireTimeout time.Duration
+	// Body bounds how slowly a request body may arrive.
+	Body BodyLimits
+	// RateLimits are the per-key, per-address and failed-authentication
+	// limits (zero: off).
+	RateLimits RateLimits
+	// CORSOrigins are the origins browsers may call from ("*": any); none:
+	// no CORS headers.
+	CORSOrigins []string
 }
 
 // Server is geoseek's HTTP server.
@@ -94,7 +109,8 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout, cfg.DisconnectGrace, cfg.MaxBodyBytes, cfg.Untimed))
+	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), cors(cfg.CORSOrigins),
+		shed(cfg.MaxInFlight), timeout(cfg), acceptable())
 	e.NoRoute(func(c *gin.Context) {
 		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})
@@ -104,12 +120,20 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	e.GET("/healthz", s.healthz)
 	e.HEAD("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})))
 	s.engine = e
+	lim := newLimiters(cfg.RateLimits)
 	if pool != nil {
-		s.API = e.Group("/", auth.Middleware(auth.NewStore(pool), cfg.RequireKeyForReads))
+		s.API = e.Group("/", lim.beforeAuth(), auth.Middleware(auth.NewStore(pool), cfg.RequireKeyForReads), lim.afterAuth(), privateCache())
 	} else {
-		s.API = e.Group("/")
+		s.API = e.Group("/", lim.afterAuth())
+	}
+	// Metrics are a read like any other: open, or behind a read key when
+	// reads need one.
+	metrics := gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	if pool != nil {
+		s.API.GET("/metrics", auth.Require(auth.Read), metrics)
+	} else {
+		e.GET("/metrics", metrics)
 	}
 	return s
 }

@@ -35,6 +35,10 @@ type Options struct {
 	// TrustedProxies name the reverse proxies whose X-Forwarded-For is
 	// believed (server.Config).
 	TrustedProxies []string
+	// Edge holds the server's edge limits (in-flight bound, pool wait,
+	// body pace, rate limits, CORS); its other fields are set from the
+	// options above.
+	Edge server.Config
 	// SkipPlaces leaves the Natural Earth place names unloaded (tests).
 	SkipPlaces bool
 
@@ -68,14 +72,10 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 		a.grace = 20 * time.Second
 	}
 	ready := &server.Readiness{Pool: pool, Timeout: 2 * time.Second}
-	srv := server.New(server.Config{
-		Addr:               opts.Addr,
-		RequestTimeout:     opts.RequestTimeout,
-		ShutdownGrace:      opts.ShutdownGrace,
-		RequireKeyForReads: opts.RequireKeyForReads,
-		Untimed:            untimedRoutes,
-		TrustedProxies:     opts.TrustedProxies,
-	}, pool, ready, logger)
+	scfg := opts.Edge
+	scfg.Addr, scfg.RequestTimeout, scfg.ShutdownGrace = opts.Addr, opts.RequestTimeout, opts.ShutdownGrace
+	scfg.RequireKeyForReads, scfg.Untimed, scfg.TrustedProxies = opts.RequireKeyForReads, untimedRoutes, opts.TrustedProxies
+	srv := server.New(scfg, pool, ready, logger)
 	a.Server = srv
 
 	workers := river.NewWorkers()
