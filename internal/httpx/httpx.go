@@ -32,7 +32,7 @@ const (
 func Respond(c *gin.Context, err error) {
 	d, known := problem.From(err)
 	ctx := c.Request.Context()
-	if unavailable(ctx, err) {
+	if (!known || errors.Is(err, context.DeadlineExceeded)) && unavailable(ctx, err) {
 		d, known = problem.From(problem.Translate(problem.ErrUnavailable, "the database is unreachable or busy; retry after the time Retry-After gives", err))
 		logger(c).WarnContext(ctx, "database unavailable", "err", err, "path", c.Request.URL.Path, "request_id", c.GetString(RequestIDKey))
 	}

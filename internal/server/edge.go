@@ -233,19 +233,22 @@ type BodyLimits struct {
 // Timeout from the start, plus the time MinRate allows for the bytes read
 // so far. A client that sends slower is answered 408 (its read fails with
 // problem.ErrBodyTimeout) and the connection is closed.
-func bodyDeadline(b BodyLimits, w http.ResponseWriter, r *http.Request) (restore func()) {
+//
+// The deadline is never lifted here: net/http lifts it itself once the body
+// has been read to its end (to watch the connection while the handler
+// works) and sets its own before the next request; a body the handler left
+// unread is drained by net/http under this deadline, so a trickle cannot
+// hold the connection after the answer either.
+func bodyDeadline(b BodyLimits, w http.ResponseWriter, r *http.Request) {
 	if b.Timeout <= 0 || r.Body == nil || r.Body == http.NoBody {
-		return func() {}
+		return
 	}
 	rc := http.NewResponseController(w)
 	start := time.Now()
 	if err := rc.SetReadDeadline(start.Add(b.Timeout)); err != nil {
-		return func() {}
+		return
 	}
 	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc, start: start, limits: b}
-	// The server sets the next request's deadlines itself; lift ours so
-	// it cannot cut a kept-alive connection between requests.
-	return func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
 type deadlineBody struct {
@@ -258,7 +261,9 @@ type deadlineBody struct {
 
 func (d *deadlineBody) Read(p []byte) (int, error) {
 	n, err := d.ReadCloser.Read(p)
-	if n > 0 && d.limits.MinRate > 0 {
+	// Not on the last read: at the body's end net/http has lifted the
+	// deadline, and must keep it lifted.
+	if n > 0 && err == nil && d.limits.MinRate > 0 {
 		d.read += int64(n)
 		allowed := time.Duration(float64(d.read) / float64(d.limits.MinRate) * float64(time.Second))
 		_ = d.rc.SetReadDeadline(d.start.Add(d.limits.Timeout + allowed))

@@ -151,8 +151,7 @@ func timeout(cfg Config) gin.HandlerFunc {
 	}
 	d, grace, maxBody := cfg.RequestTimeout, cfg.DisconnectGrace, cfg.MaxBodyBytes
 	return func(c *gin.Context) {
-		restore := bodyDeadline(cfg.Body, c.Writer, c.Request)
-		defer restore()
+		bodyDeadline(cfg.Body, c.Writer, c.Request)
 		if exempt[c.Request.Method][c.FullPath()] {
 			_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Time{})
 			c.Request = c.Request.WithContext(pg.WithAcquireTimeout(c.Request.Context(), cfg.AcquireTimeout))
@@ -194,7 +193,7 @@ func acceptable() gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		accept := c.GetHeader("Accept")
-		if accept == "" || c.FullPath() == "" {
+		if accept == "" || c.FullPath() == "" || neverShed(c.Request.URL.Path) {
 			c.Next()
 			return
 		}
