@@ -18,6 +18,7 @@ import (
 
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/httpx"
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgtest"
 	"github.com/geoseek/geoseek/internal/problem"
 	"github.com/geoseek/geoseek/internal/ratelimit"
@@ -360,5 +361,51 @@ func TestTrickledBodyIsCut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(b) != "2000000" {
 		t.Fatalf("normal body: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestPoolWaitIsBounded: with every connection taken, a request waits
+// AcquireTimeout for one, not its whole deadline, and gets 503 unavailable
+// with Retry-After; once a connection is free it is served.
+func TestPoolWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	pool, err := pg.Open(ctx, pg.Config{URL: db.URL, MaxConns: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := server.New(server.Config{RequestTimeout: 10 * time.Minute, AcquireTimeout: 200 * time.Millisecond}, pool, &server.Readiness{Pool: pool}, discard())
+	s.API.GET("/q", func(c *gin.Context) {
+		if _, err := pool.Exec(c.Request.Context(), `SELECT 1`); err != nil {
+			httpx.Respond(c, err)
+			return
+		}
+		c.Status(204)
+	})
+	held, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *httptest.ResponseRecorder, 1)
+	go func() { got <- send(s, httptest.NewRequest("GET", "/q", nil)) }()
+	select {
+	case w := <-got:
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" || problemOf(t, w).Type != problem.ErrUnavailable.Type() {
+			t.Fatalf("with the pool exhausted: %d %v %s", w.Code, w.Header(), w.Body)
+		}
+	case <-time.After(time.Minute): // far below the request's 10 minutes
+		t.Fatal("the request waited for a connection past its acquire bound")
+	}
+	held.Release()
+	if w := send(s, httptest.NewRequest("GET", "/q", nil)); w.Code != 204 {
+		t.Fatalf("with a free connection: %d %s", w.Code, w.Body)
+	}
+	// Work outside requests (jobs, migrations) is not bounded this way.
+	held, _ = pool.Acquire(ctx)
+	go func() { time.Sleep(500 * time.Millisecond); held.Release() }()
+	if _, err := pool.Exec(ctx, `SELECT 1`); err != nil {
+		t.Fatalf("a job's query waiting past the request bound: %v", err)
 	}
 }

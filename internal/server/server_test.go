@@ -189,7 +189,13 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	for p := dir; p != filepath.Dir(os.TempDir()) && p != "/"; p = filepath.Dir(p) {
 		os.Chmod(p, 0o755)
 	}
-	cl := &pgcluster.Cluster{Dir: filepath.Join(dir, "pg"), Port: 55400}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port // a free port, not a fixed one another test run may hold
+	ln.Close()
+	cl := &pgcluster.Cluster{Dir: filepath.Join(dir, "pg"), Port: port}
 	ctx := context.Background()
 	u, err := cl.Start(ctx)
 	if err != nil {
