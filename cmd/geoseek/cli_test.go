@@ -125,7 +125,7 @@ func TestHelpListsOnlyTheFlagsACommandUses(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"keys", "create"}, []string{"data-dir", "database-url", "log-format", "log-level", "name", "scopes"}},
+		{[]string{"keys", "create"}, []string{"data-dir", "database-url", "expires", "log-format", "log-level", "name", "scopes"}},
 		{[]string{"keys", "list"}, []string{"data-dir", "database-url", "log-format", "log-level"}},
 		{[]string{"keys", "revoke"}, []string{"data-dir", "database-url", "log-format", "log-level"}},
 		{[]string{"migrate"}, []string{"data-dir", "database-url", "log-format", "log-level"}},
@@ -134,7 +134,7 @@ func TestHelpListsOnlyTheFlagsACommandUses(t *testing.T) {
 		{[]string{"reembed"}, []string{"collection", "data-dir", "database-url", "db-pool-size", "log-format", "log-level", "missing", "statement-timeout"}},
 		{[]string{"ingest"}, []string{"concurrency", "data-dir", "database-url", "db-pool-size", "json", "log-format", "log-level", "max-upload-bytes", "max-upload-files", "move", "quiet", "statement-timeout"}},
 	}
-	own := map[string]bool{"name": true, "scopes": true, "collection": true, "missing": true, "concurrency": true, "json": true, "move": true, "quiet": true}
+	own := map[string]bool{"name": true, "scopes": true, "expires": true, "collection": true, "missing": true, "concurrency": true, "json": true, "move": true, "quiet": true}
 	for _, c := range cases {
 		text, names := help(c.args...)
 		if strings.Join(names, " ") != strings.Join(c.want, " ") {
@@ -150,7 +150,7 @@ func TestHelpListsOnlyTheFlagsACommandUses(t *testing.T) {
 	}
 	// serve uses every setting, its own and the database's.
 	_, names := help("serve")
-	for _, want := range []string{"addr", "database-url", "data-dir", "pg-port", "tile-cache-mb", "embedder", "max-upload-bytes", "db-pool-size", "log-flush"} {
+	for _, want := range []string{"addr", "database-url", "data-dir", "pg-port", "tile-cache-mb", "embedder", "max-upload-bytes", "db-pool-size", "log-flush", "max-in-flight", "db-acquire-timeout", "body-read-timeout", "rate-limit-ip", "rate-limit-key", "auth-failures-per-minute", "cors-origins"} {
 		if !strings.Contains(" "+strings.Join(names, " ")+" ", " "+want+" ") {
 			t.Errorf("serve -h lacks -%s: %v", want, names)
 		}

@@ -114,14 +114,18 @@ func TestServeEndToEnd(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	t.Parallel()
 	cases := map[string]map[string]string{
-		"GEOSEEK_ADDR":              {"GEOSEEK_ADDR": "no-port"},
-		"GEOSEEK_LOG_LEVEL":         {"GEOSEEK_LOG_LEVEL": "loud"},
-		"GEOSEEK_DB_POOL_SIZE":      {"GEOSEEK_DB_POOL_SIZE": "many"},
-		"GEOSEEK_STATEMENT_TIMEOUT": {"GEOSEEK_STATEMENT_TIMEOUT": "soon"},
-		"GEOSEEK_LOG_FORMAT":        {"GEOSEEK_LOG_FORMAT": "xml"},
-		"GEOSEEK_TRUSTED_PROXIES":   {"GEOSEEK_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"},
-		"GEOSEEK_TILE_CACHE_MB":     {"GEOSEEK_TILE_CACHE_MB": "-5"},
-		"GEOSEEK_LOG_FLUSH":         {"GEOSEEK_LOG_FLUSH": "often"},
+		"GEOSEEK_ADDR":               {"GEOSEEK_ADDR": "no-port"},
+		"GEOSEEK_LOG_LEVEL":          {"GEOSEEK_LOG_LEVEL": "loud"},
+		"GEOSEEK_DB_POOL_SIZE":       {"GEOSEEK_DB_POOL_SIZE": "many"},
+		"GEOSEEK_STATEMENT_TIMEOUT":  {"GEOSEEK_STATEMENT_TIMEOUT": "soon"},
+		"GEOSEEK_LOG_FORMAT":         {"GEOSEEK_LOG_FORMAT": "xml"},
+		"GEOSEEK_TRUSTED_PROXIES":    {"GEOSEEK_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"},
+		"GEOSEEK_TILE_CACHE_MB":      {"GEOSEEK_TILE_CACHE_MB": "-5"},
+		"GEOSEEK_LOG_FLUSH":          {"GEOSEEK_LOG_FLUSH": "often"},
+		"GEOSEEK_MAX_IN_FLIGHT":      {"GEOSEEK_MAX_IN_FLIGHT": "lots"},
+		"GEOSEEK_DB_ACQUIRE_TIMEOUT": {"GEOSEEK_DB_ACQUIRE_TIMEOUT": "0s"},
+		"GEOSEEK_RATE_LIMIT_IP":      {"GEOSEEK_RATE_LIMIT_IP": "-3"},
+		"GEOSEEK_CORS_ORIGINS":       {"GEOSEEK_CORS_ORIGINS": "https://a.example, maps.example.org"},
 	}
 	cases["GEOSEEK_EMBED_SWEEP_INTERVAL"] = map[string]string{"GEOSEEK_EMBED_SWEEP_INTERVAL": "0s"}
 	for name, vars := range cases {

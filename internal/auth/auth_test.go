@@ -220,3 +220,83 @@ func TestRevokedElsewhere(t *testing.T) {
 		t.Fatalf("key revoked elsewhere still accepted after the cache TTL: %v", err)
 	}
 }
+
+// TestUnknownKeysAreRemembered: an unknown key is answered from the miss
+// cache, without a query, until its TTL; a known key from the key cache.
+// Shown by taking the table away after the first lookups: a query would fail.
+func TestUnknownKeysAreRemembered(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	_, secret, err := b.store.Create(ctx, "script", []auth.Scope{auth.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Lookup(ctx, "gsk_unknown"); !errors.Is(err, auth.ErrInvalidKey) {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Lookup(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.db.Pool.Exec(ctx, `ALTER TABLE api_keys RENAME TO api_keys_gone`); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := b.store.Lookup(ctx, "gsk_unknown"); !errors.Is(err, auth.ErrInvalidKey) {
+			t.Fatalf("a remembered unknown key was looked up again: %v", err)
+		}
+		if _, err := b.store.Lookup(ctx, secret); err != nil {
+			t.Fatalf("a cached key was looked up again: %v", err)
+		}
+	}
+	// Another unknown key does cost a query (and here fails with it).
+	if _, err := b.store.Lookup(ctx, "gsk_other"); err == nil || errors.Is(err, auth.ErrInvalidKey) {
+		t.Fatalf("a new unknown key answered without a query: %v", err)
+	}
+}
+
+// TestExpiredKey: a key past its expiry is a 401 that says so, whether it
+// expired before it was first seen or while it was cached; an expiry not in
+// the future is refused.
+func TestExpiredKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	ctx := context.Background()
+	auth.SetCacheTTL(b.store, time.Hour)
+	k, secret, err := b.store.CreateExpiring(ctx, "ci", []auth.Scope{auth.Write}, time.Now().Add(90*24*time.Hour))
+	if err != nil || k.ExpiresAt == nil {
+		t.Fatalf("%v %+v", err, k)
+	}
+	if code, _ := b.do(t, "POST", "/write", "Bearer "+secret); code != 200 {
+		t.Fatalf("a key before its expiry: %d", code)
+	}
+	if _, err := b.db.Pool.Exec(ctx, `UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The cached entry still holds the old expiry; a fresh store reads the new one.
+	fresh := bundle{store: auth.NewStore(b.db.Pool), db: b.db}
+	r := gin.New()
+	r.Use(auth.Middleware(fresh.store, false))
+	r.POST("/write", auth.Require(auth.Write), func(c *gin.Context) { c.Status(200) })
+	fresh.engine = r
+	code, d := fresh.do(t, "POST", "/write", "Bearer "+secret)
+	if code != 401 || !strings.Contains(d.Detail, "expired") {
+		t.Fatalf("an expired key: %d %+v", code, d)
+	}
+	// A key that expires while cached stops at its expiry, not at the TTL.
+	k2, secret2, err := b.store.CreateExpiring(ctx, "short", []auth.Scope{auth.Write}, time.Now().Add(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.Lookup(ctx, secret2); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	var exp *auth.ExpiredError
+	if _, err := b.store.Lookup(ctx, secret2); !errors.As(err, &exp) || !errors.Is(err, auth.ErrInvalidKey) || !exp.At.Equal(*k2.ExpiresAt) {
+		t.Fatalf("a cached key past its expiry: %v", err)
+	}
+	if _, _, err := b.store.CreateExpiring(ctx, "past", []auth.Scope{auth.Read}, time.Now().Add(-time.Minute)); err == nil {
+		t.Fatal("an expiry in the past was accepted")
+	}
+}
