@@ -5,7 +5,7 @@ BIN := bin/geoseek
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run test build setup bench lint fuzz db-stop clean
+.PHONY: run test build setup bench load lint fuzz db-stop clean
 
 ## run: install what is missing, start the private PostgreSQL, migrate, serve on 127.0.0.1:8080
 run: setup build
@@ -26,6 +26,10 @@ setup:
 ## bench: load real data sizes and print one table (scenario, geoseek, baseline, ratio)
 bench: setup
 	$(GO) run ./cmd/geoseek-bench $(BENCHFLAGS)
+
+## load: a mixed workload (search, items, tiles, uploads) at 20 and 200 clients, 60 s each (LOADFLAGS=-duration 10s to shorten)
+load: setup
+	$(GO) run ./cmd/geoseek-load $(LOADFLAGS)
 
 ## lint: gofmt, go vet, staticcheck, the floors (internal/ imports no domain, only cmd/ imports cmd/)
 FLOORS_UP := github.com/geoseek/geoseek/(search|geo|embed|ingest|document|cmd)(/| |$$)
