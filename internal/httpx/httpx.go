@@ -28,13 +28,15 @@ const (
 //
 // A database that cannot be reached or is too busy to hand out a connection
 // within its acquire bound is a 503 `unavailable` with Retry-After, logged as
-// a warning (an outage, not a bug).
+// a warning by the access log (an outage, not a bug).
 func Respond(c *gin.Context, err error) {
 	d, known := problem.From(err)
 	ctx := c.Request.Context()
 	if (!known || errors.Is(err, context.DeadlineExceeded)) && unavailable(ctx, err) {
-		d, known = problem.From(problem.Translate(problem.ErrUnavailable, "the database is unreachable or busy; retry after the time Retry-After gives", err))
-		logger(c).WarnContext(ctx, "database unavailable", "err", err, "path", c.Request.URL.Path, "request_id", c.GetString(RequestIDKey))
+		// Logged once, by the access log (a 5xx is a warning there),
+		// with this error's text: an outage, not a bug.
+		err = problem.Translate(problem.ErrUnavailable, "the database is unreachable or busy; retry after the time Retry-After gives", err)
+		d, known = problem.From(err)
 	}
 	d.Instance = c.Request.URL.Path
 	d.RequestID = c.GetString(RequestIDKey)
