@@ -67,7 +67,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "length of each phase")
 	fs.IntVar(&o.docs, "docs", 50_000, "documents seeded into the load collection (first run only)")
 	fs.IntVar(&o.poolSize, "db-pool-size", 16, "server's database connections (as geoseek serve's default)")
-	fs.IntVar(&o.inFlight, "max-in-flight", 256, "server's --max-in-flight")
+	fs.IntVar(&o.inFlight, "max-in-flight", 64, "server's --max-in-flight")
 	fs.IntVar(&o.uploadPct, "upload-percent", 3, "share of requests that upload a photo")
 	fs.StringVar(&o.photos, "photos", "../shared/testdata/photos", "directory of JPEG photos to upload (each made unique per upload)")
 	fs.StringVar(&o.dataDir, "data-dir", "data", "data dir (the private cluster lives in <data-dir>/pg)")

@@ -15,7 +15,7 @@ import (
 // lists them with their defaults.
 func bindEdge(c *Config, integer func(*int, string, string, int, string), dur func(*time.Duration, string, string, time.Duration, string),
 	str func(*string, string, string, string, string), finish *[]func() error) {
-	integer(&c.MaxInFlight, "max-in-flight", "GEOSEEK_MAX_IN_FLIGHT", 256, "requests served at once (health probes excepted); more get 503 with Retry-After at once (0: no bound)")
+	integer(&c.MaxInFlight, "max-in-flight", "GEOSEEK_MAX_IN_FLIGHT", 64, "requests served at once (health probes excepted); more get 503 with Retry-After at once; about 4 × --db-pool-size keeps latency bounded under overload (0: no bound)")
 	dur(&c.DBAcquireTimeout, "db-acquire-timeout", "GEOSEEK_DB_ACQUIRE_TIMEOUT", 2*time.Second, "longest a request waits for a free database connection before it gets 503 with Retry-After")
 	dur(&c.BodyReadTimeout, "body-read-timeout", "GEOSEEK_BODY_READ_TIMEOUT", 30*time.Second, "time a request body gets before it must keep up --body-min-rate; slower bodies get 408 (0: no bound)")
 	integer(&c.BodyMinRate, "body-min-rate", "GEOSEEK_BODY_MIN_RATE", 8192, "bytes per second a request body must average after --body-read-timeout")
