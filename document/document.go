@@ -400,6 +400,17 @@ func Delete(ctx context.Context, q Querier, collection string, id int64) error {
 
 // Get reads one document (without its embedding).
 func Get(ctx context.Context, q Querier, collection string, id int64) (*Doc, error) {
+	return get(ctx, q, collection, id, "")
+}
+
+// GetForUpdate reads one document like Get and locks its row until the end
+// of q's transaction, so a read-modify-write (a merge patch) does not lose
+// a concurrent writer's change. One statement: the lock costs no round trip.
+func GetForUpdate(ctx context.Context, q Querier, collection string, id int64) (*Doc, error) {
+	return get(ctx, q, collection, id, " FOR UPDATE OF d")
+}
+
+func get(ctx context.Context, q Querier, collection string, id int64, lock string) (*Doc, error) {
 	d := &Doc{Collection: collection}
 	var period pgtype.Range[pgtype.Timestamptz]
 	var g geom.T
@@ -407,7 +418,7 @@ func Get(ctx context.Context, q Querier, collection string, id int64) (*Doc, err
 		SELECT d.id, d.external_id, d.title, d.body, d.lang::text, d.tags, d.props, d.period, d.geom,
 		       d.created_at, d.updated_at
 		  FROM documents d JOIN collections c ON c.id = d.collection_id
-		 WHERE c.name = $1 AND d.id = $2`, collection, id).
+		 WHERE c.name = $1 AND d.id = $2`+lock, collection, id).
 		Scan(&d.ID, &d.ExternalID, &d.Title, &d.Body, &d.Lang, &d.Tags, &d.Props, &period, &g, &d.CreatedAt, &d.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("document %d in %q: %w", id, collection, problem.ErrNotFound)
