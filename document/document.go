@@ -250,9 +250,9 @@ func Insert(ctx context.Context, q Querier, d *Doc) (int64, error) {
 // one's ID, CreatedAt and UpdatedAt, all or none. Documents with embeddings
 // go through Insert. One statement for many rows is what makes it cheaper
 // than Insert in a loop: the statement-level triggers on documents (cluster
-// cells, collection stats, search impacts) run once, and a single-row
-// statement costs about 0.8 ms of PostgreSQL CPU against about 0.3 ms per
-// row in statements of eight (pgbench, photo-like documents).
+// cells, collection stats, search impacts) run once per statement, so a row
+// in a statement of many costs PostgreSQL a fraction of a row alone
+// (docs/performance.md, "Bulk load: where a document's time goes").
 func InsertMany(ctx context.Context, q Querier, docs []*Doc) error {
 	if len(docs) == 0 {
 		return nil

@@ -255,8 +255,8 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 	workers := runtime.GOMAXPROCS(0)
 	// Baseline: read + SHA-256 of the same files, one goroutine per core
 	// (the fastest it goes: it is CPU-bound). The page cache is warm for
-	// every pass: clear just hashed every file. A pass takes 2-6 s, short
-	// enough for a load spike to halve it, so it runs before, between and
+	// every pass: clear just hashed every file. A pass is short enough for
+	// a load spike to halve it, so it runs before, between and
 	// after the imports and the fastest pass counts.
 	var bn int
 	var bb int64
@@ -278,8 +278,8 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 	// Second baseline, the floor of any durable copy: the same bytes
 	// through the same file protocol (temp, fsync, rename, dir fsync) into a
 	// scratch dir on the same file system, without EXIF or database. Its
-	// workers wait on their own fsyncs, so it takes many: 16 per core (it
-	// ran at 257, 303, 367 and 394-450 MB/s with 1, 2, 4 and 16 per core).
+	// workers wait on their own fsyncs, so it takes many: 16 per core
+	// (fewer ran slower; docs/performance.md).
 	scratch := filepath.Join(env.DataDir, "bench-ingest-scratch")
 	_ = os.RemoveAll(scratch)
 	if err := os.MkdirAll(scratch, 0o750); err != nil {
@@ -313,8 +313,8 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	// geoseek ingest --move DIR: the same files, hard-linked (untimed) into
 	// a staging dir that the import empties into the store. Like the
-	// baseline's hash pass, an import of 3-4 s is short enough for a load
-	// spike to slow it by a tenth, so it runs twice (with a hash pass after
+	// baseline's hash pass, an import is short enough for a load spike to
+	// slow it noticeably, so it runs twice (with a hash pass after
 	// each) and the faster run counts.
 	var moved importRun
 	for range 2 {
