@@ -157,8 +157,7 @@ type vecPkg struct{ short, long string }
 // vecDescriptions reads the English package descriptions of the apt lists.
 func vecDescriptions() ([]vecPkg, error) {
 	files, _ := filepath.Glob("/var/lib/apt/lists/*Translation-en*")
-	type pkg = vecPkg
-	var pkgs []pkg
+	var pkgs []vecPkg
 	for _, f := range files {
 		out, err := exec.Command("/usr/lib/apt/apt-helper", "cat-file", f).Output()
 		if err != nil {
@@ -166,7 +165,7 @@ func vecDescriptions() ([]vecPkg, error) {
 		}
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var cur *pkg
+		var cur *vecPkg
 		var long strings.Builder
 		flush := func() {
 			if cur != nil {
@@ -181,7 +180,7 @@ func vecDescriptions() ([]vecPkg, error) {
 			switch {
 			case strings.HasPrefix(line, "Description-en: "):
 				flush()
-				cur = &pkg{short: strings.TrimPrefix(line, "Description-en: ")}
+				cur = &vecPkg{short: strings.TrimPrefix(line, "Description-en: ")}
 			case strings.HasPrefix(line, " ") && cur != nil:
 				if strings.TrimSpace(line) == "." {
 					long.WriteString("\n\n")
