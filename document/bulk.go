@@ -45,8 +45,8 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 // minutes).
 //
 // Chunks are written with a plain INSERT until one meets an existing
-// external_id (measured ~10% cheaper than INSERT … ON CONFLICT, which makes a
-// speculative insertion per row); from then on they are upserted.
+// external_id (cheaper than INSERT … ON CONFLICT, which makes a speculative
+// insertion per row; docs/performance.md); from then on they are upserted.
 // See bulk_tuning.go for the settings of the transaction.
 func Bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration) (BulkResult, error) {
 	return bulk(ctx, pool, collection, r, timeout, bulkChunkRows)

@@ -180,17 +180,74 @@ func LookupCollection(ctx context.Context, q Querier, name string, id *int64, la
 	return nil
 }
 
+// CollectionRef names a collection by its id and name.
+type CollectionRef struct {
+	ID   int64
+	Name string
+}
+
+// embeddingCollectionsSQL lists the collections the embedding jobs serve:
+// not being deleted, with a dimension and an embedder other than $1 (the
+// kind that embeds nothing).
+const embeddingCollectionsSQL = `SELECT id, name FROM collections
+ WHERE embedding_dim IS NOT NULL AND embedder <> $1 AND deleted_at IS NULL ORDER BY id`
+
 // EmbeddingCollectionIDs lists, by id, the collections that are not being
 // deleted and have a dimension and an embedder other than none (the
 // embedder kind that embeds nothing).
 func EmbeddingCollectionIDs(ctx context.Context, q Querier, none string) ([]int64, error) {
-	rows, err := q.Query(ctx, `SELECT id FROM collections WHERE embedding_dim IS NOT NULL AND embedder <> $1 AND deleted_at IS NULL ORDER BY id`, none)
+	rows, err := q.Query(ctx, embeddingCollectionsSQL, none)
 	if err != nil {
 		return nil, fmt.Errorf("document: embedding collections: %w", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[CollectionRef])
 	if err != nil {
 		return nil, fmt.Errorf("document: embedding collections: %w", err)
+	}
+	ids := make([]int64, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
 	}
 	return ids, nil
+}
+
+// QueueEmbeddingCollections queues on b the read of EmbeddingCollectionIDs,
+// with names, storing them in *out when b's results are read: a caller
+// sends it with its own statements in one round trip.
+func QueueEmbeddingCollections(b *pgx.Batch, none string, out *[]CollectionRef) {
+	b.Queue(embeddingCollectionsSQL, none).Query(func(rows pgx.Rows) error {
+		refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[CollectionRef])
+		if err != nil {
+			return fmt.Errorf("document: embedding collections: %w", err)
+		}
+		*out = refs
+		return nil
+	})
+}
+
+// EmbeddingInput is what embedding a document needs: its text and its
+// collection's embedding settings.
+type EmbeddingInput struct {
+	ID                    int64
+	Title, Body           string
+	Embedder, Model, Lang string
+	Dim                   int
+}
+
+// EmbeddingInputs reads the documents ids (those that still exist), by id,
+// with their collections' embedding settings, in one statement.
+func EmbeddingInputs(ctx context.Context, q Querier, ids []int64) ([]EmbeddingInput, error) {
+	rows, err := q.Query(ctx, `
+		SELECT d.id, d.title, d.body, c.embedder, c.embedding_model, c.default_lang::text, coalesce(c.embedding_dim, 0)
+		  FROM documents d JOIN collections c ON c.id = d.collection_id
+		 WHERE d.id = ANY($1)
+		 ORDER BY d.id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("document: embedding inputs: %w", pg.Interpret(err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[EmbeddingInput])
+	if err != nil {
+		return nil, fmt.Errorf("document: embedding inputs: %w", pg.Interpret(err))
+	}
+	return out, nil
 }

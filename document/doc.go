@@ -12,8 +12,13 @@
 // CollectionTTL old; Load and List read afresh; Forget drops a deleted or
 // changed collection, which geo's change listener calls when the
 // collection's notification arrives), LookupCollection reads a
-// collection's current settings in one cheap statement, and
-// EmbeddingCollectionIDs lists the collections the embedding jobs serve.
+// collection's current settings in one cheap statement,
+// EmbeddingCollectionIDs (or QueueEmbeddingCollections, inside a caller's
+// batch) lists the collections the embedding jobs serve, EmbeddingInputs
+// reads documents with their collections' embedding settings, and
+// GetForUpdate reads and locks a document for a read-modify-write.
+// internal/floors' TestCollectionsSQLOnlyInDocument keeps collections SQL
+// here.
 // Collection is the one collection type, with the statistics geo keeps
 // (extent, period, property keys, size) when Collections reads it.
 package document

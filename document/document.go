@@ -250,9 +250,9 @@ func Insert(ctx context.Context, q Querier, d *Doc) (int64, error) {
 // one's ID, CreatedAt and UpdatedAt, all or none. Documents with embeddings
 // go through Insert. One statement for many rows is what makes it cheaper
 // than Insert in a loop: the statement-level triggers on documents (cluster
-// cells, collection stats, search impacts) run once, and a single-row
-// statement costs about 0.8 ms of PostgreSQL CPU against about 0.3 ms per
-// row in statements of eight (pgbench, photo-like documents).
+// cells, collection stats, search impacts) run once per statement, so a row
+// in a statement of many costs PostgreSQL a fraction of a row alone
+// (docs/performance.md, "Bulk load: where a document's time goes").
 func InsertMany(ctx context.Context, q Querier, docs []*Doc) error {
 	if len(docs) == 0 {
 		return nil
@@ -400,6 +400,17 @@ func Delete(ctx context.Context, q Querier, collection string, id int64) error {
 
 // Get reads one document (without its embedding).
 func Get(ctx context.Context, q Querier, collection string, id int64) (*Doc, error) {
+	return get(ctx, q, collection, id, "")
+}
+
+// GetForUpdate reads one document like Get and locks its row until the end
+// of q's transaction, so a read-modify-write (a merge patch) does not lose
+// a concurrent writer's change. One statement: the lock costs no round trip.
+func GetForUpdate(ctx context.Context, q Querier, collection string, id int64) (*Doc, error) {
+	return get(ctx, q, collection, id, " FOR UPDATE OF d")
+}
+
+func get(ctx context.Context, q Querier, collection string, id int64, lock string) (*Doc, error) {
 	d := &Doc{Collection: collection}
 	var period pgtype.Range[pgtype.Timestamptz]
 	var g geom.T
@@ -407,7 +418,7 @@ func Get(ctx context.Context, q Querier, collection string, id int64) (*Doc, err
 		SELECT d.id, d.external_id, d.title, d.body, d.lang::text, d.tags, d.props, d.period, d.geom,
 		       d.created_at, d.updated_at
 		  FROM documents d JOIN collections c ON c.id = d.collection_id
-		 WHERE c.name = $1 AND d.id = $2`, collection, id).
+		 WHERE c.name = $1 AND d.id = $2`+lock, collection, id).
 		Scan(&d.ID, &d.ExternalID, &d.Title, &d.Body, &d.Lang, &d.Tags, &d.Props, &period, &g, &d.CreatedAt, &d.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("document %d in %q: %w", id, collection, problem.ErrNotFound)

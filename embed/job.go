@@ -161,39 +161,12 @@ func EmbedDocuments(ctx context.Context, pool *pgxpool.Pool, set *Set, ids []int
 	if !hasVec {
 		return st, fmt.Errorf("embed: documents cannot store embeddings: %w", problem.ErrExtensionMissing)
 	}
-	rows, err := pool.Query(ctx, `
-		SELECT d.id, d.title, d.body, c.embedder, c.embedding_model, coalesce(c.embedding_dim, 0), c.default_lang::text
-		  FROM documents d JOIN collections c ON c.id = d.collection_id
-		 WHERE d.id = ANY($1)
-		 ORDER BY d.id`, ids)
+	docs, err := document.EmbeddingInputs(ctx, pool, ids)
 	if err != nil {
-		return st, fmt.Errorf("embed: load documents: %w", pg.Interpret(err))
+		return st, fmt.Errorf("embed: load documents: %w", err)
 	}
-	type doc struct {
-		id          int64
-		title, body string
-	}
-	groups := map[Spec][]doc{}
-	var order []Spec
-	found := 0
-	var (
-		d   doc
-		sp  Spec
-		dim int32
-	)
-	_, err = pgx.ForEachRow(rows, []any{&d.id, &d.title, &d.body, &sp.Embedder, &sp.Model, &dim, &sp.Lang}, func() error {
-		found++
-		sp.Dim = int(dim)
-		if _, ok := groups[sp]; !ok {
-			order = append(order, sp)
-		}
-		groups[sp] = append(groups[sp], d)
-		return nil
-	})
-	if err != nil {
-		return st, fmt.Errorf("embed: load documents: %w", pg.Interpret(err))
-	}
-	st.Skipped = len(ids) - found
+	st.Skipped = len(ids) - len(docs)
+	order, groups := groupBySpec(docs)
 	for _, sp := range order {
 		docs := groups[sp]
 		e, err := set.For(sp)
@@ -204,65 +177,101 @@ func EmbedDocuments(ctx context.Context, pool *pgxpool.Pool, set *Set, ids []int
 		if err != nil {
 			return st, err
 		}
-		var texts []string
-		var idx []int
-		for i, d := range docs {
-			if t := Text(d.title, d.body); t != "" {
-				texts = append(texts, t)
-				idx = append(idx, i)
-			}
-		}
-		vecs, err := e.Embed(ctx, texts)
-		var ve *problem.ValidationError
-		var refusals []string
-		switch {
-		case errors.As(err, &ve) && len(texts) == 1:
-			st.Refused++
-			vecs, refusals, err = [][]float32{nil}, []string{ve.Reason}, nil
-		case errors.As(err, &ve):
-			// The service refused some text of the batch (too long for the
-			// model, ...): embed one by one so the others still get theirs.
-			vecs, refusals, err = embedEach(ctx, e, texts, &st)
-		}
+		vecs, why, err := embedGroup(ctx, e, docs, &st)
 		if err != nil {
-			return st, fmt.Errorf("embed: %d documents with %s: %w", len(texts), e.Model(), err)
+			return st, err
 		}
-		byDoc := make([][]float32, len(docs))
-		why := make([]string, len(docs))
-		for i := range docs {
-			why[i] = reasonNoText
-		}
-		for j, i := range idx {
-			byDoc[i] = vecs[j] // nil when refused
-			why[i] = reasonZeroText
-			if refusals != nil && refusals[j] != "" {
-				why[i] = refusals[j]
-			}
-		}
-		b := &pgx.Batch{}
-		for i, d := range docs {
-			var v any // NULL: nothing to embed
-			if byDoc[i] != nil && !IsZero(byDoc[i]) {
-				v = pgvector.NewVector(byDoc[i])
-			} else {
-				st.failed = append(st.failed, failure{id: d.id, title: d.title, body: d.body, reason: why[i]})
-			}
-			b.Queue(`UPDATE documents SET embedding = $2
-			          WHERE id = $1 AND title = $3 AND body = $4
-			            AND embedding IS DISTINCT FROM $2`, d.id, v, d.title, d.body).Exec(func(tag pgconn.CommandTag) error {
-				if tag.RowsAffected() == 1 {
-					st.Updated++
-				} else {
-					st.Skipped++
-				}
-				return nil
-			})
-		}
-		if err := pool.SendBatch(ctx, b).Close(); err != nil {
-			return st, fmt.Errorf("embed: store embeddings: %w", pg.Interpret(err))
+		if err := storeVectors(ctx, pool, docs, vecs, why, &st); err != nil {
+			return st, err
 		}
 	}
 	return st, nil
+}
+
+// groupBySpec groups documents by their collection's embedding settings,
+// the groups in the order their first document came.
+func groupBySpec(docs []document.EmbeddingInput) ([]Spec, map[Spec][]document.EmbeddingInput) {
+	groups := map[Spec][]document.EmbeddingInput{}
+	var order []Spec
+	for _, d := range docs {
+		sp := Spec{Embedder: d.Embedder, Model: d.Model, Dim: d.Dim, Lang: d.Lang}
+		if _, ok := groups[sp]; !ok {
+			order = append(order, sp)
+		}
+		groups[sp] = append(groups[sp], d)
+	}
+	return order, groups
+}
+
+// embedGroup embeds the text of docs with e in one call. It returns a vector
+// per document (nil when there was nothing to embed or the service refused
+// the text) and, for those without, why.
+func embedGroup(ctx context.Context, e Embedder, docs []document.EmbeddingInput, st *EmbedStats) ([][]float32, []string, error) {
+	var texts []string
+	var idx []int
+	for i, d := range docs {
+		if t := Text(d.Title, d.Body); t != "" {
+			texts = append(texts, t)
+			idx = append(idx, i)
+		}
+	}
+	vecs, err := e.Embed(ctx, texts)
+	var ve *problem.ValidationError
+	var refusals []string
+	switch {
+	case errors.As(err, &ve) && len(texts) == 1:
+		st.Refused++
+		vecs, refusals, err = [][]float32{nil}, []string{ve.Reason}, nil
+	case errors.As(err, &ve):
+		// The service refused some text of the batch (too long for the
+		// model, ...): embed one by one so the others still get theirs.
+		vecs, refusals, err = embedEach(ctx, e, texts, st)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("embed: %d documents with %s: %w", len(texts), e.Model(), err)
+	}
+	byDoc := make([][]float32, len(docs))
+	why := make([]string, len(docs))
+	for i := range docs {
+		why[i] = reasonNoText
+	}
+	for j, i := range idx {
+		byDoc[i] = vecs[j] // nil when refused
+		why[i] = reasonZeroText
+		if refusals != nil && refusals[j] != "" {
+			why[i] = refusals[j]
+		}
+	}
+	return byDoc, why, nil
+}
+
+// storeVectors writes the vectors of docs in one batch, each only if the
+// document's text is still the one embedded; a document without a vector
+// gets NULL and its reason is recorded as a failure.
+func storeVectors(ctx context.Context, pool *pgxpool.Pool, docs []document.EmbeddingInput, vecs [][]float32, why []string, st *EmbedStats) error {
+	b := &pgx.Batch{}
+	for i, d := range docs {
+		var v any // NULL: nothing to embed
+		if vecs[i] != nil && !IsZero(vecs[i]) {
+			v = pgvector.NewVector(vecs[i])
+		} else {
+			st.failed = append(st.failed, failure{id: d.ID, title: d.Title, body: d.Body, reason: why[i]})
+		}
+		b.Queue(`UPDATE documents SET embedding = $2
+		          WHERE id = $1 AND title = $3 AND body = $4
+		            AND embedding IS DISTINCT FROM $2`, d.ID, v, d.Title, d.Body).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 1 {
+				st.Updated++
+			} else {
+				st.Skipped++
+			}
+			return nil
+		})
+	}
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("embed: store embeddings: %w", pg.Interpret(err))
+	}
+	return nil
 }
 
 // embedEach embeds texts one at a time; a text the service refuses gets no

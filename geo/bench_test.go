@@ -98,3 +98,18 @@ func BenchmarkCQL2Compile(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFeatureDoc converts a Feature with a point, an id, a period and
+// a few properties into a document (the write path of POST items and
+// imports).
+func BenchmarkFeatureDoc(b *testing.B) {
+	raw := []byte(`{"type":"Feature","id":"tram-28","geometry":{"type":"Point","coordinates":[-9.14,38.71]},
+		"properties":{"title":"Tram 28","body":"yellow tram","tags":["tram","city"],"start":"2024-05-01T12:00:00Z",
+		"end":"2024-05-01T13:00:00Z","color":"yellow","line":28,"wheelchair":false}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := FeatureDoc("feature", "photos", raw, FeatureOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

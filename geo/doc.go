@@ -15,15 +15,11 @@
 // 48 KiB; encoding a point feature allocates nothing).
 //
 // Decisions worth knowing:
-//   - GeoJSON is built in Go, not with ST_AsGeoJSON in PostgreSQL, by
-//     measurement (geo/items/encode-1000: 1,000 points a query, both in
-//     process, measured with bench.Paired): Go 15.8, 22.7, 17.9, 19.4
-//     queries/s against PostgreSQL's json_build_object + ST_AsGeoJSON 15.5,
-//     21.2, 19.3, 18.2 in four runs (ratios 0.93–1.07, load average 8–12;
-//     an earlier sequential measurement that decoded every point with
-//     go-geom gave Go 31 against 55). At parity the Go side wins: the
-//     database is the one shared, hard-to-scale resource, app servers are
-//     not.
+//   - GeoJSON is built in Go, not with ST_AsGeoJSON in PostgreSQL: the
+//     two are at parity in throughput (geo/items/encode-1000; figures in
+//     docs/performance.md, "GeoJSON in Go or in PostgreSQL"), and at
+//     parity the Go side wins: the database is the one shared,
+//     hard-to-scale resource, app servers are not.
 //   - Every query whose plan depends on its parameters (items, counts,
 //     tiles, clusters) runs on the unnamed prepared statement
 //     (pgx.QueryExecModeCacheDescribe), so PostgreSQL plans it with the

@@ -73,6 +73,9 @@ func CheckTitleProp(field, p string) error {
 	return nil
 }
 
+// doc converts the feature into a document of collection: its geometry
+// (2D), its id as the external id, the properties geoseek knows as document
+// fields and the others as props; field names the feature in errors.
 func (f *inFeature) doc(field, collection string, o FeatureOptions) (*document.Doc, error) {
 	if f.Type != "Feature" {
 		return nil, problem.Invalid(field+".type", "must be \"Feature\", got %q", f.Type)
@@ -84,81 +87,15 @@ func (f *inFeature) doc(field, collection string, o FeatureOptions) (*document.D
 	}
 	// Z and M are dropped: the column is 2D (see Force2D).
 	d.Geometry = Force2D(g)
-	if len(f.ID) > 0 && string(f.ID) != "null" {
-		var s string
-		if json.Unmarshal(f.ID, &s) != nil {
-			var n json.Number
-			if err := json.Unmarshal(f.ID, &n); err != nil {
-				return nil, problem.Invalid(field+".id", "must be a string or a number")
-			}
-			s = n.String()
-		}
-		d.ExternalID = &s
+	if d.ExternalID, err = featureID(field, f.ID); err != nil {
+		return nil, err
 	}
 	props := map[string]json.RawMessage{}
-	var start, end *time.Time
-	for k, v := range f.Properties {
-		pf := field + ".properties." + k
-		switch k {
-		case "title":
-			if err := unmarshalOpt(v, &d.Title); err != nil {
-				return nil, problem.Invalid(pf, "must be a string")
-			}
-		case "body":
-			if err := unmarshalOpt(v, &d.Body); err != nil {
-				return nil, problem.Invalid(pf, "must be a string")
-			}
-		case "lang":
-			if err := unmarshalOpt(v, &d.Lang); err != nil {
-				return nil, problem.Invalid(pf, "must be a string")
-			}
-		case "tags":
-			if err := unmarshalOpt(v, &d.Tags); err != nil {
-				return nil, problem.Invalid(pf, "must be an array of strings")
-			}
-		case "external_id":
-			var s *string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return nil, problem.Invalid(pf, "must be a string")
-			}
-			if s != nil {
-				d.ExternalID = s
-			}
-		case "datetime", "start", "end":
-			var s *string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return nil, problem.Invalid(pf, "must be an RFC 3339 date-time string or null")
-			}
-			if s == nil || *s == ".." || *s == "" {
-				continue
-			}
-			t, err := parseInstant(*s)
-			if err != nil {
-				return nil, problem.Invalid(pf, "%q is not an RFC 3339 date-time", *s)
-			}
-			switch k {
-			case "datetime":
-				start, end = &t, &t
-			case "start":
-				start = &t
-			case "end":
-				end = &t
-			}
-		case "created", "updated", "thumbnail":
-			// Written by the server; a feature read back and put again
-			// carries them. A new feature's would be lost: refused.
-			if !o.Replace {
-				return nil, problem.Invalid(pf, "%q is written by the server, so a new feature cannot carry it; rename the property (or drop it from a feature read from geoseek)", k)
-			}
-		default:
-			props[k] = v
-		}
+	if err := f.fields(field, o, d, props); err != nil {
+		return nil, err
 	}
 	if err := f.title(field, o.TitleProp, d); err != nil {
 		return nil, err
-	}
-	if start != nil || end != nil {
-		d.Period = &document.Period{Lower: start, Upper: end, LowerInc: start != nil, UpperInc: end != nil}
 	}
 	if len(props) > 0 {
 		d.Props = make(map[string]any, len(props))
@@ -177,6 +114,106 @@ func (f *inFeature) doc(field, collection string, o FeatureOptions) (*document.D
 		return nil, prefixed(field, err)
 	}
 	return d, nil
+}
+
+// featureID is a Feature's id as an external id: a string, or a number in
+// its JSON spelling; nil when there is none.
+func featureID(field string, id json.RawMessage) (*string, error) {
+	if len(id) == 0 || string(id) == "null" {
+		return nil, nil
+	}
+	var s string
+	if json.Unmarshal(id, &s) != nil {
+		var n json.Number
+		if err := json.Unmarshal(id, &n); err != nil {
+			return nil, problem.Invalid(field+".id", "must be a string or a number")
+		}
+		s = n.String()
+	}
+	return &s, nil
+}
+
+// fields reads the properties that are document fields (title, body, lang,
+// tags, external_id, and datetime/start/end into the period) into d, and
+// the others, the document's props, into props.
+func (f *inFeature) fields(field string, o FeatureOptions, d *document.Doc, props map[string]json.RawMessage) error {
+	var start, end *time.Time
+	for k, v := range f.Properties {
+		pf := field + ".properties." + k
+		var err error
+		switch k {
+		case "title":
+			err = stringField(pf, v, &d.Title)
+		case "body":
+			err = stringField(pf, v, &d.Body)
+		case "lang":
+			err = stringField(pf, v, &d.Lang)
+		case "tags":
+			if unmarshalOpt(v, &d.Tags) != nil {
+				err = problem.Invalid(pf, "must be an array of strings")
+			}
+		case "external_id":
+			var s *string
+			if json.Unmarshal(v, &s) != nil {
+				return problem.Invalid(pf, "must be a string")
+			}
+			if s != nil {
+				d.ExternalID = s
+			}
+		case "datetime", "start", "end":
+			var t *time.Time
+			if t, err = instantField(pf, v); t != nil {
+				switch k {
+				case "datetime":
+					start, end = t, t
+				case "start":
+					start = t
+				case "end":
+					end = t
+				}
+			}
+		case "created", "updated", "thumbnail":
+			// Written by the server; a feature read back and put again
+			// carries them. A new feature's would be lost: refused.
+			if !o.Replace {
+				err = problem.Invalid(pf, "%q is written by the server, so a new feature cannot carry it; rename the property (or drop it from a feature read from geoseek)", k)
+			}
+		default:
+			props[k] = v
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if start != nil || end != nil {
+		d.Period = &document.Period{Lower: start, Upper: end, LowerInc: start != nil, UpperInc: end != nil}
+	}
+	return nil
+}
+
+// stringField reads an optional string property into dst.
+func stringField(pf string, v json.RawMessage, dst *string) error {
+	if unmarshalOpt(v, dst) != nil {
+		return problem.Invalid(pf, "must be a string")
+	}
+	return nil
+}
+
+// instantField reads a datetime, start or end property: an RFC 3339
+// date-time, or nil for null, "" or ".." (an open bound).
+func instantField(pf string, v json.RawMessage) (*time.Time, error) {
+	var s *string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return nil, problem.Invalid(pf, "must be an RFC 3339 date-time string or null")
+	}
+	if s == nil || *s == ".." || *s == "" {
+		return nil, nil
+	}
+	t, err := parseInstant(*s)
+	if err != nil {
+		return nil, problem.Invalid(pf, "%q is not an RFC 3339 date-time", *s)
+	}
+	return &t, nil
 }
 
 // title sets d.Title from the property titleProp (see FeatureDoc); the

@@ -410,17 +410,9 @@ func (s *Service) Patch(ctx context.Context, collection string, id int64, raw []
 		return problem.Invalid("body", "not a JSON merge patch of a Feature: %v", err)
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// FOR UPDATE so two patches of one item do not lose each other's
-		// changes.
-		var locked int64
-		if err := tx.QueryRow(ctx, `SELECT d.id FROM documents d JOIN collections c ON c.id = d.collection_id
-		                            WHERE c.name = $1 AND d.id = $2 FOR UPDATE OF d`, collection, id).Scan(&locked); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("item %d in %q: %w", id, collection, problem.ErrNotFound)
-			}
-			return err
-		}
-		d, err := document.Get(ctx, tx, collection, id)
+		// Locked until commit so two patches of one item do not lose each
+		// other's changes.
+		d, err := document.GetForUpdate(ctx, tx, collection, id)
 		if err != nil {
 			return err
 		}

@@ -117,8 +117,8 @@ func (w *where) add(cond string) { w.conds = append(w.conds, cond) }
 func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
 
 // recheckEntries is what an ST_Intersects recheck of a point costs in btree
-// entries read into a bitmap: 2,605 rechecks took 3.5 ms and 1,000,000
-// entries 52 ms (bench collection of 1M points).
+// entries read into a bitmap, as measured on the bench collection
+// (docs/performance.md, "Items: the collection fence").
 const recheckEntries = 26
 
 // buildWhere validates q against the collection and returns the conditions;
@@ -237,12 +237,10 @@ func (s *Service) ItemsSQL(ctx context.Context, q *ItemsQuery) (string, []any, e
 // the collection instead of indexing it (fence): the planner, pricing
 // ST_Intersects at COST 10000 per row, ANDed the geometry's GiST bitmap
 // with a bitmap of the whole collection from a (collection, …) btree to
-// save rechecks, reading 1,000,000 index entries: 30-52 ms of a 62 ms page
-// of 1,000 features that takes 12 ms with the filter (bench collection of
-// 1M points, 92% of the table; 10,000 features: 140 against 42 ms; a CQL2
-// S_INTERSECTS with a BBOX, 37.8 against 2.5 ms of execution). The filter
-// also takes away the (collection, id) index that reads a wide area in
-// order and stops at the page (1 ms against 540 ms for the whole world),
+// save rechecks, reading every index entry of the collection: most of a
+// page's time (docs/performance.md, "Items: the collection fence"). The
+// filter also takes away the (collection, id) index that reads a wide area
+// in order and stops at the page,
 // so it is used only when the condition matches fewer rows than
 // sqrt(page × collection): reading every match and sorting it then costs
 // less than reading the collection in order until the page is full; and

@@ -144,11 +144,10 @@ func (s *Service) TileSQL(ctx context.Context, collection string, tc TileCoord) 
 // The pyramid's statement of low zooms is prepared once per connection
 // (QueryExecModeCacheStatement): its plan is the same for every tile (a
 // function scan whose own statements PL/pgSQL caches), and parsing and
-// planning it for each tile was a third of its cost (PostgreSQL CPU per
-// z4 tile of the bench collection: 600 µs as an unnamed statement, 383-433
-// µs prepared). The other statements stay unnamed (CacheDescribe), planned
-// with each tile's envelope: a prepared one switches to a generic plan
-// after five runs, and at z10 that plan ran 16-19 ms against 13.6-15 ms.
+// planning it for each tile was a third of its cost. The other statements
+// stay unnamed (CacheDescribe), planned with each tile's envelope: a
+// prepared one switches to a generic plan after five runs, which is slower
+// at high zooms (docs/performance.md, "Tile statements").
 func tileSQL(col *Collection, tc TileCoord) (string, []any) {
 	if tc.Z+1 <= cellsZoom {
 		// 64 px cells of a 512 px tile are the pyramid's level z + 1.

@@ -13,10 +13,9 @@ import (
 // within batchLinger (up to maxBatch), names their places in one query and
 // stores them in one transaction: one lock round trip for all their hashes,
 // their files committed in parallel, and one multi-row statement each for
-// the documents and the photo rows. The statements are what costs: a
-// document written alone costs PostgreSQL about 0.8 ms of CPU, most of it
-// the per-statement work of the triggers on documents, against about 0.3 ms
-// per document in a statement of eight (pgbench, photo-like documents).
+// the documents and the photo rows. The statements are what costs: most of
+// a document written alone is the per-statement work of the triggers on
+// documents, which a statement of many rows pays once (docs/performance.md).
 // Eight single-row statements in one transaction cost as much as eight
 // transactions.
 //

@@ -262,11 +262,8 @@ func (s *Service) importFiles(ctx context.Context, paths []string, opt ImportOpt
 // DefaultConcurrency is ImportDirs' default: two files read per core.
 // Hashing is CPU-bound when the files are in the page cache; a second file
 // per core hides a cold disk's reads. Readers wait neither for fsyncs nor
-// for the database (see maxPending). Measured with the ingest bench
-// (--move, 1,000 × 3.8 MB, 2 cores): 1, 2 and 4 files per core ran at
-// 0.54, 0.58-0.62 and 0.56 of read+SHA-256. Before readers were decoupled
-// from commits, each file held its slot until its batch committed, and 16
-// per core were needed to reach 0.50.
+// for the database (see maxPending). Two per core was the fastest in the
+// ingest bench (docs/performance.md, "Ingest: files read per core").
 func DefaultConcurrency() int { return 2 * runtime.GOMAXPROCS(0) }
 
 // maxPending bounds the photos an import has read and handed to the

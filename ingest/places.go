@@ -42,9 +42,9 @@ func (p Place) Words() string {
 // Config.Places uses. Provinces10 (admin-1 regions with their countries) and
 // Cities10 (urban areas) are the default: together about 25 MB compressed.
 //
-// rgeo's own in-memory index of them was measured here at 30–60 s to build
-// and 330–640 MB of heap (2.7 GB peak RSS), so the polygons are loaded once
-// into PostGIS instead and looked up with ST_Covers on a GiST index.
+// rgeo's own in-memory index of them takes long to build and much memory
+// (docs/performance.md), so the polygons are loaded once into PostGIS
+// instead and looked up with ST_Covers on a GiST index.
 var placeDatasets = map[string]struct {
 	data func() []byte
 	kind string
@@ -63,10 +63,9 @@ const placesLockKey int64 = 0x706c61636573
 
 // LoadPlaces loads the named Natural Earth datasets into the places table,
 // each once: a dataset already recorded in places_loaded is skipped, so
-// calling it at every start is cheap. The default datasets (10,872 polygons,
-// a 42 MB table) took 95 s on a busy 2-core machine, with about 100 MB of Go
-// heap; run it in the background. Photos ingested
-// before it finishes get no place names.
+// calling it at every start is cheap. Loading the default datasets takes
+// minutes on a small machine (docs/performance.md); run it in the
+// background. Photos ingested before it finishes get no place names.
 func LoadPlaces(ctx context.Context, pool *pgxpool.Pool, datasets []string) error {
 	for _, name := range datasets {
 		ds, ok := placeDatasets[name]

@@ -112,8 +112,8 @@ func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) 
 	for range committers {
 		go s.commitLoop()
 	}
-	// Build the time zone finder (~0.7 s, ~30 MB) now, in the background,
-	// rather than inside the first upload that needs it.
+	// Build the time zone finder (it takes a while and some memory) now, in
+	// the background, rather than inside the first upload that needs it.
 	go func() { _, _ = zoneFinder() }()
 	return s, nil
 }

@@ -114,12 +114,10 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 }
 
 // fileBufs are the buffers local files are read through: 128 KiB reads
-// instead of io.Copy's 32 KiB. Hashing 3.8 MB photos from the page cache,
-// four readers on two cores as an import runs: 1.82-1.87 ms a photo with
-// 32 KiB, 1.75-1.78 with 64-256 KiB (fewer read(2) calls), 2.12 with 1 MiB
-// (four buffers no longer fit the caches, so SHA-256 rereads them from
-// memory). Network bodies arrive in small pieces, so uploads keep
-// io.Copy's buffer.
+// instead of io.Copy's 32 KiB, so hashing makes fewer read(2) calls, while
+// four buffers still fit the caches (larger ones make SHA-256 reread them
+// from memory; docs/performance.md). Network bodies arrive in small
+// pieces, so uploads keep io.Copy's buffer.
 var fileBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
 // copyFrom copies src to dst, through one of fileBufs when its bytes come

@@ -105,65 +105,12 @@ type tiffEntry struct {
 }
 
 // ifd copies the IFD at source offset off to the end of b.out and returns its
-// new offset.
+// new offset: its table, then its values, then its sub-IFDs.
 func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
-	if depth > 3 {
-		return 0, errors.New("sub-IFDs nested too deep")
-	}
-	if b.visited[off] {
-		return 0, fmt.Errorf("IFD at %d visited twice", off)
-	}
-	b.visited[off] = true
-	if off < 8 || int64(off)+2 > b.size {
-		return 0, fmt.Errorf("offset %d outside the data", off)
-	}
-	cb, err := readAt(b.r, int64(off), 2)
+	kept, err := b.entries(off, depth)
 	if err != nil {
 		return 0, err
 	}
-	count := int(b.order.Uint16(cb))
-	if count > maxIFDEntries {
-		return 0, fmt.Errorf("entry count %d too large", count)
-	}
-	table, err := readAt(b.r, int64(off)+2, count*12)
-	if err != nil {
-		return 0, fmt.Errorf("table of %d entries runs past the data", count)
-	}
-	var kept []tiffEntry
-	for i := 0; i < count; i++ {
-		var e tiffEntry
-		copy(e.raw[:], table[i*12:i*12+12])
-		tag, typ, cnt := b.order.Uint16(e.raw[0:2]), b.order.Uint16(e.raw[2:4]), b.order.Uint32(e.raw[4:8])
-		isPointer := tag == tagExifIFD || tag == tagGPSIFD || tag == tagInteropIFD
-		// A pointer written as SLONG or as TIFF-EP's IFD type holds the same
-		// 32-bit offset as a LONG (exiftool and exiv2 follow it); goexif reads
-		// it as a LONG. A negative SLONG becomes an offset outside the data.
-		if isPointer && (typ == 9 || typ == 13) {
-			typ = 4
-			b.order.PutUint16(e.raw[2:4], typ)
-		}
-		if reason := b.readValue(&e, typ, cnt); reason != "" {
-			b.warn("tag 0x%04x dropped: %s", tag, reason)
-			continue
-		}
-		if isPointer {
-			// goexif follows a pointer of any integer type, reading its first
-			// value; accept only one SHORT or 32-bit value.
-			if (typ != 3 && typ != 4) || cnt != 1 {
-				b.warn("sub-IFD pointer 0x%04x dropped: type %d, count %d", tag, typ, cnt)
-				continue
-			}
-			e.sub = b.order.Uint32(e.raw[8:12])
-			if typ == 3 {
-				e.sub = uint32(b.order.Uint16(e.raw[8:10]))
-				// Rewrite as LONG: the new offset may not fit a SHORT.
-				b.order.PutUint16(e.raw[2:4], 4)
-			}
-		}
-		kept = append(kept, e)
-	}
-
-	// Table, then values, then sub-IFDs, each appended to out.
 	tableAt := len(b.out)
 	need := 2 + len(kept)*12 + 4
 	if tableAt+need > MaxEXIFBytes {
@@ -175,6 +122,89 @@ func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
 	}
 	b.out = b.order.AppendUint32(b.out, 0) // no next IFD
 	dropped := map[int]bool{}
+	b.appendValues(tableAt, kept, dropped)
+	b.appendSubIFDs(tableAt, kept, dropped, depth)
+	if len(dropped) > 0 {
+		b.compact(tableAt, len(kept), dropped)
+	}
+	return uint32(tableAt), nil
+}
+
+// entries reads the table of the IFD at source offset off and returns the
+// entries kept (see entry), refusing an IFD seen before, nested too deep,
+// outside the data or with too many entries.
+func (b *tiffBuilder) entries(off uint32, depth int) ([]tiffEntry, error) {
+	if depth > 3 {
+		return nil, errors.New("sub-IFDs nested too deep")
+	}
+	if b.visited[off] {
+		return nil, fmt.Errorf("IFD at %d visited twice", off)
+	}
+	b.visited[off] = true
+	if off < 8 || int64(off)+2 > b.size {
+		return nil, fmt.Errorf("offset %d outside the data", off)
+	}
+	cb, err := readAt(b.r, int64(off), 2)
+	if err != nil {
+		return nil, err
+	}
+	count := int(b.order.Uint16(cb))
+	if count > maxIFDEntries {
+		return nil, fmt.Errorf("entry count %d too large", count)
+	}
+	table, err := readAt(b.r, int64(off)+2, count*12)
+	if err != nil {
+		return nil, fmt.Errorf("table of %d entries runs past the data", count)
+	}
+	var kept []tiffEntry
+	for i := 0; i < count; i++ {
+		var e tiffEntry
+		copy(e.raw[:], table[i*12:i*12+12])
+		if b.entry(&e) {
+			kept = append(kept, e)
+		}
+	}
+	return kept, nil
+}
+
+// entry reads e's value and, for a sub-IFD pointer, its target; it reports
+// false (with a warning) when e is dropped.
+func (b *tiffBuilder) entry(e *tiffEntry) bool {
+	tag, typ, cnt := b.order.Uint16(e.raw[0:2]), b.order.Uint16(e.raw[2:4]), b.order.Uint32(e.raw[4:8])
+	isPointer := tag == tagExifIFD || tag == tagGPSIFD || tag == tagInteropIFD
+	// A pointer written as SLONG or as TIFF-EP's IFD type holds the same
+	// 32-bit offset as a LONG (exiftool and exiv2 follow it); goexif reads
+	// it as a LONG. A negative SLONG becomes an offset outside the data.
+	if isPointer && (typ == 9 || typ == 13) {
+		typ = 4
+		b.order.PutUint16(e.raw[2:4], typ)
+	}
+	if reason := b.readValue(e, typ, cnt); reason != "" {
+		b.warn("tag 0x%04x dropped: %s", tag, reason)
+		return false
+	}
+	if !isPointer {
+		return true
+	}
+	// goexif follows a pointer of any integer type, reading its first
+	// value; accept only one SHORT or 32-bit value.
+	if (typ != 3 && typ != 4) || cnt != 1 {
+		b.warn("sub-IFD pointer 0x%04x dropped: type %d, count %d", tag, typ, cnt)
+		return false
+	}
+	e.sub = b.order.Uint32(e.raw[8:12])
+	if typ == 3 {
+		e.sub = uint32(b.order.Uint16(e.raw[8:10]))
+		// Rewrite as LONG: the new offset may not fit a SHORT.
+		b.order.PutUint16(e.raw[2:4], 4)
+	}
+	return true
+}
+
+// appendValues appends the values longer than 4 bytes of the table at
+// tableAt and points their entries at them; a value past MaxEXIFBytes is
+// dropped.
+func (b *tiffBuilder) appendValues(tableAt int, kept []tiffEntry, dropped map[int]bool) {
 	for i, e := range kept {
 		if e.value == nil {
 			continue
@@ -190,6 +220,11 @@ func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
 		b.order.PutUint32(b.out[tableAt+2+i*12+8:], uint32(len(b.out)))
 		b.out = append(b.out, e.value...)
 	}
+}
+
+// appendSubIFDs copies the sub-IFDs the pointers of the table at tableAt
+// point to and points the entries at the copies; a bad sub-IFD is dropped.
+func (b *tiffBuilder) appendSubIFDs(tableAt int, kept []tiffEntry, dropped map[int]bool, depth int) {
 	for i, e := range kept {
 		tag := b.order.Uint16(e.raw[0:2])
 		if tag != tagExifIFD && tag != tagGPSIFD && tag != tagInteropIFD {
@@ -203,10 +238,6 @@ func (b *tiffBuilder) ifd(off uint32, depth int) (uint32, error) {
 		}
 		b.order.PutUint32(b.out[tableAt+2+i*12+8:], at)
 	}
-	if len(dropped) > 0 {
-		b.compact(tableAt, len(kept), dropped)
-	}
-	return uint32(tableAt), nil
 }
 
 // compact removes dropped entries from the table at tableAt (values stay

@@ -22,3 +22,16 @@ func UpTo(ctx context.Context, pool *pgxpool.Pool, v int64) error {
 	_, err = p.UpTo(ctx, v)
 	return err
 }
+
+// UpToFrom applies the SQL migrations of fsys (files at its root) up to and
+// including version v, so a test can migrate as an older release did.
+func UpToFrom(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, v int64) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := providerFS(db, fsys)
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, v)
+	return err
+}

@@ -1,6 +1,7 @@
 // Package migrations owns geoseek's schema: goose v3 SQL migrations embedded
-// in the binary (sql/), River's queue tables, and optional features (features/)
-// applied when their extension is available, such as pgvector.
+// in the binary (sql/), the current definitions of trigger functions and their
+// triggers (functions/), River's queue tables, and optional features
+// (features/) applied when their extension is available, such as pgvector.
 //
 // Up is safe to run from several processes at once: it holds a PostgreSQL
 // advisory lock for the whole run, so the second process waits and then finds
@@ -8,14 +9,18 @@
 package migrations
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -28,6 +33,9 @@ var sqlFiles embed.FS
 
 //go:embed features/*.sql
 var featureFiles embed.FS
+
+//go:embed functions/*.sql
+var functionFiles embed.FS
 
 // lockKey is the advisory lock held while migrating ("geoseek" in ASCII).
 const lockKey int64 = 0x67656f7365656b
@@ -47,13 +55,16 @@ type Report struct {
 	// Version is the goose version after the run; Applied the versions this run applied.
 	Version int64
 	Applied []int64
+	// Functions lists the files of functions/ this run applied.
+	Functions []string
 	// Enabled lists the optional features present after the run, with the
 	// extension version; Unavailable those whose extension the server lacks.
 	Enabled     map[string]string
 	Unavailable []string
 }
 
-// Up applies all pending migrations, River's migrations, and every optional
+// Up applies all pending migrations, the function files that changed (all of
+// them when a migration was applied), River's migrations, and every optional
 // feature whose extension the server has.
 func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (Report, error) {
 	if logger == nil {
@@ -88,6 +99,13 @@ func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (Report, e
 		return rep, fmt.Errorf("migrations: version: %w", err)
 	}
 
+	if rep.Functions, err = applyFunctions(ctx, conn, len(rep.Applied) > 0); err != nil {
+		return rep, err
+	}
+	for _, f := range rep.Functions {
+		logger.Info("function file applied", "file", f)
+	}
+
 	rm, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
 		return rep, fmt.Errorf("migrations: river: %w", err)
@@ -97,55 +115,106 @@ func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (Report, e
 	} else if len(res.Versions) > 0 {
 		logger.Info("river migrations applied", "count", len(res.Versions))
 	}
+	if rep.Enabled, rep.Unavailable, err = applyFeatures(ctx, conn, logger); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
 
-	rep.Enabled = map[string]string{}
+// applyFunctions applies, in file order and in one transaction, the files of
+// functions/ whose content differs from what schema_functions records, or all
+// of them when force is set (a migration ran and may have replaced a table a
+// trigger is on). Each file holds CREATE OR REPLACE statements only, so
+// applying it again gives the same schema. It returns the files applied.
+func applyFunctions(ctx context.Context, conn *pgxpool.Conn, force bool) ([]string, error) {
+	names, err := fs.Glob(functionFiles, "functions/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("migrations: functions: %w", err)
+	}
+	var applied []string
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		for _, name := range names {
+			body, err := functionFiles.ReadFile(name)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(body)
+			file := path.Base(name)
+			var stored []byte
+			err = tx.QueryRow(ctx, `SELECT sha256 FROM schema_functions WHERE file = $1`, file).Scan(&stored)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if !force && bytes.Equal(stored, sum[:]) {
+				continue
+			}
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_functions (file, sha256) VALUES ($1, $2)
+				ON CONFLICT (file) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()`, file, sum[:]); err != nil {
+				return err
+			}
+			applied = append(applied, file)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrations: functions: %w", err)
+	}
+	return applied, nil
+}
+
+// applyFeatures applies every optional feature whose extension the server
+// has, each in its own transaction, and reports the features present.
+func applyFeatures(ctx context.Context, conn *pgxpool.Conn, logger *slog.Logger) (map[string]string, []string, error) {
+	var unavailable []string
 	for _, f := range Features {
 		var available bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)`, f.Extension).Scan(&available); err != nil {
-			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
+			return nil, nil, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
 		}
 		if !available {
-			rep.Unavailable = append(rep.Unavailable, f.Name)
+			unavailable = append(unavailable, f.Name)
 			logger.Warn("optional feature not available: its extension is not installed on the server", "feature", f.Name, "extension", f.Extension)
 			continue
 		}
 		body, err := featureFiles.ReadFile("features/" + f.Name + ".sql")
 		if err != nil {
-			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
+			return nil, nil, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
 		}
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
-		}
-		_, err = tx.Exec(ctx, string(body))
-		if err == nil {
-			_, err = tx.Exec(ctx, `
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `
 				INSERT INTO schema_features (name, version)
 				SELECT $1, extversion FROM pg_extension WHERE extname = $2
 				ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version
 				WHERE schema_features.version IS DISTINCT FROM EXCLUDED.version`, f.Name, f.Extension)
-		}
-		if err == nil {
-			err = tx.Commit(ctx)
-		}
+			return err
+		})
 		if err != nil {
-			_ = tx.Rollback(ctx)
-			return rep, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
+			return nil, nil, fmt.Errorf("migrations: feature %s: %w", f.Name, err)
 		}
 	}
 	rows, err := conn.Query(ctx, `SELECT name, version FROM schema_features`)
 	if err != nil {
-		return rep, fmt.Errorf("migrations: features: %w", err)
+		return nil, nil, fmt.Errorf("migrations: features: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var n, v string
-		if err := rows.Scan(&n, &v); err != nil {
-			return rep, fmt.Errorf("migrations: features: %w", err)
-		}
-		rep.Enabled[n] = v
+	enabled, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var nv [2]string
+		err := r.Scan(&nv[0], &nv[1])
+		return nv, err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("migrations: features: %w", err)
 	}
-	return rep, rows.Err()
+	out := make(map[string]string, len(enabled))
+	for _, nv := range enabled {
+		out[nv[0]] = nv[1]
+	}
+	return out, unavailable, nil
 }
 
 // Status is the schema's state as /readyz reports it.
@@ -219,6 +288,10 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
+	return providerFS(db, sub)
+}
+
+func providerFS(db *sql.DB, sub fs.FS) (*goose.Provider, error) {
 	// Files are numbered strictly above the latest (TestMigrationNumbersIncrease),
 	// so a database missing a file below its version has a history no other
 	// database has: refuse to migrate it rather than apply files out of order.
@@ -241,3 +314,6 @@ func Files() fs.FS { return sqlFiles }
 
 // FeatureFiles exposes the embedded feature files.
 func FeatureFiles() fs.FS { return featureFiles }
+
+// FunctionFiles exposes the embedded function files.
+func FunctionFiles() fs.FS { return functionFiles }

@@ -11,16 +11,13 @@ package search
 // literals (they come from the collections row, never from the request).
 //
 // Plans for filtered kNN. An HNSW scan visits ef_search candidates and then
-// applies the filter, so a selective filter leaves fewer than k rows (0.35 of
-// 10 at 1% measured on 100,000 clustered vectors). pgvector 0.8's iterative
-// scan keeps going until k rows pass the filter, but at low selectivity its
-// recall falls (0.76 at 1%), while an exact scan of the filtered rows, found
-// through the filter's own indexes, is both exact and fast when there are few
-// of them. geoseek's own measurement (cmd/geoseek-bench/bench/vector.go,
-// vector/threshold, 100,000 vectors of real text): exact and iterative cost
-// about the same at 1,000 filtered rows, exact is ten times slower at 5,000,
-// and the iterative scan has recall@10 0.959 at 5% selectivity with
-// ef_search 400 (0.947 with 200), 0.973 at 10%, 0.979 at 20%. So each query picks its plan from the filter's
+// applies the filter, so a selective filter leaves fewer than k rows.
+// pgvector 0.8's iterative scan keeps going until k rows pass the filter,
+// but at low selectivity its recall falls, while an exact scan of the
+// filtered rows, found through the filter's own indexes, is both exact and
+// fast when there are few of them (the measurements, cmd/geoseek-bench
+// vector/threshold, are in docs/performance.md, "Filtered kNN plans"). So
+// each query picks its plan from the filter's
 // estimated row count (counted in a sample of the table's pages, or
 // PostgreSQL's estimate when the sample holds too few of the collection's
 // rows; reused for the same filter within estimateTTL):
@@ -76,10 +73,10 @@ const (
 const MaxSemanticDepth = 1000
 
 // DefaultEfSearch is hnsw.ef_search when neither the request nor the
-// configuration sets one. Measured on 100,000 real-text 384-d vectors
-// (cmd/geoseek-bench/bench/vector.go, vector/knn): recall@10 0.893 at 40 (pgvector's
-// default), 0.946 at 100, 0.954 at 150, 0.972 at 200. 200 keeps a margin
-// above the 0.95 target; requests may ask for less.
+// configuration sets one: the least that keeps recall@10 with a margin
+// above the 0.95 target on the bench's real-text vectors (pgvector's
+// default of 40 falls short; docs/performance.md, "Filtered kNN plans");
+// requests may ask for less.
 const DefaultEfSearch = 200
 
 // SemanticConfig tunes semantic search. Zero values take the defaults.
@@ -88,11 +85,9 @@ type SemanticConfig struct {
 	// (default DefaultEfSearch).
 	DefaultEfSearch int
 	// ExactMaxRows: filters whose estimated row count is at most this are
-	// searched exactly (default 5,000). Measured on 100,000 real-text 384-d
-	// vectors (cmd/geoseek-bench/bench/vector.go, vector/threshold): an exact scan of
-	// 1,000 filtered rows is about as fast as an iterative HNSW scan, of
-	// 5,000 rows ten times slower, while the iterative scan's recall@10 is
-	// 0.965 at 5% selectivity and lower below.
+	// searched exactly (default 5,000): up to about there an exact scan is
+	// not much slower than an iterative HNSW scan and has full recall
+	// (docs/performance.md, "Filtered kNN plans").
 	ExactMaxRows int
 	// MinIterativeSelectivity: filters leaving a smaller share of the
 	// collection are searched exactly however many rows that is (default
@@ -101,9 +96,8 @@ type SemanticConfig struct {
 	// this with slower exact scans; lower it to trade recall for speed.
 	MinIterativeSelectivity float64
 	// IterativeEfSearch is the least ef_search of iterative scans (default
-	// 400). Measured recall@10 of iterative scans on the bench's 100,000
-	// vectors at ef_search 200/400/600: 0.947/0.959/0.969 at 5%
-	// selectivity, 0.959/0.973/0.979 at 10%, 0.969/0.979/0.982 at 20%.
+	// 400), where the recall of iterative scans stops growing much
+	// (docs/performance.md, "Filtered kNN plans").
 	IterativeEfSearch int
 	// MaxScanTuples bounds an iterative scan (hnsw.max_scan_tuples,
 	// default 50,000).
@@ -725,11 +719,10 @@ const (
 // minSampleRows of the collection's vectors (a small collection in a large
 // table). Why not the planner: it multiplies the selectivities of the
 // collection, the vector and the filter as if independent, and they are
-// not. On the bench table (1.1M documents, 100,000 of them vectors in one
-// collection) it estimated 9,156 vectors for the collection and 88 for a
-// tag on 10% of them, so 10% filters took the exact plan (p50 109 ms)
-// instead of the iterative one (37 ms). A 1,000-row sample gets the share
-// within a percent or so: enough for a threshold at 5%.
+// not: on the bench table it underestimated a common tag a hundredfold, so
+// such filters took the slower exact plan (docs/performance.md). A
+// 1,000-row sample gets the share within a percent or so: enough for a
+// threshold at 5%.
 func (s *Semantic) sampleEstimate(ctx context.Context, k KNN, filter string, a *Args) (rows, total float64, ok bool, err error) {
 	// The share of the table's pages read, in percent, from its size as
 	// last measured (VACUUM, ANALYZE).

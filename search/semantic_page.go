@@ -5,9 +5,8 @@ package search
 // kNN as a subquery with its LIMIT, so the planner plans it exactly as on
 // its own), sent after the plan's settings in one batch. Fetching the
 // ranked ids first and the documents second cost a second round trip and a
-// second statement per page: measured on the bench's 100,000 vectors
-// (cmd/geoseek-bench/bench/vector.go, vector/knn), that was a quarter of the
-// server's time per request at ef_search 40.
+// second statement per page, a large share of the server's time per
+// request (docs/performance.md, "Filtered kNN plans").
 //
 // Hybrid search still ranks first and fetches by id (rankedPage): its list
 // is fused in Go from two rankings.
@@ -134,10 +133,9 @@ func (s *Service) semanticRows(ctx context.Context, sem *Semantic, p *Plan, k KN
 // with a LIMIT, which the planner plans on its own, exactly as it plans the
 // bare kNN statement. Zero vectors (distance NaN) sort last and are dropped
 // by semanticRows, which also numbers the ranks: a window function and a
-// materialized CTE for them cost the server a fifth more planning and
-// execution per query (pg_stat_statements on the vector bench, 0.1% filter:
-// 0.74 against 0.58 ms planning). The columns are the ones scanSemanticHit
-// reads.
+// materialized CTE for them cost the server more planning and execution
+// per query (docs/performance.md). The columns are the ones
+// scanSemanticHit reads.
 func semanticPageSQL(p *Plan, k KNN, strategy string, offset int) (string, []any) {
 	a := &Args{}
 	knn := semanticSQL(a, k, strategy)

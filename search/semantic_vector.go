@@ -30,8 +30,8 @@ func vectorDigest(v []float32) string {
 // parseVector then decodes the input generically for a precise error.
 //
 // Why: the generic decoder (into []*float64, one allocation per element)
-// was 15% of the server's CPU time per semantic request with a 384-float
-// vector (cmd/geoseek-bench/bench/vector.go, vector/knn). The numbers are parsed by
+// was a large share of the server's CPU time per semantic request
+// (docs/performance.md, "Parsing a search request"). The numbers are parsed by
 // strconv.ParseFloat as encoding/json parses them, so both paths give the
 // same floats.
 func parseVectorFast(data []byte) ([]float32, bool) {
@@ -86,8 +86,7 @@ var float64pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9
 // strconv.ParseFloat takes for such input too, so the result is the same).
 // Other numbers report false and go to strconv.ParseFloat. Why: a query
 // vector's numbers are like -0.014567019, and ParseFloat spent more time
-// re-reading each than computing it (384 of them were 55 of the 80 µs of
-// BenchmarkParseBodySemantic).
+// re-reading each than computing it (BenchmarkParseBodySemantic).
 func exactFloat(num []byte) (float64, bool) {
 	var (
 		mant   uint64

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/cmd/geoseek-bench/bench"
 	"github.com/geoseek/geoseek/cmd/geoseek/app"
@@ -49,22 +50,35 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+// options are geoseek-bench's flags.
+type options struct {
+	runRe, dbURL, dataDir, client, cpuProfile string
+	quick, list, verbose                      bool
+	searchDocs                                int
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
 	fs := flag.NewFlagSet("geoseek-bench", flag.ContinueOnError)
-	runRe := fs.String("run", "", "only scenarios whose name matches this regexp")
-	quick := fs.Bool("quick", false, "small data and short runs: a smoke test of every scenario")
-	dbURL := fs.String("database-url", os.Getenv("GEOSEEK_BENCH_DATABASE_URL"), "server for the bench database (default: the private cluster)")
-	dataDir := fs.String("data-dir", "data", "data dir (the private cluster lives in <data-dir>/pg)")
-	list := fs.Bool("list", false, "list the scenarios and exit")
-	verbose := fs.Bool("v", false, "log progress")
-	client := fs.String("client", "lean", "load generator's HTTP client: lean (bench.Transport, one goroutine per request) or std (net/http's Transport)")
-	searchDocs := fs.Int("search-docs", 0, "size of the search corpus (default 1,000,000, -quick 20,000); a larger collection is used as it is")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (load client, server and baselines alike) to this file")
-	if err := fs.Parse(args); err != nil {
+	fs.StringVar(&o.runRe, "run", "", "only scenarios whose name matches this regexp")
+	fs.BoolVar(&o.quick, "quick", false, "small data and short runs: a smoke test of every scenario")
+	fs.StringVar(&o.dbURL, "database-url", os.Getenv("GEOSEEK_BENCH_DATABASE_URL"), "server for the bench database (default: the private cluster)")
+	fs.StringVar(&o.dataDir, "data-dir", "data", "data dir (the private cluster lives in <data-dir>/pg)")
+	fs.BoolVar(&o.list, "list", false, "list the scenarios and exit")
+	fs.BoolVar(&o.verbose, "v", false, "log progress")
+	fs.StringVar(&o.client, "client", "lean", "load generator's HTTP client: lean (bench.Transport, one goroutine per request) or std (net/http's Transport)")
+	fs.IntVar(&o.searchDocs, "search-docs", 0, "size of the search corpus (default 1,000,000, -quick 20,000); a larger collection is used as it is")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (load client, server and baselines alike) to this file")
+	return o, fs.Parse(args)
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -74,54 +88,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	scenarios := bench.Scenarios()
-	if *runRe != "" {
-		re, err := regexp.Compile(*runRe)
-		if err != nil {
-			return fmt.Errorf("-run: %w", err)
-		}
-		var keep []bench.Scenario
-		for _, s := range scenarios {
-			if re.MatchString(s.Name) {
-				keep = append(keep, s)
-			}
-		}
-		scenarios = keep
+	scenarios, err := selectScenarios(o.runRe)
+	if err != nil {
+		return err
 	}
-	if *list {
+	if o.list {
 		for _, s := range scenarios {
 			fmt.Fprintf(out, "%s\t(issue %d)\n", s.Name, s.Issue)
 		}
 		return nil
 	}
 	level := slog.LevelWarn
-	if *verbose {
+	if o.verbose {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-
-	base := *dbURL
-	if base == "" {
-		u, err := (&pgcluster.Cluster{Dir: filepath.Join(*dataDir, "pg"), Logger: logger}).Start(ctx)
-		if err != nil {
-			return err
-		}
-		base = u
-	}
-	name := "geoseek_bench"
-	if *quick {
-		name = "geoseek_bench_quick"
-	}
-	if err := ensureDB(ctx, base, name); err != nil {
-		return err
-	}
-	url := pgtest.WithDatabase(base, name)
-	mp, err := pg.Open(ctx, pg.Config{URL: url, MaxConns: 2}, logger)
-	if err != nil {
-		return err
-	}
-	rep, err := migrations.Up(ctx, mp, logger)
-	mp.Close()
+	url, rep, err := prepareDatabase(ctx, o, logger)
 	if err != nil {
 		return err
 	}
@@ -130,18 +112,86 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer pool.Close()
+	env, stop, err := startServer(ctx, o, pool, url, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Fprintf(out, "geoseek benchmarks (%d scenarios%s); pgvector: %v\n", len(scenarios), map[bool]string{true: ", quick", false: ""}[o.quick], rep.Enabled["vector"] != "")
+	return runScenarios(ctx, env, scenarios, out)
+}
 
-	benchData := filepath.Join(*dataDir, "bench")
+// selectScenarios returns the registered scenarios whose name matches runRe
+// (all when it is empty).
+func selectScenarios(runRe string) ([]bench.Scenario, error) {
+	scenarios := bench.Scenarios()
+	if runRe == "" {
+		return scenarios, nil
+	}
+	re, err := regexp.Compile(runRe)
+	if err != nil {
+		return nil, fmt.Errorf("-run: %w", err)
+	}
+	var keep []bench.Scenario
+	for _, s := range scenarios {
+		if re.MatchString(s.Name) {
+			keep = append(keep, s)
+		}
+	}
+	return keep, nil
+}
+
+// prepareDatabase starts the private cluster unless -database-url names a
+// server, creates the bench database if needed and migrates it; it returns
+// the database's URL.
+func prepareDatabase(ctx context.Context, o options, logger *slog.Logger) (string, migrations.Report, error) {
+	base := o.dbURL
+	if base == "" {
+		u, err := (&pgcluster.Cluster{Dir: filepath.Join(o.dataDir, "pg"), Logger: logger}).Start(ctx)
+		if err != nil {
+			return "", migrations.Report{}, err
+		}
+		base = u
+	}
+	name := "geoseek_bench"
+	if o.quick {
+		name = "geoseek_bench_quick"
+	}
+	if err := ensureDB(ctx, base, name); err != nil {
+		return "", migrations.Report{}, err
+	}
+	url := pgtest.WithDatabase(base, name)
+	mp, err := pg.Open(ctx, pg.Config{URL: url, MaxConns: 2}, logger)
+	if err != nil {
+		return "", migrations.Report{}, err
+	}
+	defer mp.Close()
+	rep, err := migrations.Up(ctx, mp, logger)
+	return url, rep, err
+}
+
+// startServer runs geoseek on a loopback port over pool, logging as
+// `geoseek serve` does, and returns the scenarios' environment (with an
+// admin key) and the function that stops the server.
+func startServer(ctx context.Context, o options, pool *pgxpool.Pool, url string, logger *slog.Logger) (*bench.Env, func(), error) {
+	hc := &http.Client{Transport: &bench.Transport{}}
+	switch o.client {
+	case "lean":
+	case "std":
+		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}
+	default:
+		return nil, nil, fmt.Errorf("-client: %q is neither lean nor std", o.client)
+	}
+	benchData := filepath.Join(o.dataDir, "bench")
 	// The server logs as `geoseek serve` does by default (text, info, lines
 	// buffered for up to a second), into /dev/null: its access log costs
 	// here what it costs in production, formatting and writes included.
 	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer devNull.Close()
 	serverLog, closeLog := logging.New(devNull, "text", slog.LevelInfo, time.Second)
-	defer func() { _ = closeLog() }()
+	closeAll := func() { _ = closeLog(); devNull.Close() }
 	a, err := app.New(ctx, app.Options{
 		Addr: "127.0.0.1:0", DataDir: benchData, RequestTimeout: 5 * time.Minute,
 		ShutdownGrace: 5 * time.Second,
@@ -149,41 +199,39 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		SkipPlaces: true,
 	}, pool, serverLog)
 	if err != nil {
-		return err
+		closeAll()
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		closeAll()
+		return nil, nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() { served <- a.Run(sctx, ln, nil) }()
-	defer func() { cancel(); <-served }()
-
+	stop := func() { cancel(); <-served; closeAll() }
 	// The server builds its time zone finder in the background at start
 	// (most of a CPU second): let it finish before anything is measured.
 	if err := ingest.LoadTimeZones(); err != nil {
-		return err
+		stop()
+		return nil, nil, err
 	}
 	_, key, err := auth.NewStore(pool).Create(ctx, "bench", []auth.Scope{auth.Admin})
 	if err != nil {
-		return err
+		stop()
+		return nil, nil, err
 	}
-	hc := &http.Client{Transport: &bench.Transport{}}
-	switch *client {
-	case "lean":
-	case "std":
-		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}
-	default:
-		return fmt.Errorf("-client: %q is neither lean nor std", *client)
-	}
-	env := &bench.Env{
+	return &bench.Env{
 		Pool: pool, DatabaseURL: url, BaseURL: "http://" + ln.Addr().String(),
 		Client:   hc,
-		AdminKey: key, DataDir: benchData, Logger: logger, Quick: *quick, SearchDocs: *searchDocs,
-	}
+		AdminKey: key, DataDir: benchData, Logger: logger, Quick: o.quick, SearchDocs: o.searchDocs,
+	}, stop, nil
+}
 
-	fmt.Fprintf(out, "geoseek benchmarks (%d scenarios%s); pgvector: %v\n", len(scenarios), map[bool]string{true: ", quick", false: ""}[*quick], rep.Enabled["vector"] != "")
+// runScenarios runs each scenario in turn, prints the table of results and
+// returns an error naming the scenarios that failed.
+func runScenarios(ctx context.Context, env *bench.Env, scenarios []bench.Scenario, out io.Writer) error {
 	var results []bench.Result
 	var failed []string
 	for _, s := range scenarios {

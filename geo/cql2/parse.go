@@ -475,6 +475,8 @@ func (p *parser) literal() (Literal, error) {
 	return *o.lit, nil
 }
 
+// predicate parses a comparison, LIKE, BETWEEN, IN or IS NULL: an operand,
+// the operator (with NOT where CQL2 allows one) and what the operator takes.
 func (p *parser) predicate() (Node, error) {
 	left, err := p.operand()
 	if err != nil {
@@ -489,98 +491,108 @@ func (p *parser) predicate() (Node, error) {
 			return nil, errAt(t.pos, "expected LIKE, IN or BETWEEN after NOT, found %s", describe(t))
 		}
 	}
-	needProp := func() (Prop, error) {
-		if left.prop == nil {
-			return Prop{}, errAt(left.start, "the left side of %s must be a property", strings.ToUpper(t.text))
-		}
-		return *left.prop, nil
+	if t.kind == tOp {
+		return p.comparison(left, t.text)
+	}
+	var rest func(Prop, bool) (Node, error)
+	switch {
+	case p.isKeyword(t, "LIKE"):
+		rest = p.like
+	case p.isKeyword(t, "BETWEEN"):
+		rest = p.between
+	case p.isKeyword(t, "IN"):
+		rest = p.in
+	case p.isKeyword(t, "IS"):
+		rest = p.isNull
+	default:
+		return nil, errAt(t.pos, "expected an operator (=, <>, <, >, <=, >=, LIKE, IN, BETWEEN, IS), found %s", describe(t))
+	}
+	if left.prop == nil {
+		return nil, errAt(left.start, "the left side of %s must be a property", strings.ToUpper(t.text))
+	}
+	return rest(*left.prop, not)
+}
+
+// comparison parses the right operand of op; one side must be a property,
+// the other a literal (a literal on the left flips the operator).
+func (p *parser) comparison(left operand, op string) (Node, error) {
+	right, err := p.operand()
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case t.kind == tOp:
-		right, err := p.operand()
-		if err != nil {
-			return nil, err
-		}
-		op := t.text
-		switch {
-		case left.prop != nil && right.lit != nil:
-			return &Compare{Op: op, Prop: *left.prop, Lit: *right.lit}, nil
-		case left.lit != nil && right.prop != nil:
-			return &Compare{Op: flip[op], Prop: *right.prop, Lit: *left.lit}, nil
-		case left.prop != nil:
-			return nil, errAt(right.start, "comparing two properties is not supported")
-		default:
-			return nil, errAt(left.start, "a comparison needs a property on one side")
-		}
-	case p.isKeyword(t, "LIKE"):
-		prop, err := needProp()
-		if err != nil {
-			return nil, err
-		}
-		pat, err := p.literal()
-		if err != nil {
-			return nil, err
-		}
-		if pat.Kind != LitString {
-			return nil, errAt(pat.Pos, "LIKE needs a string pattern")
-		}
-		return &Like{Prop: prop, Pattern: pat, Not: not}, nil
-	case p.isKeyword(t, "BETWEEN"):
-		prop, err := needProp()
-		if err != nil {
-			return nil, err
-		}
-		lo, err := p.literal()
-		if err != nil {
-			return nil, err
-		}
-		if a := p.next(); !p.isKeyword(a, "AND") {
-			return nil, errAt(a.pos, "expected AND in BETWEEN, found %s", describe(a))
-		}
-		hi, err := p.literal()
-		if err != nil {
-			return nil, err
-		}
-		return &Between{Prop: prop, Lo: lo, Hi: hi, Not: not}, nil
-	case p.isKeyword(t, "IN"):
-		prop, err := needProp()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.expect(tLParen, `"(" after IN`); err != nil {
-			return nil, err
-		}
-		var list []Literal
-		for {
-			l, err := p.literal()
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, l)
-			if len(list) > 1000 {
-				return nil, errAt(l.Pos, "more than 1000 values in IN")
-			}
-			sep := p.next()
-			if sep.kind == tRParen {
-				break
-			}
-			if sep.kind != tComma {
-				return nil, errAt(sep.pos, `expected "," or ")", found %s`, describe(sep))
-			}
-		}
-		return &In{Prop: prop, List: list, Not: not}, nil
-	case p.isKeyword(t, "IS"):
-		prop, err := needProp()
-		if err != nil {
-			return nil, err
-		}
-		isNot := p.acceptKeyword("NOT")
-		if n := p.next(); !p.isKeyword(n, "NULL") {
-			return nil, errAt(n.pos, "expected NULL, found %s", describe(n))
-		}
-		return &IsNull{Prop: prop, Not: isNot}, nil
+	case left.prop != nil && right.lit != nil:
+		return &Compare{Op: op, Prop: *left.prop, Lit: *right.lit}, nil
+	case left.lit != nil && right.prop != nil:
+		return &Compare{Op: flip[op], Prop: *right.prop, Lit: *left.lit}, nil
+	case left.prop != nil:
+		return nil, errAt(right.start, "comparing two properties is not supported")
+	default:
+		return nil, errAt(left.start, "a comparison needs a property on one side")
 	}
-	return nil, errAt(t.pos, "expected an operator (=, <>, <, >, <=, >=, LIKE, IN, BETWEEN, IS), found %s", describe(t))
+}
+
+// like parses the string pattern after LIKE.
+func (p *parser) like(prop Prop, not bool) (Node, error) {
+	pat, err := p.literal()
+	if err != nil {
+		return nil, err
+	}
+	if pat.Kind != LitString {
+		return nil, errAt(pat.Pos, "LIKE needs a string pattern")
+	}
+	return &Like{Prop: prop, Pattern: pat, Not: not}, nil
+}
+
+// between parses "lo AND hi" after BETWEEN.
+func (p *parser) between(prop Prop, not bool) (Node, error) {
+	lo, err := p.literal()
+	if err != nil {
+		return nil, err
+	}
+	if a := p.next(); !p.isKeyword(a, "AND") {
+		return nil, errAt(a.pos, "expected AND in BETWEEN, found %s", describe(a))
+	}
+	hi, err := p.literal()
+	if err != nil {
+		return nil, err
+	}
+	return &Between{Prop: prop, Lo: lo, Hi: hi, Not: not}, nil
+}
+
+// in parses the parenthesised list of at most 1000 literals after IN.
+func (p *parser) in(prop Prop, not bool) (Node, error) {
+	if _, err := p.expect(tLParen, `"(" after IN`); err != nil {
+		return nil, err
+	}
+	var list []Literal
+	for {
+		l, err := p.literal()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, l)
+		if len(list) > 1000 {
+			return nil, errAt(l.Pos, "more than 1000 values in IN")
+		}
+		sep := p.next()
+		if sep.kind == tRParen {
+			break
+		}
+		if sep.kind != tComma {
+			return nil, errAt(sep.pos, `expected "," or ")", found %s`, describe(sep))
+		}
+	}
+	return &In{Prop: prop, List: list, Not: not}, nil
+}
+
+// isNull parses "[NOT] NULL" after IS.
+func (p *parser) isNull(prop Prop, _ bool) (Node, error) {
+	isNot := p.acceptKeyword("NOT")
+	if n := p.next(); !p.isKeyword(n, "NULL") {
+		return nil, errAt(n.pos, "expected NULL, found %s", describe(n))
+	}
+	return &IsNull{Prop: prop, Not: isNot}, nil
 }
 
 var flip = map[string]string{"=": "=", "<>": "<>", "<": ">", ">": "<", "<=": ">=", ">=": "<="}

@@ -93,9 +93,8 @@ type Store struct {
 	touchEvery time.Duration
 	// cacheTTL is how long a verified key is trusted without asking the
 	// database again. A database round trip per request was the largest
-	// fixed cost of small requests (measured: semantic search over a 0.1%
-	// filter went from 0.48 to 0.52 of bare pgx without the key header, kNN
-	// from 0.77 to 0.79-0.87). A key revoked through this Store stops
+	// fixed cost of small requests (docs/performance.md, "API key cache").
+	// A key revoked through this Store stops
 	// working at once; revoked elsewhere (`geoseek keys revoke`, another
 	// instance), within cacheTTL.
 	cacheTTL time.Duration

@@ -2,11 +2,13 @@ package floors
 
 import (
 	"errors"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,5 +105,39 @@ func moduleRoot(t *testing.T) string {
 			t.Fatal("floors: no go.mod above the working directory")
 		}
 		dir = parent
+	}
+}
+
+// sqlOnCollections matches SQL that reads or writes the collections table.
+var sqlOnCollections = regexp.MustCompile(`(?i)\b(FROM|JOIN|UPDATE|INTO)\s+collections\b`)
+
+// TestCollectionsSQLOnlyInDocument: document is the one owner of the
+// collections table; the other domains, internal/ and the program read and
+// write it through document's API (the bench harness sets up its own data
+// and is left out).
+func TestCollectionsSQLOnlyInDocument(t *testing.T) {
+	t.Parallel()
+	root := moduleRoot(t)
+	for _, dir := range []string{"search", "geo", "ingest", "embed", "internal", "cmd/geoseek"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				return err
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING && sqlOnCollections.MatchString(lit.Value) {
+					t.Errorf("%s: SQL on the collections table outside document/: call a document function instead", fset.Position(lit.Pos()))
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

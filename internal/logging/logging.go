@@ -3,10 +3,9 @@
 //
 // Why a buffer: the access log writes one line per request, and unbuffered
 // that is one write(2) per request to stderr, usually a pipe to a log
-// collector. On the two-core bench machine, serving a small vector tile with
-// its line written through a pipe cost the server 255-271 µs of CPU per
-// request against 206-230 µs with the line off, and 12% of its requests per
-// second. Buffered, the lines leave in 256 KiB writes, as nginx's
+// collector, a cost comparable to serving a small vector tile
+// (docs/performance.md, "Access log buffer"). Buffered, the lines leave in
+// 256 KiB writes, as nginx's
 // "access_log … buffer= flush=" does.
 //
 // What a buffer must not do is hide trouble: a record at Warn or above

@@ -54,10 +54,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*pgxpool.Pool, 
 	// each statement: every worker is a new process that loads PostGIS and
 	// fills its caches before it reads a row. PostGIS declares ST_Intersects
 	// and its kin expensive (COST 10000), so the planner chose two workers
-	// for a bbox of 1,000 features: 46 ms and 80-90 ms of CPU per query,
-	// against 11.5 ms serial (bench collection of 1M points); 10,000
-	// features took about as long either way (125-143 against 140 ms), with
-	// three processes busy instead of one. A URL that sets it keeps its
+	// for a small bbox query, which then ran slower and busied three
+	// processes instead of one (docs/performance.md, "Parallel query off").
+	// A URL that sets it keeps its
 	// choice. Statements that aggregate a whole large set turn it back on
 	// for themselves (WholeSetParallel).
 	if _, ok := rp["max_parallel_workers_per_gather"]; !ok {

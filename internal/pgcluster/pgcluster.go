@@ -224,10 +224,10 @@ logging_collector = off
 `, port, c.socketDir())
 	if lib := postgisLibrary(ctx, bin); lib != "" {
 		// Loaded once by the postmaster, which every backend is forked from,
-		// instead of by each backend on its first PostGIS call: a new
-		// connection's first PostGIS query cost 30 ms of server CPU here,
-		// 12 ms preloaded (a bare connection: 10 ms). Connections are new
-		// after every cancelled query and for every parallel worker.
+		// instead of by each backend on its first PostGIS call, which
+		// otherwise makes a new connection's first PostGIS query several
+		// times dearer (docs/performance.md, "Disconnect grace"). Connections
+		// are new after every cancelled query and for every parallel worker.
 		conf += "shared_preload_libraries = '" + lib + "'\n"
 	}
 	f, err := os.OpenFile(filepath.Join(c.pgdata(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)

@@ -192,7 +192,7 @@ func buildTemplate(ctx context.Context, base string) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	for _, fsys := range []fs.FS{migrations.Files(), migrations.FeatureFiles()} {
+	for _, fsys := range []fs.FS{migrations.Files(), migrations.FunctionFiles(), migrations.FeatureFiles()} {
 		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err

@@ -213,15 +213,10 @@ func acceptable() gin.HandlerFunc {
 //
 // Why not at once: cancelling a query closes its pgx connection (the driver
 // cannot tell when a cancel request would land, so it does not reuse the
-// connection), and a later request pays for a new one. On the bench machine
-// a new connection cost 60 ms of PostgreSQL CPU before its first tile (a
-// backend forks and loads PostGIS; 40 ms where the server preloads PostGIS,
-// as the private cluster does), where a tile or a page of features takes
-// 1-15 ms alone and a few times that on busy cores. Measured with pages of
-// 1,000 features on the 1M-point bench collection, four clients, 30% of the
-// requests abandoned after 5 ms, 600 requests: cancelling at once opened
-// 137-147 new connections and cost 16-19.5 ms of PostgreSQL CPU per request
-// (84-103 req/s); a 50 ms grace opened 47-74; 150 ms opened 8-14, at
-// 13.4-14.3 ms per request (106-114 req/s). Work that runs on past the grace
-// is cancelled as before.
+// connection), and a later request pays for a new one: a backend forks and
+// loads PostGIS, which costs more than a tile or a page of features takes
+// alone. With clients abandoning requests, a short grace lets most queries
+// finish on their connection and so opens far fewer connections
+// (docs/performance.md, "Disconnect grace"). Work that runs on past the
+// grace is cancelled as before.
 const DefaultDisconnectGrace = 150 * time.Millisecond

@@ -214,16 +214,19 @@ func pair(name string, g, b Stats, note string) Result {
 			g.P50.Round(time.Microsecond), g.P95.Round(time.Microsecond), b.P50.Round(time.Microsecond), b.P95.Round(time.Microsecond), g.Errors, b.Errors, CPUNote(g, b))}
 }
 
+// geoBox is a bbox request of runGeoItems and its page size.
+type geoBox struct {
+	limit int
+	bbox  geo.BBox
+}
+
 func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 	name, err := geoLoad(ctx, env)
 	if err != nil {
 		return nil, err
 	}
 	svc := geo.NewService(env.Pool, env.Logger, geo.Options{})
-	boxes := []struct {
-		limit int
-		bbox  geo.BBox
-	}{
+	boxes := []geoBox{
 		{1000, geo.BBox{MinX: -125, MinY: -10, MaxX: -110, MaxY: 5}},
 		{10000, geo.BBox{MinX: -150, MinY: -20, MaxX: -100, MaxY: 20}},
 	}
@@ -232,6 +235,25 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 		boxes[1] = boxes[0]
 		boxes[0].limit, boxes[1].limit = 1000, 5000
 	}
+	out, err := geoItemsPages(ctx, env, svc, name, boxes)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := geoItemsEncode(ctx, env, svc, name, boxes[0].bbox)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, enc)
+	mem, err := geoMemory(ctx, svc, name, boxes[1].bbox)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, mem), nil
+}
+
+// geoItemsPages compares each box's page over HTTP with the same SQL through
+// pgx, and gzip against identity.
+func geoItemsPages(ctx context.Context, env *Env, svc *geo.Service, name string, boxes []geoBox) ([]Result, error) {
 	var out []Result
 	for _, bx := range boxes {
 		b := bx.bbox
@@ -257,8 +279,12 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 			Note: fmt.Sprintf("gzip (BestSpeed) against identity; p50 %s p95 %s", zs.P50.Round(time.Microsecond), zs.P95.Round(time.Microsecond))})
 	}
 
-	// The encoder choice: Go-side WKB -> GeoJSON against ST_AsGeoJSON.
-	b := boxes[0].bbox
+	return out, nil
+}
+
+// geoItemsEncode compares the encoder choice in process: Go-side WKB ->
+// GeoJSON against ST_AsGeoJSON, for a page of 1,000 features in b.
+func geoItemsEncode(ctx context.Context, env *Env, svc *geo.Service, name string, b geo.BBox) (Result, error) {
 	q := &geo.ItemsQuery{Collection: name, BBox: &b, Limit: 1000, Precision: -1, NoCount: true}
 	goSide := func(ctx context.Context) error {
 		st, err := svc.Items(ctx, q)
@@ -270,7 +296,7 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	col, err := svc.Collection(ctx, name)
 	if err != nil {
-		return nil, err
+		return Result{}, err
 	}
 	pgSQL := `SELECT json_build_object('type', 'Feature', 'id', d.id, 'geometry', ST_AsGeoJSON(d.geom)::json,
 	                  'properties', jsonb_build_object('title', d.title, 'lang', d.lang, 'tags', d.tags,
@@ -281,7 +307,7 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 	// The same plan as geoseek's page: its collection condition, whether
 	// planItems made it a filter or not.
 	if gsql, _, err := svc.ItemsSQL(ctx, q); err != nil {
-		return nil, err
+		return Result{}, err
 	} else if strings.Contains(gsql, "d.collection_id + 0 = $1") {
 		pgSQL = strings.Replace(pgSQL, "d.collection_id = $1", "d.collection_id + 0 = $1", 1)
 	}
@@ -299,14 +325,9 @@ func runGeoItems(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	run := geoRunFor(env, false)
 	gs, ps := run.paired(ctx, goSide, pgSide)
-	out = append(out, Result{Scenario: "geo/items/encode-1000", Geoseek: gs.PerSec, Baseline: ps.PerSec, Unit: "queries/s",
+	return Result{Scenario: "geo/items/encode-1000", Geoseek: gs.PerSec, Baseline: ps.PerSec, Unit: "queries/s",
 		Note: fmt.Sprintf("in process: Go WKB->GeoJSON (p50 %s) against ST_AsGeoJSON+json_build_object in PostgreSQL (p50 %s)",
-			gs.P50.Round(time.Microsecond), ps.P50.Round(time.Microsecond))})
-	mem, err := geoMemory(ctx, svc, name, boxes[1].bbox)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, mem), nil
+			gs.P50.Round(time.Microsecond), ps.P50.Round(time.Microsecond))}, nil
 }
 
 // geoMemory compares the peak heap growth while streaming 100 and 10,000

@@ -252,49 +252,14 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 	if err := clearBenchPhotos(ctx, env, paths); err != nil {
 		return nil, err
 	}
-	workers := runtime.GOMAXPROCS(0)
-	// Baseline: read + SHA-256 of the same files, one goroutine per core
-	// (the fastest it goes: it is CPU-bound). The page cache is warm for
-	// every pass: clear just hashed every file. A pass takes 2-6 s, short
-	// enough for a load spike to halve it, so it runs before, between and
-	// after the imports and the fastest pass counts.
-	var bn int
-	var bb int64
-	var bel, bcpu time.Duration
-	hashPass := func() error {
-		cpu0 := readCPU()
-		n, b, el, err := parallel(ctx, workers, paths, limit, func(_ context.Context, p string) (int64, error) {
-			_, size, err := hashFile(p)
-			return size, err
-		})
-		if err == nil && (bel == 0 || float64(b)/el.Seconds() > float64(bb)/bel.Seconds()) {
-			bn, bb, bel, bcpu = n, b, el, readCPU().sub(cpu0).self
-		}
-		return err
-	}
-	if err := hashPass(); err != nil {
+	hb := &hashBaseline{workers: runtime.GOMAXPROCS(0), paths: paths, limit: limit}
+	if err := hb.pass(ctx); err != nil {
 		return nil, err
 	}
-	// Second baseline, the floor of any durable copy: the same bytes
-	// through the same file protocol (temp, fsync, rename, dir fsync) into a
-	// scratch dir on the same file system, without EXIF or database. Its
-	// workers wait on their own fsyncs, so it takes many: 16 per core (it
-	// ran at 257, 303, 367 and 394-450 MB/s with 1, 2, 4 and 16 per core).
-	scratch := filepath.Join(env.DataDir, "bench-ingest-scratch")
-	_ = os.RemoveAll(scratch)
-	if err := os.MkdirAll(scratch, 0o750); err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(scratch)
-	conc := 16 * runtime.GOMAXPROCS(0)
-	dn, db, del, err := parallel(ctx, conc, paths, limit, func(_ context.Context, p string) (int64, error) {
-		return hashCopySync(p, filepath.Join(scratch, filepath.Base(p)))
-	})
+	durable, err := durableCopy(ctx, env, paths, limit)
 	if err != nil {
 		return nil, err
 	}
-	_ = os.RemoveAll(scratch)
-
 	// geoseek ingest DIR: copies into the store, default concurrency. The
 	// files are hard-linked (untimed) into a dir of their own, which holds
 	// just these n.
@@ -307,37 +272,105 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	if err := hashPass(); err != nil {
+	if err := hb.pass(ctx); err != nil {
 		return nil, err
 	}
-	// geoseek ingest --move DIR: the same files, hard-linked (untimed) into
-	// a staging dir that the import empties into the store. Like the
-	// baseline's hash pass, an import of 3-4 s is short enough for a load
-	// spike to slow it by a tenth, so it runs twice (with a hash pass after
-	// each) and the faster run counts.
+	moved, err := importMoved(ctx, env, paths, staging, n, limit, hb)
+	if err != nil {
+		return nil, err
+	}
+	return ingestLocalResults(copied, moved, hb, durable), nil
+}
+
+// hashBaseline is the baseline: read + SHA-256 of the same files, one
+// goroutine per core (the fastest it goes: it is CPU-bound). The page cache
+// is warm for every pass: clear just hashed every file. A pass is short
+// enough for a load spike to halve it, so it runs before, between and after
+// the imports and the fastest pass counts.
+type hashBaseline struct {
+	workers int
+	paths   []string
+	limit   time.Duration
+	// The fastest pass: files, bytes, elapsed time and the process's CPU.
+	n   int
+	b   int64
+	el  time.Duration
+	cpu time.Duration
+}
+
+func (h *hashBaseline) pass(ctx context.Context) error {
+	cpu0 := readCPU()
+	n, b, el, err := parallel(ctx, h.workers, h.paths, h.limit, func(_ context.Context, p string) (int64, error) {
+		_, size, err := hashFile(p)
+		return size, err
+	})
+	if err == nil && (h.el == 0 || float64(b)/el.Seconds() > float64(h.b)/h.el.Seconds()) {
+		h.n, h.b, h.el, h.cpu = n, b, el, readCPU().sub(cpu0).self
+	}
+	return err
+}
+
+// durableRun is a run of the durable-copy baseline.
+type durableRun struct {
+	n, conc int
+	b       int64
+	el      time.Duration
+}
+
+// durableCopy is the second baseline, the floor of any durable copy: the
+// same bytes through the same file protocol (temp, fsync, rename, dir
+// fsync) into a scratch dir on the same file system, without EXIF or
+// database. Its workers wait on their own fsyncs, so it takes many: 16 per
+// core (fewer ran slower; docs/performance.md).
+func durableCopy(ctx context.Context, env *Env, paths []string, limit time.Duration) (durableRun, error) {
+	scratch := filepath.Join(env.DataDir, "bench-ingest-scratch")
+	_ = os.RemoveAll(scratch)
+	if err := os.MkdirAll(scratch, 0o750); err != nil {
+		return durableRun{}, err
+	}
+	defer os.RemoveAll(scratch)
+	r := durableRun{conc: 16 * runtime.GOMAXPROCS(0)}
+	var err error
+	r.n, r.b, r.el, err = parallel(ctx, r.conc, paths, limit, func(_ context.Context, p string) (int64, error) {
+		return hashCopySync(p, filepath.Join(scratch, filepath.Base(p)))
+	})
+	return r, err
+}
+
+// importMoved runs geoseek ingest --move DIR: the same files, hard-linked
+// (untimed) into a staging dir that the import empties into the store. Like
+// the baseline's hash pass, an import is short enough for a load spike to
+// slow it noticeably, so it runs twice (with a hash pass after each) and
+// the faster run counts.
+func importMoved(ctx context.Context, env *Env, paths []string, staging string, n int, limit time.Duration, hb *hashBaseline) (importRun, error) {
 	var moved importRun
 	for range 2 {
 		if err := clearBenchPhotos(ctx, env, paths); err != nil {
-			return nil, err
+			return moved, err
 		}
-		if svc, err = benchService(env, "bench-ingest-local"); err != nil {
-			return nil, err
+		svc, err := benchService(env, "bench-ingest-local")
+		if err != nil {
+			return moved, err
 		}
 		if err := stageLinks(staging, paths); err != nil {
-			return nil, err
+			return moved, err
 		}
 		run, err := importBench(ctx, svc, staging, ingest.ImportOptions{Move: true}, n, limit)
 		if err != nil {
-			return nil, err
+			return moved, err
 		}
 		if moved.Elapsed == 0 || run.Elapsed < moved.Elapsed {
 			moved = run
 		}
-		if err := hashPass(); err != nil {
-			return nil, err
+		if err := hb.pass(ctx); err != nil {
+			return moved, err
 		}
 	}
+	return moved, nil
+}
+
+// ingestLocalResults compares the imports with the baselines.
+func ingestLocalResults(copied, moved importRun, hb *hashBaseline, d durableRun) []Result {
 	mb := func(b int64, el time.Duration) float64 { return float64(b) / 1e6 / el.Seconds() }
 	ps := func(k int, el time.Duration) float64 { return float64(k) / el.Seconds() }
 	runs := func(mode string) string {
@@ -350,17 +383,17 @@ func runIngestLocal(ctx context.Context, env *Env) ([]Result, error) {
 		per := func(d time.Duration, k int) float64 { return d.Seconds() * 1000 / float64(max(k, 1)) }
 		return fmt.Sprintf("geoseek ingest%s: n=%d of %.1f MB avg, %d files at once; baseline: read+SHA-256 of the same files, %d workers, fastest of 4 passes%s; "+
 			"CPU per photo: geoseek %.2f ms in Go + %.2f ms in PostgreSQL, baseline %.2f ms",
-			mode, s.Created, float64(s.Bytes)/1e6/float64(max(s.Created, 1)), ingest.DefaultConcurrency(), workers, runs(mode),
-			per(s.cpu.self, s.Created), per(s.cpu.pg, s.Created), per(bcpu, bn))
+			mode, s.Created, float64(s.Bytes)/1e6/float64(max(s.Created, 1)), ingest.DefaultConcurrency(), hb.workers, runs(mode),
+			per(s.cpu.self, s.Created), per(s.cpu.pg, s.Created), per(hb.cpu, hb.n))
 	}
-	durable := fmt.Sprintf("n=%d; baseline: read+SHA-256+write+fsync+rename+dir fsync, no DB (the floor of a durable copy), %d workers", dn, conc)
+	durable := fmt.Sprintf("n=%d; baseline: read+SHA-256+write+fsync+rename+dir fsync, no DB (the floor of a durable copy), %d workers", d.n, d.conc)
 	return []Result{
-		{Scenario: "ingest/local MB/s (copy)", Geoseek: mb(copied.Bytes, copied.Elapsed), Baseline: mb(bb, bel), Unit: "MB/s", Note: note("", copied)},
-		{Scenario: "ingest/local photos/s (copy)", Geoseek: ps(copied.Created, copied.Elapsed), Baseline: ps(bn, bel), Unit: "photos/s", Note: note("", copied)},
-		{Scenario: "ingest/local MB/s (copy) vs durable copy", Geoseek: mb(copied.Bytes, copied.Elapsed), Baseline: mb(db, del), Unit: "MB/s", Note: durable},
-		{Scenario: "ingest/local MB/s (--move)", Geoseek: mb(moved.Bytes, moved.Elapsed), Baseline: mb(bb, bel), Unit: "MB/s", Note: note(" --move", moved)},
-		{Scenario: "ingest/local photos/s (--move)", Geoseek: ps(moved.Created, moved.Elapsed), Baseline: ps(bn, bel), Unit: "photos/s", Note: note(" --move", moved)},
-	}, nil
+		{Scenario: "ingest/local MB/s (copy)", Geoseek: mb(copied.Bytes, copied.Elapsed), Baseline: mb(hb.b, hb.el), Unit: "MB/s", Note: note("", copied)},
+		{Scenario: "ingest/local photos/s (copy)", Geoseek: ps(copied.Created, copied.Elapsed), Baseline: ps(hb.n, hb.el), Unit: "photos/s", Note: note("", copied)},
+		{Scenario: "ingest/local MB/s (copy) vs durable copy", Geoseek: mb(copied.Bytes, copied.Elapsed), Baseline: mb(d.b, d.el), Unit: "MB/s", Note: durable},
+		{Scenario: "ingest/local MB/s (--move)", Geoseek: mb(moved.Bytes, moved.Elapsed), Baseline: mb(hb.b, hb.el), Unit: "MB/s", Note: note(" --move", moved)},
+		{Scenario: "ingest/local photos/s (--move)", Geoseek: ps(moved.Created, moved.Elapsed), Baseline: ps(hb.n, hb.el), Unit: "photos/s", Note: note(" --move", moved)},
+	}
 }
 
 // stageLinks makes dir anew with a hard link to each of paths.

@@ -47,13 +47,13 @@ func runSearchBulk(ctx context.Context, env *Env) ([]Result, error) {
 		n = 5_000
 	}
 	const coll = "bench_bulk"
-	reset := func() (int64, error) {
-		if _, err := env.Pool.Exec(ctx, `DELETE FROM collections WHERE name = $1`, coll); err != nil {
-			return 0, err
-		}
-		var id int64
-		err := env.Pool.QueryRow(ctx, `INSERT INTO collections (name, default_lang) VALUES ($1, 'english') RETURNING id`, coll).Scan(&id)
-		return id, err
+	if _, err := env.Pool.Exec(ctx, `DELETE FROM collections WHERE name = $1`, coll); err != nil {
+		return nil, err
+	}
+	sides := &bulkSides{env: env, pkgs: pkgs, coll: coll}
+	err = env.Pool.QueryRow(ctx, `INSERT INTO collections (name, default_lang) VALUES ($1, 'english') RETURNING id`, coll).Scan(&sides.cid)
+	if err != nil {
+		return nil, err
 	}
 	defer func() {
 		// Remove the batch and its dead tuples, so later scenarios (the
@@ -63,99 +63,11 @@ func runSearchBulk(ctx context.Context, env *Env) ([]Result, error) {
 			_, _ = env.Pool.Exec(ctx, `VACUUM (ANALYZE) documents`)
 		}
 	}()
-	cid, err := reset()
-	if err != nil {
-		return nil, err
-	}
-	// Each side loads the same texts under its own external ids, in
-	// batches of the same documents, alternating a b b a a b b a after one
-	// small warm-up batch each: load from other processes, which changes
-	// over seconds, falls on both sides alike, and neither side finds the
-	// index pages cold or warm for the other.
 	const batches = 8
 	bs := n / batches
-	ndjson := func(lo, hi int, prefix string) ([]byte, error) {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		for i := lo; i < hi; i++ {
-			if err := enc.Encode(srchDoc(pkgs, i, prefix)); err != nil {
-				return nil, err
-			}
-		}
-		return buf.Bytes(), nil
-	}
-	// The baseline is COPY in text format (the lang column is regconfig,
-	// which pgx has no binary codec for), straight into documents.
-	esc := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
-	var rows [][]any
-	tsv := func(lo, hi int, prefix string) []byte {
-		var b bytes.Buffer
-		for i := lo; i < hi; i++ {
-			d := srchDoc(pkgs, i, prefix)
-			props, _ := json.Marshal(d["props"])
-			tags, _ := json.Marshal(d["tags"])
-			arr := "{" + strings.TrimSuffix(strings.TrimPrefix(string(tags), "["), "]") + "}"
-			fmt.Fprintf(&b, "%d\t%s\t%s\t%s\tenglish\t%s\t%s\n", cid, esc.Replace(d["external_id"].(string)), esc.Replace(d["title"].(string)),
-				esc.Replace(d["body"].(string)), esc.Replace(arr), esc.Replace(string(props)))
-			if prefix == "bulk-b-" {
-				rows = append(rows, []any{d["external_id"], d["title"], d["body"]})
-			}
-		}
-		return b.Bytes()
-	}
-	var how string
-	geoseek := func(lo, hi int, prefix string) (time.Duration, error) {
-		body, err := ndjson(lo, hi, prefix)
-		if err != nil {
-			return 0, err
-		}
-		t0 := time.Now()
-		h, err := srchBulk(ctx, env, coll, body)
-		how = h
-		return time.Since(t0), err
-	}
-	baseline := func(lo, hi int, prefix string) (time.Duration, error) {
-		data := tsv(lo, hi, prefix)
-		t0 := time.Now()
-		err := pgx.BeginFunc(ctx, env.Pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
-				return err
-			}
-			_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data),
-				`COPY documents (collection_id, external_id, title, body, lang, tags, props) FROM STDIN`)
-			return err
-		})
-		if err != nil {
-			return 0, fmt.Errorf("search bench: baseline copy: %w", err)
-		}
-		return time.Since(t0), nil
-	}
-	warm := min(500, bs)
-	if _, err := geoseek(n, n+warm, "bulk-wg-"); err != nil {
+	gs, bsum, err := sides.alternate(ctx, n, bs, batches)
+	if err != nil {
 		return nil, err
-	}
-	if _, err := baseline(n, n+warm, "bulk-wb-"); err != nil {
-		return nil, err
-	}
-	var gs, bsum time.Duration
-	for k := 0; k < batches; k++ {
-		lo, hi := k*bs, (k+1)*bs
-		first := k%4 == 0 || k%4 == 3 // a b b a a b b a
-		for _, g := range []bool{first, !first} {
-			if g {
-				d, err := geoseek(lo, hi, "bulk-g-")
-				if err != nil {
-					return nil, err
-				}
-				gs += d
-			} else {
-				d, err := baseline(lo, hi, "bulk-b-")
-				if err != nil {
-					return nil, err
-				}
-				bsum += d
-			}
-		}
 	}
 	n = bs * batches
 	var indexes []string
@@ -166,8 +78,108 @@ func runSearchBulk(ctx context.Context, env *Env) ([]Result, error) {
 	return []Result{{
 		Scenario: "search/bulk docs/s", Geoseek: float64(n) / gs.Seconds(), Baseline: float64(n) / bsum.Seconds(), Unit: "docs/s",
 		Note: fmt.Sprintf("%d documents per side (~%d bytes of text each) in %d alternating batches, via %s NDJSON bulk (validate, chunks through COPY to a temp table, INSERT, all in one transaction per batch) vs COPY (text format) through pgx straight into documents; both maintain the stored tsvector and %d indexes (%s)",
-			n, avgLen(rows), batches, how, len(indexes), strings.Join(indexes, ", ")),
+			n, avgLen(sides.rows), batches, sides.how, len(indexes), strings.Join(indexes, ", ")),
 	}}, nil
+}
+
+// bulkSides loads the search corpus into collection cid both ways: through
+// geoseek's bulk endpoint and, the baseline, with COPY straight into
+// documents.
+type bulkSides struct {
+	env  *Env
+	pkgs []srchPkg
+	coll string
+	cid  int64
+	how  string  // the bulk endpoint's path, as srchBulk reports it
+	rows [][]any // the baseline's documents (for their average size)
+}
+
+// alternate loads documents [0, batches×bs) on each side, in batches of the
+// same documents, alternating a b b a a b b a after one small warm-up batch
+// each (documents [n, n+warm)): load from other processes, which changes
+// over seconds, falls on both sides alike, and neither side finds the index
+// pages cold or warm for the other. It returns each side's total time.
+func (s *bulkSides) alternate(ctx context.Context, n, bs, batches int) (geoseek, baseline time.Duration, err error) {
+	warm := min(500, bs)
+	if _, err := s.geoseek(ctx, n, n+warm, "bulk-wg-"); err != nil {
+		return 0, 0, err
+	}
+	if _, err := s.baseline(ctx, n, n+warm, "bulk-wb-"); err != nil {
+		return 0, 0, err
+	}
+	for k := 0; k < batches; k++ {
+		lo, hi := k*bs, (k+1)*bs
+		first := k%4 == 0 || k%4 == 3 // a b b a a b b a
+		for _, g := range []bool{first, !first} {
+			if g {
+				d, err := s.geoseek(ctx, lo, hi, "bulk-g-")
+				if err != nil {
+					return 0, 0, err
+				}
+				geoseek += d
+			} else {
+				d, err := s.baseline(ctx, lo, hi, "bulk-b-")
+				if err != nil {
+					return 0, 0, err
+				}
+				baseline += d
+			}
+		}
+	}
+	return geoseek, baseline, nil
+}
+
+// geoseek loads documents [lo, hi) as NDJSON through the bulk endpoint.
+func (s *bulkSides) geoseek(ctx context.Context, lo, hi int, prefix string) (time.Duration, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := lo; i < hi; i++ {
+		if err := enc.Encode(srchDoc(s.pkgs, i, prefix)); err != nil {
+			return 0, err
+		}
+	}
+	t0 := time.Now()
+	h, err := srchBulk(ctx, s.env, s.coll, buf.Bytes())
+	s.how = h
+	return time.Since(t0), err
+}
+
+// baseline loads documents [lo, hi) with COPY in text format (the lang
+// column is regconfig, which pgx has no binary codec for), straight into
+// documents.
+func (s *bulkSides) baseline(ctx context.Context, lo, hi int, prefix string) (time.Duration, error) {
+	data := s.tsv(lo, hi, prefix)
+	t0 := time.Now()
+	err := pgx.BeginFunc(ctx, s.env.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(data),
+			`COPY documents (collection_id, external_id, title, body, lang, tags, props) FROM STDIN`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("search bench: baseline copy: %w", err)
+	}
+	return time.Since(t0), nil
+}
+
+// tsv is documents [lo, hi) in COPY's text format.
+func (s *bulkSides) tsv(lo, hi int, prefix string) []byte {
+	esc := strings.NewReplacer(`\`, `\\`, "\t", `\t`, "\n", `\n`, "\r", `\r`)
+	var b bytes.Buffer
+	for i := lo; i < hi; i++ {
+		d := srchDoc(s.pkgs, i, prefix)
+		props, _ := json.Marshal(d["props"])
+		tags, _ := json.Marshal(d["tags"])
+		arr := "{" + strings.TrimSuffix(strings.TrimPrefix(string(tags), "["), "]") + "}"
+		fmt.Fprintf(&b, "%d\t%s\t%s\t%s\tenglish\t%s\t%s\n", s.cid, esc.Replace(d["external_id"].(string)), esc.Replace(d["title"].(string)),
+			esc.Replace(d["body"].(string)), esc.Replace(arr), esc.Replace(string(props)))
+		if prefix == "bulk-b-" {
+			s.rows = append(s.rows, []any{d["external_id"], d["title"], d["body"]})
+		}
+	}
+	return b.Bytes()
 }
 
 func avgLen(rows [][]any) int {

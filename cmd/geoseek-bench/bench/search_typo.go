@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/search"
@@ -213,6 +214,26 @@ func runSearchTypoBulk(ctx context.Context, env *Env) ([]Result, error) {
 	}()
 	const batches = 8
 	bs := n / 2 / batches
+	on, off, on0, off0, err := typoAlternate(ctx, pool, pkgs, bs, batches)
+	if err != nil {
+		return nil, err
+	}
+	var words int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM search_words s JOIN collections c ON c.id = s.collection_id WHERE c.name = 'typo_on'`).Scan(&words); err != nil {
+		return nil, err
+	}
+	rest := float64(bs * (batches - 1))
+	return []Result{{
+		Scenario: "search/typo/bulk docs/s", Geoseek: rest / on.Seconds(), Baseline: rest / off.Seconds(), Unit: "docs/s",
+		Note: fmt.Sprintf("document.Bulk of %d batches of %d documents per side into a private database, word-list triggers on vs off, alternating; figures after each collection's first batch; the first batch (every word new): %.0f vs %.0f docs/s; word list after the load: %d words",
+			batches, bs, float64(bs)/on0.Seconds(), float64(bs)/off0.Seconds(), words),
+	}}, nil
+}
+
+// typoAlternate loads batches of bs documents into typo_on (word-list
+// trigger enabled) and typo_off (disabled), alternating a b b a a b b a,
+// and returns each side's time after its first batch and of its first.
+func typoAlternate(ctx context.Context, pool *pgxpool.Pool, pkgs []srchPkg, bs, batches int) (on, off, on0, off0 time.Duration, err error) {
 	load := func(k int, on bool) (time.Duration, error) {
 		coll, ddl := "typo_off", `ALTER TABLE documents DISABLE TRIGGER search_words_add`
 		if on {
@@ -234,13 +255,12 @@ func runSearchTypoBulk(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		return time.Since(t0), nil
 	}
-	var on, off, on0, off0 time.Duration
 	for k := 0; k < batches; k++ {
 		first := k%4 == 0 || k%4 == 3 // a b b a a b b a
 		for _, side := range []bool{first, !first} {
 			d, err := load(k, side)
 			if err != nil {
-				return nil, err
+				return 0, 0, 0, 0, err
 			}
 			switch {
 			case side && k == 0:
@@ -254,14 +274,5 @@ func runSearchTypoBulk(ctx context.Context, env *Env) ([]Result, error) {
 			}
 		}
 	}
-	var words int64
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM search_words s JOIN collections c ON c.id = s.collection_id WHERE c.name = 'typo_on'`).Scan(&words); err != nil {
-		return nil, err
-	}
-	rest := float64(bs * (batches - 1))
-	return []Result{{
-		Scenario: "search/typo/bulk docs/s", Geoseek: rest / on.Seconds(), Baseline: rest / off.Seconds(), Unit: "docs/s",
-		Note: fmt.Sprintf("document.Bulk of %d batches of %d documents per side into a private database, word-list triggers on vs off, alternating; figures after each collection's first batch; the first batch (every word new): %.0f vs %.0f docs/s; word list after the load: %d words",
-			batches, bs, float64(bs)/on0.Seconds(), float64(bs)/off0.Seconds(), words),
-	}}, nil
+	return on, off, on0, off0, nil
 }

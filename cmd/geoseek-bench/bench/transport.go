@@ -17,9 +17,8 @@ import (
 // Why not http.Transport: the load generator shares the machine's two cores
 // with the server and PostgreSQL, so its own CPU is taken from what it
 // measures. http.Transport hands every request to a write goroutine and
-// every response back from a read goroutine; on this machine that cost
-// 60–100 µs of CPU per request, a quarter of a small tile request's whole
-// budget and more than the server's own HTTP handling. Dedicated load
+// every response back from a read goroutine, which cost more CPU per
+// request than the server's own HTTP handling (docs/performance.md). Dedicated load
 // generators (wrk, h2load) keep one connection per worker on one thread for
 // the same reason. Request writing and response parsing are still
 // net/http's (Request.Write, http.ReadResponse), so the bytes on the wire

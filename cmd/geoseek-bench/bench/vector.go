@@ -151,20 +151,21 @@ func vecSetup(ctx context.Context, env *Env) (*vecData, error) {
 
 type vecDoc struct{ title, body string }
 
-// vecCorpus reads the Debian descriptions and builds target distinct
-// documents and nq query texts.
-func vecCorpus(target, nq int) ([]vecDoc, []string, error) {
+// vecPkg is a Debian package's short and long description.
+type vecPkg struct{ short, long string }
+
+// vecDescriptions reads the English package descriptions of the apt lists.
+func vecDescriptions() ([]vecPkg, error) {
 	files, _ := filepath.Glob("/var/lib/apt/lists/*Translation-en*")
-	type pkg struct{ short, long string }
-	var pkgs []pkg
+	var pkgs []vecPkg
 	for _, f := range files {
 		out, err := exec.Command("/usr/lib/apt/apt-helper", "cat-file", f).Output()
 		if err != nil {
-			return nil, nil, fmt.Errorf("vector: read %s: %w", f, err)
+			return nil, fmt.Errorf("vector: read %s: %w", f, err)
 		}
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var cur *pkg
+		var cur *vecPkg
 		var long strings.Builder
 		flush := func() {
 			if cur != nil {
@@ -179,7 +180,7 @@ func vecCorpus(target, nq int) ([]vecDoc, []string, error) {
 			switch {
 			case strings.HasPrefix(line, "Description-en: "):
 				flush()
-				cur = &pkg{short: strings.TrimPrefix(line, "Description-en: ")}
+				cur = &vecPkg{short: strings.TrimPrefix(line, "Description-en: ")}
 			case strings.HasPrefix(line, " ") && cur != nil:
 				if strings.TrimSpace(line) == "." {
 					long.WriteString("\n\n")
@@ -193,7 +194,18 @@ func vecCorpus(target, nq int) ([]vecDoc, []string, error) {
 		flush()
 	}
 	if len(pkgs) < 1000 {
-		return nil, nil, fmt.Errorf("vector: only %d package descriptions found; run apt-get update -o Acquire::Languages=en", len(pkgs))
+		return nil, fmt.Errorf("vector: only %d package descriptions found; run apt-get update -o Acquire::Languages=en", len(pkgs))
+	}
+	return pkgs, nil
+}
+
+// vecCorpus reads the Debian descriptions and builds target distinct
+// documents (descriptions, then their paragraphs, then their sentences)
+// and nq query texts.
+func vecCorpus(target, nq int) ([]vecDoc, []string, error) {
+	pkgs, err := vecDescriptions()
+	if err != nil {
+		return nil, nil, err
 	}
 	seen := map[string]bool{}
 	var docs []vecDoc
