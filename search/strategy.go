@@ -56,35 +56,42 @@ const (
 	// old threshold; it equals ImpactMin.
 	ExactMaxWithRUM   = ImpactMin
 	DefaultSampleSize = 5_000
+	// DefaultFacetExactMax is the estimated match count above which facets
+	// are counted over a sample of the table (flagged approximate), when the
+	// sample confirms the matched set is that large.
+	DefaultFacetExactMax = 20_000
+	// DefaultFacetScanRows is the number of table rows a facet sample reads
+	// (whole pages, TABLESAMPLE SYSTEM).
+	DefaultFacetScanRows = 60_000
 )
 
 // strategy picks the ranking strategy of p: the cursor's when paging (so all
 // pages rank the same way), else the forced one, else impact for a
 // one-lexeme query with more than ImpactMin estimated matches, else exact.
-// lexeme is the query's lexeme for impact.
-func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, lexeme string, err error) {
+// lexemes are the query's lexemes for impact and bounded.
+func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, lexemes []string, err error) {
 	if p.cursor != nil && p.cursor.Strategy != "" {
 		switch p.cursor.Strategy {
 		case StrategyExact, StrategyRUM, StrategyRecent:
-			return p.cursor.Strategy, "", nil
-		case StrategyImpact:
+			return p.cursor.Strategy, nil, nil
+		case StrategyImpact, StrategyBounded:
 			return s.impactOrExact(ctx, p)
 		}
-		return "", "", errBadCursor
+		return "", nil, errBadCursor
 	}
 	switch s.forced {
 	case "":
-	case StrategyImpact:
+	case StrategyImpact, StrategyBounded:
 		return s.impactOrExact(ctx, p)
 	default:
-		return s.forced, "", nil
+		return s.forced, nil, nil
 	}
 	est, err := s.Estimate(ctx, p)
 	if err != nil {
-		return "", "", err
+		return "", nil, err
 	}
 	if est <= ImpactMin {
-		return StrategyExact, "", nil
+		return StrategyExact, nil, nil
 	}
 	return s.impactOrExact(ctx, p)
 }
@@ -92,8 +99,14 @@ func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, lexeme
 // Estimate is the planner's estimate of how many documents match p (text
 // and filters), from EXPLAIN with the actual parameter values.
 func (s *Service) Estimate(ctx context.Context, p *Plan) (float64, error) {
+	return s.estimateWhere(ctx, p.matchWhere)
+}
+
+// estimateWhere is the planner's estimate of the rows of documents d
+// satisfying match.
+func (s *Service) estimateWhere(ctx context.Context, match func(*Args) string) (float64, error) {
 	a := &Args{}
-	rows, err := s.query(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE "+p.matchWhere(a), a)
+	rows, err := s.query(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE "+match(a), a)
 	if err != nil {
 		return 0, fmt.Errorf("search: estimate: %w", pg.Interpret(err))
 	}
