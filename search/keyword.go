@@ -480,19 +480,19 @@ func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int
 // could not prove its page falls back to exact). top is never nil when
 // the tiers ranked the page, even when it is empty.
 func (s *Service) tieredTop(ctx context.Context, p *Plan, need int, c *cursor) (Strategy, []impactHit, error) {
-	strat, lexemes, err := s.strategy(ctx, p)
+	strat, t, err := s.strategy(ctx, p)
 	if err != nil {
 		return "", nil, err
 	}
 	switch strat {
 	case StrategyImpact:
-		top, err := s.impactTop(ctx, p, lexemes[0], need, c)
+		top, err := s.impactTop(ctx, p, t.lexemes[0], need, c)
 		if top == nil {
 			top = []impactHit{}
 		}
 		return strat, top, err
 	case StrategyBounded:
-		top, ok, err := s.boundedTop(ctx, p, lexemes, need, c)
+		top, ok, err := s.boundedTop(ctx, p, t, need, c)
 		if err != nil || !ok {
 			return StrategyExact, nil, err
 		}

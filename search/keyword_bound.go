@@ -44,14 +44,55 @@ import (
 // with the per-word bound (see keyword_bound.go); it falls back to exact.
 const StrategyBounded Strategy = "bounded"
 
-// boundGiveUpTier is the tier (tenths) after which bounded ranking stops
-// when even the lowest bound cannot beat the page's k-th score: the rest
-// of the tiers would cost more than ranking every match.
+// boundGiveUpTier is the tier (tenths) after which bounded ranking gives
+// up (and ranks exactly) when the page is still not full: the lower tiers
+// hold most documents, so the rounds would cost more than ranking every
+// match once. It also gives up as soon as a full page's k-th score is not
+// above the bound at the lowest tier (typical of an AND of common words,
+// whose proximity scores stay below the sum of the words' tokenless 1.9).
 const boundGiveUpTier = 50
 
-// tsqueryLexemes lists the distinct operands of a tsquery's text form. ok is
-// false when an operand has a suffix (prefix :*, weights :AB) or the text is
-// not understood: such a query is ranked exactly.
+// terms are the lexemes of a query ranked through the impact tiers; phrase
+// says the query is one phrase of distinct lexemes and nothing else.
+type terms struct {
+	lexemes []string
+	phrase  bool
+}
+
+// tsqueryTerms lists the distinct operands of a tsquery's text form, and
+// whether it is one phrase of them ('a' <-> 'b' <2> 'c'). ok is false when
+// an operand has a suffix (prefix :*, weights :AB) or the text is not
+// understood: such a query is ranked exactly.
+func tsqueryTerms(s string) (t terms, ok bool) {
+	lexemes, ok := tsqueryLexemes(s)
+	if !ok {
+		return terms{}, false
+	}
+	ops := 0
+	for _, f := range strings.Fields(s) {
+		if f[0] == '\'' {
+			ops++
+		} else if !phraseOp(f) {
+			return terms{lexemes: lexemes}, true
+		}
+	}
+	return terms{lexemes: lexemes, phrase: ops == len(lexemes) && ops > 1}, true
+}
+
+// phraseOp reports whether f is a tsquery phrase operator, <-> or <N>.
+func phraseOp(f string) bool {
+	if f == "<->" {
+		return true
+	}
+	if len(f) < 3 || f[0] != '<' || f[len(f)-1] != '>' {
+		return false
+	}
+	_, err := strconv.Atoi(f[1 : len(f)-1])
+	return err == nil
+}
+
+// tsqueryLexemes lists the distinct operands of a tsquery's text form; see
+// tsqueryTerms.
 func tsqueryLexemes(s string) (lexemes []string, ok bool) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -145,15 +186,15 @@ func boundAt(low int, maxes []int) int {
 }
 
 // beats reports whether a normalised score (rank/(rank+1), float4) is
-// surely above a raw bound in tenths, with a margin far wider than float4
-// rounding of either side.
-func beats(score float32, boundTenths int) bool {
+// surely above a raw bound in tenths divided by div, with a margin far
+// wider than float4 rounding of either side.
+func beats(score float32, boundTenths, div int) bool {
 	r := float64(score)
 	if r >= 1 {
 		return true
 	}
 	raw := r / (1 - r)
-	return float64(boundTenths)/10*(1+1e-4)+1e-6 < raw
+	return float64(boundTenths)/10/float64(div)*(1+1e-4)+1e-6 < raw
 }
 
 // mergeTop merges hits into top (best first, by score then id), dropping
@@ -189,7 +230,14 @@ func cmpInt64(x, y int64) int {
 // boundedTop returns the best need matches of p (after cursor c), best
 // first, exactly as ranking every match would, or ok false when the bound
 // cannot prove the page within the tiers (the caller ranks exactly).
-func (s *Service) boundedTop(ctx context.Context, p *Plan, lexemes []string, need int, c *cursor) (top []impactHit, ok bool, err error) {
+func (s *Service) boundedTop(ctx context.Context, p *Plan, t terms, need int, c *cursor) (top []impactHit, ok bool, err error) {
+	lexemes := t.lexemes
+	// A phrase of k lexemes: every cover is one occurrence of the phrase,
+	// k positions, each in no other cover, so the bound divides by k.
+	div := 1
+	if t.phrase {
+		div = len(lexemes)
+	}
 	maxes, err := s.lexemeMax(ctx, p, lexemes)
 	if err != nil {
 		return nil, false, err
@@ -214,12 +262,17 @@ func (s *Service) boundedTop(ctx context.Context, p *Plan, lexemes []string, nee
 			top = mergeTop(top, got, need)
 		}
 		if len(top) < need {
+			if lows[i] <= boundGiveUpTier {
+				return nil, false, nil
+			}
 			continue
 		}
-		if beats(top[need-1].score, boundAt(lows[i], maxes)) {
+		if beats(top[need-1].score, boundAt(lows[i], maxes), div) {
 			return top, true, nil
 		}
-		if lows[i] <= boundGiveUpTier && !beats(top[need-1].score, floor) {
+		// Even the lowest bound does not prove the page: going on would
+		// most likely rank most matches round by round.
+		if !beats(top[need-1].score, floor, div) {
 			return nil, false, nil
 		}
 	}

@@ -69,9 +69,9 @@ func impactRounds(lexeme string) (rounds [][]string, lows []int) {
 // lexeme without prefix or weight restriction, StrategyBounded and the
 // lexemes when it has several (none with a prefix or weights), else
 // StrategyExact.
-func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, []string, error) {
+func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, terms, error) {
 	if !p.HasText() || p.Q.Prefix {
-		return StrategyExact, nil, nil
+		return StrategyExact, terms{}, nil
 	}
 	a := &Args{}
 	tsq := p.TSQuery(a)
@@ -84,23 +84,23 @@ func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, []strin
 	if err := s.queryRow(ctx, "SELECT numnode("+tsq+"), ("+tsq+")::text,"+
 		" EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('documents_search_impacts_idx') AND indisvalid)",
 		a, &nodes, &text, &indexed); err != nil {
-		return "", nil, fmt.Errorf("search: inspect query: %w", pg.Interpret(err))
+		return "", terms{}, fmt.Errorf("search: inspect query: %w", pg.Interpret(err))
 	}
 	if nodes == 0 || !indexed {
-		return StrategyExact, nil, nil
+		return StrategyExact, terms{}, nil
 	}
 	if nodes == 1 {
 		lex, ok := tsqueryLexeme(text)
 		if !ok {
-			return StrategyExact, nil, nil
+			return StrategyExact, terms{}, nil
 		}
-		return StrategyImpact, []string{lex}, nil
+		return StrategyImpact, terms{lexemes: []string{lex}}, nil
 	}
-	lexemes, ok := tsqueryLexemes(text)
+	t, ok := tsqueryTerms(text)
 	if !ok {
-		return StrategyExact, nil, nil
+		return StrategyExact, terms{}, nil
 	}
-	return StrategyBounded, lexemes, nil
+	return StrategyBounded, t, nil
 }
 
 // tsqueryLexeme parses the text form of a one-operand tsquery, 'lexeme'

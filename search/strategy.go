@@ -68,30 +68,30 @@ const (
 // strategy picks the ranking strategy of p: the cursor's when paging (so all
 // pages rank the same way), else the forced one, else impact for a
 // one-lexeme query with more than ImpactMin estimated matches, else exact.
-// lexemes are the query's lexemes for impact and bounded.
-func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, lexemes []string, err error) {
+// t are the query's lexemes for impact and bounded.
+func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t terms, err error) {
 	if p.cursor != nil && p.cursor.Strategy != "" {
 		switch p.cursor.Strategy {
 		case StrategyExact, StrategyRUM, StrategyRecent:
-			return p.cursor.Strategy, nil, nil
+			return p.cursor.Strategy, terms{}, nil
 		case StrategyImpact, StrategyBounded:
 			return s.impactOrExact(ctx, p)
 		}
-		return "", nil, errBadCursor
+		return "", terms{}, errBadCursor
 	}
 	switch s.forced {
 	case "":
 	case StrategyImpact, StrategyBounded:
 		return s.impactOrExact(ctx, p)
 	default:
-		return s.forced, nil, nil
+		return s.forced, terms{}, nil
 	}
 	est, err := s.Estimate(ctx, p)
 	if err != nil {
-		return "", nil, err
+		return "", terms{}, err
 	}
 	if est <= ImpactMin {
-		return StrategyExact, nil, nil
+		return StrategyExact, terms{}, nil
 	}
 	return s.impactOrExact(ctx, p)
 }
