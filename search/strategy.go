@@ -11,13 +11,17 @@ import (
 // Strategy is how relevance ranking bounds its work. ts_rank_cd must read
 // each ranked row's tsvector from the heap (a few µs per row), so ranking all
 // 600,000 matches of a very common term takes seconds. The strategy is chosen
-// per query; both automatic strategies return exactly the hits, scores and
+// per query; the automatic strategies return exactly the hits, scores and
 // order of ranking every match with ts_rank_cd (score, then id):
 //
 //   - exact: every match ranked with ts_rank_cd. Used when the planner's
 //     estimate of the matched set (EXPLAIN with the actual values, filters
-//     included) is at most ImpactMin, and for every query the impact tiers
-//     cannot serve (several lexemes, OR, phrases, negation, prefixes).
+//     included) is at most ImpactMin, for prefix queries, and when bounded
+//     ranking cannot prove its page.
+//   - bounded: several lexemes (AND, OR, phrases, negation) and an estimate
+//     above ImpactMin: the impact tiers of all the query's lexemes are
+//     visited together, highest first, until the page's k-th score beats
+//     the per-word bound of every unvisited document (keyword_bound.go).
 //   - impact: the query is one lexeme (e.g. "library") and the estimate is
 //     above ImpactMin. Documents are visited in tiers of their score for
 //     that lexeme, highest first, through the search_impacts GIN index
