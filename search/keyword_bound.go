@@ -57,26 +57,52 @@ const boundGiveUpTier = 50
 type terms struct {
 	lexemes []string
 	phrase  bool
+	// conj says the query is an AND of two or more words outside any
+	// phrase (negated words aside): its score depends on how near they
+	// are, so the bound rarely proves a page and bounded ranking gives up
+	// after its first round unless that round proves it.
+	conj bool
 }
 
 // tsqueryTerms lists the distinct operands of a tsquery's text form, and
 // whether it is one phrase of them ('a' <-> 'b' <2> 'c'). ok is false when
 // an operand has a suffix (prefix :*, weights :AB) or the text is not
 // understood: such a query is ranked exactly.
+//
+// Without OR, a word negated on its own (!'python', from -python) is in no
+// matching document, so it adds nothing to any score: it is left out of
+// the lexemes. Under an OR (a or -b) a matching document may hold it, and
+// a negated phrase keeps its words' positions in the covers: those stay.
 func tsqueryTerms(s string) (t terms, ok bool) {
 	lexemes, ok := tsqueryLexemes(s)
 	if !ok {
 		return terms{}, false
 	}
-	ops := 0
+	if !strings.Contains(s, "|") {
+		lexemes = slices.DeleteFunc(lexemes, func(w string) bool { return negatedOnly(s, w) })
+		if len(lexemes) == 0 {
+			return terms{}, false
+		}
+	}
+	ops, phrase := 0, true
 	for _, f := range strings.Fields(s) {
 		if f[0] == '\'' {
 			ops++
 		} else if !phraseOp(f) {
-			return terms{lexemes: lexemes}, true
+			phrase = false
 		}
 	}
-	return terms{lexemes: lexemes, phrase: ops == len(lexemes) && ops > 1}, true
+	t = terms{lexemes: lexemes, phrase: phrase && ops == len(lexemes) && ops > 1}
+	t.conj = !t.phrase && len(lexemes) > 1 && !strings.ContainsAny(s, "|<")
+	return t, true
+}
+
+// negatedOnly reports whether every occurrence of lexeme w in the tsquery
+// text s is a lone negated operand, !'w'.
+func negatedOnly(s, w string) bool {
+	q := "'" + strings.NewReplacer("'", "''", `\`, `\\`).Replace(w) + "'"
+	n, neg := strings.Count(s, q), strings.Count(s, "!"+q)
+	return n > 0 && n == neg
 }
 
 // phraseOp reports whether f is a tsquery phrase operator, <-> or <N>.
@@ -262,7 +288,7 @@ func (s *Service) boundedTop(ctx context.Context, p *Plan, t terms, need int, c 
 			top = mergeTop(top, got, need)
 		}
 		if len(top) < need {
-			if lows[i] <= boundGiveUpTier {
+			if lows[i] <= boundGiveUpTier || t.conj {
 				return nil, false, nil
 			}
 			continue

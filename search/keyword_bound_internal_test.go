@@ -17,8 +17,11 @@ func TestTSQueryTerms(t *testing.T) {
 		{"'python' & ( 'librari' | 'modul' )", []string{"python", "librari", "modul"}, false, true},
 		{"'share' <-> 'librari'", []string{"share", "librari"}, true, true},
 		{"'develop' <-> 'file' <2> 'x'", []string{"develop", "file", "x"}, true, true},
-		{"'zinc' <-> 'zinc'", []string{"zinc"}, false, true}, // repeated word: not a phrase of distinct words
-		{"'librari' & !'python'", []string{"librari", "python"}, false, true},
+		{"'zinc' <-> 'zinc'", []string{"zinc"}, false, true},        // repeated word: not a phrase of distinct words
+		{"'librari' & !'python'", []string{"librari"}, false, true}, // python is in no match
+		{"'librari' | !'python'", []string{"librari", "python"}, false, true},
+		{"'python' & 'librari' & !'python'", []string{"python", "librari"}, false, true},
+		{"!'python'", nil, false, false},
 		{"'a' & !( 'b' <-> 'c' )", []string{"a", "b", "c"}, false, true},
 		{"'o''brien' & 'x'", []string{"o'brien", "x"}, false, true},
 		{"'pyth':* & 'x'", nil, false, false},
