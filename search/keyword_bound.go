@@ -44,14 +44,6 @@ import (
 // with the per-word bound (see keyword_bound.go); it falls back to exact.
 const StrategyBounded Strategy = "bounded"
 
-// boundGiveUpTier is the tier (tenths) after which bounded ranking gives
-// up (and ranks exactly) when the page is still not full: the lower tiers
-// hold most documents, so the rounds would cost more than ranking every
-// match once. It also gives up as soon as a full page's k-th score is not
-// above the bound at the lowest tier (typical of an AND of common words,
-// whose proximity scores stay below the sum of the words' tokenless 1.9).
-const boundGiveUpTier = 50
-
 // terms are the lexemes of a query ranked through the impact tiers; phrase
 // says the query is one phrase of distinct lexemes and nothing else.
 type terms struct {
@@ -288,7 +280,7 @@ func (s *Service) boundedTop(ctx context.Context, p *Plan, t terms, need int, c 
 			top = mergeTop(top, got, need)
 		}
 		if len(top) < need {
-			if lows[i] <= boundGiveUpTier || t.conj {
+			if t.conj {
 				return nil, false, nil
 			}
 			continue
@@ -296,8 +288,11 @@ func (s *Service) boundedTop(ctx context.Context, p *Plan, t terms, need int, c 
 		if beats(top[need-1].score, boundAt(lows[i], maxes), div) {
 			return top, true, nil
 		}
-		// Even the lowest bound does not prove the page: going on would
-		// most likely rank most matches round by round.
+		// Even the bound below the lowest tier does not prove the page:
+		// going on would most likely rank most matches round by round, then
+		// all of them again (typical of an AND of common words, whose
+		// scores stay below the 1.9 per word a document has without a
+		// token).
 		if !beats(top[need-1].score, floor, div) {
 			return nil, false, nil
 		}
