@@ -20,7 +20,7 @@ import (
 // not spill to disk. It also sets res.Total. Array values of a props path
 // count once per element (lax jsonpath $."key"[*]).
 func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string, res *Result) error {
-	if frac, err := s.facetSample(ctx, match); err != nil {
+	if frac, err := s.facetSample(ctx, p, match); err != nil {
 		return err
 	} else if frac < 1 {
 		total, fc, err := s.facetPass(ctx, p, match, frac)
@@ -45,8 +45,8 @@ func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string,
 // matched set of match read: 1 (every match, exact counts) when the
 // planner estimates at most facetMax matches, else the fraction whose pages
 // hold about facetScan rows.
-func (s *Service) facetSample(ctx context.Context, match func(*Args) string) (float64, error) {
-	est, err := s.estimateWhere(ctx, match)
+func (s *Service) facetSample(ctx context.Context, p *Plan, match func(*Args) string) (float64, error) {
+	est, err := s.estimateWhere(ctx, p, match)
 	if err != nil || est <= float64(s.facetMax) {
 		return 1, err
 	}

@@ -137,6 +137,10 @@ type Plan struct {
 	Embedder     string
 	cursor       *cursor
 	typo         *typoPlan // corrections of the text query, see typo.go
+	// estimates are the planner's estimates already asked for this plan
+	// (ranking strategy and facets ask for the same matched set), by
+	// statement and arguments.
+	estimates map[string]float64
 }
 
 // Search runs q. Errors: *problem.ValidationError for a bad language or

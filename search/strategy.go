@@ -103,14 +103,32 @@ func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t term
 // Estimate is the planner's estimate of how many documents match p (text
 // and filters), from EXPLAIN with the actual parameter values.
 func (s *Service) Estimate(ctx context.Context, p *Plan) (float64, error) {
-	return s.estimateWhere(ctx, p.matchWhere)
+	return s.estimateWhere(ctx, p, p.matchWhere)
 }
 
 // estimateWhere is the planner's estimate of the rows of documents d
-// satisfying match.
-func (s *Service) estimateWhere(ctx context.Context, match func(*Args) string) (float64, error) {
+// satisfying match, asked once per plan.
+func (s *Service) estimateWhere(ctx context.Context, p *Plan, match func(*Args) string) (float64, error) {
 	a := &Args{}
-	rows, err := s.query(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE "+match(a), a)
+	sql := "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE " + match(a)
+	key := sql + "\x00" + fmt.Sprintf("%#v", a.Values())
+	if est, ok := p.estimates[key]; ok {
+		return est, nil
+	}
+	est, err := s.explainRows(ctx, sql, a)
+	if err == nil {
+		if p.estimates == nil {
+			p.estimates = map[string]float64{}
+		}
+		p.estimates[key] = est
+	}
+	return est, err
+}
+
+// explainRows runs an EXPLAIN (FORMAT JSON) statement and returns its top
+// node's row estimate.
+func (s *Service) explainRows(ctx context.Context, sql string, a *Args) (float64, error) {
+	rows, err := s.query(ctx, sql, a)
 	if err != nil {
 		return 0, fmt.Errorf("search: estimate: %w", pg.Interpret(err))
 	}
