@@ -44,6 +44,12 @@ import (
 // with the per-word bound (see keyword_bound.go); it falls back to exact.
 const StrategyBounded Strategy = "bounded"
 
+// maxBoundedLexemes is the most words a query ranked through the tiers may
+// have: the bound sums over the words, so with many it proves little, and
+// the probe and every round grow with them (a 1,000-character query can
+// hold hundreds of words). Longer queries rank every match.
+const maxBoundedLexemes = 8
+
 // terms are the lexemes of a query ranked through the impact tiers; phrase
 // says the query is one phrase of distinct lexemes and nothing else.
 type terms struct {

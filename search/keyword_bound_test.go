@@ -125,6 +125,11 @@ func TestBoundedEqualsExact(t *testing.T) {
 			require.Equal(t, want, all(b.svc, v, "40"), "%v", v)
 		}
 	}
+	// More words than the tiers take: ranked exactly, the same answer.
+	long := url.Values{"q": {"zinc or quartz or ember or fjord or glyph or stone or river or old or bright"}}
+	got := run(b.svc, cloneWith(long, "limit", "20"))
+	require.Equal(t, search.StrategyExact, got.Ranking)
+	require.Equal(t, all(exact, long, "500")[:20], hits(got))
 	// OR queries decompose exactly and reach high tiers: the tiers answer.
 	for _, q := range []string{"zinc or quartz", "zinc or quartz or ember", "zinc or quartz -fjord"} {
 		require.True(t, bounded[q], "%q was never answered from the tiers", q)

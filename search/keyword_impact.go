@@ -97,7 +97,7 @@ func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, terms, 
 		return StrategyImpact, terms{lexemes: []string{lex}}, nil
 	}
 	t, ok := tsqueryTerms(text)
-	if !ok {
+	if !ok || len(t.lexemes) > maxBoundedLexemes {
 		return StrategyExact, terms{}, nil
 	}
 	return StrategyBounded, t, nil
