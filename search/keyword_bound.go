@@ -24,10 +24,13 @@ import (
 //
 //	ts_rank_cd(d, q) <= sum over w in L of s_w(d)
 //
-// with equality for an OR of lexemes (every cover is one position). Negated
-// lexemes are in L too (they add 0 to a matching document, or their
-// positions where a negated phrase keeps them). Proximity cannot be bounded
-// per word, so for an AND the bound is loose; TestBoundHolds checks it
+// with equality for an OR of lexemes (every cover is one position), and
+// divided by k for one phrase of k distinct lexemes (each occurrence of the
+// phrase is one cover of k positions, and no position is in two). A word
+// negated on its own in a query without OR is in no matching document and
+// is left out of L; other negated words stay in it (a negated phrase keeps
+// its words' positions in the covers). Proximity cannot be bounded per
+// word, so for an AND the bound is loose; TestBoundHolds checks the bound
 // against ts_rank_cd on generated documents of every shape.
 //
 // The search. Visit the tiers from the top as impactTop does, but a round
@@ -272,8 +275,8 @@ func (s *Service) boundedTop(ctx context.Context, p *Plan, t terms, need int, c 
 		var tokens []string
 		for j, w := range lexemes {
 			for _, tok := range toks {
-				t, _ := strconv.Atoi(strings.TrimPrefix(tok, "#"))
-				if t <= maxes[j] {
+				tier, _ := strconv.Atoi(strings.TrimPrefix(tok, "#"))
+				if tier <= maxes[j] {
 					tokens = append(tokens, w+tok)
 				}
 			}
