@@ -66,8 +66,13 @@
 // query with more than ImpactMin estimated matches is ranked through impact
 // tiers (keyword_impact.go, migration 00031): documents are visited in
 // disjoint score ranges of that lexeme, highest first, and ranking stops when
-// the page is full. Every other query (several lexemes, OR, phrases,
-// negation, prefixes, or small match sets) ranks every match. See Strategy,
+// the page is full. A query of several lexemes (AND, OR, phrases,
+// negation) with more estimated matches is ranked through the same tiers
+// with a per-word bound of ts_rank_cd (keyword_bound.go, "bounded"), and
+// ranks every match when the bound cannot prove the page (typically an AND
+// of common words). Prefix queries and small match sets rank every match.
+// Facets of a matched set estimated above FacetExactMax are counted over a
+// block sample of the table and flagged approximate. See Strategy,
 // and cmd/geoseek-bench/bench/search.go for the numbers. The approximate strategies
 // (RUM-ordered candidates, newest matches) run only when forced by
 // Config.ForceStrategy; the RUM index is opt-in (migration 00034).

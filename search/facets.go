@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,76 @@ import (
 // not spill to disk. It also sets res.Total. Array values of a props path
 // count once per element (lax jsonpath $."key"[*]).
 func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string, res *Result) error {
+	if frac, err := s.facetSample(ctx, p, match); err != nil {
+		return err
+	} else if frac < 1 {
+		total, fc, err := s.facetPass(ctx, p, match, frac)
+		if err != nil {
+			return err
+		}
+		if float64(total)/frac > float64(s.facetMax) {
+			scaleFacets(total, frac, fc, res)
+			return nil
+		}
+		// The estimate was high: the matched set is small, count it exactly.
+	}
+	total, fc, err := s.facetPass(ctx, p, match, 1)
+	if err != nil {
+		return err
+	}
+	res.Total, res.Facets = &total, fc
+	return nil
+}
+
+// facetSample is the fraction of the documents table that facets of the
+// matched set of match read: 1 (every match, exact counts) when the
+// planner estimates at most facetMax matches, else the fraction whose pages
+// hold about facetScan rows.
+func (s *Service) facetSample(ctx context.Context, p *Plan, match func(*Args) string) (float64, error) {
+	est, err := s.estimateWhere(ctx, p, match)
+	if err != nil || est <= float64(s.facetMax) {
+		return 1, err
+	}
 	a := &Args{}
+	var rows float64
+	if err := s.queryRow(ctx, "SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'documents'::regclass", a, &rows); err != nil {
+		return 0, fmt.Errorf("search: facets: table size: %w", pg.Interpret(err))
+	}
+	if rows <= float64(s.facetScan) {
+		return 1, nil
+	}
+	return float64(s.facetScan) / rows, nil
+}
+
+// scaleFacets sets res's total and facets from counts over a sample of
+// fraction frac of the table holding n matches: each count divided by
+// frac, flagged approximate with the sample's size.
+func scaleFacets(n int64, frac float64, fc *FacetCounts, res *Result) {
+	scale := func(c int64) int64 { return int64(math.Round(float64(c) / frac)) }
+	total := scale(n)
+	res.Total = &total
+	for i := range fc.Tags {
+		fc.Tags[i].Count = scale(fc.Tags[i].Count)
+	}
+	for _, vs := range fc.Props {
+		for i := range vs {
+			vs[i].Count = scale(vs[i].Count)
+		}
+	}
+	fc.Approximate, fc.SampleSize = true, n
+	res.Facets = fc
+}
+
+// facetPass counts the facets of the matched set in one statement over
+// the documents table, or over a block sample of fraction frac of it
+// (TABLESAMPLE SYSTEM, the same pages for every query while the table does
+// not change), and returns the number of matches it saw and their counts.
+func (s *Service) facetPass(ctx context.Context, p *Plan, match func(*Args) string, frac float64) (int64, *FacetCounts, error) {
+	a := &Args{}
+	from := "documents d"
+	if frac < 1 {
+		from = "documents d TABLESAMPLE SYSTEM (" + a.Add(frac*100) + "::float8) REPEATABLE (0)"
+	}
 	where := match(a)
 	lim := a.Add(p.Q.Facets.Limit) + "::int"
 	pairs := []string{"SELECT -1, NULL::text, NULL::jsonb"}
@@ -38,16 +108,15 @@ func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string,
 		pairs = append(pairs, "SELECT "+f+", NULL, x FROM jsonb_path_query(d.props, "+jp+") AS x")
 		cols = append(cols, agg(f, "j"))
 	}
-	sql := "WITH c AS (SELECT fv.f, fv.t, fv.j, count(*) AS n FROM documents d CROSS JOIN LATERAL (" +
+	sql := "WITH c AS (SELECT fv.f, fv.t, fv.j, count(*) AS n FROM " + from + " CROSS JOIN LATERAL (" +
 		strings.Join(pairs, " UNION ALL ") + ") AS fv(f, t, j) WHERE " + where + " GROUP BY fv.f, fv.t, fv.j)\nSELECT " + strings.Join(cols, ",\n")
 	// The one statement of a search that reads every match: it may run in
 	// parallel (pg.WholeSetParallel).
 	vals, err := s.queryWholeSetRow(ctx, sql, a)
 	if err != nil {
-		return fmt.Errorf("search: facets: %w", pg.Interpret(err))
+		return 0, nil, fmt.Errorf("search: facets: %w", pg.Interpret(err))
 	}
 	total, _ := vals[0].(int64)
-	res.Total = &total
 	fc := &FacetCounts{}
 	i := 1
 	decode := func() ([]FacetValue, error) {
@@ -64,19 +133,18 @@ func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string,
 	}
 	if p.Q.Facets.Tags {
 		if fc.Tags, err = decode(); err != nil {
-			return err
+			return 0, nil, err
 		}
 	}
 	for _, path := range p.Q.Facets.Props {
 		v, err := decode()
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
 		if fc.Props == nil {
 			fc.Props = map[string][]FacetValue{}
 		}
 		fc.Props[strings.Join(path, ".")] = v
 	}
-	res.Facets = fc
-	return nil
+	return total, fc, nil
 }

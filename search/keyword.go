@@ -242,21 +242,17 @@ func (s *Service) keywordPage(ctx context.Context, p *Plan) (*Result, error) {
 	if q.Sort.Key == SortRelevance {
 		kind = keyScore
 		var (
-			lexeme string
-			err    error
+			top []impactHit
+			err error
 		)
 		// A corrected query is an OR of words: impact tiers do not apply.
 		strat = StrategyExact
 		if p.typo == nil {
-			if strat, lexeme, err = s.strategy(ctx, p); err != nil {
+			if strat, top, err = s.tieredTop(ctx, p, q.Limit+1, p.cursor); err != nil {
 				return nil, err
 			}
 		}
-		if strat == StrategyImpact {
-			top, err := s.impactTop(ctx, p, lexeme, q.Limit+1, p.cursor)
-			if err != nil {
-				return nil, err
-			}
+		if top != nil {
 			// The page is known: fetch its documents by id with a fresh
 			// argument list (the ranking's values are not used here).
 			a = &Args{}
@@ -465,21 +461,44 @@ func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int
 	if !p.HasText() {
 		return "SELECT NULL::bigint AS id, NULL::real AS score WHERE FALSE", nil
 	}
-	strat, lexeme, err := s.strategy(ctx, p)
+	strat, top, err := s.tieredTop(ctx, p, limit, nil) // hybrid pages by offset, not by keyword cursor
 	if err != nil {
 		return "", err
 	}
-	if strat == StrategyImpact {
-		top, err := s.impactTop(ctx, p, lexeme, limit, nil) // hybrid pages by offset, not by keyword cursor
-		if err != nil {
-			return "", err
-		}
+	if top != nil {
 		return impactRanked(a, top), nil
 	}
 	where := p.Where(a)
 	tsq := p.TSQuery(a)
 	where += " AND d.search @@ " + tsq
 	return "SELECT s.id, s.score FROM (" + s.rankedInner(a, p, strat, where, tsq) + ") s ORDER BY s.score DESC, s.id LIMIT " + a.Add(limit) + "::int", nil
+}
+
+// tieredTop picks p's ranking strategy and, for impact and bounded, ranks
+// the best need matches after cursor c through the impact tiers. top is
+// nil when the page is to be ranked by strat in SQL (a bounded ranking that
+// could not prove its page falls back to exact). top is never nil when
+// the tiers ranked the page, even when it is empty.
+func (s *Service) tieredTop(ctx context.Context, p *Plan, need int, c *cursor) (Strategy, []impactHit, error) {
+	strat, t, err := s.strategy(ctx, p)
+	if err != nil {
+		return "", nil, err
+	}
+	switch strat {
+	case StrategyImpact:
+		top, err := s.impactTop(ctx, p, t.lexemes[0], need, c)
+		if top == nil {
+			top = []impactHit{}
+		}
+		return strat, top, err
+	case StrategyBounded:
+		top, ok, err := s.boundedTop(ctx, p, t, need, c)
+		if err != nil || !ok {
+			return StrategyExact, nil, err
+		}
+		return strat, top, nil
+	}
+	return strat, nil, nil
 }
 
 var errBadCursor = problem.Invalid("cursor", "malformed cursor")

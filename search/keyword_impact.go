@@ -66,10 +66,12 @@ func impactRounds(lexeme string) (rounds [][]string, lows []int) {
 }
 
 // impactOrExact returns StrategyImpact and the lexeme when p's text is one
-// lexeme without prefix or weight restriction, else StrategyExact.
-func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, string, error) {
+// lexeme without prefix or weight restriction, StrategyBounded and the
+// lexemes when it has several (none with a prefix or weights), else
+// StrategyExact.
+func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, terms, error) {
 	if !p.HasText() || p.Q.Prefix {
-		return StrategyExact, "", nil
+		return StrategyExact, terms{}, nil
 	}
 	a := &Args{}
 	tsq := p.TSQuery(a)
@@ -82,16 +84,23 @@ func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, string,
 	if err := s.queryRow(ctx, "SELECT numnode("+tsq+"), ("+tsq+")::text,"+
 		" EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('documents_search_impacts_idx') AND indisvalid)",
 		a, &nodes, &text, &indexed); err != nil {
-		return "", "", fmt.Errorf("search: inspect query: %w", pg.Interpret(err))
+		return "", terms{}, fmt.Errorf("search: inspect query: %w", pg.Interpret(err))
 	}
-	if nodes != 1 || !indexed {
-		return StrategyExact, "", nil
+	if nodes == 0 || !indexed {
+		return StrategyExact, terms{}, nil
 	}
-	lex, ok := tsqueryLexeme(text)
-	if !ok {
-		return StrategyExact, "", nil
+	if nodes == 1 {
+		lex, ok := tsqueryLexeme(text)
+		if !ok {
+			return StrategyExact, terms{}, nil
+		}
+		return StrategyImpact, terms{lexemes: []string{lex}}, nil
 	}
-	return StrategyImpact, lex, nil
+	t, ok := tsqueryTerms(text)
+	if !ok || len(t.lexemes) > maxBoundedLexemes {
+		return StrategyExact, terms{}, nil
+	}
+	return StrategyBounded, t, nil
 }
 
 // tsqueryLexeme parses the text form of a one-operand tsquery, 'lexeme'

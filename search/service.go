@@ -38,6 +38,12 @@ type Config struct {
 	// ForceStrategy, when set, ranks every query with this strategy instead
 	// of choosing by the estimated match count (benchmarks and tests).
 	ForceStrategy Strategy
+	// FacetExactMax overrides DefaultFacetExactMax: facets of a query the
+	// planner expects to match more documents are estimated from a sample.
+	FacetExactMax int
+	// FacetScanRows overrides DefaultFacetScanRows, the rows of the
+	// documents table a facet sample reads.
+	FacetScanRows int
 	// Trace, when set, sees every search statement and its arguments
 	// before it runs (benchmarks replay them through plain pgx).
 	Trace  func(sql string, args []any)
@@ -60,10 +66,12 @@ type Service struct {
 	window int
 	sample int
 	forced Strategy
-	trace  func(sql string, args []any)
-	noRUM  bool
-	logger *slog.Logger
-	sem    *Semantic
+	// facetMax and facetScan: see Config.FacetExactMax, FacetScanRows.
+	facetMax, facetScan int
+	trace               func(sql string, args []any)
+	noRUM               bool
+	logger              *slog.Logger
+	sem                 *Semantic
 
 	colls *document.Collections
 
@@ -98,6 +106,13 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	if s.sample <= 0 {
 		s.sample = DefaultSampleSize
 	}
+	s.facetMax, s.facetScan = cfg.FacetExactMax, cfg.FacetScanRows
+	if s.facetMax <= 0 {
+		s.facetMax = DefaultFacetExactMax
+	}
+	if s.facetScan <= 0 {
+		s.facetScan = DefaultFacetScanRows
+	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +137,10 @@ type Plan struct {
 	Embedder     string
 	cursor       *cursor
 	typo         *typoPlan // corrections of the text query, see typo.go
+	// estimates are the planner's estimates already asked for this plan
+	// (ranking strategy and facets ask for the same matched set), by
+	// statement and arguments.
+	estimates map[string]float64
 }
 
 // Search runs q. Errors: *problem.ValidationError for a bad language or
@@ -379,6 +398,11 @@ type PeriodValue struct {
 type FacetCounts struct {
 	Tags  []FacetValue            `json:"tags,omitempty"`
 	Props map[string][]FacetValue `json:"props,omitempty"`
+	// Approximate says the counts (and the result's total) are estimated
+	// from a sample of SampleSize matches, scaled to the whole matched set
+	// (see Config.FacetExactMax).
+	Approximate bool  `json:"approximate,omitempty"`
+	SampleSize  int64 `json:"sample_size,omitempty"`
 }
 
 // FacetValue is one value and the number of matched documents having it.

@@ -11,13 +11,17 @@ import (
 // Strategy is how relevance ranking bounds its work. ts_rank_cd must read
 // each ranked row's tsvector from the heap (a few µs per row), so ranking all
 // 600,000 matches of a very common term takes seconds. The strategy is chosen
-// per query; both automatic strategies return exactly the hits, scores and
+// per query; the automatic strategies return exactly the hits, scores and
 // order of ranking every match with ts_rank_cd (score, then id):
 //
 //   - exact: every match ranked with ts_rank_cd. Used when the planner's
 //     estimate of the matched set (EXPLAIN with the actual values, filters
-//     included) is at most ImpactMin, and for every query the impact tiers
-//     cannot serve (several lexemes, OR, phrases, negation, prefixes).
+//     included) is at most ImpactMin, for prefix queries, and when bounded
+//     ranking cannot prove its page.
+//   - bounded: several lexemes (AND, OR, phrases, negation) and an estimate
+//     above ImpactMin: the impact tiers of all the query's lexemes are
+//     visited together, highest first, until the page's k-th score beats
+//     the per-word bound of every unvisited document (keyword_bound.go).
 //   - impact: the query is one lexeme (e.g. "library") and the estimate is
 //     above ImpactMin. Documents are visited in tiers of their score for
 //     that lexeme, highest first, through the search_impacts GIN index
@@ -56,35 +60,42 @@ const (
 	// old threshold; it equals ImpactMin.
 	ExactMaxWithRUM   = ImpactMin
 	DefaultSampleSize = 5_000
+	// DefaultFacetExactMax is the estimated match count above which facets
+	// are counted over a sample of the table (flagged approximate), when the
+	// sample confirms the matched set is that large.
+	DefaultFacetExactMax = 20_000
+	// DefaultFacetScanRows is the number of table rows a facet sample reads
+	// (whole pages, TABLESAMPLE SYSTEM).
+	DefaultFacetScanRows = 60_000
 )
 
 // strategy picks the ranking strategy of p: the cursor's when paging (so all
 // pages rank the same way), else the forced one, else impact for a
 // one-lexeme query with more than ImpactMin estimated matches, else exact.
-// lexeme is the query's lexeme for impact.
-func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, lexeme string, err error) {
+// t are the query's lexemes for impact and bounded.
+func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t terms, err error) {
 	if p.cursor != nil && p.cursor.Strategy != "" {
 		switch p.cursor.Strategy {
 		case StrategyExact, StrategyRUM, StrategyRecent:
-			return p.cursor.Strategy, "", nil
-		case StrategyImpact:
+			return p.cursor.Strategy, terms{}, nil
+		case StrategyImpact, StrategyBounded:
 			return s.impactOrExact(ctx, p)
 		}
-		return "", "", errBadCursor
+		return "", terms{}, errBadCursor
 	}
 	switch s.forced {
 	case "":
-	case StrategyImpact:
+	case StrategyImpact, StrategyBounded:
 		return s.impactOrExact(ctx, p)
 	default:
-		return s.forced, "", nil
+		return s.forced, terms{}, nil
 	}
 	est, err := s.Estimate(ctx, p)
 	if err != nil {
-		return "", "", err
+		return "", terms{}, err
 	}
 	if est <= ImpactMin {
-		return StrategyExact, "", nil
+		return StrategyExact, terms{}, nil
 	}
 	return s.impactOrExact(ctx, p)
 }
@@ -92,8 +103,32 @@ func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, lexeme
 // Estimate is the planner's estimate of how many documents match p (text
 // and filters), from EXPLAIN with the actual parameter values.
 func (s *Service) Estimate(ctx context.Context, p *Plan) (float64, error) {
+	return s.estimateWhere(ctx, p, p.matchWhere)
+}
+
+// estimateWhere is the planner's estimate of the rows of documents d
+// satisfying match, asked once per plan.
+func (s *Service) estimateWhere(ctx context.Context, p *Plan, match func(*Args) string) (float64, error) {
 	a := &Args{}
-	rows, err := s.query(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE "+p.matchWhere(a), a)
+	sql := "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE " + match(a)
+	key := sql + "\x00" + fmt.Sprintf("%#v", a.Values())
+	if est, ok := p.estimates[key]; ok {
+		return est, nil
+	}
+	est, err := s.explainRows(ctx, sql, a)
+	if err == nil {
+		if p.estimates == nil {
+			p.estimates = map[string]float64{}
+		}
+		p.estimates[key] = est
+	}
+	return est, err
+}
+
+// explainRows runs an EXPLAIN (FORMAT JSON) statement and returns its top
+// node's row estimate.
+func (s *Service) explainRows(ctx context.Context, sql string, a *Args) (float64, error) {
+	rows, err := s.query(ctx, sql, a)
 	if err != nil {
 		return 0, fmt.Errorf("search: estimate: %w", pg.Interpret(err))
 	}

@@ -1,0 +1,38 @@
+package search
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestTSQueryTerms(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		want   []string
+		phrase bool
+		ok     bool
+	}{
+		{"'python' & 'librari'", []string{"python", "librari"}, false, true},
+		{"'python' & ( 'librari' | 'modul' )", []string{"python", "librari", "modul"}, false, true},
+		{"'share' <-> 'librari'", []string{"share", "librari"}, true, true},
+		{"'develop' <-> 'file' <2> 'x'", []string{"develop", "file", "x"}, true, true},
+		{"'zinc' <-> 'zinc'", []string{"zinc"}, false, true},        // repeated word: not a phrase of distinct words
+		{"'librari' & !'python'", []string{"librari"}, false, true}, // python is in no match
+		{"'librari' | !'python'", []string{"librari", "python"}, false, true},
+		{"'python' & 'librari' & !'python'", []string{"python", "librari"}, false, true},
+		{"!'python'", nil, false, false},
+		{"'a' & !( 'b' <-> 'c' )", []string{"a", "b", "c"}, false, true},
+		{"'o''brien' & 'x'", []string{"o'brien", "x"}, false, true},
+		{"'pyth':* & 'x'", nil, false, false},
+		{"'x':AB & 'y'", nil, false, false},
+		{"'unterminated", nil, false, false},
+	} {
+		got, ok := tsqueryTerms(tc.in)
+		require.Equal(t, tc.ok, ok, tc.in)
+		if ok {
+			require.Equal(t, tc.want, got.lexemes, tc.in)
+			require.Equal(t, tc.phrase, got.phrase, tc.in)
+		}
+	}
+}
