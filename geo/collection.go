@@ -87,6 +87,8 @@ type Service struct {
 
 	// tiles is nil when the tile cache is off.
 	tiles *tileCache
+	// basemap renders and caches the offline base map.
+	basemap *basemap
 }
 
 // collectionTTL is how long items, tiles and clusters reuse a collection's
@@ -128,6 +130,11 @@ func NewService(pool *pgxpool.Pool, logger *slog.Logger, opts Options) *Service 
 			s.tiles = tc
 		}
 	}
+	bm, err := newBasemap()
+	if err != nil {
+		logger.Error("basemap cache", "error", err)
+	}
+	s.basemap = bm
 	return s
 }
 

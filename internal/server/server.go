@@ -48,6 +48,9 @@ type Config struct {
 	// by default (Gin's own default trusts every peer, so any client could
 	// log itself as any address).
 	TrustedProxies []string
+	// CSPOrigins are origins (scheme://host[:port]) HTML pages may also
+	// load from: the online map style, when one is configured.
+	CSPOrigins []string
 }
 
 // Server is geoseek's HTTP server.
@@ -94,7 +97,7 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), timeout(cfg.RequestTimeout, cfg.DisconnectGrace, cfg.MaxBodyBytes, cfg.Untimed))
+	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), contentSecurityPolicy(cfg.CSPOrigins), timeout(cfg.RequestTimeout, cfg.DisconnectGrace, cfg.MaxBodyBytes, cfg.Untimed))
 	e.NoRoute(func(c *gin.Context) {
 		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path))
 	})
