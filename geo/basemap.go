@@ -38,14 +38,13 @@ const (
 // out; c is a colour index that tells neighbouring countries apart.
 const basemapSQL = `
 WITH env AS (
-    SELECT ST_TileEnvelope($1, $2, $3) AS e,
-           ST_Transform(ST_TileEnvelope($1, $2, $3, margin => 0.02), 4326)::box2d AS g
+    SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_MakeEnvelope($7, $8, $9, $10, 4326) AS g
 )
 SELECT ST_AsMVT(t, 'areas', 4096, 'geom') FROM (
     SELECT p.kind, p.name, p.country, p.country_code AS cc, abs(hashtext(p.country)) % 7 AS c,
-           ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(p.geom, env.g), $4, false), 3857), env.e, 4096, 16, true) AS geom
+           ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(p.geom, env.g::box2d), $4, false), 3857), env.e, 4096, 16, true) AS geom
       FROM places p, env
-     WHERE (p.kind = $5 OR (p.kind = 'city' AND $1 >= $6)) AND p.geom && env.g::geometry AND p.area > $4 * $4 * 4
+     WHERE (p.kind = $5 OR (p.kind = 'city' AND $1 >= $6)) AND p.geom && env.g AND p.area > $4 * $4 * 4
      ORDER BY p.kind <> 'city', p.area DESC
 ) t WHERE geom IS NOT NULL`
 
@@ -135,9 +134,18 @@ func (s *Service) BasemapTile(ctx context.Context, tc TileCoord) (Tile, error) {
 
 func (s *Service) renderBasemap(ctx context.Context, tc TileCoord, kind string) (Tile, error) {
 	// About one pixel of a 512 px tile, in degrees.
-	tol := 360 / math.Exp2(float64(tc.Z)) / 512
+	n := math.Exp2(float64(tc.Z))
+	tol := 360 / n / 512
+	// The tile in lon/lat with a margin of 2% (so clipped edges fall
+	// outside it), kept within the Web Mercator world: a margin across
+	// the antimeridian or a pole would turn the box inside out.
+	lat := func(y float64) float64 { return math.Atan(math.Sinh(math.Pi*(1-2*y/n))) * 180 / math.Pi }
+	const m = 0.02
+	x0, x1 := max(-180, (float64(tc.X)-m)/n*360-180), min(180, (float64(tc.X)+1+m)/n*360-180)
+	yS, yN := max(-85.06, lat(float64(tc.Y)+1+m)), min(85.06, lat(float64(tc.Y)-m))
 	var data []byte
-	err := s.pool.QueryRow(ctx, basemapSQL, pgx.QueryExecModeCacheDescribe, tc.Z, tc.X, tc.Y, tol, kind, basemapCityZoom).Scan(&data)
+	err := s.pool.QueryRow(ctx, basemapSQL, pgx.QueryExecModeCacheDescribe, tc.Z, tc.X, tc.Y, tol, kind, basemapCityZoom,
+		x0, yS, x1, yN).Scan(&data)
 	if err != nil {
 		return Tile{}, fmt.Errorf("geo: basemap tile %d/%d/%d: %w", tc.Z, tc.X, tc.Y, pg.Interpret(err))
 	}

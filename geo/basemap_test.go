@@ -58,6 +58,9 @@ func TestBasemap(t *testing.T) {
 		}
 		return kinds
 	}
+	// The whole world, and a quarter of it.
+	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region", "Île-de-France": "region"}, decode(maptile.New(0, 0, 0)))
+	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region", "Île-de-France": "region"}, decode(maptile.At(orb.Point{11, 50}, 1)))
 	// Zoomed out: the regions, coloured by country; no urban areas.
 	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region", "Île-de-France": "region"}, decode(maptile.At(orb.Point{11, 50}, 2)))
 	// Zoomed in over Munich: Bavaria and the urban area.

@@ -46,6 +46,8 @@ type Options struct {
 	// the document id (default "/photos/%d/thumbnail?size=256").
 	PhotosCollection string
 	ThumbnailPath    string
+	// PageMap draws the HTML pages' features on a map (see PageMap).
+	PageMap PageMap
 }
 
 func (o *Options) defaults() {
