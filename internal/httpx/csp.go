@@ -40,7 +40,7 @@ func Nonce(c *gin.Context) string {
 	}
 	var b [18]byte
 	_, _ = rand.Read(b[:])
-	n := base64.StdEncoding.EncodeToString(b[:])
+	n := base64.RawURLEncoding.EncodeToString(b[:]) // no "+" for templates to escape
 	c.Set(cspNonceKey, n)
 	c.Header("Content-Security-Policy", PagePolicy(n, c.GetStringSlice(cspOriginsKey)))
 	return n

@@ -454,4 +454,3 @@ func TestMapPageInBrowser(t *testing.T) {
 		t.Errorf("browser: %s", p)
 	}
 }
-

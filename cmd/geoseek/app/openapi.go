@@ -111,6 +111,13 @@ func openAPI(version string) map[string]any {
 			"head": op("do you already have these bytes? 200 or 404", []any{param("hex", "path", "SHA-256, 64 hex digits", str, true)}, nil, "200", map[string]any{"description": "stored"}),
 		},
 	}
+	html := resp("HTML page", "text/html")
+	paths["/map"] = map[string]any{"get": op("the map page: browse, search and upload photos, open any collection (its assets are built with make build)", nil, nil, "200", html)}
+	paths["/map/assets/{file}"] = map[string]any{
+		"get":  op("a built asset of the map page (content-hashed name, cached for a year)", []any{param("file", "path", "file name from the build", str, true)}, nil, "200", resp("asset", "text/javascript")),
+		"head": op("a built asset of the map page", []any{param("file", "path", "file name from the build", str, true)}, nil, "200", map[string]any{"description": "present"}),
+	}
+	paths["/map/icon.svg"] = map[string]any{"get": op("the pages' icon", nil, nil, "200", resp("icon", "image/svg+xml"))}
 	for k, v := range geo.OpenAPIPaths() {
 		paths[k] = v
 	}
