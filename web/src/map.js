@@ -207,7 +207,10 @@ async function search(fit) {
   $('area').hidden = true;
   if (fit && n > 0 && !st.area) {
     const b = boundsOf(fc.features);
+    quietMove = true; // the fit is not the user's move: no "Search this area"
     map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 80, maxZoom: 15, duration: 0 });
+    quietMove = false;
+    writeHash(st, map);
   }
   drawHits();
 }

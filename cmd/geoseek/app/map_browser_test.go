@@ -341,7 +341,7 @@ func TestMapPageInBrowser(t *testing.T) {
 		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
 		defer cancel()
 		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
+			t.Fatalf("%s: %v (browser: %q)", step, err, blog.take())
 		}
 	}
 
@@ -395,6 +395,36 @@ func TestMapPageInBrowser(t *testing.T) {
 		screenshot(t, dir, "5-search"))
 	if int(inView) != apple || apple == 0 || apple >= located {
 		t.Errorf("search Apple: markers count %v, want the %d located Apple photos of %d", inView, apple, located)
+	}
+	// Fitting the map to the hits is not a move of the user's: no offer to
+	// search the area yet; after a pan there is.
+	var areaShown float64
+	run("no area offer", eval(`document.getElementById('area').hidden ? 0 : 1`, &areaShown))
+	if areaShown != 0 {
+		t.Error("'Search this area' is offered right after a search")
+	}
+	run("area offer after a move",
+		js(`document.querySelector('#map canvas').focus()`),
+		chromedp.KeyEvent(kb.ArrowLeft),
+		waitTrue(`!document.getElementById('area').hidden`))
+
+	// The date range narrows it further (the photos' periods are the
+	// instants they were taken).
+	var appleEarly int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM photos WHERE geom IS NOT NULL AND camera_make = 'Apple'
+		AND taken_at >= '2011-01-01' AND taken_at < '2015-01-01'`).Scan(&appleEarly); err != nil {
+		t.Fatal(err)
+	}
+	run("date range",
+		chromedp.SetValue(chromedp.CSS("#from"), "2011-01-01"),
+		chromedp.SetValue(chromedp.CSS("#to"), "2014-12-31"),
+		chromedp.Click(chromedp.CSS("#search button[type=submit]")),
+		waitTrue(`location.hash.includes('from=2011-01-01') && location.hash.includes('to=2014-12-31') && document.body.dataset.state === 'idle'`),
+		waitIdle(".marker"),
+		eval(markerSum, &inView),
+		screenshot(t, dir, "5b-dates"))
+	if int(inView) != appleEarly || appleEarly == 0 || appleEarly >= apple {
+		t.Errorf("search Apple 2011-2014: markers count %v, want %d of the %d Apple photos", inView, appleEarly, apple)
 	}
 
 	// 5. Uploading through the file input adds a marker without a reload.
