@@ -1,5 +1,6 @@
 // Popup and panel contents, built as DOM nodes (never HTML strings: titles
 // and properties are user data).
+import { apiKey } from './api.js';
 export function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -49,10 +50,27 @@ export function placeText(p) {
   return [pl.city, pl.region, pl.country].filter((s, i, a) => s && a.indexOf(s) === i).join(', ') || 'place unknown';
 }
 
+// thumb is a photo's thumbnail. Where reads need a key, an <img> cannot
+// send it: the image is fetched with the key and shown from a blob URL.
+function thumb(id, cls, alt) {
+  const img = el('img', { class: cls, alt, width: 240 });
+  const src = '/photos/' + id + '/thumbnail';
+  const k = apiKey();
+  if (!k) {
+    img.src = src;
+    return img;
+  }
+  fetch(src, { headers: { Authorization: 'Bearer ' + k } })
+    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(r.statusText))))
+    .then((b) => { img.src = URL.createObjectURL(b); })
+    .catch(() => { img.alt = alt + ' (thumbnail unavailable)'; });
+  return img;
+}
+
 // photoPopup is the small card: thumbnail, time, camera, place.
 export function photoPopup(p, onDetails) {
   return el('div', { class: 'card' },
-    el('img', { class: 'thumb', src: '/photos/' + p.id + '/thumbnail', alt: p.title || p.original_name || 'photo ' + p.id, width: 240 }),
+    thumb(p.id, 'thumb', p.title || p.original_name || 'photo ' + p.id),
     el('strong', { text: p.title || p.original_name || 'Photo ' + p.id }),
     el('span', { class: 'taken', text: takenText(p) }),
     el('span', { class: 'camera', text: cameraText(p) }),
@@ -85,7 +103,7 @@ export function photoPanel(p) {
     ['File', p.original_name || '—'],
   ];
   return [
-    el('img', { class: 'panel-thumb', src: '/photos/' + p.id + '/thumbnail', alt: p.title || 'photo ' + p.id }),
+    thumb(p.id, 'panel-thumb', p.title || 'photo ' + p.id),
     el('h2', { text: p.title || p.original_name || 'Photo ' + p.id }),
     el('dl', { class: 'props' }, ...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
     el('p', {}, el('a', { href: '/photos/' + p.id + '/original', target: '_blank', rel: 'noopener', text: 'Open the original' }),
