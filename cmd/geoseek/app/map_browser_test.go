@@ -29,7 +29,15 @@ import (
 	"github.com/geoseek/geoseek/web"
 )
 
-const testPhotos = "/work/shared/testdata/photos"
+// testPhotos is the shared photo corpus, beside the repository.
+func testPhotos(t *testing.T) string {
+	t.Helper()
+	root, err := pgtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(root, "..", "shared", "testdata", "photos")
+}
 
 // heldBack is the photo the browser uploads itself (Sheffield).
 const heldBack = "exiftool__Apple.jpg"
@@ -63,10 +71,11 @@ func chromium(t *testing.T) string {
 // web/) unless they are built, and serves them from web/dist.
 func mapAssets(t *testing.T) fs.FS {
 	t.Helper()
-	dir, err := filepath.Abs("../../../web")
+	root, err := pgtest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := filepath.Join(root, "web")
 	if _, err := os.Stat(filepath.Join(dir, "dist", "manifest.json")); err != nil {
 		for _, args := range [][]string{{"npm", "ci", "--no-audit", "--no-fund"}, {"npm", "run", "build"}} {
 			cmd := exec.Command(args[0], args[1:]...)
@@ -98,7 +107,7 @@ func artifactDir(t *testing.T) string {
 // uploadPhoto posts one file as the upload client does.
 func (s *liveServer) uploadPhoto(name string) {
 	s.t.Helper()
-	f, err := os.Open(filepath.Join(testPhotos, name))
+	f, err := os.Open(filepath.Join(testPhotos(s.t), name))
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -436,7 +445,7 @@ func TestMapPageInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#upload-toggle")),
 		chromedp.SetValue(chromedp.CSS("#key"), key),
 		chromedp.Click(chromedp.CSS("#key-form button")),
-		chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{filepath.Join(testPhotos, heldBack)}),
+		chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{filepath.Join(testPhotos(t), heldBack)}),
 		waitTrue(`document.querySelector('#uploads .note.ok') !== null && document.body.dataset.state === 'idle'`),
 		waitTrue(markerSum+` === `+fmt.Sprint(located+1)),
 		screenshot(t, dir, "6-uploaded"))
