@@ -5,26 +5,32 @@ BIN := bin/geoseek
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: run test build setup bench load lint fuzz db-stop clean
+.PHONY: run test build setup bench load lint fuzz db-stop clean web
 
 ## run: install what is missing, start the private PostgreSQL, migrate, serve on 127.0.0.1:8080
 run: setup build
 	./$(BIN) serve
 
 ## test: the same set-up, then every test (real PostgreSQL + PostGIS)
-test: setup
+test: setup web
 	@ls /usr/share/postgresql/*/extension/vector.control >/dev/null 2>&1 || \
 	  echo "SKIP: pgvector not installed: the vector tests skip themselves and print why (see README)"
 	$(GO) test -count=1 -timeout 9m ./...
 
-build:
+build: web
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/geoseek
 
 setup:
 	@./scripts/setup.sh
 
+## web: build the map page's assets into web/dist (embedded by the binary); skipped without npm
+web:
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd web && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build --silent; \
+	else echo "web: npm not found: the map page's assets are not built (/map says how to build them)"; fi
+
 ## bench: load real data sizes and print one table (scenario, geoseek, baseline, ratio)
-bench: setup
+bench: setup web
 	$(GO) run ./cmd/geoseek-bench $(BENCHFLAGS)
 
 ## load: a mixed workload (search, items, tiles, uploads) at 20 and 200 clients, 60 s each (LOADFLAGS=-duration 10s to shorten)

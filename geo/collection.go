@@ -46,6 +46,8 @@ type Options struct {
 	// the document id (default "/photos/%d/thumbnail?size=256").
 	PhotosCollection string
 	ThumbnailPath    string
+	// PageMap draws the HTML pages' features on a map (see PageMap).
+	PageMap PageMap
 }
 
 func (o *Options) defaults() {
@@ -87,6 +89,8 @@ type Service struct {
 
 	// tiles is nil when the tile cache is off.
 	tiles *tileCache
+	// basemap renders and caches the offline base map.
+	basemap *basemap
 }
 
 // collectionTTL is how long items, tiles and clusters reuse a collection's
@@ -128,6 +132,11 @@ func NewService(pool *pgxpool.Pool, logger *slog.Logger, opts Options) *Service 
 			s.tiles = tc
 		}
 	}
+	bm, err := newBasemap()
+	if err != nil {
+		logger.Error("basemap cache", "error", err)
+	}
+	s.basemap = bm
 	return s
 }
 

@@ -72,6 +72,8 @@ func (h *Handler) Register(r gin.IRouter) {
 	// parameter, so the one-segment route takes "{c}.json" whole.
 	r.GET("/tiles/:collection", read, h.tileJSON)
 	r.GET("/tiles/:collection/:z/:x/:yfile", read, h.tile)
+	// The base map holds no collection's data: open like the map page.
+	r.GET("/basemap/:z/:x/:yfile", h.basemapTile)
 }
 
 // base is the URL the links start with: Options.BaseURL, else the

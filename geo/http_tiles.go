@@ -28,7 +28,13 @@ func (h *Handler) tile(c *gin.Context) {
 		httpx.Respond(c, err)
 		return
 	}
-	c.Header("Cache-Control", h.tileCacheControl)
+	h.writeTile(c, t, gz, h.tileCacheControl)
+}
+
+// writeTile answers a rendered tile: 204 when empty, 304 for a matching
+// If-None-Match, else the tile (gzipped when the client accepts it).
+func (h *Handler) writeTile(c *gin.Context, t Tile, gz bool, cacheControl string) {
+	c.Header("Cache-Control", cacheControl)
 	c.Header("Vary", "Accept-Encoding")
 	if len(t.Data) == 0 {
 		c.Status(http.StatusNoContent)
@@ -68,4 +74,21 @@ func (h *Handler) tileJSON(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "public, max-age=60")
 	h.writeJSON(c, http.StatusOK, JSON, newTileJSON(h.base(c), col))
+}
+
+// basemapTile serves /basemap/{z}/{x}/{y}.mvt, the offline base map.
+func (h *Handler) basemapTile(c *gin.Context) {
+	tc, err := ParseTile(c.Param("z"), c.Param("x"), c.Param("yfile"))
+	if err != nil {
+		httpx.Respond(c, err)
+		return
+	}
+	t, err := h.svc.BasemapTile(c.Request.Context(), tc)
+	if err != nil {
+		httpx.Respond(c, err)
+		return
+	}
+	// The places change only when other datasets are loaded; a day's
+	// caching, revalidated by ETag after that.
+	h.writeTile(c, t, acceptsGzip(c), "public, max-age=86400")
 }

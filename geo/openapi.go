@@ -71,6 +71,10 @@ func OpenAPIPaths() map[string]any {
 			"parameters": []any{collection, param("z", "path", "zoom", map[string]any{"type": "integer"}, true),
 				param("x", "path", "column", map[string]any{"type": "integer"}, true), param("y", "path", "row", map[string]any{"type": "integer"}, true)},
 			"responses": with("200", resp("tile", MVT))}},
+		"/basemap/{z}/{x}/{y}.mvt": map[string]any{"get": map[string]any{"summary": "the offline base map: Natural Earth countries, regions and urban areas as a vector tile (layer areas), zoom 0 to 10; 204 when empty",
+			"parameters": []any{param("z", "path", "zoom", map[string]any{"type": "integer"}, true),
+				param("x", "path", "column", map[string]any{"type": "integer"}, true), param("y", "path", "row", map[string]any{"type": "integer"}, true)},
+			"responses": with("200", resp("tile", MVT))}},
 		"/tiles/{collection}.json": map[string]any{"get": map[string]any{"summary": "TileJSON 3.0.0",
 			"parameters": []any{collection}, "responses": with("200", resp("TileJSON", JSON))}},
 	}

@@ -63,6 +63,24 @@ if [ -n "$need" ] || [ -n "$vec_missing" ]; then
   fi
 fi
 
+# The map page: Node.js and npm build its assets (web/), Chromium runs its
+# browser tests. Installed when missing; without them the binary still
+# builds (/map then says how to build the assets) and the browser tests
+# skip, loudly (they fail under CI=true).
+web_need=()
+command -v node >/dev/null 2>&1 || web_need+=(nodejs)
+command -v npm >/dev/null 2>&1 || web_need+=(npm)
+command -v chromium >/dev/null 2>&1 || web_need+=(chromium)
+if [ "${#web_need[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "setup: installing for the map page: ${web_need[*]}"
+  [ -n "$need" ] || [ -n "$vec_missing" ] || $SUDO apt-get update -qq >/dev/null || true
+  for p in "${web_need[@]}"; do
+    $SUDO apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 ||
+      echo "setup: NOTE: $p could not be installed: the map page's assets or browser tests need it" >&2
+  done
+fi
+
 if ! command -v go >/dev/null 2>&1; then
   echo "setup: Go 1.26 or later is required (https://go.dev/doc/install)" >&2
   exit 1

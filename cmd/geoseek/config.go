@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/geoseek/geoseek/internal/logging"
+	"github.com/geoseek/geoseek/web"
 )
 
 // Config is geoseek's configuration, from flags and GEOSEEK_* environment
@@ -39,6 +40,9 @@ type Config struct {
 	CursorSecret   string
 	MaxUploadBytes int64
 	MaxUploadFiles int
+	// MapStyleURL is an online MapLibre style for the map pages (default:
+	// the offline base map).
+	MapStyleURL string
 
 	// The HTTP edge: load shedding, pool wait, body pace, rate limits, CORS.
 	MaxInFlight        int
@@ -181,6 +185,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
 		var proxies string
 		str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
+		str(&c.MapStyleURL, "map-style-url", "GEOSEEK_MAP_STYLE_URL", "", "online MapLibre style URL for /map and the HTML pages; its origin is allowed by their Content-Security-Policy (default: the offline base map from the loaded Natural Earth places)")
 		integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
 		dur(&c.EmbedSweepInterval, "embed-sweep-interval", "GEOSEEK_EMBED_SWEEP_INTERVAL", 30*time.Second, "how often documents still without a vector are embedded")
 		c.Places = true
@@ -273,6 +278,11 @@ func (c *Config) Validate() error {
 		}
 		if c.Embedder == "openai" && (c.EmbedderURL == "" || c.EmbedderModel == "" || c.EmbedderDim <= 0) {
 			errs = append(errs, errors.New("GEOSEEK_EMBEDDER=openai needs GEOSEEK_EMBEDDER_URL, GEOSEEK_EMBEDDER_MODEL and GEOSEEK_EMBEDDER_DIM"))
+		}
+	}
+	if has(gServe) && c.MapStyleURL != "" {
+		if _, err := web.StyleOrigin(c.MapStyleURL); err != nil {
+			errs = append(errs, fmt.Errorf("--map-style-url/GEOSEEK_MAP_STYLE_URL: %w", err))
 		}
 	}
 	if has(gDataDir) && c.DataDir == "" {

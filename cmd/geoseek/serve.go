@@ -11,6 +11,7 @@ import (
 	"github.com/geoseek/geoseek/geo"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"
+	"github.com/geoseek/geoseek/web"
 )
 
 func (a *App) serve(ctx context.Context, args []string) error {
@@ -56,6 +57,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		Search:             search.Config{CursorSecret: []byte(c.CursorSecret)},
 		Embed:              c.embedConfig(),
 		Geo:                geo.Options{BaseURL: c.BaseURL, TileCacheBytes: c.tileCacheBytes()},
+		Map:                web.Options{StyleURL: c.MapStyleURL},
 	}, pool, logger)
 	if err != nil {
 		return err

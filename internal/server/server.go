@@ -63,6 +63,9 @@ type Config struct {
 	// CORSOrigins are the origins browsers may call from ("*": any); none:
 	// no CORS headers.
 	CORSOrigins []string
+	// CSPOrigins are origins (scheme://host[:port]) HTML pages may also
+	// load from: the online map style, when one is configured.
+	CSPOrigins []string
 }
 
 // Server is geoseek's HTTP server.
@@ -109,7 +112,7 @@ func New(cfg Config, pool *pgxpool.Pool, ready *Readiness, logger *slog.Logger) 
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), cors(cfg.CORSOrigins),
+	e.Use(requestID(), accessLog(logger), recovery(logger), m.middleware(), securityHeaders(), contentSecurityPolicy(cfg.CSPOrigins), cors(cfg.CORSOrigins),
 		shed(cfg.MaxInFlight), timeout(cfg), acceptable())
 	e.NoRoute(func(c *gin.Context) {
 		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no route for "+c.Request.Method+" "+c.Request.URL.Path))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/pgcluster"
 	"github.com/geoseek/geoseek/internal/pgtest"
@@ -357,5 +358,41 @@ func TestClientGoneQueryCancelledAfterGrace(t *testing.T) {
 			t.Fatal("pg_sleep still runs on the server after its request was cancelled")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Every response forbids everything; an HTML handler that asks for a nonce
+// gets the page policy with it, and the configured style origin.
+func TestContentSecurityPolicy(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	s := server.New(server.Config{Addr: "127.0.0.1:0", CSPOrigins: []string{"https://tiles.example.org"}}, db.Pool, &server.Readiness{Pool: db.Pool}, discard())
+	var nonce string
+	s.API.GET("/page", func(c *gin.Context) {
+		nonce = httpx.Nonce(c)
+		if httpx.Nonce(c) != nonce {
+			t.Error("a second call made another nonce")
+		}
+		c.Data(200, "text/html", []byte(`<script nonce="`+nonce+`"></script>`))
+	})
+	get := func(path string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		s.Engine().ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		return w
+	}
+	for _, p := range []string{"/healthz", "/no-such-route"} {
+		if got := get(p).Header().Get("Content-Security-Policy"); got != httpx.BaseCSP {
+			t.Errorf("%s: CSP %q", p, got)
+		}
+	}
+	csp := get("/page").Header().Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self' 'nonce-" + nonce + "'", "style-src 'self' 'nonce-" + nonce + "'",
+		"connect-src 'self' https://tiles.example.org", "img-src 'self' data: blob: https://tiles.example.org", "worker-src blob:", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("page CSP %q lacks %q", csp, want)
+		}
+	}
+	if len(nonce) < 22 || strings.ContainsAny(nonce, "+/=") {
+		t.Errorf("nonce %q", nonce)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"
+	"github.com/geoseek/geoseek/web"
 )
 
 // Options are the settings the domains and server need.
@@ -49,6 +50,7 @@ type Options struct {
 	Semantic  search.SemanticConfig
 	Embed     embedder.Config
 	Geo       geo.Options
+	Map       web.Options
 }
 
 // App is a wired geoseek.
@@ -75,6 +77,7 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 	scfg := opts.Edge
 	scfg.Addr, scfg.RequestTimeout, scfg.ShutdownGrace = opts.Addr, opts.RequestTimeout, opts.ShutdownGrace
 	scfg.RequireKeyForReads, scfg.Untimed, scfg.TrustedProxies = opts.RequireKeyForReads, untimedRoutes, opts.TrustedProxies
+	scfg.CSPOrigins = cspOrigins(opts.Map)
 	srv := server.New(scfg, pool, ready, logger)
 	a.Server = srv
 
@@ -124,4 +127,17 @@ func (a *App) Run(ctx context.Context, ln net.Listener, started func(addr string
 		return fmt.Errorf("app: %w", err)
 	}
 	return nil
+}
+
+// cspOrigins are the origins the HTML pages may load from besides their
+// own: the online map style's, when one is configured.
+func cspOrigins(m web.Options) []string {
+	if m.StyleURL == "" {
+		return nil
+	}
+	o, err := web.StyleOrigin(m.StyleURL)
+	if err != nil {
+		return nil // refused when the page handler is built
+	}
+	return []string{o}
 }

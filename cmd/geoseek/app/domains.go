@@ -17,6 +17,7 @@ import (
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"
+	"github.com/geoseek/geoseek/web"
 )
 
 // wireDomains builds each domain's service and registers its routes and
@@ -119,9 +120,25 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	scfg.Semantic = search.NewSemantic(pool, set, semcfg)
 	svc := search.NewService(pool, scfg)
 
+	// The map page; the OGC API HTML pages draw their features with its
+	// features bundle.
+	mopts := opts.Map
+	if mopts.PhotosCollection == "" {
+		mopts.PhotosCollection = opts.Geo.PhotosCollection
+	}
+	mh, err := web.NewHandler(mopts)
+	if err != nil {
+		return 0, fmt.Errorf("app: map page: %w", err)
+	}
+	mh.Register(srv.API)
+	if !mh.Built() {
+		a.logger.Warn("the map page's assets were not built: /map explains how (make build)")
+	}
+
 	// OGC API – Features, clusters, tiles.
 	gopts := opts.Geo
 	gopts.Collections = colls
+	gopts.PageMap = geo.PageMap{Script: mh.Asset("features.js"), Style: mh.Asset("features.css"), StyleURL: mopts.StyleURL}
 	gh := geo.NewHandler(pool, a.logger, gopts)
 	gh.Register(srv.API)
 	sh := search.NewHandler(svc, a.logger)

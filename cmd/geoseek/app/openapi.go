@@ -14,7 +14,7 @@ import (
 func openAPI(version string) map[string]any {
 	var b apiDoc
 	paths := map[string]any{}
-	for _, part := range []map[string]any{b.servicePaths(), b.searchPaths(), b.documentPaths(), b.photoPaths(), geo.OpenAPIPaths()} {
+	for _, part := range []map[string]any{b.servicePaths(), b.searchPaths(), b.documentPaths(), b.photoPaths(), b.mapPaths(), geo.OpenAPIPaths()} {
 		for k, v := range part {
 			paths[k] = v
 		}
@@ -247,5 +247,18 @@ func schemas() map[string]any {
 				}},
 			},
 		},
+	}
+}
+
+// mapPaths describe the map page and its assets.
+func (b apiDoc) mapPaths() map[string]any {
+	str, html := b.str(), b.resp("HTML page", "text/html")
+	return map[string]any{
+		"/map": map[string]any{"get": b.op("the map page: browse, search and upload photos, open any collection (its assets are built with make build)", nil, nil, "200", html)},
+		"/map/assets/{file}": map[string]any{
+			"get":  b.op("a built asset of the map page (content-hashed name, cached for a year)", []any{b.param("file", "path", "file name from the build", str, true)}, nil, "200", b.resp("asset", "text/javascript")),
+			"head": b.op("a built asset of the map page", []any{b.param("file", "path", "file name from the build", str, true)}, nil, "200", map[string]any{"description": "present"}),
+		},
+		"/map/icon.svg": map[string]any{"get": b.op("the pages' icon", nil, nil, "200", b.resp("icon", "image/svg+xml"))},
 	}
 }

@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/geoseek/geoseek/ingest"
+)
+
+// The map page in a real browser over the 1,000,000-point collection:
+// time from navigation to the first clusters drawn, bytes transferred for
+// the first view (page, scripts, styles, base map tiles, clusters), and the
+// longest main-thread task while panning and zooming. Each run starts a
+// fresh browser profile (a first visit: nothing cached in the browser).
+func init() {
+	Register(Scenario{Name: "map/first-view", Issue: 0, Run: runMapView})
+}
+
+// Targets of the map page (the baseline column).
+const (
+	mapFirstDrawTarget = 1500   // ms
+	mapBytesTarget     = 500000 // bytes
+	mapLongTaskTarget  = 200    // ms
+)
+
+// longTasks records the page's long tasks from its first script on.
+const longTasks = `window.__longest = 0;
+try {
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longest = Math.max(window.__longest, e.duration); })
+    .observe({ type: 'longtask', buffered: true });
+} catch (e) {}`
+
+// transferred is the bytes the page has fetched over the network so far.
+const transferred = `(() => {
+  let n = 0;
+  for (const e of performance.getEntriesByType('navigation')) n += e.transferSize;
+  for (const e of performance.getEntriesByType('resource')) n += e.transferSize;
+  return n;
+})()`
+
+// The views visited while panning and zooming, as the page's own links.
+var mapMoves = []string{
+	"z=3&ll=50,10", "z=5&ll=52.5,13.4", "z=7&ll=52.5,13.4", "z=5&ll=48,2", "z=3&ll=40,-74", "z=2&ll=20,0",
+}
+
+type mapRun struct {
+	firstDraw, scriptStart, bytes, longest float64
+}
+
+func runMapView(ctx context.Context, env *Env) ([]Result, error) {
+	bin := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		return nil, errors.New("map bench: chromium is not installed (apt-get install -y chromium)")
+	}
+	name, err := geoLoad(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	// The base map is drawn from the default place datasets, as a server
+	// serves it (loaded once into the bench database).
+	if err := ingest.LoadPlaces(ctx, env.Pool, ingest.DefaultPlaces); err != nil {
+		return nil, fmt.Errorf("map bench: places: %w", err)
+	}
+	runs := 3
+	if env.Quick {
+		runs = 1
+	}
+	var all []mapRun
+	for range runs {
+		r, err := mapViewOnce(ctx, env, bin, name)
+		if err != nil {
+			// A browser that fails to start on a loaded machine gets a
+			// second chance; a page that does not settle does not.
+			env.Logger.Warn("map bench: retrying a visit", "err", err)
+			if r, err = mapViewOnce(ctx, env, bin, name); err != nil {
+				return nil, err
+			}
+		}
+		all = append(all, r)
+	}
+	med := func(f func(mapRun) float64) float64 {
+		v := make([]float64, len(all))
+		for i, r := range all {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	note := fmt.Sprintf("baseline: the target; median of %d fresh-profile visits (first, server caches cold: %.0f ms, %.0f B, %.0f ms), headless Chromium with software WebGL",
+		runs, all[0].firstDraw, all[0].bytes, all[0].longest)
+	load, _ := os.ReadFile("/proc/loadavg")
+	drawNote := fmt.Sprintf("the page's script began at %.0f ms (median); load average %s; %s",
+		med(func(r mapRun) float64 { return r.scriptStart }), strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "), note)
+	return []Result{
+		{Scenario: "map/first-clusters-ms", Geoseek: med(func(r mapRun) float64 { return r.firstDraw }), Baseline: mapFirstDrawTarget, Unit: "ms", LowerIsBetter: true, Note: drawNote},
+		{Scenario: "map/first-view-bytes", Geoseek: med(func(r mapRun) float64 { return r.bytes }), Baseline: mapBytesTarget, Unit: "B", LowerIsBetter: true, Note: note},
+		{Scenario: "map/longest-task-ms", Geoseek: med(func(r mapRun) float64 { return r.longest }), Baseline: mapLongTaskTarget, Unit: "ms", LowerIsBetter: true,
+			Note: fmt.Sprintf("longest main-thread task over %d pans and zooms; %s", len(mapMoves), note)},
+	}, nil
+}
+
+func mapViewOnce(ctx context.Context, env *Env, bin, collection string) (mapRun, error) {
+	dir, err := os.MkdirTemp("", "geoseek-bench-chromium")
+	if err != nil {
+		return mapRun{}, err
+	}
+	defer os.RemoveAll(dir)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("use-angle", "swiftshader"), chromedp.Flag("enable-unsafe-swiftshader", true),
+		chromedp.UserDataDir(dir), chromedp.WindowSize(1280, 800))
+	defer cancelAlloc()
+	bctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	// The browser starts on the first call, whose context must live as long
+	// as the browser: its bound is a timer that stops the browser instead.
+	started := make(chan error, 1)
+	go func() {
+		_, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: longTasks})
+		started <- err
+	}()
+	select {
+	case err := <-started:
+		if err != nil {
+			return mapRun{}, fmt.Errorf("map bench: %w", err)
+		}
+	case <-time.After(60 * time.Second):
+		cancel()
+		return mapRun{}, errors.New("map bench: chromium did not start within 60 s")
+	}
+	// Each step is bounded: a page that never settles fails the scenario.
+	step := func(d time.Duration, a chromedp.Action[chromedp.Void]) error {
+		sctx, cancel := context.WithTimeout(bctx, d)
+		defer cancel()
+		return chromedp.Do(sctx, a)
+	}
+	num := func(expr string) (float64, error) { return chromedp.Run(bctx, chromedp.Evaluate[float64](expr)) }
+	wait := func(expr string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+			for {
+				ok, err := chromedp.Evaluate[bool](expr)(ctx, t)
+				if err != nil || ok {
+					return chromedp.Void{}, err
+				}
+				select {
+				case <-ctx.Done():
+					return chromedp.Void{}, fmt.Errorf("map bench: waiting for %s: %w", expr, ctx.Err())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
+	}
+	settled := `!!document.body && document.body.dataset.state === 'idle' && document.body.dataset.mapIdle === '1' && !!document.querySelector('.marker')`
+	var r mapRun
+	if err := step(60*time.Second, chromedp.Navigate(env.BaseURL+"/map#c="+collection+"&z=1.3&ll=30,10")); err != nil {
+		return r, fmt.Errorf("map bench: open: %w", err)
+	}
+	if err := step(60*time.Second, wait(settled)); err != nil {
+		return r, err
+	}
+	if r.firstDraw, err = num(`Number(document.body.dataset.firstDraw)`); err != nil {
+		return r, err
+	}
+	if r.scriptStart, err = num(`Number(document.body.dataset.scriptStart)`); err != nil {
+		return r, err
+	}
+	if r.bytes, err = num(transferred); err != nil {
+		return r, err
+	}
+	if _, err := num(`window.__longest = 0`); err != nil {
+		return r, err
+	}
+	for _, m := range mapMoves {
+		idles, err := num(`Number(document.body.dataset.idles)`)
+		if err != nil {
+			return r, err
+		}
+		if err := step(60*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = '#c=`+collection+`&`+m+`'`)); err != nil {
+			return r, err
+		}
+		// Settled: the base map drew again and the clusters arrived.
+		if err := step(60*time.Second, wait(fmt.Sprintf(`Number(document.body.dataset.idles) > %d && `, int(idles))+settled)); err != nil {
+			return r, err
+		}
+	}
+	r.longest, err = num(`window.__longest`)
+	return r, err
+}

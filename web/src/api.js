@@ -1,0 +1,80 @@
+// Requests to geoseek: JSON reads with the API key the user entered (when
+// reads need one), problem+json turned into readable errors, and uploads
+// with progress.
+const KEY = 'geoseek.key';
+
+export function apiKey() {
+  try {
+    return sessionStorage.getItem(KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
+export function setKey(k) {
+  try {
+    if (k) sessionStorage.setItem(KEY, k);
+    else sessionStorage.removeItem(KEY);
+  } catch {
+    // Storage refused (private mode): the key lives as long as the page.
+  }
+}
+
+function headers() {
+  const h = { Accept: 'application/json, application/geo+json' };
+  const k = apiKey();
+  if (k) h.Authorization = 'Bearer ' + k;
+  return h;
+}
+
+// problemText is the sentence a problem+json answer gives, or the status.
+async function problemText(r) {
+  try {
+    const p = await r.json();
+    return p.detail || p.title || r.statusText;
+  } catch {
+    return r.status + ' ' + r.statusText;
+  }
+}
+
+export async function getJSON(url, signal) {
+  const r = await fetch(url, { headers: headers(), signal, cache: 'no-cache' });
+  if (!r.ok) throw new Error(await problemText(r));
+  return r.json();
+}
+
+// uploadPhoto posts one file as multipart/form-data, reporting progress
+// (0..1) while the bytes leave; it resolves with the file's result.
+export function uploadPhoto(file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/photos');
+    const k = apiKey();
+    if (k) xhr.setRequestHeader('Authorization', 'Bearer ' + k);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.onerror = () => reject(new Error('network error'));
+    xhr.ontimeout = () => reject(new Error('timed out'));
+    xhr.timeout = 10 * 60 * 1000;
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        // not JSON: reported below by status
+      }
+      const res = body && body.results && body.results[0];
+      if (xhr.status >= 400) {
+        const msg = (res && res.error && (res.error.detail || res.error.title)) || (body && (body.detail || body.title)) || xhr.statusText;
+        reject(new Error(msg));
+        return;
+      }
+      resolve(res || {});
+    };
+    const form = new FormData();
+    form.append('file', file, file.name);
+    xhr.send(form);
+  });
+}

@@ -1,0 +1,34 @@
+// The offline base map: countries and regions from the Natural Earth data
+// geoseek loads for place names, served as its own vector tiles.
+const land = ['#f2eee3', '#e9efdf', '#f3e9e1', '#e6ece6', '#f1ead6', '#ece7f0', '#e4ebe9'];
+
+export function offlineStyle(origin) {
+  const fill = ['match', ['get', 'c']];
+  land.forEach((c, i) => fill.push(i, c));
+  fill.push(land[0]);
+  return {
+    version: 8,
+    sources: {
+      basemap: {
+        type: 'vector',
+        tiles: [origin + '/basemap/{z}/{x}/{y}.mvt'],
+        minzoom: 0,
+        maxzoom: 9,
+        attribution: 'Natural Earth',
+      },
+    },
+    layers: [
+      { id: 'water', type: 'background', paint: { 'background-color': '#cfe2ee' } },
+      { id: 'land', type: 'fill', source: 'basemap', 'source-layer': 'areas', paint: { 'fill-color': fill, 'fill-antialias': true } },
+      {
+        id: 'regions', type: 'line', source: 'basemap', 'source-layer': 'areas', minzoom: 3,
+        filter: ['==', ['get', 'kind'], 'region'],
+        paint: { 'line-color': '#b9b2a3', 'line-width': ['interpolate', ['linear'], ['zoom'], 3, 0.3, 8, 1] },
+      },
+      {
+        id: 'coast', type: 'line', source: 'basemap', 'source-layer': 'areas', maxzoom: 3,
+        paint: { 'line-color': '#a9bfcc', 'line-width': 0.4 },
+      },
+    ],
+  };
+}
