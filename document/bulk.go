@@ -307,27 +307,30 @@ func (s *ndjsonSource) Next() bool {
 	}
 }
 
-// readLine returns the next line without its newline, or io.EOF.
+// readLine returns the next line without its line ending, or io.EOF. A
+// read error (a body over its limit, text that is not UTF-8) is returned
+// even when it cuts a line, so the cut line is never decoded.
 func (s *ndjsonSource) readLine() ([]byte, error) {
 	var buf []byte
 	for {
-		chunk, isPrefix, err := s.r.ReadLine()
-		if err != nil {
-			if err == io.EOF && len(buf) > 0 {
-				return buf, nil
-			}
-			return nil, err
+		chunk, err := s.r.ReadSlice('\n')
+		if buf != nil || errors.Is(err, bufio.ErrBufferFull) {
+			buf = append(buf, chunk...)
+			chunk = buf
 		}
-		if !isPrefix && buf == nil {
-			return chunk, nil
-		}
-		buf = append(buf, chunk...)
-		if len(buf) > MaxBulkLine {
+		if len(chunk) > MaxBulkLine {
 			return nil, lineError(s.line+1, problem.Invalid("", "line longer than %d bytes", MaxBulkLine))
 		}
-		if !isPrefix {
-			return buf, nil
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(chunk) > 0:
+			return bytes.TrimSuffix(chunk, []byte("\r")), nil
+		case err != nil:
+			return nil, err
 		}
+		chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		return bytes.TrimSuffix(chunk, []byte("\r")), nil
 	}
 }
 

@@ -362,8 +362,8 @@ func checkCollection(ctx context.Context, q Querier, in *CollectionInput) error 
 	if len(in.EmbeddingModel) > 256 {
 		return problem.Invalid("embedding_model", "at most 256 bytes")
 	}
-	if in.EmbeddingDim != nil && (*in.EmbeddingDim < 1 || *in.EmbeddingDim > 16000) {
-		return problem.Invalid("embedding_dim", "must be within 1..16000")
+	if err := checkEmbeddingDim(in); err != nil {
+		return err
 	}
 	var known bool
 	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)`, in.DefaultLang).Scan(&known); err != nil {
@@ -371,6 +371,16 @@ func checkCollection(ctx context.Context, q Querier, in *CollectionInput) error 
 	}
 	if !known {
 		return problem.Invalid("default_lang", "unknown text search configuration %q (e.g. english, german, simple)", in.DefaultLang)
+	}
+	return nil
+}
+
+// checkEmbeddingDim refuses a dimension out of range. It runs before the
+// embedder settings are completed, so that the error names the member at
+// fault rather than the embedder the defaults would pick.
+func checkEmbeddingDim(in *CollectionInput) error {
+	if in.EmbeddingDim != nil && (*in.EmbeddingDim < 1 || *in.EmbeddingDim > 16000) {
+		return problem.Invalid("embedding_dim", "must be within 1..16000, got %d", *in.EmbeddingDim)
 	}
 	return nil
 }
@@ -386,6 +396,10 @@ func (h *Handler) createCollection(c *gin.Context) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		httpx.Respond(c, problem.Invalid("", "invalid collection JSON: %v", err))
+		return
+	}
+	if err := checkEmbeddingDim(&in); err != nil {
+		httpx.Respond(c, err)
 		return
 	}
 	if h.cfg.Embedders != nil {

@@ -19,6 +19,7 @@ const (
 	InvalidText         = "22P02"
 	QueryCanceled       = "57014"
 	UndefinedObject     = "42704"
+	ProgramLimit        = "54000"
 )
 
 // Interpret translates driver errors into the domain errors of package problem
@@ -48,6 +49,10 @@ func Interpret(err error) error {
 		return problem.Translate(problem.ErrConflict, msg, err)
 	case ForeignKeyViolation:
 		return problem.Translate(problem.ErrConflict, "the request refers to a record that does not exist, or would remove one that others refer to", err)
+	case ProgramLimit:
+		if strings.Contains(pgErr.Message, "tsvector") {
+			return problem.Translate(problem.ErrTooLarge, "the title and body make more than 1 MB of full-text index terms (1,048,575 bytes, the limit of one document's index entry); split the text into several documents", err)
+		}
 	case QueryCanceled:
 		return problem.Translate(problem.ErrTimeout, "the query took longer than the server allows; narrow the request (a smaller area, more filters, a lower limit)", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/server"
+	"github.com/geoseek/geoseek/internal/textcheck"
 	"github.com/geoseek/geoseek/search"
 )
 
@@ -27,6 +28,9 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	if err != nil {
 		return 0, err
 	}
+	// Text that is not UTF-8 (or holds NUL) is refused on every route, in
+	// the path, the query and JSON bodies, before a handler reads it.
+	srv.API.Use(textcheck.Middleware())
 
 	// Embedders: one set shared by search (query vectors) and the
 	// embedding jobs (document vectors).
