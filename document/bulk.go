@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twpayne/go-geom/encoding/wkb"
 
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -104,7 +105,7 @@ func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reade
 			if c.err != nil {
 				return c.err
 			}
-			if err := w.write(ctx, c.rows, c.anyVec); err != nil {
+			if err := w.write(ctx, c); err != nil {
 				return err
 			}
 		}
@@ -134,6 +135,7 @@ const (
 type bulkChunk struct {
 	rows   [][]any
 	anyVec bool  // a row has an embedding: the chunk writes the column
+	shapes bool  // a row has a geometry that may be invalid: the chunk checks them
 	err    error // set on the last chunk sent when decoding failed
 }
 
@@ -155,6 +157,7 @@ func (s *ndjsonSource) chunks(ctx context.Context, out chan<- bulkChunk, maxRows
 	for ctx.Err() == nil && s.Next() {
 		c.rows = append(c.rows, s.row)
 		c.anyVec = c.anyVec || s.row[9] != nil
+		c.shapes = c.shapes || s.shape
 		size += s.size
 		if len(c.rows) >= maxRows || size >= bulkChunkBytes {
 			if !send() {
@@ -186,7 +189,8 @@ type bulkWriter struct {
 
 const bulkMaxSavepoints = 32
 
-func (w *bulkWriter) write(ctx context.Context, rows [][]any, anyVec bool) error {
+func (w *bulkWriter) write(ctx context.Context, c bulkChunk) error {
+	rows, anyVec := c.rows, c.anyVec
 	tx := w.tx
 	if _, err := tx.Exec(ctx, `TRUNCATE bulk_docs`); err != nil {
 		return err
@@ -195,6 +199,20 @@ func (w *bulkWriter) write(ctx context.Context, rows [][]any, anyVec bool) error
 		[]string{"line", "external_id", "title", "body", "lang", "tags", "props", "period", "geom", "embedding"},
 		pgx.CopyFromRows(rows)); err != nil {
 		return err
+	}
+	if c.shapes {
+		// One pass of GEOS over the chunk; the first invalid geometry
+		// fails the load, naming its line.
+		var line int32
+		var reason string
+		err := tx.QueryRow(ctx, `SELECT line, ST_IsValidReason(g) FROM (SELECT line, ST_GeomFromWKB(geom) AS g FROM bulk_docs
+			WHERE geom IS NOT NULL) s WHERE NOT ST_IsValid(g) ORDER BY line LIMIT 1`).Scan(&line, &reason)
+		if err == nil {
+			return lineError(int(line), geomrule.NotValid("geometry", reason))
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 	}
 	// Two lines with one external_id, within the chunk or with an earlier
 	// one, make the load ambiguous. bulk_keys holds the ids seen so far; a
@@ -280,7 +298,8 @@ type ndjsonSource struct {
 	hasVec     bool
 	line       int
 	row        []any
-	size       int // input bytes of row
+	size       int  // input bytes of row
+	shape      bool // row's geometry may be invalid (geomrule.MayBeInvalid)
 	err        error
 }
 
@@ -371,6 +390,7 @@ func (s *ndjsonSource) decode(b []byte) ([]any, error) {
 		}
 	}
 	var g []byte
+	s.shape = geomrule.MayBeInvalid(d.Geometry)
 	if d.Geometry != nil {
 		if g, err = wkb.Marshal(d.Geometry, wkb.NDR); err != nil {
 			return nil, problem.Invalid("geometry", "unsupported geometry: %v", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/twpayne/go-geom"
 
 	"github.com/geoseek/geoseek/document"
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -89,6 +90,9 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 				return err
 			}
 		}
+		if err := checkImported(ctx, tx, src.shapes); err != nil {
+			return err
+		}
 		return tx.QueryRow(ctx, `
 			WITH ins AS (
 				INSERT INTO documents (collection_id, external_id, title, body, lang, tags, props, period, geom)
@@ -107,6 +111,25 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 		return ImportResult{}, importErr(err)
 	}
 	return res, nil
+}
+
+// checkImported refuses the import when a geometry in geo_import is not
+// valid, naming the first such feature; shapes says whether any may be.
+func checkImported(ctx context.Context, tx pgx.Tx, shapes bool) error {
+	if !shapes {
+		return nil
+	}
+	var n int64
+	var reason string
+	err := tx.QueryRow(ctx, `SELECT n, ST_IsValidReason(geom) FROM geo_import
+		WHERE geom IS NOT NULL AND NOT ST_IsValid(geom) ORDER BY n LIMIT 1`).Scan(&n, &reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return geomrule.NotValid("features["+strconv.FormatInt(n, 10)+"].geometry", reason)
 }
 
 func importErr(err error) error {
@@ -137,6 +160,7 @@ type featureSource struct {
 	done       func() error
 	n          int64
 	row        []any
+	shapes     bool // a geometry may be invalid (geomrule.MayBeInvalid)
 	err        error
 }
 
@@ -185,6 +209,7 @@ func (fs *featureSource) Next() bool {
 	var g any
 	if d.Geometry != nil {
 		g = d.Geometry
+		fs.shapes = fs.shapes || geomrule.MayBeInvalid(d.Geometry)
 	}
 	fs.row = []any{fs.n, d.ExternalID, d.Title, d.Body, d.Lang, tags, json.RawMessage(props), period, g}
 	fs.n++
@@ -382,6 +407,9 @@ func (s *Service) writeTx(ctx context.Context, tx pgx.Tx, d *document.Doc, gc *g
 	err := fn(tx)
 	d.Geometry = gc
 	if err != nil {
+		return err
+	}
+	if err := document.CheckGeometry(ctx, tx, "geometry", gc); err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `UPDATE documents SET geom = ST_SetSRID($1::geometry, 4326) WHERE id = $2`, gc, d.ID)

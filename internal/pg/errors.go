@@ -81,6 +81,9 @@ func DataProblem(field string, err error) *problem.ValidationError {
 		if code == NotNullViolation {
 			return problem.Invalid(f, "a value is required")
 		}
+		if pgErr.ConstraintName == "documents_geom_check" {
+			return problem.Invalid(pick(field, "geometry"), "not a valid geometry; geoseek stores only geometries valid in the OGC Simple Features sense (see docs/shapes.md)")
+		}
 		return problem.Invalid(f, "the value is not allowed")
 	case code == "XX000" && strings.Contains(pgErr.Message, "geometry"),
 		strings.HasPrefix(code, "XX") && strings.Contains(strings.ToLower(pgErr.Message), "geos"):
