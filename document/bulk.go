@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -34,11 +35,14 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // Bulk loads newline-delimited JSON documents (one DecodeJSON object per
 // line; blank lines are skipped) into collection, all or nothing, in one
-// transaction. A decoder goroutine validates the lines and hands them over in
-// chunks; each chunk goes through COPY into a temporary table and from there
-// into documents, so decoding the next chunk overlaps PostgreSQL indexing the
-// last one. The first bad line aborts the load with a
-// *problem.ValidationError naming the line ("line 17: title: …") and the
+// transaction. The input is first staged in a temporary file (StageFile in
+// dir) while every line is decoded and validated, without a database
+// connection: a slow client holds none, and the first bad line answers at
+// once. Then a decoder goroutine reads the staged lines again and hands
+// them over in chunks; each chunk goes through COPY into a temporary table
+// and from there into documents, so decoding the next chunk overlaps
+// PostgreSQL indexing the last one. The first bad line aborts the load with
+// a *problem.ValidationError naming the line ("line 17: title: …") and the
 // transaction is rolled back: nothing is written (the rows of earlier chunks
 // leave only dead tuples for vacuum). Two lines with the same external_id are
 // an error too, since which one should win is ambiguous. timeout replaces the
@@ -50,42 +54,95 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 // speculative insertion per row); from then on they are upserted.
 // See bulk_tuning.go for the settings of the transaction.
 func Bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration) (BulkResult, error) {
-	return bulk(ctx, pool, collection, r, timeout, bulkChunkRows)
+	return BulkStaged(ctx, pool, collection, r, timeout, "")
 }
 
-// bulk is Bulk with chunks of at most chunkRows lines.
-func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration, chunkRows int) (BulkResult, error) {
-	var res BulkResult
+// BulkStaged is Bulk staging its input in dir.
+func BulkStaged(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration, dir string) (BulkResult, error) {
+	return bulk(ctx, pool, collection, r, timeout, bulkChunkRows, dir)
+}
+
+// bulkMeta is what decoding a line needs to know of the collection.
+type bulkMeta struct {
+	collID     int64
+	collection string
+	defLang    string
+	langs      map[string]bool
+	dim        int
+	hasVec     bool
+}
+
+func loadBulkMeta(ctx context.Context, pool *pgxpool.Pool, collection string) (*bulkMeta, error) {
+	m := &bulkMeta{collection: collection, langs: map[string]bool{}}
 	var (
-		collID   int64
-		defLang  string
 		dim      *int32
-		hasVec   bool
 		langList []string
 	)
 	err := pool.QueryRow(ctx, `SELECT c.id, c.default_lang::text, c.embedding_dim, to_regtype('vector') IS NOT NULL,
 		(SELECT array_agg(cfgname::text) FROM pg_ts_config) FROM collections c WHERE c.name = $1`, collection).
-		Scan(&collID, &defLang, &dim, &hasVec, &langList)
+		Scan(&m.collID, &m.defLang, &dim, &m.hasVec, &langList)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return res, fmt.Errorf("collection %q: %w", collection, problem.ErrNotFound)
+		return nil, fmt.Errorf("collection %q: %w", collection, problem.ErrNotFound)
 	}
 	if err != nil {
-		return res, fmt.Errorf("document: bulk: %w", pg.Interpret(err))
+		return nil, fmt.Errorf("document: bulk: %w", pg.Interpret(err))
 	}
-	src := &ndjsonSource{r: bufio.NewReaderSize(r, 1<<20), collection: collection, defLang: defLang,
-		langs: map[string]bool{}, hasVec: hasVec}
 	if dim != nil {
-		src.dim = int(*dim)
+		m.dim = int(*dim)
 	}
 	for _, l := range langList {
-		src.langs[l] = true
+		m.langs[l] = true
 	}
+	return m, nil
+}
+
+func (m *bulkMeta) source(r io.Reader) *ndjsonSource {
+	return &ndjsonSource{r: bufio.NewReaderSize(r, 1<<20), collection: m.collection, defLang: m.defLang,
+		langs: m.langs, dim: m.dim, hasVec: m.hasVec}
+}
+
+// stage copies r into a new staged file while checking every line, and
+// returns the file positioned at its start.
+func (m *bulkMeta) stage(ctx context.Context, r io.Reader, dir string) (*os.File, error) {
+	f, err := StageFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	check := m.source(io.TeeReader(r, f))
+	for ctx.Err() == nil && check.Next() {
+	}
+	err = check.err
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// bulk is Bulk with chunks of at most chunkRows lines.
+func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration, chunkRows int, dir string) (BulkResult, error) {
+	var res BulkResult
+	meta, err := loadBulkMeta(ctx, pool, collection)
+	if err != nil {
+		return res, err
+	}
+	staged, err := meta.stage(ctx, r, dir)
+	if err != nil {
+		return res, err
+	}
+	defer staged.Close()
+	src := meta.source(staged)
 	dctx, stop := context.WithCancel(ctx)
 	chunks := make(chan bulkChunk, 1)
 	go src.chunks(dctx, chunks, chunkRows)
 	defer func() {
-		// Stop the decoder and wait for it: it reads the request body,
-		// which must not be touched once the handler returns.
+		// Stop the decoder and wait for it before the file is closed.
 		stop()
 		for range chunks {
 		}
@@ -100,7 +157,7 @@ func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reade
 			CREATE TEMP TABLE bulk_keys (external_id text PRIMARY KEY, line int NOT NULL) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		w := bulkWriter{tx: tx, collID: collID}
+		w := bulkWriter{tx: tx, collID: meta.collID}
 		for c := range chunks {
 			if c.err != nil {
 				return c.err

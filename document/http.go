@@ -40,6 +40,11 @@ type HandlerConfig struct {
 	// Lifecycle deletes and updates collections; nil: one without jobs
 	// or files (deletes are purged within the request).
 	Lifecycle *Lifecycle
+	// StageDir is where bulk loads stage their bodies (StageFile; the
+	// system's temporary directory when empty).
+	StageDir string
+	// Streams caps the bulk loads one key runs at once; nil: no cap.
+	Streams *StreamLimit
 }
 
 // Handler serves the documents and collections write API.
@@ -84,7 +89,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.PATCH("/collections/:collection", w, h.patchCollection)
 	r.DELETE("/collections/:collection", auth.Require(auth.Admin), h.deleteCollection)
 	r.POST("/collections/:collection/documents", w, h.create)
-	r.POST("/collections/:collection/documents/bulk", w, h.bulk)
+	r.POST("/collections/:collection/documents/bulk", w, h.cfg.Streams.Middleware(), h.bulk)
 	r.GET("/collections/:collection/documents/:id", auth.Require(auth.Read), h.get)
 	r.PUT("/collections/:collection/documents/:id", w, h.put)
 	r.PATCH("/collections/:collection/documents/:id", w, h.patch)
@@ -258,7 +263,7 @@ func (h *Handler) bulk(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.cfg.BulkTimeout)
 	defer cancel()
-	res, err := Bulk(ctx, h.pool, c.Param("collection"), http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBulkBytes), h.cfg.BulkTimeout)
+	res, err := BulkStaged(ctx, h.pool, c.Param("collection"), http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBulkBytes), h.cfg.BulkTimeout, h.cfg.StageDir)
 	if err != nil {
 		httpx.Respond(c, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -34,12 +35,16 @@ const (
 )
 
 // Import loads features into a collection in one transaction: all of them or
-// none. Features stream from r (a FeatureCollection is walked token by token,
-// a sequence read value by value) into a temporary table with COPY, then one
-// INSERT … ON CONFLICT moves them into documents, so importing the same file
-// twice updates rather than duplicates features that carry an id. Validation
-// is the same as for single writes (document.Doc.Validate plus geometry
-// checks); the first bad feature aborts the import with a 400 naming it.
+// none. The body is first staged in a temporary file (document.StageFile in
+// Options.StageDir) while every feature is decoded and validated, without a
+// database connection, so a slow client holds none and the first bad
+// feature answers at once. Then the staged features stream (a
+// FeatureCollection is walked token by token, a sequence read value by
+// value) into a temporary table with COPY, and one INSERT … ON CONFLICT
+// moves them into documents, so importing the same file twice updates
+// rather than duplicates features that carry an id. Validation is the same
+// as for single writes (document.Doc.Validate plus geometry checks); the
+// first bad feature aborts the import with a 400 naming it.
 //
 // Why not document: COPY needs its own column encoding and a
 // transaction of its own; see the report for the Import API document could
@@ -54,10 +59,15 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 	if err != nil {
 		return ImportResult{}, err
 	}
+	staged, err := s.stageImport(ctx, collection, format, titleProp, r)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	defer staged.Close()
 	var res ImportResult
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// An import lasts as long as the upload; the pool's statement
-		// timeout is for queries.
+		// A large import runs for long; the pool's statement timeout is
+		// for queries.
 		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '1h'`); err != nil {
 			return err
 		}
@@ -66,15 +76,7 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 			period tstzrange, geom geometry) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		src := &featureSource{collection: collection, titleProp: titleProp}
-		switch format {
-		case FormatSeq:
-			src.next = seqReader(r)
-		default:
-			next, done := collectionReader(r)
-			src.next = next
-			src.done = done
-		}
+		src := newFeatureSource(collection, format, titleProp, staged)
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"geo_import"},
 			[]string{"n", "external_id", "title", "body", "lang", "tags", "props", "period", "geom"}, src); err != nil {
 			if src.err != nil {
@@ -82,13 +84,8 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 			}
 			return err
 		}
-		if src.err != nil {
-			return src.err
-		}
-		if src.done != nil {
-			if err := src.done(); err != nil {
-				return err
-			}
+		if err := src.finish(); err != nil {
+			return err
 		}
 		if err := checkImported(ctx, tx, src.shapes); err != nil {
 			return err
@@ -111,6 +108,53 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 		return ImportResult{}, importErr(err)
 	}
 	return res, nil
+}
+
+// stageImport copies r into a staged file while checking every feature,
+// and returns the file positioned at its start.
+func (s *Service) stageImport(ctx context.Context, collection, format, titleProp string, r io.Reader) (*os.File, error) {
+	f, err := document.StageFile(s.opts.StageDir)
+	if err != nil {
+		return nil, err
+	}
+	check := newFeatureSource(collection, format, titleProp, io.TeeReader(r, f))
+	for ctx.Err() == nil && check.Next() {
+	}
+	err = check.finish()
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, importErr(err)
+	}
+	return f, nil
+}
+
+func newFeatureSource(collection, format, titleProp string, r io.Reader) *featureSource {
+	src := &featureSource{collection: collection, titleProp: titleProp}
+	switch format {
+	case FormatSeq:
+		src.next = seqReader(r)
+	default:
+		src.next, src.done = collectionReader(r)
+	}
+	return src
+}
+
+// finish returns the error that stopped the source, or the check of what
+// follows the last feature.
+func (fs *featureSource) finish() error {
+	if fs.err != nil {
+		return fs.err
+	}
+	if fs.done != nil {
+		return fs.done()
+	}
+	return nil
 }
 
 // checkImported refuses the import when a geometry in geo_import is not

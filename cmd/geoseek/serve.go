@@ -50,6 +50,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		Search:             search.Config{CursorSecret: []byte(c.CursorSecret)},
 		Embed:              c.embedConfig(),
 		Geo:                geo.Options{BaseURL: c.BaseURL, TileCacheBytes: c.tileCacheBytes()},
+		MaxStreamsPerKey:   c.MaxStreamsPerKey,
 	}, pool, logger)
 	if err != nil {
 		return err

@@ -37,6 +37,9 @@ type Options struct {
 	TrustedProxies []string
 	// SkipPlaces leaves the Natural Earth place names unloaded (tests).
 	SkipPlaces bool
+	// MaxStreamsPerKey caps the streaming writes (bulk loads, imports)
+	// one API key runs at once; 0: no cap.
+	MaxStreamsPerKey int
 
 	// Each domain's own settings.
 	Ingest    ingest.Config

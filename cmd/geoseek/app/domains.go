@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,8 +72,18 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		})
 	}
 
-	// Documents and collections (writes), search.
+	// Documents and collections (writes), search. Bulk loads and imports
+	// stage their bodies under the data dir, within one per-key cap.
+	streams := document.NewStreamLimit(opts.MaxStreamsPerKey)
+	stageDir := ""
+	if opts.DataDir != "" {
+		stageDir = filepath.Join(opts.DataDir, "stage")
+		if err := os.MkdirAll(stageDir, 0o700); err != nil {
+			return 0, fmt.Errorf("app: stage dir: %w", err)
+		}
+	}
 	dcfg := opts.Documents
+	dcfg.Streams, dcfg.StageDir = streams, stageDir
 	dcfg.Embedders = func(in *document.CollectionInput) error {
 		// A collection that names no embedder gets the configured default,
 		// so semantic search works on it out of the box.
@@ -126,6 +138,7 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	// OGC API – Features, clusters, tiles.
 	gopts := opts.Geo
 	gopts.Collections = colls
+	gopts.Streams, gopts.StageDir = streams, stageDir
 	gh := geo.NewHandler(pool, a.logger, gopts)
 	gh.Register(srv.API)
 	sh := search.NewHandler(svc, a.logger)
