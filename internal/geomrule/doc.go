@@ -9,15 +9,20 @@
 //     levels in all. PostGIS walks nested collections recursively in code
 //     that does not stop for statement_timeout or pg_cancel_backend, and the
 //     work grows steeply with depth, so deep nesting is refused up front.
+//
 //   - parts: collection members, polygons, rings and lines of the whole
 //     geometry together are at most Limits.MaxParts.
+//
 //   - vertices: positions of the whole geometry together are at most
 //     Limits.MaxVertices.
+//
 //   - positions: 2 or 3 numbers (longitude, latitude and an optional height,
 //     as RFC 7946 says); measures and longer positions are refused. Every
 //     number is finite, longitude in [-180, 180], latitude in [-90, 90].
+//
 //   - shapes: no empty geometry or member; a LineString has at least 2
 //     positions; a ring is closed and has at least 4 positions.
+//
 //   - winding: polygon rings are rewound in place to RFC 7946's right-hand
 //     rule (exterior counter-clockwise, holes clockwise).
 //
