@@ -465,4 +465,3 @@ func waitReady(t *testing.T, addr string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

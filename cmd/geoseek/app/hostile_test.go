@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime/multipart"
-	"net/url"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
