@@ -31,8 +31,13 @@ func Middleware() gin.HandlerFunc {
 			httpx.Respond(c, err)
 			return
 		}
-		if c.Request.Body != nil && textual(c.GetHeader("Content-Type")) {
-			c.Request.Body = &body{r: NewReader(c.Request.Body, "body"), c: c.Request.Body}
+		if c.Request.Body != nil {
+			switch textual(c.GetHeader("Content-Type")) {
+			case kindJSON:
+				c.Request.Body = &body{r: NewJSONReader(c.Request.Body, "body"), c: c.Request.Body}
+			case kindText:
+				c.Request.Body = &body{r: NewReader(c.Request.Body, "body"), c: c.Request.Body}
+			}
 		}
 		c.Next()
 	}
@@ -75,16 +80,27 @@ func String(field, s string) error {
 	return nil
 }
 
-func textual(ct string) bool {
+const (
+	kindOther = iota
+	kindJSON
+	kindText
+)
+
+func textual(ct string) int {
 	if ct == "" {
-		return false
+		return kindOther
 	}
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
+	switch {
+	case err != nil:
+		return kindOther
+	case mt == "application/json" || strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "json-seq") ||
+		strings.HasSuffix(mt, "ndjson") || mt == "application/jsonl":
+		return kindJSON
+	case strings.HasPrefix(mt, "text/"):
+		return kindText
 	}
-	return mt == "application/json" || strings.HasSuffix(mt, "+json") || strings.HasSuffix(mt, "json-seq") ||
-		strings.HasSuffix(mt, "ndjson") || mt == "application/jsonl" || strings.HasPrefix(mt, "text/")
+	return kindOther
 }
 
 // body keeps the original body's Close.
@@ -108,11 +124,19 @@ type Reader struct {
 	ready []byte // checked bytes not handed out yet
 	out   []byte // ready's backing array, reused
 	err   error
+	json  *escapes // set for JSON text: checks \u escapes
 }
 
 // NewReader returns a Reader over r.
 func NewReader(r io.Reader, field string) *Reader {
 	return &Reader{r: r, field: field}
+}
+
+// NewJSONReader returns a Reader over JSON text that also refuses a \u
+// escape of half a UTF-16 surrogate pair, which encoding/json would
+// otherwise replace with U+FFFD.
+func NewJSONReader(r io.Reader, field string) *Reader {
+	return &Reader{r: r, field: field, json: &escapes{}}
 }
 
 func (v *Reader) Read(p []byte) (int, error) {
@@ -142,6 +166,12 @@ func (v *Reader) fill() {
 		v.err = v.invalid(ok, "not valid UTF-8: the text ends inside a character (byte offset %d)")
 	case err != nil:
 		v.err = err
+	}
+	if v.json != nil {
+		if at, bad := v.json.scan(b[:ok], v.off, err != nil); bad {
+			v.err = problem.InvalidAt(v.field, int(at), "a \\u escape at byte offset %d is half of a UTF-16 surrogate pair; characters beyond U+FFFF are written as a pair (or as UTF-8)", at)
+			ok = max(0, int(at-v.off))
+		}
 	}
 	// Hand out the checked bytes from a copy; keep the cut character.
 	v.out = append(v.out[:0], b[:ok]...)
@@ -177,4 +207,73 @@ func validPrefix(b []byte) (int, bool) {
 func invalidAt(b []byte) int {
 	n, _ := validPrefix(b)
 	return n
+}
+
+// escapes follows \u escapes through JSON text, across reads, to find a
+// surrogate that is not part of a high-low pair.
+type escapes struct {
+	esc     bool   // the last byte was an unescaped backslash
+	hex     int    // hex digits of a \u escape still to come
+	unit    uint16 // the escape's code unit so far
+	start   int64  // offset of the escape's backslash
+	needLow bool   // a high surrogate must be followed by a low one
+	highAt  int64  // offset of that high surrogate
+}
+
+// scan reads b, which starts at offset base, and returns the offset of the
+// first unpaired surrogate escape; end says no text follows b.
+func (s *escapes) scan(b []byte, base int64, end bool) (int64, bool) {
+	for i, c := range b {
+		off := base + int64(i)
+		switch {
+		case s.hex > 0:
+			d := unhex(c)
+			if d < 0 { // not JSON: the decoder reports it
+				s.hex = 0
+				continue
+			}
+			s.unit = s.unit<<4 | uint16(d)
+			if s.hex--; s.hex > 0 {
+				continue
+			}
+			high, low := s.unit >= 0xD800 && s.unit <= 0xDBFF, s.unit >= 0xDC00 && s.unit <= 0xDFFF
+			switch {
+			case s.needLow && !low:
+				return s.highAt, true
+			case s.needLow:
+				s.needLow = false
+			case low:
+				return s.start, true
+			case high:
+				s.needLow, s.highAt = true, s.start
+			}
+		case s.esc:
+			s.esc = false
+			if c == 'u' {
+				s.hex, s.unit = 4, 0
+			} else if s.needLow {
+				return s.highAt, true
+			}
+		case c == '\\':
+			s.esc, s.start = true, off
+		case s.needLow:
+			return s.highAt, true
+		}
+	}
+	if end && s.needLow {
+		return s.highAt, true
+	}
+	return 0, false
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/url"
+	"strings"
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
@@ -98,3 +99,37 @@ func FuzzReader(f *testing.F) {
 }
 
 func utf8Valid(b []byte) bool { return utf8.Valid(b) }
+
+// TestJSONReaderSurrogates: a \u escape of half a surrogate pair would be
+// replaced with U+FFFD by encoding/json; the JSON reader refuses it at the
+// escape's offset, however the text is split between reads.
+func TestJSONReaderSurrogates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in  string
+		pos int // -1: valid
+	}{
+		{`{"t":"\ud83d\ude00"}`, -1},
+		{`{"t":"\uD83D\uDE00 and \u00e9"}`, -1},
+		{`{"t":"\\ud800"}`, -1},
+		{`{"t":"\\\ud83d\ude00"}`, -1},
+		{`{"t":"\ud800"}`, 6},
+		{`{"t":"\udc00"}`, 6},
+		{`{"t":"a\ud800\u0041"}`, 7},
+		{`{"t":"\ud800\n"}`, 6},
+		{`{"t":"\\\ud800"}`, 8},
+		{`["\ude00\ud83d"]`, 2},
+		{`"\ud83d`, 1},
+	} {
+		for _, r := range []io.Reader{strings.NewReader(tc.in), iotest.OneByteReader(strings.NewReader(tc.in))} {
+			_, err := io.ReadAll(textcheck.NewJSONReader(r, "body"))
+			var ve *problem.ValidationError
+			switch {
+			case tc.pos < 0 && err != nil:
+				t.Errorf("%s: %v", tc.in, err)
+			case tc.pos >= 0 && (!errors.As(err, &ve) || ve.Pos != tc.pos):
+				t.Errorf("%s: %v; want a refusal at %d", tc.in, err, tc.pos)
+			}
+		}
+	}
+}

@@ -207,6 +207,9 @@ func hostileCases(t *testing.T, doc, item, readKey string) []hostileCase {
 		// Documents.
 		{name: "document FF title", method: "POST", path: "/collections/docs/documents", ct: js, body: `{"title":"` + badUTF8 + `"}`, status: 400, slug: inv, detail: "UTF-8"},
 		{name: "document cut UTF-8", method: "POST", path: "/collections/docs/documents", ct: js, body: `{"title":"` + cutUTF8, status: 400, slug: inv, detail: "UTF-8"},
+		{name: "document lone surrogate", method: "POST", path: "/collections/docs/documents", ct: js, body: `{"title":"a\ud800b"}`, status: 400, slug: inv, detail: "surrogate"},
+		{name: "search body lone surrogate", method: "POST", path: "/search", ct: js, body: `{"collection":"docs","q":"\udc00"}`, status: 400, slug: inv, detail: "surrogate"},
+		{name: "bulk lone surrogate", method: "POST", path: "/collections/docs/documents/bulk", ct: ndjsonType, body: `{"title":"ok"}` + "\n" + `{"title":"\ud83d"}` + "\n", status: 400, slug: inv, detail: "surrogate"},
 		{name: "document NUL escape", method: "POST", path: "/collections/docs/documents", ct: js, body: `{"title":"a\u0000"}`, status: 400, slug: inv},
 		{name: "document NUL in props", method: "POST", path: "/collections/docs/documents", ct: js, body: `{"title":"a","props":{"k":"\u0000"}}`, status: 400, slug: inv},
 		{name: "document huge index", method: "POST", path: "/collections/docs/documents", ct: js, body: `{"title":"a","body":"` + bigIndexText() + `"}`, status: 413, slug: large, detail: "1 MB"},
