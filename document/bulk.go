@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/twpayne/go-geom/encoding/wkb"
 
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -33,11 +35,14 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // Bulk loads newline-delimited JSON documents (one DecodeJSON object per
 // line; blank lines are skipped) into collection, all or nothing, in one
-// transaction. A decoder goroutine validates the lines and hands them over in
-// chunks; each chunk goes through COPY into a temporary table and from there
-// into documents, so decoding the next chunk overlaps PostgreSQL indexing the
-// last one. The first bad line aborts the load with a
-// *problem.ValidationError naming the line ("line 17: title: …") and the
+// transaction. The input is first staged in a temporary file (StageFile in
+// dir) while every line is decoded and validated, without a database
+// connection: a slow client holds none, and the first bad line answers at
+// once. Then a decoder goroutine reads the staged lines again and hands
+// them over in chunks; each chunk goes through COPY into a temporary table
+// and from there into documents, so decoding the next chunk overlaps
+// PostgreSQL indexing the last one. The first bad line aborts the load with
+// a *problem.ValidationError naming the line ("line 17: title: …") and the
 // transaction is rolled back: nothing is written (the rows of earlier chunks
 // leave only dead tuples for vacuum). Two lines with the same external_id are
 // an error too, since which one should win is ambiguous. timeout replaces the
@@ -49,42 +54,95 @@ func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 // insertion per row; docs/performance.md); from then on they are upserted.
 // See bulk_tuning.go for the settings of the transaction.
 func Bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration) (BulkResult, error) {
-	return bulk(ctx, pool, collection, r, timeout, bulkChunkRows)
+	return BulkStaged(ctx, pool, collection, r, timeout, "")
 }
 
-// bulk is Bulk with chunks of at most chunkRows lines.
-func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration, chunkRows int) (BulkResult, error) {
-	var res BulkResult
+// BulkStaged is Bulk staging its input in dir.
+func BulkStaged(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration, dir string) (BulkResult, error) {
+	return bulk(ctx, pool, collection, r, timeout, bulkChunkRows, dir)
+}
+
+// bulkMeta is what decoding a line needs to know of the collection.
+type bulkMeta struct {
+	collID     int64
+	collection string
+	defLang    string
+	langs      map[string]bool
+	dim        int
+	hasVec     bool
+}
+
+func loadBulkMeta(ctx context.Context, pool *pgxpool.Pool, collection string) (*bulkMeta, error) {
+	m := &bulkMeta{collection: collection, langs: map[string]bool{}}
 	var (
-		collID   int64
-		defLang  string
 		dim      *int32
-		hasVec   bool
 		langList []string
 	)
 	err := pool.QueryRow(ctx, `SELECT c.id, c.default_lang::text, c.embedding_dim, to_regtype('vector') IS NOT NULL,
 		(SELECT array_agg(cfgname::text) FROM pg_ts_config) FROM collections c WHERE c.name = $1`, collection).
-		Scan(&collID, &defLang, &dim, &hasVec, &langList)
+		Scan(&m.collID, &m.defLang, &dim, &m.hasVec, &langList)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return res, fmt.Errorf("collection %q: %w", collection, problem.ErrNotFound)
+		return nil, fmt.Errorf("collection %q: %w", collection, problem.ErrNotFound)
 	}
 	if err != nil {
-		return res, fmt.Errorf("document: bulk: %w", pg.Interpret(err))
+		return nil, fmt.Errorf("document: bulk: %w", pg.Interpret(err))
 	}
-	src := &ndjsonSource{r: bufio.NewReaderSize(r, 1<<20), collection: collection, defLang: defLang,
-		langs: map[string]bool{}, hasVec: hasVec}
 	if dim != nil {
-		src.dim = int(*dim)
+		m.dim = int(*dim)
 	}
 	for _, l := range langList {
-		src.langs[l] = true
+		m.langs[l] = true
 	}
+	return m, nil
+}
+
+func (m *bulkMeta) source(r io.Reader) *ndjsonSource {
+	return &ndjsonSource{r: bufio.NewReaderSize(r, 1<<20), collection: m.collection, defLang: m.defLang,
+		langs: m.langs, dim: m.dim, hasVec: m.hasVec}
+}
+
+// stage copies r into a new staged file while checking every line, and
+// returns the file positioned at its start.
+func (m *bulkMeta) stage(ctx context.Context, r io.Reader, dir string) (*os.File, error) {
+	f, err := StageFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	check := m.source(io.TeeReader(r, f))
+	for ctx.Err() == nil && check.Next() {
+	}
+	err = check.err
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// bulk is Bulk with chunks of at most chunkRows lines.
+func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reader, timeout time.Duration, chunkRows int, dir string) (BulkResult, error) {
+	var res BulkResult
+	meta, err := loadBulkMeta(ctx, pool, collection)
+	if err != nil {
+		return res, err
+	}
+	staged, err := meta.stage(ctx, r, dir)
+	if err != nil {
+		return res, err
+	}
+	defer staged.Close()
+	src := meta.source(staged)
 	dctx, stop := context.WithCancel(ctx)
 	chunks := make(chan bulkChunk, 1)
 	go src.chunks(dctx, chunks, chunkRows)
 	defer func() {
-		// Stop the decoder and wait for it: it reads the request body,
-		// which must not be touched once the handler returns.
+		// Stop the decoder and wait for it before the file is closed.
 		stop()
 		for range chunks {
 		}
@@ -99,12 +157,12 @@ func bulk(ctx context.Context, pool *pgxpool.Pool, collection string, r io.Reade
 			CREATE TEMP TABLE bulk_keys (external_id text PRIMARY KEY, line int NOT NULL) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		w := bulkWriter{tx: tx, collID: collID}
+		w := bulkWriter{tx: tx, collID: meta.collID}
 		for c := range chunks {
 			if c.err != nil {
 				return c.err
 			}
-			if err := w.write(ctx, c.rows, c.anyVec); err != nil {
+			if err := w.write(ctx, c); err != nil {
 				return err
 			}
 		}
@@ -134,6 +192,7 @@ const (
 type bulkChunk struct {
 	rows   [][]any
 	anyVec bool  // a row has an embedding: the chunk writes the column
+	shapes bool  // a row has a geometry that may be invalid: the chunk checks them
 	err    error // set on the last chunk sent when decoding failed
 }
 
@@ -155,6 +214,7 @@ func (s *ndjsonSource) chunks(ctx context.Context, out chan<- bulkChunk, maxRows
 	for ctx.Err() == nil && s.Next() {
 		c.rows = append(c.rows, s.row)
 		c.anyVec = c.anyVec || s.row[9] != nil
+		c.shapes = c.shapes || s.shape
 		size += s.size
 		if len(c.rows) >= maxRows || size >= bulkChunkBytes {
 			if !send() {
@@ -186,7 +246,8 @@ type bulkWriter struct {
 
 const bulkMaxSavepoints = 32
 
-func (w *bulkWriter) write(ctx context.Context, rows [][]any, anyVec bool) error {
+func (w *bulkWriter) write(ctx context.Context, c bulkChunk) error {
+	rows, anyVec := c.rows, c.anyVec
 	tx := w.tx
 	if _, err := tx.Exec(ctx, `TRUNCATE bulk_docs`); err != nil {
 		return err
@@ -195,6 +256,20 @@ func (w *bulkWriter) write(ctx context.Context, rows [][]any, anyVec bool) error
 		[]string{"line", "external_id", "title", "body", "lang", "tags", "props", "period", "geom", "embedding"},
 		pgx.CopyFromRows(rows)); err != nil {
 		return err
+	}
+	if c.shapes {
+		// One pass of GEOS over the chunk; the first invalid geometry
+		// fails the load, naming its line.
+		var line int32
+		var reason string
+		err := tx.QueryRow(ctx, `SELECT line, ST_IsValidReason(g) FROM (SELECT line, ST_GeomFromWKB(geom) AS g FROM bulk_docs
+			WHERE geom IS NOT NULL) s WHERE NOT ST_IsValid(g) ORDER BY line LIMIT 1`).Scan(&line, &reason)
+		if err == nil {
+			return lineError(int(line), geomrule.NotValid("geometry", reason))
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 	}
 	// Two lines with one external_id, within the chunk or with an earlier
 	// one, make the load ambiguous. bulk_keys holds the ids seen so far; a
@@ -280,7 +355,8 @@ type ndjsonSource struct {
 	hasVec     bool
 	line       int
 	row        []any
-	size       int // input bytes of row
+	size       int  // input bytes of row
+	shape      bool // row's geometry may be invalid (geomrule.MayBeInvalid)
 	err        error
 }
 
@@ -307,27 +383,30 @@ func (s *ndjsonSource) Next() bool {
 	}
 }
 
-// readLine returns the next line without its newline, or io.EOF.
+// readLine returns the next line without its line ending, or io.EOF. A
+// read error (a body over its limit, text that is not UTF-8) is returned
+// even when it cuts a line, so the cut line is never decoded.
 func (s *ndjsonSource) readLine() ([]byte, error) {
 	var buf []byte
 	for {
-		chunk, isPrefix, err := s.r.ReadLine()
-		if err != nil {
-			if err == io.EOF && len(buf) > 0 {
-				return buf, nil
-			}
-			return nil, err
+		chunk, err := s.r.ReadSlice('\n')
+		if buf != nil || errors.Is(err, bufio.ErrBufferFull) {
+			buf = append(buf, chunk...)
+			chunk = buf
 		}
-		if !isPrefix && buf == nil {
-			return chunk, nil
-		}
-		buf = append(buf, chunk...)
-		if len(buf) > MaxBulkLine {
+		if len(chunk) > MaxBulkLine {
 			return nil, lineError(s.line+1, problem.Invalid("", "line longer than %d bytes", MaxBulkLine))
 		}
-		if !isPrefix {
-			return buf, nil
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(chunk) > 0:
+			return bytes.TrimSuffix(chunk, []byte("\r")), nil
+		case err != nil:
+			return nil, err
 		}
+		chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		return bytes.TrimSuffix(chunk, []byte("\r")), nil
 	}
 }
 
@@ -368,6 +447,7 @@ func (s *ndjsonSource) decode(b []byte) ([]any, error) {
 		}
 	}
 	var g []byte
+	s.shape = geomrule.MayBeInvalid(d.Geometry)
 	if d.Geometry != nil {
 		if g, err = wkb.Marshal(d.Geometry, wkb.NDR); err != nil {
 			return nil, problem.Invalid("geometry", "unsupported geometry: %v", err)

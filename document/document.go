@@ -229,6 +229,9 @@ func Insert(ctx context.Context, q Querier, d *Doc) (int64, error) {
 	if err := checkDim(ctx, q, d); err != nil {
 		return 0, err
 	}
+	if err := CheckGeometry(ctx, q, "geometry", d.Geometry); err != nil {
+		return 0, err
+	}
 	cols, vals := writeCols(d.Embedding != nil)
 	sql := `INSERT INTO documents (` + cols + `) SELECT ` + vals + ` FROM collections c WHERE c.name = $1
 	        RETURNING id, created_at, updated_at`
@@ -268,6 +271,9 @@ func InsertMany(ctx context.Context, q Querier, docs []*Doc) error {
 			return errors.New("document: InsertMany: documents with embeddings go through Insert")
 		}
 		if err := d.Validate(); err != nil {
+			return err
+		}
+		if err := CheckGeometry(ctx, q, fmt.Sprintf("documents[%d].geometry", i), d.Geometry); err != nil {
 			return err
 		}
 		if i > 0 {
@@ -328,6 +334,9 @@ func Upsert(ctx context.Context, q Querier, d *Doc) (id int64, created bool, err
 	if err := checkDim(ctx, q, d); err != nil {
 		return 0, false, err
 	}
+	if err := CheckGeometry(ctx, q, "geometry", d.Geometry); err != nil {
+		return 0, false, err
+	}
 	cols, vals := writeCols(d.Embedding != nil)
 	set := `title = EXCLUDED.title, body = EXCLUDED.body, lang = EXCLUDED.lang, tags = EXCLUDED.tags,
 	        props = EXCLUDED.props, period = EXCLUDED.period, geom = EXCLUDED.geom, updated_at = now()`
@@ -362,6 +371,9 @@ func Update(ctx context.Context, q Querier, d *Doc) error {
 	if err := checkDim(ctx, q, d); err != nil {
 		return err
 	}
+	if err := CheckGeometry(ctx, q, "geometry", d.Geometry); err != nil {
+		return err
+	}
 	set := `external_id = $2, title = $3, body = $4, lang = ` + langExpr + `, tags = $6, props = $7,
 	        period = $8, geom = ST_SetSRID($9::geometry, 4326), updated_at = now()`
 	args := append([]any{d.Collection}, d.args()...)
@@ -383,6 +395,24 @@ func Update(ctx context.Context, q Querier, d *Doc) error {
 		return interpret("update", err)
 	}
 	return nil
+}
+
+// CheckGeometry refuses g, which passed Validate, when PostGIS finds it
+// invalid in the OGC sense, with geomrule.NotValid naming field. Points
+// need no round trip.
+func CheckGeometry(ctx context.Context, q Querier, field string, g geom.T) error {
+	if !geomrule.MayBeInvalid(g) {
+		return nil
+	}
+	var reason string
+	err := q.QueryRow(ctx, geomrule.ValiditySQL, g).Scan(&reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return interpret("check geometry", err)
+	}
+	return geomrule.NotValid(field, reason)
 }
 
 // Delete removes a document (and, by cascade, a photo row attached to it).

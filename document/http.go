@@ -40,6 +40,11 @@ type HandlerConfig struct {
 	// Lifecycle deletes and updates collections; nil: one without jobs
 	// or files (deletes are purged within the request).
 	Lifecycle *Lifecycle
+	// StageDir is where bulk loads stage their bodies (StageFile; the
+	// system's temporary directory when empty).
+	StageDir string
+	// Streams caps the bulk loads one key runs at once; nil: no cap.
+	Streams *StreamLimit
 }
 
 // Handler serves the documents and collections write API.
@@ -84,7 +89,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.PATCH("/collections/:collection", w, h.patchCollection)
 	r.DELETE("/collections/:collection", auth.Require(auth.Admin), h.deleteCollection)
 	r.POST("/collections/:collection/documents", w, h.create)
-	r.POST("/collections/:collection/documents/bulk", w, h.bulk)
+	r.POST("/collections/:collection/documents/bulk", w, h.cfg.Streams.Middleware(), h.bulk)
 	r.GET("/collections/:collection/documents/:id", auth.Require(auth.Read), h.get)
 	r.PUT("/collections/:collection/documents/:id", w, h.put)
 	r.PATCH("/collections/:collection/documents/:id", w, h.patch)
@@ -258,7 +263,7 @@ func (h *Handler) bulk(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.cfg.BulkTimeout)
 	defer cancel()
-	res, err := Bulk(ctx, h.pool, c.Param("collection"), http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBulkBytes), h.cfg.BulkTimeout)
+	res, err := BulkStaged(ctx, h.pool, c.Param("collection"), http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBulkBytes), h.cfg.BulkTimeout, h.cfg.StageDir)
 	if err != nil {
 		httpx.Respond(c, err)
 		return
@@ -362,8 +367,8 @@ func checkCollection(ctx context.Context, q Querier, in *CollectionInput) error 
 	if len(in.EmbeddingModel) > 256 {
 		return problem.Invalid("embedding_model", "at most 256 bytes")
 	}
-	if in.EmbeddingDim != nil && (*in.EmbeddingDim < 1 || *in.EmbeddingDim > 16000) {
-		return problem.Invalid("embedding_dim", "must be within 1..16000")
+	if err := checkEmbeddingDim(in); err != nil {
+		return err
 	}
 	var known bool
 	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_ts_config WHERE cfgname = $1)`, in.DefaultLang).Scan(&known); err != nil {
@@ -371,6 +376,16 @@ func checkCollection(ctx context.Context, q Querier, in *CollectionInput) error 
 	}
 	if !known {
 		return problem.Invalid("default_lang", "unknown text search configuration %q (e.g. english, german, simple)", in.DefaultLang)
+	}
+	return nil
+}
+
+// checkEmbeddingDim refuses a dimension out of range. It runs before the
+// embedder settings are completed, so that the error names the member at
+// fault rather than the embedder the defaults would pick.
+func checkEmbeddingDim(in *CollectionInput) error {
+	if in.EmbeddingDim != nil && (*in.EmbeddingDim < 1 || *in.EmbeddingDim > 16000) {
+		return problem.Invalid("embedding_dim", "must be within 1..16000, got %d", *in.EmbeddingDim)
 	}
 	return nil
 }
@@ -386,6 +401,10 @@ func (h *Handler) createCollection(c *gin.Context) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		httpx.Respond(c, problem.Invalid("", "invalid collection JSON: %v", err))
+		return
+	}
+	if err := checkEmbeddingDim(&in); err != nil {
+		httpx.Respond(c, err)
 		return
 	}
 	if h.cfg.Embedders != nil {

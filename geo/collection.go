@@ -23,6 +23,12 @@ type Options struct {
 	// (default 16 MiB); MaxImportBytes bounds a bulk import (default 2 GiB).
 	MaxBodyBytes   int64
 	MaxImportBytes int64
+	// StageDir is where imports stage their bodies (document.StageFile;
+	// the system's temporary directory when empty).
+	StageDir string
+	// Streams caps the imports (FeatureCollections, GeoJSON sequences
+	// posted to items) one key runs at once; nil: no cap.
+	Streams *document.StreamLimit
 	// CountCap is the smallest number of matching rows numberMatched
 	// counts exactly (default 1,000): a page counts exactly when the planner
 	// estimates at most max(CountCap, limit) matches, i.e. when counting costs

@@ -23,13 +23,7 @@ func (h *Handler) postItems(c *gin.Context) {
 	ctx := c.Request.Context()
 	switch mediaType(c) {
 	case "application/geo+json-seq", "application/x-ndjson", "application/ndjson", "application/geo+ndjson":
-		body := http.MaxBytesReader(c.Writer, c.Request.Body, h.svc.opts.MaxImportBytes)
-		res, err := h.svc.Import(ctx, col, FormatSeq, c.Query("title"), body)
-		if err != nil {
-			httpx.Respond(c, err)
-			return
-		}
-		h.writeJSON(c, http.StatusCreated, JSON, res)
+		h.importItems(c, FormatSeq, http.MaxBytesReader(c.Writer, c.Request.Body, h.svc.opts.MaxImportBytes))
 		return
 	case GeoJSON, JSON, "":
 	default:
@@ -46,12 +40,7 @@ func (h *Handler) postItems(c *gin.Context) {
 		return
 	}
 	if isCollection {
-		res, err := h.svc.Import(ctx, col, FormatFeatureCollection, c.Query("title"), br)
-		if err != nil {
-			httpx.Respond(c, err)
-			return
-		}
-		h.writeJSON(c, http.StatusCreated, JSON, res)
+		h.importItems(c, FormatFeatureCollection, br)
 		return
 	}
 	raw, err := io.ReadAll(io.LimitReader(br, h.svc.opts.MaxBodyBytes+1))
@@ -80,6 +69,22 @@ func (h *Handler) postItems(c *gin.Context) {
 		return
 	}
 	c.Data(status, GeoJSON, out)
+}
+
+// importItems runs an import of body within the key's stream cap.
+func (h *Handler) importItems(c *gin.Context, format string, body io.Reader) {
+	release, err := h.svc.opts.Streams.Enter(c)
+	if err != nil {
+		httpx.Respond(c, err)
+		return
+	}
+	defer release()
+	res, err := h.svc.Import(c.Request.Context(), c.Param("collection"), format, c.Query("title"), body)
+	if err != nil {
+		httpx.Respond(c, err)
+		return
+	}
+	h.writeJSON(c, http.StatusCreated, JSON, res)
 }
 
 func (h *Handler) readBody(c *gin.Context) ([]byte, error) {

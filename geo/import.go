@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,7 @@ import (
 	"github.com/twpayne/go-geom"
 
 	"github.com/geoseek/geoseek/document"
+	"github.com/geoseek/geoseek/internal/geomrule"
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -33,12 +35,16 @@ const (
 )
 
 // Import loads features into a collection in one transaction: all of them or
-// none. Features stream from r (a FeatureCollection is walked token by token,
-// a sequence read value by value) into a temporary table with COPY, then one
-// INSERT … ON CONFLICT moves them into documents, so importing the same file
-// twice updates rather than duplicates features that carry an id. Validation
-// is the same as for single writes (document.Doc.Validate plus geometry
-// checks); the first bad feature aborts the import with a 400 naming it.
+// none. The body is first staged in a temporary file (document.StageFile in
+// Options.StageDir) while every feature is decoded and validated, without a
+// database connection, so a slow client holds none and the first bad
+// feature answers at once. Then the staged features stream (a
+// FeatureCollection is walked token by token, a sequence read value by
+// value) into a temporary table with COPY, and one INSERT … ON CONFLICT
+// moves them into documents, so importing the same file twice updates
+// rather than duplicates features that carry an id. Validation is the same
+// as for single writes (document.Doc.Validate plus geometry checks); the
+// first bad feature aborts the import with a 400 naming it.
 //
 // Why not document: COPY needs its own column encoding and a
 // transaction of its own; see the report for the Import API document could
@@ -53,10 +59,15 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 	if err != nil {
 		return ImportResult{}, err
 	}
+	staged, err := s.stageImport(ctx, collection, format, titleProp, r)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	defer staged.Close()
 	var res ImportResult
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// An import lasts as long as the upload; the pool's statement
-		// timeout is for queries.
+		// A large import runs for long; the pool's statement timeout is
+		// for queries.
 		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '1h'`); err != nil {
 			return err
 		}
@@ -65,15 +76,7 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 			period tstzrange, geom geometry) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		src := &featureSource{collection: collection, titleProp: titleProp}
-		switch format {
-		case FormatSeq:
-			src.next = seqReader(r)
-		default:
-			next, done := collectionReader(r)
-			src.next = next
-			src.done = done
-		}
+		src := newFeatureSource(collection, format, titleProp, staged)
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"geo_import"},
 			[]string{"n", "external_id", "title", "body", "lang", "tags", "props", "period", "geom"}, src); err != nil {
 			if src.err != nil {
@@ -81,13 +84,11 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 			}
 			return err
 		}
-		if src.err != nil {
-			return src.err
+		if err := src.finish(); err != nil {
+			return err
 		}
-		if src.done != nil {
-			if err := src.done(); err != nil {
-				return err
-			}
+		if err := checkImported(ctx, tx, src.shapes); err != nil {
+			return err
 		}
 		return tx.QueryRow(ctx, `
 			WITH ins AS (
@@ -107,6 +108,72 @@ func (s *Service) Import(ctx context.Context, collection, format, titleProp stri
 		return ImportResult{}, importErr(err)
 	}
 	return res, nil
+}
+
+// stageImport copies r into a staged file while checking every feature,
+// and returns the file positioned at its start.
+func (s *Service) stageImport(ctx context.Context, collection, format, titleProp string, r io.Reader) (*os.File, error) {
+	f, err := document.StageFile(s.opts.StageDir)
+	if err != nil {
+		return nil, err
+	}
+	check := newFeatureSource(collection, format, titleProp, io.TeeReader(r, f))
+	for ctx.Err() == nil && check.Next() {
+	}
+	err = check.finish()
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, importErr(err)
+	}
+	return f, nil
+}
+
+func newFeatureSource(collection, format, titleProp string, r io.Reader) *featureSource {
+	src := &featureSource{collection: collection, titleProp: titleProp}
+	switch format {
+	case FormatSeq:
+		src.next = seqReader(r)
+	default:
+		src.next, src.done = collectionReader(r)
+	}
+	return src
+}
+
+// finish returns the error that stopped the source, or the check of what
+// follows the last feature.
+func (fs *featureSource) finish() error {
+	if fs.err != nil {
+		return fs.err
+	}
+	if fs.done != nil {
+		return fs.done()
+	}
+	return nil
+}
+
+// checkImported refuses the import when a geometry in geo_import is not
+// valid, naming the first such feature; shapes says whether any may be.
+func checkImported(ctx context.Context, tx pgx.Tx, shapes bool) error {
+	if !shapes {
+		return nil
+	}
+	var n int64
+	var reason string
+	err := tx.QueryRow(ctx, `SELECT n, ST_IsValidReason(geom) FROM geo_import
+		WHERE geom IS NOT NULL AND NOT ST_IsValid(geom) ORDER BY n LIMIT 1`).Scan(&n, &reason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return geomrule.NotValid("features["+strconv.FormatInt(n, 10)+"].geometry", reason)
 }
 
 func importErr(err error) error {
@@ -137,6 +204,7 @@ type featureSource struct {
 	done       func() error
 	n          int64
 	row        []any
+	shapes     bool // a geometry may be invalid (geomrule.MayBeInvalid)
 	err        error
 }
 
@@ -185,6 +253,7 @@ func (fs *featureSource) Next() bool {
 	var g any
 	if d.Geometry != nil {
 		g = d.Geometry
+		fs.shapes = fs.shapes || geomrule.MayBeInvalid(d.Geometry)
 	}
 	fs.row = []any{fs.n, d.ExternalID, d.Title, d.Body, d.Lang, tags, json.RawMessage(props), period, g}
 	fs.n++
@@ -382,6 +451,9 @@ func (s *Service) writeTx(ctx context.Context, tx pgx.Tx, d *document.Doc, gc *g
 	err := fn(tx)
 	d.Geometry = gc
 	if err != nil {
+		return err
+	}
+	if err := document.CheckGeometry(ctx, tx, "geometry", gc); err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `UPDATE documents SET geom = ST_SetSRID($1::geometry, 4326) WHERE id = $2`, gc, d.ID)

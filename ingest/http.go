@@ -16,6 +16,7 @@ import (
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/httpx"
 	"github.com/geoseek/geoseek/internal/problem"
+	"github.com/geoseek/geoseek/internal/textcheck"
 )
 
 // Handler serves the photo routes.
@@ -149,6 +150,13 @@ func (h *Handler) ingestParts(c *gin.Context, mr *multipart.Reader) ([]FileResul
 				errs = append(errs, err)
 				break
 			}
+			continue
+		}
+		if err := textcheck.String("filename", part.FileName()); err != nil {
+			// A name that is not UTF-8 would be stored with its bytes replaced.
+			results = append(results, errorResult("", err))
+			errs = append(errs, err)
+			_ = part.Close()
 			continue
 		}
 		name := cleanName(part.FileName())

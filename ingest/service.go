@@ -229,7 +229,7 @@ func (s *Service) get(ctx context.Context, q document.Querier, id int64) (*Photo
 			return p, nil
 		}
 	}
-	return nil, fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+	return nil, photoErr(id, err)
 }
 
 // BySHA256 returns the photo with these bytes, or problem.ErrNotFound.
@@ -526,7 +526,7 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 	var sum []byte
 	var key string
 	if err := s.pool.QueryRow(ctx, `SELECT sha256, storage_key FROM photos WHERE document_id = $1`, id).Scan(&sum, &key); err != nil {
-		return fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+		return photoErr(id, err)
 	}
 	return s.withSHALock(ctx, sum, func(conn *pgxpool.Conn) error {
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -592,7 +592,7 @@ func bandNeighbours(v uint16, r int) []int32 {
 func (s *Service) SimilarTo(ctx context.Context, id int64, maxDistance, limit int) ([]Similar, error) {
 	var ph *int64
 	if err := s.pool.QueryRow(ctx, `SELECT phash FROM photos WHERE document_id = $1`, id).Scan(&ph); err != nil {
-		return nil, fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+		return nil, photoErr(id, err)
 	}
 	if ph == nil {
 		return nil, fmt.Errorf("%w: the perceptual hash of photo %d is not computed yet", problem.ErrUnavailable, id)
@@ -637,4 +637,13 @@ func (s *Service) Original(ctx context.Context, id int64) (*Photo, io.ReadSeekCl
 		return nil, nil, err
 	}
 	return p, f, nil
+}
+
+// photoErr wraps an error reading photo id; no row is problem.ErrNotFound
+// with a detail naming the photo.
+func photoErr(id int64, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return problem.Translate(problem.ErrNotFound, fmt.Sprintf("there is no photo %d", id), err)
+	}
+	return fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
 }

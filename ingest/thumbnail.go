@@ -19,7 +19,6 @@ import (
 	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
 
-	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -138,7 +137,7 @@ func (s *Service) Thumbnail(ctx context.Context, id int64, size int) (string, er
 	}
 	var sha []byte
 	if err := s.pool.QueryRow(ctx, `SELECT sha256 FROM photos WHERE document_id = $1`, id).Scan(&sha); err != nil {
-		return "", fmt.Errorf("ingest: photo %d: %w", id, pg.Interpret(err))
+		return "", photoErr(id, err)
 	}
 	path := s.thumbPath(fmt.Sprintf("%x", sha), size)
 	if _, err := os.Stat(path); err == nil {

@@ -56,7 +56,7 @@ func (h *Handler) post(c *gin.Context) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			httpx.Respond(c, problem.ErrUnsupportedMedia)
+			httpx.Respond(c, problem.Wrap(problem.ErrUnsupportedMedia, fmt.Sprintf("send the search as application/json, not %q", ct)))
 			return
 		}
 	}

@@ -33,13 +33,15 @@ type Config struct {
 	RequireKeyForReads bool
 	PGPort             int
 
-	BaseURL        string
-	TileCacheMB    int
-	TrustedProxies []string
-	Places         bool
-	CursorSecret   string
-	MaxUploadBytes int64
-	MaxUploadFiles int
+	BaseURL     string
+	TileCacheMB int
+	// MaxStreamsPerKey caps the bulk loads and imports one key runs at once.
+	MaxStreamsPerKey int
+	TrustedProxies   []string
+	Places           bool
+	CursorSecret     string
+	MaxUploadBytes   int64
+	MaxUploadFiles   int
 	// MapStyleURL is an online MapLibre style for the map pages (default:
 	// the offline base map).
 	MapStyleURL string
@@ -187,6 +189,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
 		str(&c.MapStyleURL, "map-style-url", "GEOSEEK_MAP_STYLE_URL", "", "online MapLibre style URL for /map and the HTML pages; its origin is allowed by their Content-Security-Policy (default: the offline base map from the loaded Natural Earth places)")
 		integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
+		integer(&c.MaxStreamsPerKey, "max-streams-per-key", "GEOSEEK_MAX_STREAMS_PER_KEY", 4, "streaming writes (NDJSON bulk loads, GeoJSON imports) one API key may run at once; more are answered 429 (0: no cap)")
 		dur(&c.EmbedSweepInterval, "embed-sweep-interval", "GEOSEEK_EMBED_SWEEP_INTERVAL", 30*time.Second, "how often documents still without a vector are embedded")
 		c.Places = true
 		if v := getenv("GEOSEEK_PLACES"); v != "" {
@@ -324,6 +327,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
 		}
 		errs = append(errs, c.validateEdge()...)
+		if c.MaxStreamsPerKey < 0 {
+			errs = append(errs, fmt.Errorf("--max-streams-per-key/GEOSEEK_MAX_STREAMS_PER_KEY %d: want 0 (no cap) or more", c.MaxStreamsPerKey))
+		}
 		if c.TileCacheMB < 0 {
 			errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
 		}

@@ -58,6 +58,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 		Embed:              c.embedConfig(),
 		Geo:                geo.Options{BaseURL: c.BaseURL, TileCacheBytes: c.tileCacheBytes()},
 		Map:                web.Options{StyleURL: c.MapStyleURL},
+		MaxStreamsPerKey:   c.MaxStreamsPerKey,
 	}, pool, logger)
 	if err != nil {
 		return err

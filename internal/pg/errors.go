@@ -19,6 +19,7 @@ const (
 	InvalidText         = "22P02"
 	QueryCanceled       = "57014"
 	UndefinedObject     = "42704"
+	ProgramLimit        = "54000"
 )
 
 // Interpret translates driver errors into the domain errors of package problem
@@ -48,6 +49,10 @@ func Interpret(err error) error {
 		return problem.Translate(problem.ErrConflict, msg, err)
 	case ForeignKeyViolation:
 		return problem.Translate(problem.ErrConflict, "the request refers to a record that does not exist, or would remove one that others refer to", err)
+	case ProgramLimit:
+		if strings.Contains(pgErr.Message, "tsvector") {
+			return problem.Translate(problem.ErrTooLarge, "the title and body make more than 1 MB of full-text index terms (1,048,575 bytes, the limit of one document's index entry); split the text into several documents", err)
+		}
 	case QueryCanceled:
 		return problem.Translate(problem.ErrTimeout, "the query took longer than the server allows; narrow the request (a smaller area, more filters, a lower limit)", err)
 	}
@@ -75,6 +80,9 @@ func DataProblem(field string, err error) *problem.ValidationError {
 		}
 		if code == NotNullViolation {
 			return problem.Invalid(f, "a value is required")
+		}
+		if pgErr.ConstraintName == "documents_geom_check" {
+			return problem.Invalid(pick(field, "geometry"), "not a valid geometry; geoseek stores only geometries valid in the OGC Simple Features sense (see docs/shapes.md)")
 		}
 		return problem.Invalid(f, "the value is not allowed")
 	case code == "XX000" && strings.Contains(pgErr.Message, "geometry"),

@@ -42,6 +42,9 @@ type Options struct {
 	Edge server.Config
 	// SkipPlaces leaves the Natural Earth place names unloaded (tests).
 	SkipPlaces bool
+	// MaxStreamsPerKey caps the streaming writes (bulk loads, imports)
+	// one API key runs at once; 0: no cap.
+	MaxStreamsPerKey int
 
 	// Each domain's own settings.
 	Ingest    ingest.Config

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +18,7 @@ import (
 	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/jobs"
 	"github.com/geoseek/geoseek/internal/server"
+	"github.com/geoseek/geoseek/internal/textcheck"
 	"github.com/geoseek/geoseek/search"
 	"github.com/geoseek/geoseek/web"
 )
@@ -28,6 +31,9 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	if err != nil {
 		return 0, err
 	}
+	// Text that is not UTF-8 (or holds NUL) is refused on every route, in
+	// the path, the query and JSON bodies, before a handler reads it.
+	srv.API.Use(textcheck.Middleware())
 
 	// Embedders: one set shared by search (query vectors) and the
 	// embedding jobs (document vectors).
@@ -67,8 +73,18 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		})
 	}
 
-	// Documents and collections (writes), search.
+	// Documents and collections (writes), search. Bulk loads and imports
+	// stage their bodies under the data dir, within one per-key cap.
+	streams := document.NewStreamLimit(opts.MaxStreamsPerKey)
+	stageDir := ""
+	if opts.DataDir != "" {
+		stageDir = filepath.Join(opts.DataDir, "stage")
+		if err := os.MkdirAll(stageDir, 0o700); err != nil {
+			return 0, fmt.Errorf("app: stage dir: %w", err)
+		}
+	}
 	dcfg := opts.Documents
+	dcfg.Streams, dcfg.StageDir = streams, stageDir
 	dcfg.Embedders = func(in *document.CollectionInput) error {
 		// A collection that names no embedder gets the configured default,
 		// so semantic search works on it out of the box.
@@ -139,6 +155,7 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	gopts := opts.Geo
 	gopts.Collections = colls
 	gopts.PageMap = geo.PageMap{Script: mh.Asset("features.js"), Style: mh.Asset("features.css"), StyleURL: mopts.StyleURL}
+	gopts.Streams, gopts.StageDir = streams, stageDir
 	gh := geo.NewHandler(pool, a.logger, gopts)
 	gh.Register(srv.API)
 	sh := search.NewHandler(svc, a.logger)
