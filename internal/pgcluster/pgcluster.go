@@ -148,7 +148,9 @@ func (c *Cluster) Start(ctx context.Context) (string, error) {
 		ln.Close()
 	}
 	c.logger().Info("starting private PostgreSQL cluster", "dir", c.Dir, "port", port)
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", port, c.socketDir())
+	// synchronous_commit on the command line too: clusters made before it
+	// was the default have "off" in their postgresql.conf.
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c synchronous_commit=on", port, c.socketDir())
 	if out, err := c.run(ctx, runAs, filepath.Join(bin, "pg_ctl"), "-D", c.pgdata(), "-l", c.logFile(), "-w", "-t", "120", "-o", opts, "start"); err != nil {
 		return "", fmt.Errorf("pgcluster: pg_ctl start: %w\n%s\n%s", err, out, tail(c.logFile(), 20))
 	}
@@ -217,9 +219,8 @@ max_connections = 300
 shared_buffers = 512MB
 work_mem = 32MB
 maintenance_work_mem = 512MB
-# a development cluster: a crash may lose the last few hundred ms of commits,
-# never consistency.
-synchronous_commit = off
+# what geoseek acknowledged survives a crash of PostgreSQL or the machine
+synchronous_commit = on
 logging_collector = off
 `, port, c.socketDir())
 	if lib := postgisLibrary(ctx, bin); lib != "" {
