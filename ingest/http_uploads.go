@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -71,11 +73,20 @@ func (h *Handler) uploadResult(c *gin.Context, id string) {
 // tusd's plain-text errors into problem+json.
 func (h *Handler) tus(c *gin.Context) {
 	w := &tusWriter{ResponseWriter: c.Writer, method: c.Request.Method, expiry: h.svc.uploads.expiry}
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		w.body = &eofBody{ReadCloser: c.Request.Body, onEOF: func() {
+			// tusd's write deadline was set for reading the body; storing
+			// a finished upload may outlast it, and the answer must still
+			// be written (the server lifted its own for this route).
+			_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Time{})
+		}}
+		c.Request.Body = w.body
+	}
 	http.StripPrefix("/uploads", h.svc.uploads.tus).ServeHTTP(w, c.Request)
 	if w.status < http.StatusBadRequest {
 		return
 	}
-	msg := strings.TrimSpace(w.body.String())
+	msg := strings.TrimSpace(w.errBuf.String())
 	code, detail, ok := strings.Cut(msg, ": ")
 	if !ok {
 		code, detail = "", msg
@@ -131,7 +142,8 @@ type tusWriter struct {
 	method string
 	expiry time.Duration
 	status int
-	body   bytes.Buffer
+	errBuf bytes.Buffer
+	body   *eofBody
 }
 
 func (w *tusWriter) WriteHeader(status int) {
@@ -162,12 +174,51 @@ func (w *tusWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.status >= http.StatusBadRequest {
-		if w.body.Len() < 4096 {
-			w.body.Write(b[:min(len(b), 4096)])
+		if w.errBuf.Len() < 4096 {
+			w.errBuf.Write(b[:min(len(b), 4096)])
 		}
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// SetReadDeadline passes tusd's idle bound on a client to the connection
+// while a body is being read, and only then. Set on a request without a
+// body, or after the body's end (tusd sets it again after the last read),
+// it would land on the read the server keeps pending between requests,
+// and, passed before the handler is done (a slow finish), break the
+// kept-alive connection under the client's next request.
+func (w *tusWriter) SetReadDeadline(t time.Time) error {
+	if w.body == nil || w.body.eof.Load() {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).SetReadDeadline(t)
+}
+
+// SetWriteDeadline is tusd's bound on writing the answer, kept while a body
+// is read; after it, storing a finished upload may take longer, and the
+// server's own write deadline applies.
+func (w *tusWriter) SetWriteDeadline(t time.Time) error {
+	if w.body == nil || w.body.eof.Load() {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+}
+
+// eofBody records that a request body was read to its end, and runs
+// onEOF then.
+type eofBody struct {
+	io.ReadCloser
+	eof   atomic.Bool
+	onEOF func()
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.eof.Swap(true) && b.onEOF != nil {
+		b.onEOF()
+	}
+	return n, err
 }
 
 // Unwrap lets tusd's http.ResponseController reach the connection (its
