@@ -46,6 +46,14 @@ type Config struct {
 	// UploadExpiry is how long a resumable upload is kept after its last
 	// write, finished or not (default 24 h).
 	UploadExpiry time.Duration
+	// UploadSweepInterval is how often expired uploads are removed
+	// (default 10 min).
+	UploadSweepInterval time.Duration
+	// SweepInterval is how often the originals store is swept of crash
+	// leftovers (default 1 h), and OrphanAge how long a temp file no
+	// upload holds must have gone unwritten to be one (default 1 h).
+	SweepInterval time.Duration
+	OrphanAge     time.Duration
 	// UploadIdleTimeout ends a PATCH whose client sends nothing for this
 	// long (default 60 s); the upload resumes from what arrived.
 	UploadIdleTimeout time.Duration
@@ -75,6 +83,15 @@ func (c *Config) defaults() error {
 	}
 	if c.UploadExpiry <= 0 {
 		c.UploadExpiry = 24 * time.Hour
+	}
+	if c.UploadSweepInterval <= 0 {
+		c.UploadSweepInterval = 10 * time.Minute
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Hour
+	}
+	if c.OrphanAge <= 0 {
+		c.OrphanAge = time.Hour
 	}
 	if c.UploadIdleTimeout <= 0 {
 		c.UploadIdleTimeout = 60 * time.Second

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,7 +296,10 @@ func sweeper(t testing.TB, u *Uploads) (<-chan UploadSweepReport, func()) {
 			}
 		})
 	}()
-	return reports, func() { cancel(); <-done }
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop) // before the pool closes
+	return reports, stop
 }
 
 // next waits for a sweep whose report satisfies ok.
