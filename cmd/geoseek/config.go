@@ -55,6 +55,7 @@ type Config struct {
 	UploadIdleTimeout   time.Duration
 	OrphanSweepInterval time.Duration
 	OrphanAge           time.Duration
+	DecodeBudgetMB      int
 
 	// groups are the settings bound by bindConfig; Validate checks those.
 	groups group
@@ -182,6 +183,7 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		dur(&c.UploadSweepInterval, "upload-sweep-interval", "GEOSEEK_UPLOAD_SWEEP_INTERVAL", 10*time.Minute, "how often expired resumable uploads are removed")
 		dur(&c.UploadIdleTimeout, "upload-idle-timeout", "GEOSEEK_UPLOAD_IDLE_TIMEOUT", time.Minute, "a resumable upload's PATCH ends when its client sends nothing for this long (the upload resumes from what arrived)")
 		dur(&c.OrphanSweepInterval, "orphan-sweep-interval", "GEOSEEK_ORPHAN_SWEEP_INTERVAL", time.Hour, "how often the originals store is swept of crash leftovers (stale temp files, originals without a row)")
+		integer(&c.DecodeBudgetMB, "decode-budget-mb", "GEOSEEK_DECODE_BUDGET_MB", 512, "memory that images being decoded for thumbnails may take at once (width × height × bytes per pixel); larger images wait, or get no thumbnail if they need more than all of it")
 		dur(&c.OrphanAge, "orphan-age", "GEOSEEK_ORPHAN_AGE", time.Hour, "a temp file of an upload no request holds, not written to for this long, is a crash leftover")
 		c.Places = true
 		if v := getenv("GEOSEEK_PLACES"); v != "" {
@@ -316,6 +318,9 @@ func (c *Config) Validate() error {
 		}
 		if c.LogFlush < 0 {
 			errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
+		}
+		if c.DecodeBudgetMB < 1 {
+			errs = append(errs, fmt.Errorf("--decode-budget-mb/GEOSEEK_DECODE_BUDGET_MB %d: want a positive number of megabytes (an unparsable value shows as -1)", c.DecodeBudgetMB))
 		}
 		if c.TileCacheMB < 0 {
 			errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
