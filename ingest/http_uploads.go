@@ -19,7 +19,7 @@ import (
 // UploadRoutes are the resumable upload routes that stream bodies: the
 // server exempts them from its request timeout and body cap (tusd bounds
 // them by Config.MaxFileBytes, and a silent client by UploadIdleTimeout).
-var UploadRoutes = []string{"POST /uploads", "POST /uploads/*path", "PATCH /uploads/*path"}
+var UploadRoutes = []string{"POST /uploads", "POST /uploads/", "PATCH /uploads/:id"}
 
 // registerUploads mounts tus 1.0 under /uploads/ (write scope; OPTIONS,
 // the protocol's discovery, is open) and GET /uploads/{id}/result.
@@ -28,29 +28,21 @@ func (h *Handler) registerUploads(r gin.IRouter) {
 		return
 	}
 	write := auth.Require(auth.Write)
-	r.POST("/uploads", write, h.tus)
-	r.Any("/uploads/*path", h.uploadsAny)
+	for _, p := range []string{"/uploads", "/uploads/"} {
+		r.POST(p, write, h.tus)
+		r.OPTIONS(p, h.tus)
+	}
+	r.OPTIONS("/uploads/:id", h.tus)
+	r.HEAD("/uploads/:id", write, h.tusUpload)
+	r.PATCH("/uploads/:id", write, h.tusUpload)
+	r.DELETE("/uploads/:id", write, h.tusUpload)
+	r.GET("/uploads/:id/result", write, h.uploadResult)
 }
 
-func (h *Handler) uploadsAny(c *gin.Context) {
-	path := strings.Trim(c.Param("path"), "/")
-	if c.Request.Method == http.MethodOptions {
-		h.tus(c)
-		return
-	}
-	if auth.Require(auth.Write)(c); c.IsAborted() {
-		return
-	}
-	if id, ok := strings.CutSuffix(path, "/result"); ok {
-		if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
-			c.Header("Allow", "GET, HEAD")
-			httpx.Respond(c, problem.Wrap(problem.ErrMethod, "an upload's result is read with GET"))
-			return
-		}
-		h.uploadResult(c, id)
-		return
-	}
-	if path != "" && !uploadIDPattern.MatchString(path) {
+// tusUpload hands a request about one upload to tusd; a path that is not
+// an upload id never reaches it.
+func (h *Handler) tusUpload(c *gin.Context) {
+	if !uploadIDPattern.MatchString(c.Param("id")) {
 		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no such upload"))
 		return
 	}
@@ -59,8 +51,8 @@ func (h *Handler) uploadsAny(c *gin.Context) {
 
 // uploadResult answers with a finished upload's outcome, in the shape of
 // POST /photos' answer for one file.
-func (h *Handler) uploadResult(c *gin.Context, id string) {
-	res, err := h.svc.uploads.Result(c.Request.Context(), id)
+func (h *Handler) uploadResult(c *gin.Context) {
+	res, err := h.svc.uploads.Result(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		httpx.Respond(c, err)
 		return
