@@ -33,6 +33,7 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 func (h *Handler) Register(r gin.IRouter) {
 	read, write := auth.Require(auth.Read), auth.Require(auth.Write)
 	r.POST("/photos", write, h.upload)
+	r.POST("/photos/check", read, h.check)
 	r.GET("/photos/:id", read, h.get)
 	r.DELETE("/photos/:id", write, h.delete)
 	r.GET("/photos/:id/original", read, h.original)
@@ -41,6 +42,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.GET("/photos/:id/similar", read, h.similar)
 	r.HEAD("/photos/sha256/:hex", read, h.bySHA)
 	r.GET("/photos/sha256/:hex", read, h.bySHA)
+	h.registerUploads(r)
 }
 
 func photoID(c *gin.Context) (int64, error) {
@@ -90,6 +92,12 @@ func (h *Handler) upload(c *gin.Context) {
 		httpx.Respond(c, problem.Invalid("file", "no file parts in the request"))
 		return
 	}
+	respondResults(c, results, errs)
+}
+
+// respondResults answers with the results of an upload's files (see
+// UploadResult); errs are their errors, nil for a success (only logged).
+func respondResults(c *gin.Context, results []FileResult, errs []error) {
 	status := results[0].Status
 	for _, r := range results {
 		if r.Status != status {
@@ -113,7 +121,9 @@ func (h *Handler) upload(c *gin.Context) {
 	d.Extra = map[string]any{"results": results}
 	d.Instance = c.Request.URL.Path
 	d.RequestID = c.GetString(httpx.RequestIDKey)
-	_ = c.Error(errs[0])
+	if len(errs) > 0 && errs[0] != nil {
+		_ = c.Error(errs[0])
+	}
 	httpx.Write(c, d)
 }
 
@@ -225,8 +235,9 @@ func (h *Handler) delete(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// original serves the original bytes with http.ServeContent: Range and
-// conditional requests, ETag = the SHA-256 (content-addressed, so strong and
+// original serves the original bytes with http.ServeContent: Range (at
+// most MaxRanges, not overlapping, else the whole file) and conditional
+// requests, ETag = the SHA-256 (content-addressed, so strong and
 // immutable), the sniffed Content-Type, and a download name.
 func (h *Handler) original(c *gin.Context) {
 	id, err := photoID(c)
@@ -249,6 +260,7 @@ func (h *Handler) original(c *gin.Context) {
 	c.Header("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
 	c.Header("Cache-Control", "private, max-age=31536000, immutable")
 	c.Header("X-Content-Type-Options", "nosniff")
+	limitRanges(c.Request, p.Size)
 	http.ServeContent(c.Writer, c.Request, "", p.CreatedAt, f)
 }
 
@@ -284,6 +296,7 @@ func (h *Handler) thumbnail(c *gin.Context) {
 	}
 	c.Header("Content-Type", "image/jpeg")
 	c.Header("Cache-Control", "private, max-age=86400")
+	limitRanges(c.Request, st.Size())
 	http.ServeContent(c.Writer, c.Request, "", st.ModTime(), f)
 }
 

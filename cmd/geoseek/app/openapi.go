@@ -14,7 +14,7 @@ import (
 func openAPI(version string) map[string]any {
 	var b apiDoc
 	paths := map[string]any{}
-	for _, part := range []map[string]any{b.servicePaths(), b.searchPaths(), b.documentPaths(), b.photoPaths(), b.mapPaths(), geo.OpenAPIPaths()} {
+	for _, part := range []map[string]any{b.servicePaths(), b.searchPaths(), b.documentPaths(), b.photoPaths(), b.uploadPaths(), b.mapPaths(), geo.OpenAPIPaths()} {
 		for k, v := range part {
 			paths[k] = v
 		}
@@ -233,6 +233,25 @@ func schemas() map[string]any {
 			},
 			"additionalProperties": false,
 		},
+		"CheckRequest": map[string]any{
+			"type":        "object",
+			"description": "either sha256 or files, at most 5,000 entries",
+			"properties": map[string]any{
+				"sha256": map[string]any{"type": "array", "items": str, "maxItems": 5000},
+				"files": map[string]any{"type": "array", "maxItems": 5000, "items": map[string]any{"type": "object", "properties": map[string]any{
+					"sha256": str, "size": map[string]any{"type": "integer", "format": "int64"},
+				}}},
+			},
+		},
+		"CheckResult": map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"existing": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+					"sha256": str, "id": map[string]any{"type": "integer", "format": "int64", "description": "the photo's id"},
+				}}},
+				"missing": map[string]any{"type": "array", "items": str},
+			},
+		},
 		"UploadResult": map[string]any{
 			"type": "object",
 			"properties": map[string]any{
@@ -260,5 +279,36 @@ func (b apiDoc) mapPaths() map[string]any {
 			"head": b.op("a built asset of the map page", []any{b.param("file", "path", "file name from the build", str, true)}, nil, "200", map[string]any{"description": "present"}),
 		},
 		"/map/icon.svg": map[string]any{"get": b.op("the pages' icon", nil, nil, "200", b.resp("icon", "image/svg+xml"))},
+	}
+}
+
+// uploadPaths describe the bulk client's routes: the hash check and
+// resumable (tus) uploads.
+func (b apiDoc) uploadPaths() map[string]any {
+	str, write := b.str(), b.write()
+	uploadID := b.param("id", "path", "a resumable upload's id (from the Location of its creation)", str, true)
+	uploadCreate := map[string]any{
+		"post": b.op("tus 1.0 resumable upload (extensions creation, creation-with-upload, creation-defer-length, termination, expiration): Upload-Length (at most --max-upload-bytes) and Upload-Metadata \"filename <base64>\"; "+
+			"answers 201 with Location /uploads/{id} and Upload-Expires (--upload-expiry after the last write)", nil,
+			map[string]any{"security": write}, "201", map[string]any{"description": "created: Location, Upload-Expires"}),
+		"options": b.op("tus discovery: Tus-Version, Tus-Extension, Tus-Max-Size", nil, nil, "200", map[string]any{"description": "tus headers"}),
+	}
+	return map[string]any{
+		"/photos/check": map[string]any{
+			"post": b.op("which of these files are stored already? Body {\"sha256\": [\"<64 hex>\", ...]} or {\"files\": [{\"sha256\": \"<64 hex>\", \"size\": 123}, ...]}, at most 5,000 (more: 413); "+
+				"answers {\"existing\": [{\"sha256\", \"id\"}], \"missing\": [\"<hex>\"]}, each in request order; a given size that differs from the stored photo's counts as missing; a bad hash is a 400 naming its index (sha256[3], files[3].sha256)", nil,
+				map[string]any{"requestBody": b.body("application/json", b.ref("CheckRequest"))}, "200", b.resp("stored and missing hashes", "application/json", b.ref("CheckResult"))),
+		},
+		"/uploads":  uploadCreate,
+		"/uploads/": uploadCreate,
+		"/uploads/{id}": map[string]any{
+			"head":    b.op("tus: the upload's offset (Upload-Offset), length and metadata; a finished upload stays complete until it expires", []any{uploadID}, map[string]any{"security": write}, "200", map[string]any{"description": "Upload-Offset, Upload-Length"}),
+			"patch":   b.op("tus: append bytes at Upload-Offset (Content-Type application/offset+octet-stream); the PATCH that completes the upload answers only once its photo is committed (or its refusal recorded): read the outcome at /uploads/{id}/result. 409 at a wrong offset; a client silent for --upload-idle-timeout is cut off, keeping what arrived", []any{uploadID}, map[string]any{"security": write, "requestBody": b.body("application/offset+octet-stream")}, "204", map[string]any{"description": "bytes stored: Upload-Offset, Upload-Expires"}),
+			"delete":  b.op("tus termination: remove the upload (never the photo it became)", []any{uploadID}, map[string]any{"security": write}, "204", map[string]any{"description": "terminated"}),
+			"options": b.op("tus discovery", []any{uploadID}, nil, "200", map[string]any{"description": "Tus-Version, Tus-Extension, Tus-Max-Size"}),
+		},
+		"/uploads/{id}/result": map[string]any{
+			"get": b.op("a finished upload's outcome, the same answer as POST /photos for one file: 201 created or 200 already stored, with the photo; or the file's problem+json (415 not an image, ...) with the results member. 409 while bytes are missing (detail gives the offset); 404 for an unknown, terminated or expired upload; 503 when storing failed for a passing reason (try again: it is stored then)", []any{uploadID}, map[string]any{"security": write}, "201", b.resp("the outcome", "application/json", b.ref("UploadResult"))),
+		},
 	}
 }
