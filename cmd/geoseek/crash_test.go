@@ -27,12 +27,13 @@ import (
 	"github.com/geoseek/geoseek/internal/pgtest"
 )
 
-// orphanSweepAge is the age past which the ingest sweep removes a temporary
-// upload file. Today serve sweeps once at start with an age of an hour
-// (cmd/geoseek/app: photos.Sweep(ctx, time.Hour)); when the sweep becomes
-// periodic with a configurable period, crashServer passes that flag and
-// checkTempFilesSweptWithinOnePeriod waits one period instead.
-const orphanSweepAge = time.Hour
+// The rig's serve sweeps the originals store every sweepPeriod and takes a
+// temp file no upload holds, unwritten for orphanAge, for a crash leftover;
+// the checks wait a few periods for what a crash left.
+const (
+	sweepPeriod = time.Second
+	orphanAge   = 2 * time.Second
+)
 
 // crashRig is the real binary serving on a private PostgreSQL cluster of
 // its own, which the test may kill.
@@ -102,12 +103,12 @@ func freePort(t *testing.T) int {
 func (r *crashRig) cmd(args ...string) *exec.Cmd {
 	c := exec.Command(r.bin, args...)
 	c.Env = append(os.Environ(), "DATABASE_URL="+r.dbURL, "GEOSEEK_DATA_DIR="+r.dataDir, "GEOSEEK_ADDR="+r.addr,
-		"GEOSEEK_PLACES=false", "GEOSEEK_LOG_FORMAT=json", "GEOSEEK_MAX_STREAMS_PER_KEY=0")
+		"GEOSEEK_PLACES=false", "GEOSEEK_LOG_FORMAT=json", "GEOSEEK_MAX_STREAMS_PER_KEY=0",
+		"GEOSEEK_ORPHAN_SWEEP_INTERVAL="+sweepPeriod.String(), "GEOSEEK_ORPHAN_AGE="+orphanAge.String())
 	return c
 }
 
-// start runs serve and waits until it is ready and its start-up sweep of
-// the originals has run.
+// start runs serve and waits until it is ready.
 func (r *crashRig) start() {
 	r.t.Helper()
 	r.logMu.Lock()
@@ -124,10 +125,7 @@ func (r *crashRig) start() {
 		if err == nil {
 			resp.Body.Close()
 		}
-		r.logMu.Lock()
-		swept := strings.Contains(r.log.String(), "originals swept")
-		r.logMu.Unlock()
-		if err == nil && resp.StatusCode == 200 && swept {
+		if err == nil && resp.StatusCode == 200 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -280,7 +278,7 @@ func (w *workload) add(l load) {
 }
 
 // check asserts what must hold after a crash and restart.
-func (r *crashRig) check(w *workload, swept bool) {
+func (r *crashRig) check(w *workload) {
 	t := r.t
 	t.Helper()
 	ctx := context.Background()
@@ -338,49 +336,54 @@ func (r *crashRig) check(w *workload, swept bool) {
 			t.Errorf("photo %s: the file's bytes are not the photo's", sum[:12])
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(originals, "[0-9a-f][0-9a-f]", "*"))
-	var orphans []string
-	for _, f := range files {
-		if _, ok := rows[filepath.Base(f)]; !ok {
-			orphans = append(orphans, filepath.Base(f)[:12])
-		}
-	}
-	checkOrphanFilesSweptWithinOnePeriod(t, orphans, swept)
 	// Bulk loads and imports stage in unlinked files: none has a name.
 	if staged, _ := os.ReadDir(filepath.Join(r.dataDir, "stage")); len(staged) > 0 {
 		t.Errorf("%d staged files left in %s", len(staged), filepath.Join(r.dataDir, "stage"))
 	}
-	checkTempFilesSweptWithinOnePeriod(t, filepath.Join(originals, "tmp"))
+	files := r.waitForSweep(ctx, conn, originals)
 	t.Logf("%d loads (%d acknowledged), %d photos stored, %d files", len(w.loads), acked, len(rows), len(files))
 }
 
-// checkOrphanFilesSweptWithinOnePeriod: a file whose row never committed
-// (the upload failed when PostgreSQL went away) is adopted or removed by
-// the orphan sweep. Today the sweep runs once, at start, so the files are
-// checked after a start (swept); after a PostgreSQL crash alone they are
-// only logged, until the periodic sweep lands and this waits one period.
-func checkOrphanFilesSweptWithinOnePeriod(t *testing.T, orphans []string, swept bool) {
+// waitForSweep waits up to five sweep periods for the periodic sweep to
+// adopt or remove every original without a photo row (an upload that failed
+// when PostgreSQL went away) and every temp file a killed upload left, and
+// fails the test with what is left if it does not. It returns the originals.
+func (r *crashRig) waitForSweep(ctx context.Context, conn *pgx.Conn, originals string) []string {
+	t := r.t
 	t.Helper()
-	if len(orphans) == 0 {
-		return
-	}
-	if swept {
-		t.Errorf("files without a photo row after the sweep: %v", orphans)
-		return
-	}
-	t.Logf("files without a photo row, left for the orphan sweep: %v", orphans)
-}
-
-// checkTempFilesSweptWithinOnePeriod: no temporary upload file is older
-// than one orphan-sweep period (the sweep removes those).
-func checkTempFilesSweptWithinOnePeriod(t *testing.T, dir string) {
-	t.Helper()
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		info, err := e.Info()
-		if err == nil && time.Since(info.ModTime()) > orphanSweepAge {
-			t.Errorf("temporary file %s outlived the orphan sweep (%s old)", e.Name(), time.Since(info.ModTime()))
+	deadline := time.Now().Add(orphanAge + 5*sweepPeriod)
+	for {
+		rows := map[string]bool{}
+		res, err := conn.Query(ctx, `SELECT encode(sha256, 'hex') FROM photos`)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for res.Next() {
+			var sum string
+			if err := res.Scan(&sum); err != nil {
+				t.Fatal(err)
+			}
+			rows[sum] = true
+		}
+		if err := res.Err(); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := filepath.Glob(filepath.Join(originals, "[0-9a-f][0-9a-f]", "*"))
+		var orphans []string
+		for _, f := range files {
+			if !rows[filepath.Base(f)] {
+				orphans = append(orphans, filepath.Base(f)[:12])
+			}
+		}
+		temps, _ := os.ReadDir(filepath.Join(originals, "tmp"))
+		if len(orphans) == 0 && len(temps) == 0 {
+			return files
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after %s (sweep every %s): files without a photo row %v, temp files %d", orphanAge+5*sweepPeriod, sweepPeriod, orphans, len(temps))
+			return files
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -425,12 +428,12 @@ func TestCrashKeepsWhatWasAcknowledged(t *testing.T) {
 			waitReady(t, r.addr)
 		}
 		t.Logf("round %d: killed %s after %s", round, kill, at)
-		r.check(w, kill == "server")
+		r.check(w)
 		if kill == "postgres" {
-			// A start sweeps the originals: then every file has its row.
+			// And after a restart of serve on the recovered database.
 			r.stop()
 			r.start()
-			r.check(w, true)
+			r.check(w)
 		}
 	}
 }
