@@ -219,4 +219,3 @@ type exitError struct {
 }
 
 func (e exitError) Unwrap() error { return e.error }
-
