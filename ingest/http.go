@@ -32,6 +32,7 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 func (h *Handler) Register(r gin.IRouter) {
 	read, write := auth.Require(auth.Read), auth.Require(auth.Write)
 	r.POST("/photos", write, h.upload)
+	r.POST("/photos/check", read, h.check)
 	r.GET("/photos/:id", read, h.get)
 	r.DELETE("/photos/:id", write, h.delete)
 	r.GET("/photos/:id/original", read, h.original)
