@@ -63,7 +63,12 @@ func (u *uploader) checkAll(ctx context.Context, in <-chan *file, out chan<- *fi
 
 // checkRequest and checkAnswer are POST /photos/check's body and answer.
 type checkRequest struct {
-	SHA256 []string `json:"sha256"`
+	Files []checkFile `json:"files"`
+}
+
+type checkFile struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
 }
 
 type checkAnswer struct {
@@ -78,9 +83,9 @@ type checkAnswer struct {
 // out (counted towards the bytes to send). An error stops the run: without
 // an answer, no file can be sent safely.
 func (u *uploader) check(ctx context.Context, batch []*file, out chan<- *file, t *tally) error {
-	req := checkRequest{SHA256: make([]string, len(batch))}
+	req := checkRequest{Files: make([]checkFile, len(batch))}
 	for i, f := range batch {
-		req.SHA256[i] = f.sha
+		req.Files[i] = checkFile{SHA256: f.sha, Size: f.size}
 	}
 	var ans checkAnswer
 	err := u.c.sendJSON(ctx, http.MethodPost, "/photos/check", req, &ans, http.StatusOK)

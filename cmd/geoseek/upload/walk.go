@@ -187,7 +187,7 @@ func (w *walker) included(name, rel string) bool {
 
 func (w *walker) file(path string, st fs.FileInfo) {
 	if !st.Mode().IsRegular() {
-		w.entries = append(w.entries, entry{path: path, err: fmt.Errorf("not a regular file (%s)", st.Mode().Type())})
+		w.entries = append(w.entries, entry{path: path, err: fmt.Errorf("not a regular file but a %s", kind(st.Mode()))})
 		return
 	}
 	w.entries = append(w.entries, entry{path: path, size: st.Size()})
@@ -219,4 +219,17 @@ func readHead(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return head[:n], nil
+}
+
+// kind names a file type that is not a regular file.
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file (" + m.Type().String() + ")"
 }
