@@ -41,6 +41,7 @@ func (h *Handler) Register(r gin.IRouter) {
 	r.GET("/photos/:id/similar", read, h.similar)
 	r.HEAD("/photos/sha256/:hex", read, h.bySHA)
 	r.GET("/photos/sha256/:hex", read, h.bySHA)
+	h.registerUploads(r)
 }
 
 func photoID(c *gin.Context) (int64, error) {
@@ -90,6 +91,12 @@ func (h *Handler) upload(c *gin.Context) {
 		httpx.Respond(c, problem.Invalid("file", "no file parts in the request"))
 		return
 	}
+	respondResults(c, results, errs)
+}
+
+// respondResults answers with the results of an upload's files (see
+// UploadResult); errs are their errors, nil for a success (only logged).
+func respondResults(c *gin.Context, results []FileResult, errs []error) {
 	status := results[0].Status
 	for _, r := range results {
 		if r.Status != status {
@@ -113,7 +120,9 @@ func (h *Handler) upload(c *gin.Context) {
 	d.Extra = map[string]any{"results": results}
 	d.Instance = c.Request.URL.Path
 	d.RequestID = c.GetString(httpx.RequestIDKey)
-	_ = c.Error(errs[0])
+	if len(errs) > 0 && errs[0] != nil {
+		_ = c.Error(errs[0])
+	}
 	httpx.Write(c, d)
 }
 

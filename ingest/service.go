@@ -43,6 +43,12 @@ type Config struct {
 	// Places are the Natural Earth datasets LoadPlaces loads (default
 	// DefaultPlaces).
 	Places []string
+	// UploadExpiry is how long a resumable upload is kept after its last
+	// write, finished or not (default 24 h).
+	UploadExpiry time.Duration
+	// UploadIdleTimeout ends a PATCH whose client sends nothing for this
+	// long (default 60 s); the upload resumes from what arrived.
+	UploadIdleTimeout time.Duration
 	// DeleteOrphans makes the sweeper delete originals that have no row
 	// instead of adopting them (re-ingesting them as new photos).
 	DeleteOrphans bool
@@ -66,6 +72,12 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxPixels <= 0 {
 		c.MaxPixels = 100_000_000
+	}
+	if c.UploadExpiry <= 0 {
+		c.UploadExpiry = 24 * time.Hour
+	}
+	if c.UploadIdleTimeout <= 0 {
+		c.UploadIdleTimeout = 60 * time.Second
 	}
 	if c.Places == nil {
 		c.Places = DefaultPlaces
@@ -91,6 +103,7 @@ type Service struct {
 	// commits takes ingests ready for their rows to the committer (batch.go).
 	commits chan *commitItem
 	photos  *photoWriter
+	uploads *Uploads
 }
 
 // New returns the service, creating the data directories. jobs may be nil
@@ -109,6 +122,9 @@ func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) 
 	s := &Service{cfg: cfg, pool: pool, jobs: jobs, log: logger, originals: o,
 		thumbs: filepath.Join(cfg.DataDir, "thumbnails"), thumbSem: make(chan struct{}, 2),
 		commits: make(chan *commitItem), photos: newPhotoWriter()}
+	if s.uploads, err = newUploads(s); err != nil {
+		return nil, err
+	}
 	for range committers {
 		go s.commitLoop()
 	}
@@ -117,6 +133,9 @@ func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) 
 	go func() { _, _ = zoneFinder() }()
 	return s, nil
 }
+
+// Uploads is the resumable (tus) upload service.
+func (s *Service) Uploads() *Uploads { return s.uploads }
 
 // Config returns the effective configuration.
 func (s *Service) Config() Config { return s.cfg }

@@ -99,12 +99,12 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 }
 
 // untimedRoutes stream large bodies and are bounded by size, not time.
-var untimedRoutes = []string{
+var untimedRoutes = append([]string{
 	"POST /photos",
 	"POST /collections/:collection/documents/bulk",
 	"POST /collections/:collection/items",
 	"POST /collections/:collection/import",
-}
+}, ingest.UploadRoutes...)
 
 // Run starts the job runner and serves until ctx is done, then stops both.
 func (a *App) Run(ctx context.Context, ln net.Listener, started func(addr string)) error {

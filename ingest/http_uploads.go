@@ -1,0 +1,175 @@
+package ingest
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/geoseek/geoseek/internal/auth"
+	"github.com/geoseek/geoseek/internal/httpx"
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// UploadRoutes are the resumable upload routes that stream bodies: the
+// server exempts them from its request timeout and body cap (tusd bounds
+// them by Config.MaxFileBytes, and a silent client by UploadIdleTimeout).
+var UploadRoutes = []string{"POST /uploads", "POST /uploads/*path", "PATCH /uploads/*path"}
+
+// registerUploads mounts tus 1.0 under /uploads/ (write scope; OPTIONS,
+// the protocol's discovery, is open) and GET /uploads/{id}/result.
+func (h *Handler) registerUploads(r gin.IRouter) {
+	if h.svc.uploads == nil {
+		return
+	}
+	write := auth.Require(auth.Write)
+	r.POST("/uploads", write, h.tus)
+	r.Any("/uploads/*path", h.uploadsAny)
+}
+
+func (h *Handler) uploadsAny(c *gin.Context) {
+	path := strings.Trim(c.Param("path"), "/")
+	if c.Request.Method == http.MethodOptions {
+		h.tus(c)
+		return
+	}
+	if auth.Require(auth.Write)(c); c.IsAborted() {
+		return
+	}
+	if id, ok := strings.CutSuffix(path, "/result"); ok {
+		if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
+			c.Header("Allow", "GET, HEAD")
+			httpx.Respond(c, problem.Wrap(problem.ErrMethod, "an upload's result is read with GET"))
+			return
+		}
+		h.uploadResult(c, id)
+		return
+	}
+	if path != "" && !uploadIDPattern.MatchString(path) {
+		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no such upload"))
+		return
+	}
+	h.tus(c)
+}
+
+// uploadResult answers with a finished upload's outcome, in the shape of
+// POST /photos' answer for one file.
+func (h *Handler) uploadResult(c *gin.Context, id string) {
+	res, err := h.svc.uploads.Result(c.Request.Context(), id)
+	if err != nil {
+		httpx.Respond(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	respondResults(c, []FileResult{*res}, nil)
+}
+
+// tus hands the request to tusd, its path relative to /uploads, and turns
+// tusd's plain-text errors into problem+json.
+func (h *Handler) tus(c *gin.Context) {
+	w := &tusWriter{ResponseWriter: c.Writer, method: c.Request.Method, expiry: h.svc.uploads.expiry}
+	http.StripPrefix("/uploads", h.svc.uploads.tus).ServeHTTP(w, c.Request)
+	if w.status < http.StatusBadRequest {
+		return
+	}
+	msg := strings.TrimSpace(w.body.String())
+	code, detail, ok := strings.Cut(msg, ": ")
+	if !ok {
+		code, detail = "", msg
+	}
+	d := tusProblem(w.status, code, detail)
+	if d.Status >= http.StatusInternalServerError {
+		_ = c.Error(&tusError{msg: msg})
+	}
+	d.Instance = c.Request.URL.Path
+	d.RequestID = c.GetString(httpx.RequestIDKey)
+	c.Writer.Header().Del("Content-Length")
+	httpx.Write(c, d)
+}
+
+type tusError struct{ msg string }
+
+func (e *tusError) Error() string { return "tus: " + e.msg }
+
+// tusProblem is the problem of a tusd error: the matching geoseek kind
+// where there is one, else a tus-specific type named after tusd's code.
+func tusProblem(status int, code, detail string) problem.Details {
+	d := problem.Details{Status: status, Title: http.StatusText(status), Detail: detail}
+	if d.Title == "" {
+		d.Title = "Upload error"
+	}
+	kinds := map[int]*problem.Kind{
+		http.StatusNotFound: problem.ErrNotFound, http.StatusRequestEntityTooLarge: problem.ErrTooLarge,
+		http.StatusMethodNotAllowed: problem.ErrMethod, http.StatusServiceUnavailable: problem.ErrUnavailable,
+	}
+	switch k := kinds[status]; {
+	case k != nil:
+		d.Type, d.Title = k.Type(), k.Title
+	case status >= http.StatusInternalServerError:
+		// tusd puts internal error text in its body: not sent.
+		d.Type, d.Title, d.Detail = problem.ErrInternal.Type(), problem.ErrInternal.Title, ""
+	default:
+		slug := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(code, "ERR_"), "_", "-"))
+		if slug == "" {
+			slug = "error"
+		}
+		d.Type = problem.TypeBase + "upload-" + slug
+	}
+	if code != "" {
+		d.Extra = map[string]any{"tus_error": code}
+	}
+	return d
+}
+
+// tusWriter holds back tusd's error bodies (tus) and adds the expiration
+// extension's headers and a path-only Location (right behind any proxy).
+type tusWriter struct {
+	http.ResponseWriter
+	method string
+	expiry time.Duration
+	status int
+	body   bytes.Buffer
+}
+
+func (w *tusWriter) WriteHeader(status int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = status
+	hdr := w.Header()
+	if ext := hdr.Get("Tus-Extension"); ext != "" {
+		hdr.Set("Tus-Extension", ext+",expiration")
+	}
+	if loc := hdr.Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil {
+			hdr.Set("Location", u.EscapedPath())
+		}
+	}
+	if status >= http.StatusBadRequest {
+		return
+	}
+	if (w.method == http.MethodPost && status == http.StatusCreated) || (w.method == http.MethodPatch && status == http.StatusNoContent) {
+		hdr.Set("Upload-Expires", time.Now().Add(w.expiry).UTC().Format(http.TimeFormat))
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *tusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.status >= http.StatusBadRequest {
+		if w.body.Len() < 4096 {
+			w.body.Write(b[:min(len(b), 4096)])
+		}
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets tusd's http.ResponseController reach the connection (its
+// read deadlines bound a silent client).
+func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,254 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/geoseek/geoseek/internal/problem"
+)
+
+// tusClient speaks tus 1.0 to a test server.
+type tusClient struct {
+	t   testing.TB
+	url string
+	key string
+}
+
+func (b *bundle) tusServer(t testing.TB) *tusClient {
+	srv := httptest.NewServer(b.router)
+	t.Cleanup(srv.Close)
+	return &tusClient{t: t, url: srv.URL, key: b.key}
+}
+
+func (tc *tusClient) do(method, path string, body io.Reader, hdr ...string) (*http.Response, []byte) {
+	tc.t.Helper()
+	req, err := http.NewRequest(method, tc.url+path, body)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	if tc.key != "" {
+		req.Header.Set("Authorization", "Bearer "+tc.key)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// create creates an upload of size bytes named name and returns its path.
+func (tc *tusClient) create(name string, size int) string {
+	tc.t.Helper()
+	resp, body := tc.do(http.MethodPost, "/uploads/", nil, "Upload-Length", strconv.Itoa(size),
+		"Upload-Metadata", "filename "+base64.StdEncoding.EncodeToString([]byte(name))+",filetype aW1hZ2UvanBlZw==")
+	if resp.StatusCode != http.StatusCreated {
+		tc.t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/uploads/") || resp.Header.Get("Upload-Expires") == "" {
+		tc.t.Fatalf("create: Location %q, Upload-Expires %q", loc, resp.Header.Get("Upload-Expires"))
+	}
+	return loc
+}
+
+func (tc *tusClient) patch(loc string, offset int, data []byte) (*http.Response, []byte) {
+	tc.t.Helper()
+	return tc.do(http.MethodPatch, loc, bytes.NewReader(data), "Upload-Offset", strconv.Itoa(offset),
+		"Content-Type", "application/offset+octet-stream")
+}
+
+func (tc *tusClient) offset(loc string) int {
+	tc.t.Helper()
+	resp, _ := tc.do(http.MethodHead, loc, nil)
+	if resp.StatusCode != http.StatusOK {
+		tc.t.Fatalf("HEAD %s: %d", loc, resp.StatusCode)
+	}
+	n, err := strconv.Atoi(resp.Header.Get("Upload-Offset"))
+	if err != nil {
+		tc.t.Fatalf("HEAD %s: Upload-Offset %q", loc, resp.Header.Get("Upload-Offset"))
+	}
+	return n
+}
+
+// result reads an upload's outcome.
+func (tc *tusClient) result(loc string) (int, UploadResult, problem.Details) {
+	tc.t.Helper()
+	resp, body := tc.do(http.MethodGet, loc+"/result", nil)
+	var out UploadResult
+	var d problem.Details
+	if resp.StatusCode < 300 {
+		if err := json.Unmarshal(body, &out); err != nil || len(out.Results) != 1 {
+			tc.t.Fatalf("result %s: %d %s", loc, resp.StatusCode, body)
+		}
+	} else if err := json.Unmarshal(body, &d); err != nil || resp.Header.Get("Content-Type") != problem.ContentType {
+		tc.t.Fatalf("result %s: %d %s %s", loc, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	return resp.StatusCode, out, d
+}
+
+// uploadFiles lists the files in the uploads directory.
+func uploadFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, "uploads"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestTusUpload sends a photo in three PATCHes with an interruption, and
+// reads the outcome: the same photo as a multipart upload, the file moved
+// (not copied) into the store, and the same bytes again are a duplicate.
+func TestTusUpload(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tc := b.tusServer(t)
+	f := corpusFile(t, "exif-samples__DSCN0010.jpg")
+	loc := tc.create("holiday/"+f.name, len(f.data))
+
+	// Discovery is open and names the extensions.
+	resp, _ := (&tusClient{t: t, url: tc.url}).do(http.MethodOptions, "/uploads/", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Tus-Extension"), "expiration") ||
+		!strings.Contains(resp.Header.Get("Tus-Extension"), "termination") || resp.Header.Get("Tus-Max-Size") == "" {
+		t.Fatalf("OPTIONS: %d %v", resp.StatusCode, resp.Header)
+	}
+
+	third := len(f.data) / 3
+	if resp, body := tc.patch(loc, 0, f.data[:third]); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("patch 1: %d %s", resp.StatusCode, body)
+	}
+	// The outcome of an unfinished upload says how far it got.
+	if code, _, d := tc.result(loc); code != http.StatusConflict || !strings.Contains(d.Detail, strconv.Itoa(third)+" of") {
+		t.Fatalf("early result: %d %+v", code, d)
+	}
+	// A PATCH at a wrong offset is refused with a problem.
+	if resp, body := tc.patch(loc, 1, f.data[1:third]); resp.StatusCode != http.StatusConflict ||
+		resp.Header.Get("Content-Type") != problem.ContentType || !strings.Contains(string(body), "upload-mismatched-offset") {
+		t.Fatalf("wrong offset: %d %s", resp.StatusCode, body)
+	}
+	off := tc.offset(loc)
+	if off != third {
+		t.Fatalf("offset %d, want %d", off, third)
+	}
+	if resp, _ := tc.patch(loc, off, f.data[off:2*third]); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("patch 2: %d", resp.StatusCode)
+	}
+	resp, body := tc.patch(loc, 2*third, f.data[2*third:])
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Upload-Offset") != strconv.Itoa(len(f.data)) {
+		t.Fatalf("final patch: %d %s", resp.StatusCode, body)
+	}
+	// The final PATCH answered: the row is committed.
+	var n int
+	if err := b.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM photos`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("photos after the final PATCH: %d, %v", n, err)
+	}
+	code, res, _ := tc.result(loc)
+	r := res.Results[0]
+	if code != http.StatusCreated || r.Status != http.StatusCreated || r.Photo == nil || r.File != f.name ||
+		r.Photo.OriginalName != f.name || r.Photo.Lat == nil {
+		t.Fatalf("result: %d %+v", code, r)
+	}
+	// The bytes moved into the store; the upload stays visible, complete.
+	if origs, temps := countOriginals(t, b.dir); origs != 1 || temps != 0 {
+		t.Fatalf("originals %d, temps %d", origs, temps)
+	}
+	if got := tc.offset(loc); got != len(f.data) {
+		t.Fatalf("offset after completion %d", got)
+	}
+	if resp, _ := tc.patch(loc, len(f.data), nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("repeated final patch: %d", resp.StatusCode)
+	}
+	if code, again, _ := tc.result(loc); code != http.StatusCreated || again.Results[0].Photo.ID != r.Photo.ID {
+		t.Fatalf("result again: %d %+v", code, again)
+	}
+
+	// The same bytes in one request (creation-with-upload): a duplicate.
+	resp, body = tc.do(http.MethodPost, "/uploads/", bytes.NewReader(f.data), "Upload-Length", strconv.Itoa(len(f.data)),
+		"Content-Type", "application/offset+octet-stream")
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("creation with upload: %d %s", resp.StatusCode, body)
+	}
+	loc2 := resp.Header.Get("Location")
+	if code, res, _ := tc.result(loc2); code != http.StatusOK || res.Results[0].Photo.ID != r.Photo.ID {
+		t.Fatalf("duplicate result: %d %+v", code, res)
+	}
+	// Terminating an upload removes its files, never its photo.
+	if resp, _ := tc.do(http.MethodDelete, loc2, nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("terminate: %d", resp.StatusCode)
+	}
+	if code, _, _ := tc.result(loc2); code != http.StatusNotFound {
+		t.Fatalf("result of a terminated upload: %d", code)
+	}
+	if got := uploadFiles(t, b.dir); len(got) != 2 { // loc's .info and .result
+		t.Fatalf("upload files: %v", got)
+	}
+	if rec := b.do(t, http.MethodGet, fmt.Sprintf("/photos/%d", r.Photo.ID), nil, ""); rec.Code != http.StatusOK {
+		t.Fatalf("photo after terminate: %d", rec.Code)
+	}
+}
+
+// TestTusRejects: a file that is not an image is refused at its result with
+// the problem POST /photos gives, nothing is stored and its bytes are gone;
+// bad requests are problems, and the write scope is required.
+func TestTusRejects(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxFileBytes: 1 << 20})
+	tc := b.tusServer(t)
+	data := []byte("this is not an image, just text")
+	loc := tc.create("notes.txt", len(data))
+	if resp, body := tc.patch(loc, 0, data); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("final patch: %d %s", resp.StatusCode, body)
+	}
+	code, _, d := tc.result(loc)
+	if code != http.StatusUnsupportedMediaType || d.Type != problem.ErrUnsupportedMedia.Type() {
+		t.Fatalf("result: %d %+v", code, d)
+	}
+	if origs, _ := countOriginals(t, b.dir); origs != 0 {
+		t.Fatalf("originals: %d", origs)
+	}
+	if got := uploadFiles(t, b.dir); len(got) != 2 {
+		t.Fatalf("upload files: %v", got)
+	}
+
+	for _, c := range []struct {
+		name, method, path string
+		hdr                []string
+		status             int
+	}{
+		{"too large", http.MethodPost, "/uploads/", []string{"Upload-Length", strconv.Itoa(2 << 20)}, http.StatusRequestEntityTooLarge},
+		{"no length", http.MethodPost, "/uploads/", nil, http.StatusBadRequest},
+		{"bad id", http.MethodHead, "/uploads/../../etc", nil, http.StatusNotFound},
+		{"unknown id", http.MethodPatch, "/uploads/0123456789abcdef0123456789abcdef", []string{"Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"}, http.StatusNotFound},
+		{"unknown result", http.MethodGet, "/uploads/0123456789abcdef0123456789abcdef/result", nil, http.StatusNotFound},
+		{"download", http.MethodGet, loc, nil, http.StatusMethodNotAllowed},
+	} {
+		resp, body := tc.do(c.method, c.path, nil, c.hdr...)
+		if resp.StatusCode != c.status || (c.method != http.MethodHead && resp.Header.Get("Content-Type") != problem.ContentType) {
+			t.Errorf("%s: %d %s %s, want %d problem+json", c.name, resp.StatusCode, resp.Header.Get("Content-Type"), body, c.status)
+		}
+	}
+	anon := &tusClient{t: t, url: tc.url}
+	if resp, _ := anon.do(http.MethodPost, "/uploads/", nil, "Upload-Length", "10"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous create: %d", resp.StatusCode)
+	}
+}
