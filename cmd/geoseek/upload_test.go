@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -390,5 +391,85 @@ func TestUploadServerUnreachableOrKeyRefused(t *testing.T) {
 	}
 	if n := len(storedPhotos(t, srv.DB)); n != 0 {
 		t.Fatalf("%d photos stored", n)
+	}
+}
+
+// bigPhoto writes a JPEG of about size bytes: a real photo with random
+// bytes after its end, so each one has its own hash.
+func bigPhoto(t *testing.T, path string, size int) []byte {
+	t.Helper()
+	b := photoSrc(t, "exif-samples__DSCN0010.jpg")
+	tail := make([]byte, size-len(b))
+	if _, err := rand.Read(tail); err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, tail...)
+	writeFile(t, path, b)
+	return b
+}
+
+// TestUploadResumesAfterTheLinkIsCut cuts the connection in the middle of a
+// 100 MB resumable upload; the run, allowed no retry, reports the file
+// failed; running it again sends only what the server lacks (from its
+// offset), and one photo with the file's hash is stored.
+func TestUploadResumesAfterTheLinkIsCut(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	dir := t.TempDir()
+	const size, chunk = 100 << 20, 8 << 20
+	b := bigPhoto(t, filepath.Join(dir, "big.jpg"), size)
+	px := newProxy(t, srv.URL)
+	vars := map[string]string{"GEOSEEK_SERVER": px.URL, "GEOSEEK_API_KEY": srv.Key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir(),
+		"GEOSEEK_UPLOAD_CHUNK_SIZE": "8MiB", "GEOSEEK_UPLOAD_RETRIES": "1"}
+	px.cutAfter.Store(size / 2)
+	results, sum, err := runUpload(t, vars, dir)
+	r := results[filepath.Join(dir, "big.jpg")]
+	if exitCode(err) != exitSomeFailed || r.Outcome != upload.Failed || px.cuts.Load() != 1 {
+		t.Fatalf("first run: exit %d (%v), %+v, %d cuts: want the file failed by the cut", exitCode(err), err, r, px.cuts.Load())
+	}
+	first := sum.BytesSent
+	if n := len(storedPhotos(t, srv.DB)); n != 0 {
+		t.Fatalf("%d photos after the cut run", n)
+	}
+
+	px.up.Store(0)
+	results, sum, err = runUpload(t, vars, dir)
+	r = results[filepath.Join(dir, "big.jpg")]
+	if err != nil || r.Outcome != upload.Created {
+		t.Fatalf("second run: %v, %+v", err, r)
+	}
+	t.Logf("first run sent %d bytes, the second %d, of %d", first, sum.BytesSent, size)
+	if sum.BytesSent > int64(size)-first+chunk {
+		t.Errorf("second run sent %d bytes; the first sent %d of %d: want at most the remainder plus one chunk", sum.BytesSent, first, size)
+	}
+	stored := storedPhotos(t, srv.DB)
+	if len(stored) != 1 || stored[hexSHA(b)] != r.PhotoID {
+		t.Fatalf("stored %v, want one photo %d with the file's hash %s", stored, r.PhotoID, hexSHA(b))
+	}
+}
+
+// TestUploadRetriesACutWithinTheRun: with retries, a cut is resumed in the
+// same run from the server's offset.
+func TestUploadRetriesACutWithinTheRun(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	dir := t.TempDir()
+	const size, chunk = 24 << 20, 4 << 20
+	b := bigPhoto(t, filepath.Join(dir, "big.jpg"), size)
+	px := newProxy(t, srv.URL)
+	px.cutAfter.Store(size / 2)
+	vars := map[string]string{"GEOSEEK_SERVER": px.URL, "GEOSEEK_API_KEY": srv.Key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir(),
+		"GEOSEEK_UPLOAD_CHUNK_SIZE": "4MiB", "GEOSEEK_UPLOAD_RESUMABLE_ABOVE": "1MB"}
+	results, sum, err := runUpload(t, vars, dir)
+	r := results[filepath.Join(dir, "big.jpg")]
+	if err != nil || r.Outcome != upload.Created || px.cuts.Load() != 1 {
+		t.Fatalf("%v, %+v, %d cuts", err, r, px.cuts.Load())
+	}
+	t.Logf("sent %d bytes of %d", sum.BytesSent, size)
+	if sum.BytesSent > size+chunk {
+		t.Errorf("sent %d bytes for a %d-byte file cut once: more than one chunk sent again", sum.BytesSent, size)
+	}
+	if stored := storedPhotos(t, srv.DB); len(stored) != 1 || stored[hexSHA(b)] != r.PhotoID {
+		t.Fatalf("stored %v", stored)
 	}
 }

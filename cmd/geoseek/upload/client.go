@@ -142,7 +142,9 @@ func transient(err error) bool {
 	var se *statusError
 	if errors.As(err, &se) {
 		switch se.status {
-		case http.StatusRequestTimeout, http.StatusTooManyRequests:
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusLocked:
+			// 423: a resumable upload still held by a request the server
+			// has not yet seen end (the link was cut).
 			return true
 		}
 		return se.status >= 500 && se.status != http.StatusNotImplemented
