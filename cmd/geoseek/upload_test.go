@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -471,5 +473,114 @@ func TestUploadRetriesACutWithinTheRun(t *testing.T) {
 	}
 	if stored := storedPhotos(t, srv.DB); len(stored) != 1 || stored[hexSHA(b)] != r.PhotoID {
 		t.Fatalf("stored %v", stored)
+	}
+}
+
+// TestMain runs the program itself when a test starts it as a child process
+// (a server to kill -9).
+func TestMain(m *testing.M) {
+	if os.Getenv("GEOSEEK_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// childServer runs geoseek serve as a child process on addr.
+func childServer(t *testing.T, vars map[string]string, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve")
+	cmd.Env = append(os.Environ(), "GEOSEEK_TEST_RUN_MAIN=1", "GEOSEEK_ADDR="+addr)
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	waitReady(t, "http://"+addr, done, &stderr)
+	return cmd
+}
+
+// TestUploadSurvivesAServerKilled kills the server (SIGKILL) in the middle
+// of a 300-file upload, restarts it and runs the same upload again: exactly
+// 300 photos, each reported file stored, none twice.
+func TestUploadSurvivesAServerKilled(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	vars := map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir(), "GEOSEEK_PLACES": "false", "GEOSEEK_LOG_LEVEL": "warn"}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := childServer(t, vars, addr)
+	key := createKey(t, vars, "read,write")
+	dir := t.TempDir()
+	const n = 300
+	for i := range n {
+		bigPhoto(t, filepath.Join(dir, fmt.Sprintf("%03d", i/100), fmt.Sprintf("p%03d.jpg", i)), 256<<10)
+	}
+	cvars := map[string]string{"GEOSEEK_SERVER": "http://" + addr, "GEOSEEK_API_KEY": key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir(),
+		"GEOSEEK_UPLOAD_RETRIES": "2", "GEOSEEK_UPLOAD_CONCURRENCY": "4"}
+	type run struct {
+		results map[string]upload.Result
+		err     error
+	}
+	first := make(chan run, 1)
+	go func() {
+		r, _, err := runUpload(t, cvars, dir)
+		first <- run{r, err}
+	}()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var stored int
+		if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM photos`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored >= n/5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d photos stored", stored)
+		}
+	}
+	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r1 := <-first
+	if r1.err == nil {
+		t.Fatal("the run with its server killed succeeded")
+	}
+	if len(r1.results) != n {
+		t.Fatalf("first run reported %d of %d files", len(r1.results), n)
+	}
+	childServer(t, vars, addr)
+	results, sum, err := runUpload(t, cvars, dir)
+	if err != nil || sum.Created+sum.Duplicate != n {
+		t.Fatalf("re-run: %v, %+v", err, sum)
+	}
+	stored := storedPhotos(t, db)
+	var docs int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM documents d JOIN collections c ON c.id = d.collection_id WHERE c.name = 'photos'`).Scan(&docs); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != n || docs != n {
+		t.Fatalf("%d photos, %d photo documents; want %d", len(stored), docs, n)
+	}
+	for p, r := range results {
+		if stored[r.SHA256] != r.PhotoID {
+			t.Errorf("%s: re-run reported photo %d, stored %d", p, r.PhotoID, stored[r.SHA256])
+		}
+		if r1 := r1.results[p]; r1.Outcome == upload.Created && stored[r1.SHA256] != r1.PhotoID {
+			t.Errorf("%s: reported created as %d before the kill, lost", p, r1.PhotoID)
+		}
 	}
 }
