@@ -19,8 +19,9 @@ import (
 // Exit codes of upload beyond 0 (all created or already stored), 1 (other
 // errors) and 2 (usage).
 const (
-	exitSomeFailed  = 3 // some files were not stored: see the report
-	exitUnreachable = 4 // the server could not be reached, or refused the key
+	exitSomeFailed  = 3   // some files were not stored: see the report
+	exitUnreachable = 4   // the server could not be reached, or refused the key
+	exitInterrupted = 130 // stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it)
 )
 
 // filesFailedError is upload's error when the run finished but not every
@@ -204,6 +205,8 @@ func uploadError(runErr error, sum upload.Summary) error {
 	switch {
 	case errors.Is(runErr, upload.ErrServer):
 		return exitError{runErr, exitUnreachable}
+	case errors.Is(runErr, context.Canceled):
+		return exitError{fmt.Errorf("upload: interrupted with %d of %d files not done; resumable uploads keep what the server holds: run the same command again to finish", sum.Failed, sum.Files), exitInterrupted}
 	case runErr != nil:
 		return runErr
 	case !sum.OK():

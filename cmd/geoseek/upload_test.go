@@ -584,3 +584,41 @@ func TestUploadSurvivesAServerKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadStopsCleanlyOnInterrupt cancels a run (Ctrl-C) in the middle of
+// a resumable upload: it exits 130 with every file reported; the next run
+// resumes from the server's offset and finishes.
+func TestUploadStopsCleanlyOnInterrupt(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	dir := t.TempDir()
+	const size = 48 << 20
+	b := bigPhoto(t, filepath.Join(dir, "big.jpg"), size)
+	px := newProxy(t, srv.URL)
+	vars := map[string]string{"GEOSEEK_SERVER": px.URL, "GEOSEEK_API_KEY": srv.Key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir(),
+		"GEOSEEK_UPLOAD_CHUNK_SIZE": "4MiB", "GEOSEEK_UPLOAD_RESUMABLE_ABOVE": "1MB"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- (&App{Stdout: &out, Stderr: io.Discard, Getenv: env(vars)}).Run(ctx, []string{"upload", "--json", "--quiet", dir})
+	}()
+	for px.up.Load() < size/3 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	err := <-done
+	results, sum := parseReport(t, out.Bytes())
+	if exitCode(err) != exitInterrupted || results[filepath.Join(dir, "big.jpg")].Outcome != upload.Failed {
+		t.Fatalf("interrupted run: exit %d (%v), %+v", exitCode(err), err, results)
+	}
+	first := sum.BytesSent
+	results, sum, err = runUpload(t, vars, dir)
+	if err != nil || results[filepath.Join(dir, "big.jpg")].Outcome != upload.Created || first+sum.BytesSent > size+(4<<20) {
+		t.Fatalf("re-run: %v, %+v; bytes sent %d then %d for %d", err, results, first, sum.BytesSent, size)
+	}
+	if stored := storedPhotos(t, srv.DB); len(stored) != 1 || stored[hexSHA(b)] == 0 {
+		t.Fatalf("stored %v", stored)
+	}
+}
