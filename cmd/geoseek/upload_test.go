@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -620,5 +621,53 @@ func TestUploadStopsCleanlyOnInterrupt(t *testing.T) {
 	}
 	if stored := storedPhotos(t, srv.DB); len(stored) != 1 || stored[hexSHA(b)] == 0 {
 		t.Fatalf("stored %v", stored)
+	}
+}
+
+// TestUploadProgress: plain lines off a terminal (files, bytes, rate), a
+// bar on one, nothing with --quiet.
+func TestUploadProgress(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	dir := t.TempDir()
+	for i := range 3 {
+		bigPhoto(t, filepath.Join(dir, fmt.Sprintf("p%d.jpg", i)), 2<<20)
+	}
+	vars := map[string]string{"GEOSEEK_SERVER": srv.URL, "GEOSEEK_API_KEY": srv.Key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, stderr bytes.Buffer
+	if err := (&App{Stdout: &out, Stderr: &stderr, Getenv: env(vars), ProgressEvery: time.Millisecond}).Run(ctx, []string{"upload", dir}); err != nil {
+		t.Fatalf("upload: %v\n%s%s", err, out.String(), stderr.String())
+	}
+	if p := stderr.String(); strings.ContainsAny(p, "\r") || !strings.HasPrefix(p, "uploading 3 files\n") ||
+		!regexp.MustCompile(`(?m)^uploading: 3 of 3 files \(0 failed\), [0-9.]+ files/s, [0-9.]+ of [0-9.]+ MB sent, [0-9.]+ MB/s, \d+ s$`).MatchString(p) {
+		t.Fatalf("progress off a terminal:\n%q", p)
+	}
+	if !strings.Contains(out.String(), "3 files: 3 created, 0 already stored, 0 skipped, 0 failed;") {
+		t.Fatalf("summary: %q", out.String())
+	}
+
+	ptm, pts := openPTY(t)
+	drawn := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(ptm)
+		drawn <- string(b)
+	}()
+	for i := range 2 {
+		bigPhoto(t, filepath.Join(dir, fmt.Sprintf("q%d.jpg", i)), 2<<20)
+	}
+	err := (&App{Stdout: io.Discard, Stderr: pts, Getenv: env(vars)}).Run(ctx, []string{"upload", dir})
+	pts.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := <-drawn; !strings.Contains(s, "5/5 files") || !strings.Contains(s, "100 %") || !strings.Contains(s, "MB/s") || strings.Contains(s, "uploading: ") {
+		t.Fatalf("no bar on the terminal:\n%q", s)
+	}
+
+	stderr.Reset()
+	if err := (&App{Stdout: io.Discard, Stderr: &stderr, Getenv: env(vars)}).Run(ctx, []string{"upload", "--quiet", dir}); err != nil || stderr.Len() != 0 {
+		t.Fatalf("--quiet: %v, %q", err, stderr.String())
 	}
 }

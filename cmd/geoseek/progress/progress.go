@@ -8,11 +8,13 @@ package progress
 import (
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 )
 
 // Options choose the display.
@@ -49,6 +51,14 @@ func New(w io.Writer, opt Options) *Reporter {
 		opt.Every = 5 * time.Second
 	}
 	r := &Reporter{opt: opt, w: w, start: time.Now(), quit: make(chan struct{}), stopped: make(chan struct{})}
+	if f, ok := w.(*os.File); ok && opt.Terminal {
+		// A terminal that reports no size (some containers and CI
+		// runners) would show no bar at all: lines there.
+		if cols, rows, err := term.GetSize(int(f.Fd())); err != nil || cols == 0 || rows == 0 {
+			opt.Terminal = false
+			r.opt.Terminal = false
+		}
+	}
 	if opt.Terminal {
 		r.bars()
 		close(r.stopped)
@@ -67,7 +77,7 @@ func (r *Reporter) bars() {
 	if r.opt.Bytes {
 		r.bbar = r.p.AddBar(0,
 			mpb.PrependDecorators(decor.Name("sent ", decor.WCSyncSpaceR), decor.CountersKiloByte("% .1f / % .1f", decor.WCSyncSpace)),
-			mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1000(0), "% .1f", decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)),
+			mpb.AppendDecorators(decor.Any(r.rateDecor, decor.WCSyncSpace)),
 		)
 	}
 }
@@ -79,6 +89,19 @@ func (r *Reporter) failedDecor(decor.Statistics) string {
 		return ""
 	}
 	return fmt.Sprintf("%d failed", r.fails)
+}
+
+// rateDecor is the bytes' rate and the time left at that rate.
+func (r *Reporter) rateDecor(decor.Statistics) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	el := time.Since(r.start).Seconds()
+	s := fmt.Sprintf("%.1f MB/s", float64(r.moved)/1e6/el)
+	if r.moved > 0 && r.total > r.moved {
+		left := time.Duration(el / float64(r.moved) * float64(r.total-r.moved) * float64(time.Second))
+		s += fmt.Sprintf(", %s left", left.Round(time.Second))
+	}
+	return s
 }
 
 // Total sets the number of files and the bytes to move (both may grow).
