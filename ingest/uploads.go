@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tus/tusd/v2/pkg/filestore"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 	expslog "golang.org/x/exp/slog"
-	"github.com/tus/tusd/v2/pkg/filestore"
 
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -78,12 +78,12 @@ func newUploads(s *Service) (*Uploads, error) {
 	composer.UseLengthDeferrer(u.store)
 	composer.UseLocker(u.locks)
 	h, err := tusd.NewHandler(tusd.Config{
-		StoreComposer:             composer,
-		BasePath:                  "/uploads/",
-		MaxSize:                   s.cfg.MaxFileBytes,
-		DisableDownload:           true,
-		DisableConcatenation:      true,
-		Cors:                      &tusd.CorsConfig{Disable: true},
+		StoreComposer:        composer,
+		BasePath:             "/uploads/",
+		MaxSize:              s.cfg.MaxFileBytes,
+		DisableDownload:      true,
+		DisableConcatenation: true,
+		Cors:                 &tusd.CorsConfig{Disable: true},
 		// tusd logs every request and chunk; the access log covers them,
 		// and its errors reach it through the answers (Handler.tus).
 		Logger:                    expslog.New(expslog.NewTextHandler(io.Discard, nil)),

@@ -10,8 +10,8 @@ import (
 	"os"
 	"sync"
 
-	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/filestore"
+	tusd "github.com/tus/tusd/v2/pkg/handler"
 )
 
 // tusStore is tusd's file store, aware that a finished upload's bytes move
@@ -129,7 +129,9 @@ type heldLock struct {
 func newUploadLocks() *uploadLocks { return &uploadLocks{held: map[string]*heldLock{}} }
 
 // NewLock is tusd's Locker.
-func (l *uploadLocks) NewLock(id string) (tusd.Lock, error) { return &uploadLock{locks: l, id: id}, nil }
+func (l *uploadLocks) NewLock(id string) (tusd.Lock, error) {
+	return &uploadLock{locks: l, id: id}, nil
+}
 
 // tryLock takes id's lock if it is free.
 func (l *uploadLocks) tryLock(id string) (*uploadLock, bool) {
