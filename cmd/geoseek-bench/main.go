@@ -147,6 +147,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		ShutdownGrace: 5 * time.Second,
 		// Place names load for a minute or two in the background: not during a benchmark.
 		SkipPlaces: true,
+		// The upload scenario resumes a 1 GB file.
+		Ingest: ingest.Config{MaxFileBytes: 2 << 30},
 	}, pool, serverLog)
 	if err != nil {
 		return err
