@@ -133,8 +133,9 @@ type uploader struct {
 	// resumed counts bytes the server already held when an upload resumed.
 	resumed func(n int64)
 	// abort stops the run with the cause (a fatal server answer).
-	abort func(error)
-	dupes *dupes
+	abort  func(error)
+	dupes  *dupes
+	hashes *hashCache
 }
 
 func (o *Options) defaults() {
@@ -211,7 +212,9 @@ func Run(ctx context.Context, paths []string, opt Options) (Summary, error) {
 		resumed: func(n int64) { opt.Progress.Bytes(n) },
 		abort:   func(err error) { cancel(fmt.Errorf("%w: %w", ErrServer, err)) },
 		dupes:   &dupes{m: map[string]*dupeGroup{}},
+		hashes:  openHashCache(opt.StateDir),
 	}
+	defer u.hashes.close()
 	files := make([]*file, len(entries))
 	for i, e := range entries {
 		files[i] = &file{path: e.path, size: e.size}
@@ -276,7 +279,7 @@ func (u *uploader) hashAll(ctx context.Context, entries []entry, files []*file, 
 					u.report(f, Result{Path: f.path, Outcome: Failed, Reason: entries[i].err.Error()})
 					continue
 				}
-				if err := hashFile(f); err != nil {
+				if err := u.hashes.hashFile(f); err != nil {
 					oc := Failed
 					if errors.Is(err, errNotMedia) {
 						oc = Skipped
@@ -295,14 +298,33 @@ func (u *uploader) hashAll(ctx context.Context, entries []entry, files []*file, 
 	wg.Wait()
 }
 
-// hashFile sniffs f's type and hashes its content, and fails when the file
-// is not as long as the walk found it.
-func hashFile(f *file) error {
+// hashFile sniffs f's type and hashes its content, or takes both from the
+// cache when the file is unchanged since they were remembered.
+func (c *hashCache) hashFile(f *file) error {
 	fh, err := os.Open(f.path)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return err
+	}
+	if sha, mime, ok := c.lookup(f.path, st); ok {
+		f.sha, f.mime, f.size = sha, mime, st.Size()
+		return nil
+	}
+	if err := hashOpen(f, fh); err != nil {
+		return err
+	}
+	if st.Size() == f.size {
+		c.store(f.path, st, f.sha, f.mime)
+	}
+	return nil
+}
+
+// hashOpen sniffs and hashes the open file fh.
+func hashOpen(f *file, fh *os.File) error {
 	head, err := readHead(fh)
 	if err != nil {
 		return fmt.Errorf("read: %w", err)

@@ -251,3 +251,43 @@ func TestRunRejectsABadServerURL(t *testing.T) {
 		}
 	}
 }
+
+// TestHashCache: an unchanged file is not read again; any write to it (even
+// one that keeps its size and modification time) is seen.
+func TestHashCache(t *testing.T) {
+	t.Parallel()
+	dir, state := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "a.jpg")
+	b, err := os.ReadFile(filepath.Join(photosDir(t), "exif-samples__DSCN0010.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := openHashCache(state)
+	f := &file{path: path, size: int64(len(b))}
+	if err := c.hashFile(f); err != nil || f.mime != "image/jpeg" {
+		t.Fatal(err, f.mime)
+	}
+	want := f.sha
+	c.close()
+
+	c = openHashCache(state) // another run
+	st, _ := os.Stat(path)
+	if sha, _, ok := c.lookup(path, st); !ok || sha != want {
+		t.Fatalf("unchanged file not found in the cache: %v %s", ok, sha)
+	}
+	b[len(b)-3] ^= 0xFF
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	f = &file{path: path, size: int64(len(b))}
+	if err := c.hashFile(f); err != nil || f.sha == want {
+		t.Fatalf("a rewritten file kept its old hash: %v", err)
+	}
+	c.close()
+}
