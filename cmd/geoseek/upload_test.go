@@ -671,3 +671,34 @@ func TestUploadProgress(t *testing.T) {
 		t.Fatalf("--quiet: %v, %q", err, stderr.String())
 	}
 }
+
+// TestUploadDryRun hashes and asks but sends nothing, and says what it
+// would send.
+func TestUploadDryRun(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	dir := t.TempDir()
+	a := photoSrc(t, "exif-samples__DSCN0010.jpg")
+	writeFile(t, filepath.Join(dir, "a.jpg"), a)
+	writeFile(t, filepath.Join(dir, "same-as-a.jpg"), a)
+	writeFile(t, filepath.Join(dir, "b.jpg"), photoSrc(t, "exif-samples__Canon_40D.jpg"))
+	vars := map[string]string{"GEOSEEK_SERVER": srv.URL, "GEOSEEK_API_KEY": srv.Key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir()}
+	if _, _, err := runUpload(t, vars, filepath.Join(dir, "b.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	results, sum, err := runUpload(t, vars, "--dry-run", dir)
+	if err != nil || !sum.DryRun || sum.WouldSend != 1 || sum.WouldSendBytes != int64(len(a)) || sum.Duplicate != 2 || sum.BytesSent != 0 {
+		t.Fatalf("dry run: %v, %+v", err, sum)
+	}
+	// One of the two names of a's bytes would be sent; the other is its duplicate.
+	ra, rs := results[filepath.Join(dir, "a.jpg")], results[filepath.Join(dir, "same-as-a.jpg")]
+	if ra.Outcome == upload.Duplicate {
+		ra, rs = rs, ra
+	}
+	if ra.Outcome != upload.Skipped || !strings.Contains(ra.Reason, "would send") || rs.Outcome != upload.Duplicate {
+		t.Fatalf("a's bytes: %+v and %+v", ra, rs)
+	}
+	if n := len(storedPhotos(t, srv.DB)); n != 1 {
+		t.Fatalf("a dry run stored photos: %d", n)
+	}
+}
