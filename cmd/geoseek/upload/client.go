@@ -171,7 +171,9 @@ func (c *client) do(ctx context.Context, attempt func(n int) error) error {
 			wait := c.retry.backoff(n)
 			var se *statusError
 			if errors.As(err, &se) && se.retryAfter > 0 {
-				wait = min(max(wait, se.retryAfter), max(c.retry.Max, se.retryAfter))
+				// Honoured, but not for hours: a run waits at most ten
+				// times the longest backoff for one answer.
+				wait = min(max(wait, se.retryAfter), 10*c.retry.Max)
 			}
 			if serr := c.sleep(ctx, wait); serr != nil {
 				return fmt.Errorf("%w (last error: %w)", serr, err)

@@ -127,6 +127,7 @@ func TestRetries(t *testing.T) {
 			w.Write([]byte(`{}`))
 		}))
 		cl := testClient(t, srv, 5, time.Minute)
+		cl.retry.Max = time.Second // Retry-After is honoured up to ten times this
 		var slept time.Duration
 		cl.sleep = func(_ context.Context, d time.Duration) error { slept += d; return nil }
 		err := cl.sendJSON(context.Background(), http.MethodPost, "/photos/check", map[string]any{}, &struct{}{}, http.StatusOK)
@@ -134,9 +135,27 @@ func TestRetries(t *testing.T) {
 		if int(n.Load()) != c.tries || (err == nil) != c.ok {
 			t.Errorf("%d: %d tries, %v; want %d tries", c.status, n.Load(), err, c.tries)
 		}
-		if c.ok && slept < 14*time.Second {
+		if c.ok && (slept < 14*time.Second || slept > 20*time.Second) {
 			t.Errorf("%d: waited %s in all, want Retry-After (7s) twice", c.status, slept)
 		}
+	}
+}
+
+// TestRetryAfterIsCapped: a server asking for an hour gets ten times the
+// longest backoff.
+func TestRetryAfterIsCapped(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	cl := testClient(t, srv, 2, time.Minute)
+	cl.retry.Max = time.Second
+	var slept time.Duration
+	cl.sleep = func(_ context.Context, d time.Duration) error { slept += d; return nil }
+	if err := cl.sendJSON(context.Background(), http.MethodGet, "/x", nil, nil, http.StatusOK); err == nil || slept != 10*time.Second {
+		t.Fatalf("%v after waiting %s, want 10s", err, slept)
 	}
 }
 
