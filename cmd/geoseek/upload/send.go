@@ -2,12 +2,9 @@ package upload
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -77,24 +74,37 @@ func (c countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// hashingReader hashes what it reads and checks, at the end, that the file
-// is still the one hashed before: a file rewritten between the two reads
-// is not sent under a stale name.
-type hashingReader struct {
-	r       io.Reader
-	h       hash.Hash
-	want    string
+// guardReader reads a file and checks, at its end, that the file is still
+// the one hashed (same size, inode, modification and change times): a
+// file rewritten while it is sent fails the request, so the server never
+// stores a mix of old and new bytes. It costs a stat, not a second hash.
+type guardReader struct {
+	f       *os.File
+	want    cacheEntry
 	changed bool
 }
 
-func (hr *hashingReader) Read(p []byte) (int, error) {
-	n, err := hr.r.Read(p)
-	hr.h.Write(p[:n])
-	if errors.Is(err, io.EOF) && hex.EncodeToString(hr.h.Sum(nil)) != hr.want {
-		hr.changed = true
-		return n, fmt.Errorf("%w: the file changed since it was hashed; run again", errPermanent)
+func (g *guardReader) Read(p []byte) (int, error) {
+	n, err := g.f.Read(p)
+	if errors.Is(err, io.EOF) && changed(g.f, g.want) {
+		g.changed = true
+		return n, errChanged
 	}
 	return n, err
+}
+
+// errChanged is the error of a file rewritten since it was hashed.
+var errChanged = fmt.Errorf("%w: the file changed since it was hashed; run again", errPermanent)
+
+// changed reports whether the open file fh differs from the one stat was
+// taken of.
+func changed(fh *os.File, stat cacheEntry) bool {
+	st, err := fh.Stat()
+	if err != nil {
+		return true
+	}
+	k, ok := statKey(fh.Name(), st)
+	return !ok || k.Size != stat.Size || k.Ino != stat.Ino || k.MTime != stat.MTime || k.CTime != stat.CTime
 }
 
 // postMultipart sends one file as multipart POST /photos, retrying
@@ -121,7 +131,7 @@ func (u *uploader) postOnce(ctx context.Context, f *file) (Outcome, int64, error
 	defer cancel()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	hr := &hashingReader{r: fh, h: sha256.New(), want: f.sha}
+	hr := &guardReader{f: fh, want: f.stat}
 	go func() {
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", multipart.FileContentDisposition("file", filepath.Base(f.path)))
@@ -149,7 +159,7 @@ func (u *uploader) postOnce(ctx context.Context, f *file) (Outcome, int64, error
 		if resp != nil {
 			resp.Body.Close()
 		}
-		return "", 0, fmt.Errorf("%w: the file changed since it was hashed; run again", errPermanent)
+		return "", 0, errChanged
 	}
 	if err != nil {
 		return "", 0, fmt.Errorf("POST /photos: %w", err)

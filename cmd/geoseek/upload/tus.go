@@ -152,6 +152,9 @@ func (u *uploader) patchFrom(ctx context.Context, f *file, loc string, offset *i
 	}
 	defer fh.Close()
 	for *offset < f.size {
+		if changed(fh, f.stat) {
+			return errChanged
+		}
 		n := min(u.chunk, f.size-*offset)
 		next, err := u.patchChunk(ctx, fh, loc, *offset, n)
 		if err != nil {

@@ -119,6 +119,8 @@ type file struct {
 	size int64
 	mime string
 	sha  string
+	// stat is the file as it was hashed: a change is seen before it is sent.
+	stat cacheEntry
 	done atomic.Bool
 }
 
@@ -310,6 +312,7 @@ func (c *hashCache) hashFile(f *file) error {
 	if err != nil {
 		return err
 	}
+	f.stat, _ = statKey(f.path, st)
 	if sha, mime, ok := c.lookup(f.path, st); ok {
 		f.sha, f.mime, f.size = sha, mime, st.Size()
 		return nil
@@ -317,9 +320,10 @@ func (c *hashCache) hashFile(f *file) error {
 	if err := hashOpen(f, fh); err != nil {
 		return err
 	}
-	if st.Size() == f.size {
-		c.store(f.path, st, f.sha, f.mime)
+	if changed(fh, f.stat) {
+		return errChanged
 	}
+	c.store(f.path, st, f.sha, f.mime)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package upload
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -309,4 +310,49 @@ func TestHashCache(t *testing.T) {
 		t.Fatalf("a rewritten file kept its old hash: %v", err)
 	}
 	c.close()
+}
+
+// TestAFileChangedAfterHashingIsNotSent: a file rewritten between its hash
+// and its upload fails the request (the server never sees its end) instead
+// of being stored under a stale hash.
+func TestAFileChangedAfterHashingIsNotSent(t *testing.T) {
+	t.Parallel()
+	var complete atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mr, err := r.MultipartReader()
+		if err != nil {
+			return
+		}
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				if err.Error() == "EOF" {
+					complete.Add(1)
+				}
+				return
+			}
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "a.jpg")
+	if err := os.WriteFile(path, []byte("\xFF\xD8\xFF\xE0 first version"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &file{path: path, size: 20}
+	if err := openHashCache("").hashFile(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("\xFF\xD8\xFF\xE0 second version, longer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u := &uploader{c: testClient(t, srv, 1, time.Minute), sent: func(int64) {}}
+	if _, _, err := u.postOnce(context.Background(), f); !errors.Is(err, errChanged) {
+		t.Fatalf("got %v, want errChanged", err)
+	}
+	if complete.Load() != 0 {
+		t.Fatal("the server received a complete body")
+	}
 }
