@@ -59,7 +59,7 @@ func (c *countBody) Read(p []byte) (int, error) {
 func runUpload(ctx context.Context, env *Env) ([]Result, error) {
 	n, limit, big := 1000, 20*time.Minute, int64(1<<30)
 	if env.Quick {
-		n, limit, big = 24, 2*time.Minute, 64<<20
+		n, limit, big = 24, 10*time.Minute, 64<<20
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
