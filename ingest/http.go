@@ -227,8 +227,9 @@ func (h *Handler) delete(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// original serves the original bytes with http.ServeContent: Range and
-// conditional requests, ETag = the SHA-256 (content-addressed, so strong and
+// original serves the original bytes with http.ServeContent: Range (at
+// most MaxRanges, not overlapping, else the whole file) and conditional
+// requests, ETag = the SHA-256 (content-addressed, so strong and
 // immutable), the sniffed Content-Type, and a download name.
 func (h *Handler) original(c *gin.Context) {
 	id, err := photoID(c)
@@ -251,6 +252,7 @@ func (h *Handler) original(c *gin.Context) {
 	c.Header("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
 	c.Header("Cache-Control", "private, max-age=31536000, immutable")
 	c.Header("X-Content-Type-Options", "nosniff")
+	limitRanges(c.Request, p.Size)
 	http.ServeContent(c.Writer, c.Request, "", p.CreatedAt, f)
 }
 
@@ -286,6 +288,7 @@ func (h *Handler) thumbnail(c *gin.Context) {
 	}
 	c.Header("Content-Type", "image/jpeg")
 	c.Header("Cache-Control", "private, max-age=86400")
+	limitRanges(c.Request, st.Size())
 	http.ServeContent(c.Writer, c.Request, "", st.ModTime(), f)
 }
 

@@ -483,7 +483,7 @@ func TestDecodeBomb(t *testing.T) {
 	// Patch the SOF0 height/width to 60000×60000.
 	i := bytes.Index(b, []byte{0xFF, 0xC0})
 	b[i+5], b[i+6], b[i+7], b[i+8] = 0xEA, 0x60, 0xEA, 0x60
-	_, err := decodeBounded(bytes.NewReader(b), 100_000_000)
+	_, _, err := decodeBounded(context.Background(), bytes.NewReader(b), 100_000_000, newDecodeBudget(1<<30))
 	if err == nil || !strings.Contains(err.Error(), "decode limit") {
 		t.Fatalf("err = %v", err)
 	}

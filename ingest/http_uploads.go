@@ -2,9 +2,11 @@ package ingest
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,7 +19,7 @@ import (
 // UploadRoutes are the resumable upload routes that stream bodies: the
 // server exempts them from its request timeout and body cap (tusd bounds
 // them by Config.MaxFileBytes, and a silent client by UploadIdleTimeout).
-var UploadRoutes = []string{"POST /uploads", "POST /uploads/*path", "PATCH /uploads/*path"}
+var UploadRoutes = []string{"POST /uploads", "POST /uploads/", "PATCH /uploads/:id"}
 
 // registerUploads mounts tus 1.0 under /uploads/ (write scope; OPTIONS,
 // the protocol's discovery, is open) and GET /uploads/{id}/result.
@@ -26,29 +28,21 @@ func (h *Handler) registerUploads(r gin.IRouter) {
 		return
 	}
 	write := auth.Require(auth.Write)
-	r.POST("/uploads", write, h.tus)
-	r.Any("/uploads/*path", h.uploadsAny)
+	for _, p := range []string{"/uploads", "/uploads/"} {
+		r.POST(p, write, h.tus)
+		r.OPTIONS(p, h.tus)
+	}
+	r.OPTIONS("/uploads/:id", h.tus)
+	r.HEAD("/uploads/:id", write, h.tusUpload)
+	r.PATCH("/uploads/:id", write, h.tusUpload)
+	r.DELETE("/uploads/:id", write, h.tusUpload)
+	r.GET("/uploads/:id/result", write, h.uploadResult)
 }
 
-func (h *Handler) uploadsAny(c *gin.Context) {
-	path := strings.Trim(c.Param("path"), "/")
-	if c.Request.Method == http.MethodOptions {
-		h.tus(c)
-		return
-	}
-	if auth.Require(auth.Write)(c); c.IsAborted() {
-		return
-	}
-	if id, ok := strings.CutSuffix(path, "/result"); ok {
-		if c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead {
-			c.Header("Allow", "GET, HEAD")
-			httpx.Respond(c, problem.Wrap(problem.ErrMethod, "an upload's result is read with GET"))
-			return
-		}
-		h.uploadResult(c, id)
-		return
-	}
-	if path != "" && !uploadIDPattern.MatchString(path) {
+// tusUpload hands a request about one upload to tusd; a path that is not
+// an upload id never reaches it.
+func (h *Handler) tusUpload(c *gin.Context) {
+	if !uploadIDPattern.MatchString(c.Param("id")) {
 		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no such upload"))
 		return
 	}
@@ -57,8 +51,8 @@ func (h *Handler) uploadsAny(c *gin.Context) {
 
 // uploadResult answers with a finished upload's outcome, in the shape of
 // POST /photos' answer for one file.
-func (h *Handler) uploadResult(c *gin.Context, id string) {
-	res, err := h.svc.uploads.Result(c.Request.Context(), id)
+func (h *Handler) uploadResult(c *gin.Context) {
+	res, err := h.svc.uploads.Result(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		httpx.Respond(c, err)
 		return
@@ -71,11 +65,20 @@ func (h *Handler) uploadResult(c *gin.Context, id string) {
 // tusd's plain-text errors into problem+json.
 func (h *Handler) tus(c *gin.Context) {
 	w := &tusWriter{ResponseWriter: c.Writer, method: c.Request.Method, expiry: h.svc.uploads.expiry}
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		w.body = &eofBody{ReadCloser: c.Request.Body, onEOF: func() {
+			// tusd's write deadline was set for reading the body; storing
+			// a finished upload may outlast it, and the answer must still
+			// be written (the server lifted its own for this route).
+			_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Time{})
+		}}
+		c.Request.Body = w.body
+	}
 	http.StripPrefix("/uploads", h.svc.uploads.tus).ServeHTTP(w, c.Request)
 	if w.status < http.StatusBadRequest {
 		return
 	}
-	msg := strings.TrimSpace(w.body.String())
+	msg := strings.TrimSpace(w.errBuf.String())
 	code, detail, ok := strings.Cut(msg, ": ")
 	if !ok {
 		code, detail = "", msg
@@ -131,7 +134,8 @@ type tusWriter struct {
 	method string
 	expiry time.Duration
 	status int
-	body   bytes.Buffer
+	errBuf bytes.Buffer
+	body   *eofBody
 }
 
 func (w *tusWriter) WriteHeader(status int) {
@@ -162,12 +166,51 @@ func (w *tusWriter) Write(b []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.status >= http.StatusBadRequest {
-		if w.body.Len() < 4096 {
-			w.body.Write(b[:min(len(b), 4096)])
+		if w.errBuf.Len() < 4096 {
+			w.errBuf.Write(b[:min(len(b), 4096)])
 		}
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// SetReadDeadline passes tusd's idle bound on a client to the connection
+// while a body is being read, and only then. Set on a request without a
+// body, or after the body's end (tusd sets it again after the last read),
+// it would land on the read the server keeps pending between requests,
+// and, passed before the handler is done (a slow finish), break the
+// kept-alive connection under the client's next request.
+func (w *tusWriter) SetReadDeadline(t time.Time) error {
+	if w.body == nil || w.body.eof.Load() {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).SetReadDeadline(t)
+}
+
+// SetWriteDeadline is tusd's bound on writing the answer, kept while a body
+// is read; after it, storing a finished upload may take longer, and the
+// server's own write deadline applies.
+func (w *tusWriter) SetWriteDeadline(t time.Time) error {
+	if w.body == nil || w.body.eof.Load() {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
+}
+
+// eofBody records that a request body was read to its end, and runs
+// onEOF then.
+type eofBody struct {
+	io.ReadCloser
+	eof   atomic.Bool
+	onEOF func()
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.eof.Swap(true) && b.onEOF != nil {
+		b.onEOF()
+	}
+	return n, err
 }
 
 // Unwrap lets tusd's http.ResponseController reach the connection (its

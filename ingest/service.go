@@ -40,12 +40,25 @@ type Config struct {
 	// MaxPixels is the largest image (width × height) decoded for
 	// thumbnails (default 100 megapixels); larger images get none.
 	MaxPixels int64
+	// DecodeBudget is the memory, in bytes, that images being decoded for
+	// thumbnails may take at once (width × height × bytes per pixel, from
+	// their headers; default 512 MiB). A decode waits until its share is
+	// free; an image that needs more than all of it gets no thumbnail.
+	DecodeBudget int64
 	// Places are the Natural Earth datasets LoadPlaces loads (default
 	// DefaultPlaces).
 	Places []string
 	// UploadExpiry is how long a resumable upload is kept after its last
 	// write, finished or not (default 24 h).
 	UploadExpiry time.Duration
+	// UploadSweepInterval is how often expired uploads are removed
+	// (default 10 min).
+	UploadSweepInterval time.Duration
+	// SweepInterval is how often the originals store is swept of crash
+	// leftovers (default 1 h), and OrphanAge how long a temp file no
+	// upload holds must have gone unwritten to be one (default 1 h).
+	SweepInterval time.Duration
+	OrphanAge     time.Duration
 	// UploadIdleTimeout ends a PATCH whose client sends nothing for this
 	// long (default 60 s); the upload resumes from what arrived.
 	UploadIdleTimeout time.Duration
@@ -76,8 +89,20 @@ func (c *Config) defaults() error {
 	if c.UploadExpiry <= 0 {
 		c.UploadExpiry = 24 * time.Hour
 	}
+	if c.UploadSweepInterval <= 0 {
+		c.UploadSweepInterval = 10 * time.Minute
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Hour
+	}
+	if c.OrphanAge <= 0 {
+		c.OrphanAge = time.Hour
+	}
 	if c.UploadIdleTimeout <= 0 {
 		c.UploadIdleTimeout = 60 * time.Second
+	}
+	if c.DecodeBudget <= 0 {
+		c.DecodeBudget = 512 << 20
 	}
 	if c.Places == nil {
 		c.Places = DefaultPlaces
@@ -100,6 +125,8 @@ type Service struct {
 	originals *Originals
 	thumbs    string
 	thumbSem  chan struct{}
+	// decodeBudget bounds the memory of decoded images (DecodeBudget).
+	decodeBudget *decodeBudget
 	// commits takes ingests ready for their rows to the committer (batch.go).
 	commits chan *commitItem
 	photos  *photoWriter
@@ -121,7 +148,8 @@ func New(cfg Config, pool *pgxpool.Pool, jobs JobInserter, logger *slog.Logger) 
 	}
 	s := &Service{cfg: cfg, pool: pool, jobs: jobs, log: logger, originals: o,
 		thumbs: filepath.Join(cfg.DataDir, "thumbnails"), thumbSem: make(chan struct{}, 2),
-		commits: make(chan *commitItem), photos: newPhotoWriter()}
+		decodeBudget: newDecodeBudget(cfg.DecodeBudget),
+		commits:      make(chan *commitItem), photos: newPhotoWriter()}
 	if s.uploads, err = newUploads(s); err != nil {
 		return nil, err
 	}

@@ -88,6 +88,11 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest: temp file: %w", err)
 	}
+	if err := lockFile(f); err != nil {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return nil, err
+	}
 	u := &Upload{f: f, h: sha256.New(), o: o}
 	hw := &headWriter{n: SniffLen}
 	src := &sourceReader{r: io.LimitReader(r, max+1)}
@@ -188,20 +193,21 @@ func (u *Upload) Commit() (string, error) {
 		u.Abort()
 		return "", fmt.Errorf("ingest: fsync: %w", err)
 	}
-	if err := u.f.Close(); err != nil {
-		u.Abort()
-		return "", fmt.Errorf("ingest: close: %w", err)
-	}
 	dir := filepath.Dir(path)
 	if _, err := os.Stat(path); err == nil {
 		u.Abort()
 		return key, nil
 	}
+	// Renamed while still open: its lock (lockFile) keeps the sweeper off
+	// it until it is in place.
 	if err := os.Rename(u.f.Name(), path); err != nil {
 		u.Abort()
 		return "", fmt.Errorf("ingest: rename original: %w", err)
 	}
 	u.done = true
+	if err := u.f.Close(); err != nil {
+		return "", fmt.Errorf("ingest: close: %w", err)
+	}
 	if err := syncDir(dir); err != nil {
 		return "", err
 	}

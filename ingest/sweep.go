@@ -23,19 +23,25 @@ import (
 // SweepReport says what Sweep did.
 type SweepReport struct {
 	TempRemoved int `json:"temp_removed"`
-	Adopted     int `json:"adopted"`
-	Deleted     int `json:"deleted"`
-	Kept        int `json:"kept"`
+	// TempInUse are stale temp files an upload still holds (a slow
+	// client): never removed.
+	TempInUse int `json:"temp_in_use"`
+	Adopted   int `json:"adopted"`
+	Deleted   int `json:"deleted"`
+	Kept      int `json:"kept"`
 }
 
-// Sweep repairs the originals store after a crash; run it at start-up. Temp
-// files not written for staleAfter are removed (a live upload writes
-// continuously). An original with no photos row, which a crash between the
-// rename and the commit leaves, is adopted: ingested again from the file,
-// as a photo without a client file name; or deleted when
+// Sweep repairs the originals store after a crash; it runs at start-up and
+// then periodically (RunSweeps). Temp files not written for staleAfter are
+// removed, unless an upload still holds them (each upload holds a lock on
+// its temp file, lockFile). An original with no photos row, which a crash
+// between the rename and the commit leaves, is adopted: ingested again from
+// the file, as a photo without a client file name; or deleted when
 // Config.DeleteOrphans is set, or when its bytes do not match its name or
 // are not an accepted image. Originals of deleted photos
 // (photo_file_removals) are removed, never adopted. Every action is logged.
+// Resumable uploads (<data dir>/uploads) are not its business but
+// Uploads.Sweep's.
 func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) (SweepReport, error) {
 	var rep SweepReport
 	// Files of deleted photos a crash left behind (photo_file_removals).
@@ -44,66 +50,129 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) (SweepRep
 		return rep, fmt.Errorf("ingest: sweep: %w", err)
 	}
 	rep.Deleted += n
+	if err := s.sweepTemp(staleAfter, &rep); err != nil {
+		return rep, err
+	}
+	for i := range 256 {
+		if err := s.sweepFanOut(ctx, filepath.Join(s.originals.root, fmt.Sprintf("%02x", i)), &rep); err != nil {
+			return rep, fmt.Errorf("ingest: sweep: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// sweepTemp removes the temp files not written for staleAfter that no
+// upload holds.
+func (s *Service) sweepTemp(staleAfter time.Duration, rep *SweepReport) error {
 	tmp := filepath.Join(s.originals.root, "tmp")
 	ents, err := os.ReadDir(tmp)
 	if err != nil {
-		return rep, fmt.Errorf("ingest: sweep: %w", err)
+		return fmt.Errorf("ingest: sweep: %w", err)
 	}
 	for _, e := range ents {
 		info, err := e.Info()
 		if err != nil || time.Since(info.ModTime()) < staleAfter {
 			continue
 		}
-		if err := os.Remove(filepath.Join(tmp, e.Name())); err == nil {
+		path := filepath.Join(tmp, e.Name())
+		removed, err := removeUnheld(path)
+		switch {
+		case err != nil:
+			s.log.Warn("ingest: sweep could not remove a stale temp file", "file", e.Name(), "err", err)
+		case removed:
 			rep.TempRemoved++
 			s.log.Info("ingest: sweep removed stale temp file", "file", e.Name(), "modified", info.ModTime())
+		default:
+			rep.TempInUse++
 		}
 	}
-	err = filepath.WalkDir(s.originals.root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if path == tmp {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		sum, err := hex.DecodeString(d.Name())
-		if err != nil || len(sum) != 32 {
-			return nil // not ours
-		}
-		var exists bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM photos WHERE sha256 = $1)`, sum).Scan(&exists); err != nil {
-			return err
-		}
-		if exists {
-			rep.Kept++
-			return nil
-		}
-		adopted, err := s.sweepOrphan(ctx, path, sum)
-		if err != nil {
-			return err
-		}
-		if adopted {
-			rep.Adopted++
-		} else {
-			rep.Deleted++
-		}
-		return nil
-	})
-	if err != nil {
-		return rep, fmt.Errorf("ingest: sweep: %w", err)
-	}
-	return rep, nil
+	return nil
 }
+
+// sweepFanOut checks the originals of one fan-out directory against the
+// photos table, in one query, and adopts or deletes those without a row.
+func (s *Service) sweepFanOut(ctx context.Context, dir string, rep *SweepReport) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var sums [][]byte
+	for _, e := range ents {
+		if sum, err := hex.DecodeString(e.Name()); err == nil && len(sum) == 32 && !e.IsDir() {
+			sums = append(sums, sum)
+		}
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT sha256 FROM photos WHERE sha256 = ANY($1)`, sums)
+	if err != nil {
+		return err
+	}
+	stored, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(stored))
+	for _, sum := range stored {
+		have[string(sum)] = true
+	}
+	for _, sum := range sums {
+		if have[string(sum)] {
+			rep.Kept++
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		outcome, err := s.sweepOrphan(ctx, filepath.Join(dir, hex.EncodeToString(sum)), sum)
+		if err != nil {
+			return err
+		}
+		switch outcome {
+		case orphanAdopted:
+			rep.Adopted++
+		case orphanDeleted:
+			rep.Deleted++
+		default:
+			rep.Kept++
+		}
+	}
+	return nil
+}
+
+// RunSweeps sweeps the originals store now and then every interval until
+// ctx ends (temp files not written for tempAge are removed), passing each
+// sweep's outcome to done (if set).
+func (s *Service) RunSweeps(ctx context.Context, interval, tempAge time.Duration, done func(SweepReport, error)) {
+	every(ctx, interval, func() {
+		rep, err := s.Sweep(ctx, tempAge)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("ingest: sweep failed", "err", err)
+		} else if rep.TempRemoved+rep.Adopted+rep.Deleted > 0 {
+			s.log.Info("ingest: originals swept", "temp_removed", rep.TempRemoved, "temp_in_use", rep.TempInUse,
+				"adopted", rep.Adopted, "deleted", rep.Deleted, "kept", rep.Kept)
+		}
+		if done != nil && ctx.Err() == nil {
+			done(rep, err)
+		}
+	})
+}
+
+type orphanOutcome int
+
+const (
+	orphanKept    orphanOutcome = iota // a row appeared meanwhile
+	orphanAdopted                      // ingested from the file
+	orphanDeleted                      // removed
+)
 
 // sweepOrphan adopts or deletes one original without a row, under its
 // content lock so a concurrent upload of the same bytes is not disturbed.
-func (s *Service) sweepOrphan(ctx context.Context, path string, sum []byte) (adopted bool, err error) {
+func (s *Service) sweepOrphan(ctx context.Context, path string, sum []byte) (outcome orphanOutcome, err error) {
 	key := Key(sum)
 	err = s.withSHALock(ctx, sum, func(conn *pgxpool.Conn) error {
 		var exists, queued bool
@@ -112,9 +181,10 @@ func (s *Service) sweepOrphan(ctx context.Context, path string, sum []byte) (ado
 			return err
 		}
 		if exists { // an upload committed it meanwhile
-			adopted = true
+			outcome = orphanKept
 			return nil
 		}
+		outcome = orphanDeleted
 		if queued { // its photo was deleted: never adopt it back
 			s.log.Info("ingest: sweep removed the original of a deleted photo", "key", key)
 			_, err := s.removeQueued(ctx, conn, sum, key)
@@ -128,7 +198,7 @@ func (s *Service) sweepOrphan(ctx context.Context, path string, sum []byte) (ado
 			}
 			if why == "" {
 				s.log.Info("ingest: sweep adopted original without a row", "key", key, "photo", id)
-				adopted = true
+				outcome = orphanAdopted
 				return nil
 			}
 			reason = why
@@ -136,7 +206,7 @@ func (s *Service) sweepOrphan(ctx context.Context, path string, sum []byte) (ado
 		s.log.Warn("ingest: sweep deleted original without a row", "key", key, "reason", reason)
 		return s.originals.Remove(key)
 	})
-	return adopted, err
+	return outcome, err
 }
 
 // adopt ingests an orphan file. why is non-empty when the file is not fit to

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/image/draw"
 	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
@@ -63,6 +65,7 @@ func (w *ThumbnailWorker) Work(ctx context.Context, job *river.Job[ThumbnailArgs
 	case errors.Is(err, problem.ErrNotFound): // deleted meanwhile
 		return nil
 	case errors.Is(err, problem.ErrUnsupportedMedia), errors.Is(err, problem.ErrTooLarge):
+		// Including an image that needs more than the whole decode budget.
 		w.svc.log.Info("ingest: no thumbnails", "photo", job.Args.PhotoID, "reason", err)
 		return river.JobCancel(err)
 	}
@@ -94,10 +97,11 @@ func (s *Service) MakeThumbnails(ctx context.Context, id int64) error {
 		return err
 	}
 	defer f.Close()
-	img, err := decodeBounded(f, s.cfg.MaxPixels)
+	img, release, err := decodeBounded(ctx, f, s.cfg.MaxPixels, s.decodeBudget)
 	if err != nil {
 		return err
 	}
+	defer release()
 	orientation := 1
 	if p.Orientation != nil {
 		orientation = *p.Orientation
@@ -152,26 +156,135 @@ func (s *Service) Thumbnail(ctx context.Context, id int64, size int) (string, er
 
 // decodeBounded decodes an image after checking its declared size: a few
 // hundred bytes of JPEG can declare 60000×60000 and make Decode allocate
-// gigabytes.
-func decodeBounded(r io.ReadSeeker, maxPixels int64) (image.Image, error) {
+// gigabytes. The memory the decoded pixels take (decodeBytes, from the
+// header) is taken from budget first, waiting while other decodes hold it
+// (until ctx ends); an image that needs more than the whole budget is
+// refused. release gives the memory back once the image is no longer used.
+func decodeBounded(ctx context.Context, r io.ReadSeeker, maxPixels int64, budget *decodeBudget) (img image.Image, release func(), err error) {
 	cfg, format, err := image.DecodeConfig(r)
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return nil, fmt.Errorf("%w: no thumbnail decoder for this format", problem.ErrUnsupportedMedia)
+			return nil, nil, fmt.Errorf("%w: no thumbnail decoder for this format", problem.ErrUnsupportedMedia)
 		}
-		return nil, fmt.Errorf("%w: undecodable image: %v", problem.ErrUnsupportedMedia, err)
+		return nil, nil, fmt.Errorf("%w: undecodable image: %v", problem.ErrUnsupportedMedia, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPixels {
-		return nil, fmt.Errorf("%w: %dx%d %s image exceeds the %d-pixel decode limit", problem.ErrTooLarge, cfg.Width, cfg.Height, format, maxPixels)
+		return nil, nil, fmt.Errorf("%w: %dx%d %s image exceeds the %d-pixel decode limit", problem.ErrTooLarge, cfg.Width, cfg.Height, format, maxPixels)
 	}
+	need := decodeBytes(cfg)
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	img, _, err := image.Decode(r)
+	need *= decodeFactor(r, format)
+	if need > budget.total {
+		return nil, nil, fmt.Errorf("%w: decoding this %dx%d %s image takes %d MB, more than the %d MB decode budget",
+			problem.ErrTooLarge, cfg.Width, cfg.Height, format, need>>20, budget.total>>20)
+	}
+	if err := budget.sem.Acquire(ctx, need); err != nil {
+		return nil, nil, fmt.Errorf("ingest: waiting for %d MB of decode budget: %w", need>>20, err)
+	}
+	release = func() { budget.sem.Release(need) }
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		release()
+		return nil, nil, err
+	}
+	img, _, err = image.Decode(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: undecodable image: %v", problem.ErrUnsupportedMedia, err)
+		release()
+		return nil, nil, fmt.Errorf("%w: undecodable image: %v", problem.ErrUnsupportedMedia, err)
 	}
-	return img, nil
+	return img, release, nil
+}
+
+// decodeBudget is the memory that decoded images may take at once, across
+// every concurrent thumbnail job and request.
+type decodeBudget struct {
+	sem   *semaphore.Weighted
+	total int64
+}
+
+func newDecodeBudget(total int64) *decodeBudget {
+	return &decodeBudget{sem: semaphore.NewWeighted(total), total: total}
+}
+
+// decodeBytes is the memory the decoded pixels of an image with this
+// header take: width × height × the bytes per pixel of the image type its
+// decoder returns for the color model (a 16-bit RGBA PNG: 8).
+func decodeBytes(cfg image.Config) int64 {
+	bpp := int64(8) // unknown models: the widest the standard decoders return
+	switch cfg.ColorModel {
+	case color.GrayModel, color.AlphaModel:
+		bpp = 1
+	case color.Gray16Model, color.Alpha16Model:
+		bpp = 2
+	case color.YCbCrModel:
+		bpp = 3 // 4:4:4, the largest JPEG subsampling
+	case color.NYCbCrAModel, color.RGBAModel, color.NRGBAModel, color.CMYKModel:
+		bpp = 4
+	case color.RGBA64Model, color.NRGBA64Model:
+		bpp = 8
+	}
+	if _, ok := cfg.ColorModel.(color.Palette); ok {
+		bpp = 1
+	}
+	return int64(cfg.Width) * int64(cfg.Height) * bpp
+}
+
+// decodeFactor is how many times the decoded pixels' memory the decoder
+// holds at its peak, read from the headers at r: an interlaced PNG is
+// decoded pass by pass into images as large again as the result; a
+// progressive JPEG keeps every block's coefficients (four bytes each, per
+// component) besides the pixels, five times the pixels' 4:4:4 size.
+func decodeFactor(r io.Reader, format string) int64 {
+	switch format {
+	case "png":
+		var h [29]byte // signature, IHDR length and type, 13 bytes of IHDR
+		if _, err := io.ReadFull(r, h[:]); err == nil && h[28] != 0 {
+			return 2
+		}
+	case "jpeg":
+		if jpegProgressive(r) {
+			return 5
+		}
+	}
+	return 1
+}
+
+// jpegProgressive walks a JPEG's segments to its frame header and says
+// whether it is progressive (SOF2, SOF6, SOF10, SOF14).
+func jpegProgressive(r io.Reader) bool {
+	br := bufio.NewReader(r)
+	var soi [2]byte
+	if _, err := io.ReadFull(br, soi[:]); err != nil || soi != [2]byte{0xFF, 0xD8} {
+		return false
+	}
+	for range 1024 {
+		b, err := br.ReadByte()
+		if err != nil {
+			return false
+		}
+		if b != 0xFF {
+			continue
+		}
+		m, err := br.ReadByte()
+		if err != nil {
+			return false
+		}
+		switch {
+		case m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01:
+			continue // fill byte, stuffing or a marker without a length
+		case m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC:
+			return m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE
+		}
+		var l [2]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
+			return false
+		}
+		if _, err := br.Discard(int(l[0])<<8 | int(l[1]) - 2); err != nil {
+			return false
+		}
+	}
+	return false
 }
 
 // scaleDown fits img within size×size, never enlarging.

@@ -2,17 +2,23 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/geoseek/geoseek/internal/problem"
 )
@@ -25,7 +31,10 @@ type tusClient struct {
 }
 
 func (b *bundle) tusServer(t testing.TB) *tusClient {
-	srv := httptest.NewServer(b.router)
+	// As internal/server runs it: deadlines reset between requests.
+	srv := httptest.NewUnstartedServer(b.router)
+	srv.Config.ReadHeaderTimeout, srv.Config.IdleTimeout = 10*time.Second, time.Minute
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &tusClient{t: t, url: srv.URL, key: b.key}
 }
@@ -237,10 +246,10 @@ func TestTusRejects(t *testing.T) {
 	}{
 		{"too large", http.MethodPost, "/uploads/", []string{"Upload-Length", strconv.Itoa(2 << 20)}, http.StatusRequestEntityTooLarge},
 		{"no length", http.MethodPost, "/uploads/", nil, http.StatusBadRequest},
-		{"bad id", http.MethodHead, "/uploads/../../etc", nil, http.StatusNotFound},
+		{"bad id", http.MethodHead, "/uploads/..%2F..%2Fetc", nil, http.StatusNotFound},
+		{"bad id patch", http.MethodPatch, "/uploads/..", []string{"Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"}, http.StatusNotFound},
 		{"unknown id", http.MethodPatch, "/uploads/0123456789abcdef0123456789abcdef", []string{"Upload-Offset", "0", "Content-Type", "application/offset+octet-stream"}, http.StatusNotFound},
 		{"unknown result", http.MethodGet, "/uploads/0123456789abcdef0123456789abcdef/result", nil, http.StatusNotFound},
-		{"download", http.MethodGet, loc, nil, http.StatusMethodNotAllowed},
 	} {
 		resp, body := tc.do(c.method, c.path, nil, c.hdr...)
 		if resp.StatusCode != c.status || (c.method != http.MethodHead && resp.Header.Get("Content-Type") != problem.ContentType) {
@@ -250,5 +259,175 @@ func TestTusRejects(t *testing.T) {
 	anon := &tusClient{t: t, url: tc.url}
 	if resp, _ := anon.do(http.MethodPost, "/uploads/", nil, "Upload-Length", "10"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("anonymous create: %d", resp.StatusCode)
+	}
+}
+
+// age sets the modification time of every file of upload loc to d ago.
+func age(t testing.TB, dir, loc string, d time.Duration) {
+	t.Helper()
+	id := strings.TrimPrefix(loc, "/uploads/")
+	matches, _ := filepath.Glob(filepath.Join(dir, "uploads", id+"*"))
+	if len(matches) == 0 {
+		t.Fatalf("no files of upload %s", id)
+	}
+	old := time.Now().Add(-d)
+	for _, m := range matches {
+		if err := os.Chtimes(m, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sweeper runs the upload sweeps of svc every few milliseconds and
+// returns their reports, and a stop function.
+func sweeper(t testing.TB, u *Uploads) (<-chan UploadSweepReport, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	reports := make(chan UploadSweepReport)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		u.RunSweeps(ctx, 5*time.Millisecond, func(rep UploadSweepReport, err error) {
+			if err != nil {
+				t.Errorf("sweep: %v", err)
+			}
+			select {
+			case reports <- rep:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop) // before the pool closes
+	return reports, stop
+}
+
+// next waits for a sweep whose report satisfies ok.
+func next(t testing.TB, reports <-chan UploadSweepReport, ok func(UploadSweepReport) bool) UploadSweepReport {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case rep := <-reports:
+			if ok(rep) {
+				return rep
+			}
+		case <-deadline:
+			t.Fatal("no such sweep within a minute")
+		}
+	}
+}
+
+// TestUploadExpiry runs the upload sweep over several periods and a
+// restart: uploads not written to for the expiry go, finished or not,
+// live ones stay, and a finished upload a crash left unstored is stored.
+func TestUploadExpiry(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	b := setup(t, Config{DataDir: dir, UploadExpiry: time.Hour})
+	tc := b.tusServer(t)
+	f := corpusFile(t, "exif-samples__DSCN0010.jpg")
+	stale, live := tc.create("a.jpg", len(f.data)), tc.create("b.jpg", len(f.data))
+	tc.patch(stale, 0, f.data[:100])
+	tc.patch(live, 0, f.data[:100])
+	done := tc.create("c.jpg", len(f.data))
+	tc.patch(done, 0, f.data)
+	age(t, dir, stale, 2*time.Hour)
+
+	reports, stop := sweeper(t, b.svc.Uploads())
+	next(t, reports, func(r UploadSweepReport) bool { return r.Expired == 1 })
+	if resp, _ := tc.do(http.MethodHead, stale, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("expired upload: HEAD %d", resp.StatusCode)
+	}
+	// Periods go by: the live upload goes on, then falls silent and goes.
+	for i := 1; i <= 3; i++ {
+		next(t, reports, func(r UploadSweepReport) bool { return r.Expired == 0 && r.Kept == 2 })
+		off := tc.offset(live)
+		if resp, _ := tc.patch(live, off, f.data[off:off+100]); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("period %d: patch %d", i, resp.StatusCode)
+		}
+	}
+	age(t, dir, live, 2*time.Hour)
+	next(t, reports, func(r UploadSweepReport) bool { return r.Expired == 1 })
+	if code, _, _ := tc.result(live); code != http.StatusNotFound {
+		t.Fatalf("expired upload: result %d", code)
+	}
+	stop()
+
+	// While geoseek is down: the finished upload's result ages, and a
+	// crash leaves an upload whose last bytes were written but not stored.
+	age(t, dir, done, 2*time.Hour)
+	other := corpusFile(t, "exifr__issue-exifr-13.jpg")
+	crashed := tc.create("d.jpg", len(other.data))
+	bin := filepath.Join(dir, "uploads", strings.TrimPrefix(crashed, "/uploads/"))
+	if err := os.WriteFile(bin, other.data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restart: a new service on the same directory.
+	svc2, err := New(Config{DataDir: dir, UploadExpiry: time.Hour}, b.db.Pool, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, stop = sweeper(t, svc2.Uploads())
+	defer stop()
+	rep := next(t, reports, func(r UploadSweepReport) bool { return r.Expired+r.Stored > 0 })
+	if rep.Expired != 1 || rep.Stored != 1 {
+		t.Fatalf("first sweep after the restart: %+v", rep)
+	}
+	res, err := svc2.Uploads().Result(t.Context(), strings.TrimPrefix(crashed, "/uploads/"))
+	if err != nil || res.Status != http.StatusCreated || res.Photo == nil || res.File != "d.jpg" {
+		t.Fatalf("stored after the restart: %+v %v", res, err)
+	}
+	if got := uploadFiles(t, dir); len(got) != 2 {
+		t.Fatalf("upload files after the restart: %v", got)
+	}
+	next(t, reports, func(r UploadSweepReport) bool { return r.Expired == 0 && r.Kept == 1 })
+}
+
+// TestUploadIdleClient: a PATCH whose client falls silent is ended after
+// UploadIdleTimeout, keeping the bytes that arrived; the client resumes on
+// its kept-alive connection, and gets the answer to its final PATCH even
+// when storing the photo outlasts the idle bound.
+func TestUploadIdleClient(t *testing.T) {
+	t.Parallel()
+	idle := 200 * time.Millisecond
+	b := setup(t, Config{UploadIdleTimeout: idle, AfterInsert: func(context.Context, pgx.Tx, []int64) error {
+		time.Sleep(3 * idle) // a slow commit
+		return nil
+	}})
+	tc := b.tusServer(t)
+	f := corpusFile(t, "exif-samples__DSCN0010.jpg")
+	loc := tc.create("slow.jpg", len(f.data))
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n",
+		loc, b.key, len(f.data))
+	if _, err := conn.Write(f.data[:5000]); err != nil {
+		t.Fatal(err)
+	}
+	// Then nothing: the server gives up on the silent client by itself.
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err = io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server kept waiting for the silent client")
+	}
+	if off := tc.offset(loc); off != 5000 {
+		t.Fatalf("offset after the silent client: %d, want 5000", off)
+	}
+	if resp, _ := tc.patch(loc, 5000, f.data[5000:10000]); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("resume: %d", resp.StatusCode)
+	}
+	time.Sleep(2 * idle) // the client pauses longer than the idle bound
+	if resp, _ := tc.patch(loc, 10000, f.data[10000:]); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("final patch: %d", resp.StatusCode)
+	}
+	if code, _, _ := tc.result(loc); code != http.StatusCreated {
+		t.Fatalf("result: %d", code)
 	}
 }

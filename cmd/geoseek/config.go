@@ -52,6 +52,14 @@ type Config struct {
 	// Upload is the settings of the upload client (gClient).
 	Upload UploadConfig
 
+	// Resumable uploads and the originals store's sweeps (serve).
+	UploadExpiry        time.Duration
+	UploadSweepInterval time.Duration
+	UploadIdleTimeout   time.Duration
+	OrphanSweepInterval time.Duration
+	OrphanAge           time.Duration
+	DecodeBudgetMB      int
+
 	// groups are the settings bound by bindConfig; Validate checks those.
 	groups group
 	// finish converts flags that need parsing after fs.Parse.
@@ -190,6 +198,12 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
 		integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
 		dur(&c.EmbedSweepInterval, "embed-sweep-interval", "GEOSEEK_EMBED_SWEEP_INTERVAL", 30*time.Second, "how often documents still without a vector are embedded")
+		dur(&c.UploadExpiry, "upload-expiry", "GEOSEEK_UPLOAD_EXPIRY", 24*time.Hour, "a resumable upload not written to for this long is removed, finished or not")
+		dur(&c.UploadSweepInterval, "upload-sweep-interval", "GEOSEEK_UPLOAD_SWEEP_INTERVAL", 10*time.Minute, "how often expired resumable uploads are removed")
+		dur(&c.UploadIdleTimeout, "upload-idle-timeout", "GEOSEEK_UPLOAD_IDLE_TIMEOUT", time.Minute, "a resumable upload's PATCH ends when its client sends nothing for this long (the upload resumes from what arrived)")
+		dur(&c.OrphanSweepInterval, "orphan-sweep-interval", "GEOSEEK_ORPHAN_SWEEP_INTERVAL", time.Hour, "how often the originals store is swept of crash leftovers (stale temp files, originals without a row)")
+		integer(&c.DecodeBudgetMB, "decode-budget-mb", "GEOSEEK_DECODE_BUDGET_MB", 512, "memory that images being decoded for thumbnails may take at once (width × height × bytes per pixel); larger images wait, or get no thumbnail if they need more than all of it")
+		dur(&c.OrphanAge, "orphan-age", "GEOSEEK_ORPHAN_AGE", time.Hour, "a temp file of an upload no request holds, not written to for this long, is a crash leftover")
 		c.Places = true
 		if v := getenv("GEOSEEK_PLACES"); v != "" {
 			c.Places, _ = strconv.ParseBool(v)
@@ -317,6 +331,11 @@ func (c *Config) Validate() error {
 			{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
 			{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
 			{"--embed-sweep-interval/GEOSEEK_EMBED_SWEEP_INTERVAL", c.EmbedSweepInterval},
+			{"--upload-expiry/GEOSEEK_UPLOAD_EXPIRY", c.UploadExpiry},
+			{"--upload-sweep-interval/GEOSEEK_UPLOAD_SWEEP_INTERVAL", c.UploadSweepInterval},
+			{"--upload-idle-timeout/GEOSEEK_UPLOAD_IDLE_TIMEOUT", c.UploadIdleTimeout},
+			{"--orphan-sweep-interval/GEOSEEK_ORPHAN_SWEEP_INTERVAL", c.OrphanSweepInterval},
+			{"--orphan-age/GEOSEEK_ORPHAN_AGE", c.OrphanAge},
 		} {
 			if d.v <= 0 {
 				errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
@@ -324,6 +343,9 @@ func (c *Config) Validate() error {
 		}
 		if c.LogFlush < 0 {
 			errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
+		}
+		if c.DecodeBudgetMB < 1 {
+			errs = append(errs, fmt.Errorf("--decode-budget-mb/GEOSEEK_DECODE_BUDGET_MB %d: want a positive number of megabytes (an unparsable value shows as -1)", c.DecodeBudgetMB))
 		}
 		if c.TileCacheMB < 0 {
 			errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))

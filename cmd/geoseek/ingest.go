@@ -97,5 +97,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func (c *Config) ingestConfig() ingest.Config {
-	return ingest.Config{DataDir: c.DataDir, MaxFileBytes: c.MaxUploadBytes, MaxFiles: c.MaxUploadFiles}
+	return ingest.Config{DataDir: c.DataDir, MaxFileBytes: c.MaxUploadBytes, MaxFiles: c.MaxUploadFiles,
+		UploadExpiry: c.UploadExpiry, UploadSweepInterval: c.UploadSweepInterval, UploadIdleTimeout: c.UploadIdleTimeout,
+		SweepInterval: c.OrphanSweepInterval, OrphanAge: c.OrphanAge, DecodeBudget: int64(c.DecodeBudgetMB) << 20}
 }

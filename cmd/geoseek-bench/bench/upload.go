@@ -2,246 +2,140 @@ package bench
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
+	"strconv"
 	"time"
-
-	"github.com/geoseek/geoseek/cmd/geoseek/upload"
-	"github.com/geoseek/geoseek/ingest"
-	"github.com/geoseek/geoseek/internal/jobs"
 )
 
-// The upload scenario runs `geoseek upload`'s client against the bench
-// server over loopback:
-//
-//   - upload/photos: n distinct ≥3 MB photos (Quick: 24) with
-//     --concurrency 4, photos/s and MB/s, against `geoseek ingest` of the
-//     same folder in the same run (target ratio ≥ 0.8);
-//   - upload/rerun: the same folder again (all duplicates): elapsed against
-//     the first upload's (target ≤ 5%), bytes on the wire against the
-//     folder's (target ≤ 1%);
-//   - upload/resume: a 1 GB file (Quick: 64 MB) interrupted at 50% and run
-//     again: bytes sent in both runs against the file (target ≤ 1.05).
+// upload/tus: 1,000 distinct ≥3 MB photos (Quick: 24) sent by four
+// clients over loopback as tus uploads (create, one PATCH, read the
+// result), photos/s, against the same files sent as multipart POST /photos
+// (the photos of each pass are deleted first, so both store every file).
 func init() {
-	Register(Scenario{Name: "upload", Issue: 0, Run: runUpload})
+	Register(Scenario{Name: "upload/tus", Issue: 3, Run: runUploadTus})
 }
 
-// wireCounter counts the bytes of request bodies a client sends.
-type wireCounter struct {
-	rt    http.RoundTripper
-	bytes atomic.Int64
-}
-
-func (w *wireCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &countBody{ReadCloser: r.Body, n: &w.bytes}
-	}
-	return w.rt.RoundTrip(r)
-}
-
-type countBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (c *countBody) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-func runUpload(ctx context.Context, env *Env) ([]Result, error) {
-	n, limit, big := 1000, 20*time.Minute, int64(1<<30)
+func runUploadTus(ctx context.Context, env *Env) ([]Result, error) {
+	n, limit := 1000, 15*time.Minute
 	if env.Quick {
-		n, limit, big = 24, 10*time.Minute, 64<<20
+		n, limit = 24, 2*time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	paths, err := benchPhotos(env, n)
+	paths, err := PhotoCorpus(ctx, filepath.Join(env.DataDir, "bench-photo-corpus"), n, 3<<20)
 	if err != nil {
-		return nil, fmt.Errorf("make photos: %w", err)
-	}
-	staging := filepath.Join(env.DataDir, "bench-upload-staging")
-	defer os.RemoveAll(staging)
-	if err := stageLinks(staging, paths); err != nil {
 		return nil, err
 	}
-	var folder int64
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
+	pass := func(fn func(ctx context.Context, env *Env, path string) (int64, error)) (float64, float64, error) {
+		if err := clearBenchPhotos(ctx, env, paths); err != nil {
+			return 0, 0, err
 		}
-		folder += st.Size()
-	}
-
-	// Baseline: geoseek ingest of the same folder, in-process. With Quick
-	// it queues thumbnail and embedding jobs as the command does, the bench
-	// server works them as it works those of uploads, and each run is also
-	// timed until its jobs are done (photos ready to show), so neither is
-	// charged the other's thumbnails. The full run cannot wait for them
-	// (1,000 12-megapixel thumbnails take most of an hour of this machine's
-	// CPU): its ingest queues none, and its uploads share the CPU with the
-	// server's thumbnails, as they do in use.
-	ready := env.Quick
-	var inserter ingest.JobInserter
-	if ready {
-		ins, err := jobs.NewInserter(env.Pool, env.Logger)
+		done, bytes, el, err := parallel(ctx, 4, paths, limit, func(ctx context.Context, p string) (int64, error) { return fn(ctx, env, p) })
 		if err != nil {
-			return nil, err
+			return 0, 0, err
 		}
-		inserter = ins
+		if done != len(paths) {
+			return 0, 0, fmt.Errorf("bench: %d of %d photos uploaded within %v", done, len(paths), limit)
+		}
+		return float64(done) / el.Seconds(), float64(bytes) / el.Seconds() / 1e6, nil
 	}
-	dir := filepath.Join(env.DataDir, "bench-upload-ingest")
-	_ = os.RemoveAll(dir)
-	svc, err := ingest.New(ingest.Config{DataDir: dir, MaxFileBytes: 300 << 20}, env.Pool, inserter, env.Logger)
+	tus, tusMB, err := pass(tusUpload)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tus: %w", err)
 	}
-	if err := clearBenchPhotos(ctx, env, paths); err != nil {
-		return nil, err
-	}
-	if err := jobsDone(ctx, env, ready); err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	ing, err := importBench(ctx, svc, staging, ingest.ImportOptions{}, n, limit)
+	mp, mpMB, err := pass(multipartUpload)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("multipart: %w", err)
 	}
-	if err := jobsDone(ctx, env, ready); err != nil {
-		return nil, err
-	}
-	ingReady := time.Since(t0)
-	if err := clearBenchPhotos(ctx, env, paths); err != nil {
-		return nil, err
-	}
-	if err := jobsDone(ctx, env, ready); err != nil {
-		return nil, err
-	}
-
-	wire := &wireCounter{rt: &http.Transport{MaxIdleConnsPerHost: 8}}
-	opt := upload.Options{Server: env.BaseURL, Key: env.AdminKey, Concurrency: 4, ResumableAbove: 16 << 20,
-		StateDir: filepath.Join(env.DataDir, "bench-upload-state"), HTTPClient: &http.Client{Transport: wire}}
-	t0 = time.Now()
-	first, err := upload.Run(ctx, []string{staging}, opt)
-	if err != nil || first.Created != n {
-		return nil, fmt.Errorf("upload: %v: %s", err, first)
-	}
-	if err := jobsDone(ctx, env, ready); err != nil {
-		return nil, err
-	}
-	upReady := time.Since(t0)
-	wire.bytes.Store(0)
-	again, err := upload.Run(ctx, []string{staging}, opt)
-	if err != nil || again.Duplicate != n {
-		return nil, fmt.Errorf("re-run: %v: %s", err, again)
-	}
-	rerunBytes := wire.bytes.Load()
-
-	sent, err := resumeBig(ctx, env, opt, big)
-	if err != nil {
-		return nil, err
-	}
-	ingRate := float64(ing.Created) / ing.Elapsed.Seconds()
-	upRate := float64(first.Created) / first.ElapsedSeconds
-	note := fmt.Sprintf("n=%d, %.0f MB, --concurrency 4, loopback", n, float64(folder)/1e6)
-	rs := []Result{
-		{Scenario: "upload/photos", Geoseek: upRate, Baseline: ingRate, Unit: "photos/s", Note: note + "; baseline: geoseek ingest of the same folder"},
-	}
-	if ready {
-		rs = append(rs, Result{Scenario: "upload/photos-ready", Geoseek: float64(n) / upReady.Seconds(), Baseline: float64(n) / ingReady.Seconds(), Unit: "photos/s", Note: "until their thumbnails and embeddings are done; baseline: geoseek ingest, the same"})
-	}
-	return append(rs, []Result{
-		{Scenario: "upload/photos-mb", Geoseek: float64(first.BytesSent) / 1e6 / first.ElapsedSeconds, Baseline: float64(ing.Bytes) / 1e6 / ing.Elapsed.Seconds(), Unit: "MB/s", Note: note},
-		{Scenario: "upload/rerun-time", Geoseek: again.ElapsedSeconds, Baseline: first.ElapsedSeconds, Unit: "s", LowerIsBetter: true, Note: "all duplicates; baseline: the first upload (target: ratio ≥ 20)"},
-		{Scenario: "upload/rerun-bytes", Geoseek: float64(rerunBytes) / 1e6, Baseline: float64(folder) / 1e6, Unit: "MB", LowerIsBetter: true, Note: "request bodies on the wire; baseline: the folder (target: ratio ≥ 100)"},
-		{Scenario: "upload/resume-bytes", Geoseek: float64(sent) / 1e6, Baseline: float64(big) / 1e6, Unit: "MB", LowerIsBetter: true, Note: "a file interrupted at 50% then run again: bytes sent in both runs; baseline: the file (target: ratio ≥ 0.95)"},
-	}...), nil
+	return []Result{{
+		Scenario: "upload/tus", Geoseek: tus, Baseline: mp, Unit: "photos/s",
+		Note: fmt.Sprintf("baseline: multipart POST /photos; 4 clients, %d files ≥3 MB; %.1f vs %.1f MB/s", n, tusMB, mpMB),
+	}}, nil
 }
 
-// resumeBig uploads a file of size bytes, interrupts the run when half is
-// sent, runs it again, and returns the bytes sent in both runs.
-func resumeBig(ctx context.Context, env *Env, opt upload.Options, size int64) (int64, error) {
-	dir := filepath.Join(env.DataDir, "bench-upload-big")
-	_ = os.RemoveAll(dir)
-	defer os.RemoveAll(dir)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return 0, err
-	}
-	path := filepath.Join(dir, "big.jpg")
-	f, err := os.Create(path)
+// tusUpload sends one file as a tus upload in one PATCH and checks that
+// its result is a stored photo.
+func tusUpload(ctx context.Context, env *Env, path string) (int64, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
-	head := []byte{0xFF, 0xD8, 0xFF, 0xD9} // an empty JPEG, then random bytes: a file of its own
-	_, err = f.Write(head)
-	if err == nil {
-		_, err = io.CopyN(f, rand.Reader, size-int64(len(head)))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return 0, err
 	}
-	cut, stop := context.WithCancel(ctx)
-	defer stop()
-	opt.Progress = &stopAt{at: size / 2, stop: stop}
-	first, err := upload.Run(cut, []string{path}, opt)
-	if !errors.Is(err, context.Canceled) {
-		return 0, fmt.Errorf("interrupted upload: %v: %s", err, first)
+	hdr := func(req *http.Request) {
+		req.Header.Set("Authorization", "Bearer "+env.AdminKey)
+		req.Header.Set("Tus-Resumable", "1.0.0")
 	}
-	opt.Progress = nil
-	second, err := upload.Run(ctx, []string{path}, opt)
-	if err != nil || second.Created != 1 {
-		return 0, fmt.Errorf("resumed upload: %v: %s", err, second)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, env.BaseURL+"/uploads/", nil)
+	hdr(req)
+	req.Header.Set("Upload-Length", strconv.FormatInt(fi.Size(), 10))
+	req.Header.Set("Upload-Metadata", "filename "+base64.StdEncoding.EncodeToString([]byte(filepath.Base(path))))
+	loc, err := expect(env, req, http.StatusCreated)
+	if err != nil {
+		return 0, err
 	}
-	return first.BytesSent + second.BytesSent, nil
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPatch, env.BaseURL+loc, f)
+	hdr(req)
+	req.ContentLength = fi.Size()
+	req.Header.Set("Upload-Offset", "0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	if _, err := expect(env, req, http.StatusNoContent); err != nil {
+		return 0, err
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, env.BaseURL+loc+"/result", nil)
+	hdr(req)
+	if _, err := expect(env, req, http.StatusCreated); err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
-// stopAt cancels a run when at bytes are sent.
-type stopAt struct {
-	n    atomic.Int64
-	at   int64
-	stop context.CancelFunc
+// multipartUpload sends one file as a multipart POST /photos, streamed.
+func multipartUpload(ctx context.Context, env *Env, path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	var n int64
+	go func() {
+		fw, err := mw.CreateFormFile("file", filepath.Base(path))
+		if err == nil {
+			n, err = io.Copy(fw, f)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, env.BaseURL+"/photos", pr)
+	req.Header.Set("Authorization", "Bearer "+env.AdminKey)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if _, err := expect(env, req, http.StatusCreated); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
-func (s *stopAt) Total(int, int64) {}
-func (s *stopAt) File(bool)        {}
-func (s *stopAt) Bytes(n int64) {
-	if s.n.Add(n) >= s.at {
-		s.stop()
+// expect sends req and checks its status; it returns the Location.
+func expect(env *Env, req *http.Request, status int) (string, error) {
+	resp, err := env.Client.Do(req)
+	if err != nil {
+		return "", err
 	}
-}
-
-// jobsDone waits until the job queue has no work left (thumbnails,
-// embeddings), for at most ten minutes.
-func jobsDone(ctx context.Context, env *Env, wait bool) error {
-	if !wait {
-		return nil
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != status {
+		return "", fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, body)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	for {
-		var n int
-		err := env.Pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending') AND kind <> 'geoseek.embed_sweep'`).Scan(&n)
-		if err != nil {
-			return fmt.Errorf("wait for jobs: %w", err)
-		}
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for jobs: %d left: %w", n, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return resp.Header.Get("Location"), nil
 }

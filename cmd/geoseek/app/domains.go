@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,15 +46,15 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	ingest.AddWorkers(workers, photos)
 	workerKinds++
 	ingest.NewHandler(photos).Register(srv.API)
+	icfg := photos.Config()
 	a.background(func(ctx context.Context) {
-		// Repair the originals store after a crash: stale temp files,
-		// originals without a row.
-		rep, err := photos.Sweep(ctx, time.Hour)
-		if err != nil && ctx.Err() == nil {
-			a.logger.Error("ingest: sweep failed", "err", err)
-			return
-		}
-		a.logger.Info("ingest: originals swept", "temp_removed", rep.TempRemoved, "adopted", rep.Adopted, "deleted", rep.Deleted, "kept", rep.Kept)
+		// Repair the originals store of crash leftovers (stale temp files,
+		// originals without a row), at start and then periodically.
+		photos.RunSweeps(ctx, icfg.SweepInterval, icfg.OrphanAge, nil)
+	})
+	a.background(func(ctx context.Context) {
+		// Expired resumable uploads; finished ones a crash left unstored.
+		photos.Uploads().RunSweeps(ctx, icfg.UploadSweepInterval, nil)
 	})
 	if !opts.SkipPlaces {
 		a.background(func(ctx context.Context) {

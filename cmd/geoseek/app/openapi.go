@@ -52,6 +52,13 @@ func openAPI(version string) map[string]any {
 		return m
 	}
 	jsonOK := resp("ok", "application/json")
+	uploadID := param("id", "path", "a resumable upload's id (from the Location of its creation)", str, true)
+	uploadCreate := map[string]any{
+		"post": op("tus 1.0 resumable upload (extensions creation, creation-with-upload, creation-defer-length, termination, expiration): Upload-Length (at most --max-upload-bytes) and Upload-Metadata \"filename <base64>\"; "+
+			"answers 201 with Location /uploads/{id} and Upload-Expires (--upload-expiry after the last write)", nil,
+			map[string]any{"security": write}, "201", map[string]any{"description": "created: Location, Upload-Expires"}),
+		"options": op("tus discovery: Tus-Version, Tus-Extension, Tus-Max-Size", nil, nil, "200", map[string]any{"description": "tus headers"}),
+	}
 	// Semantic and hybrid answers say what they cannot see.
 	searchDesc := "Semantic and hybrid answers carry `unembedded_documents`: how many documents of the collection have no vector yet " +
 		"(waiting for the embedding sweep, or with a text the embedder refused) and so cannot be found by meaning; " +
@@ -91,6 +98,22 @@ func openAPI(version string) map[string]any {
 		"/photos": map[string]any{
 			"post": op("upload photos (multipart, one or many files, streamed); the answer is {\"results\": [...]}, one result per file, whatever their number: 201 when every file is new, 200 when every file was stored already, 207 when they differ; when every file failed, the file's (or first file's) problem+json carrying the same results member", nil,
 				map[string]any{"security": write, "requestBody": body("multipart/form-data")}, "201", resp("a result per file", "application/json", ref("UploadResult"))),
+		},
+		"/photos/check": map[string]any{
+			"post": op("which of these files are stored already? Body {\"sha256\": [\"<64 hex>\", ...]} or {\"files\": [{\"sha256\": \"<64 hex>\", \"size\": 123}, ...]}, at most 5,000 (more: 413); "+
+				"answers {\"existing\": [{\"sha256\", \"id\"}], \"missing\": [\"<hex>\"]}, each in request order; a given size that differs from the stored photo's counts as missing; a bad hash is a 400 naming its index (sha256[3], files[3].sha256)", nil,
+				map[string]any{"requestBody": body("application/json", ref("CheckRequest"))}, "200", resp("stored and missing hashes", "application/json", ref("CheckResult"))),
+		},
+		"/uploads":  uploadCreate,
+		"/uploads/": uploadCreate,
+		"/uploads/{id}": map[string]any{
+			"head":    op("tus: the upload's offset (Upload-Offset), length and metadata; a finished upload stays complete until it expires", []any{uploadID}, map[string]any{"security": write}, "200", map[string]any{"description": "Upload-Offset, Upload-Length"}),
+			"patch":   op("tus: append bytes at Upload-Offset (Content-Type application/offset+octet-stream); the PATCH that completes the upload answers only once its photo is committed (or its refusal recorded): read the outcome at /uploads/{id}/result. 409 at a wrong offset; a client silent for --upload-idle-timeout is cut off, keeping what arrived", []any{uploadID}, map[string]any{"security": write, "requestBody": body("application/offset+octet-stream")}, "204", map[string]any{"description": "bytes stored: Upload-Offset, Upload-Expires"}),
+			"delete":  op("tus termination: remove the upload (never the photo it became)", []any{uploadID}, map[string]any{"security": write}, "204", map[string]any{"description": "terminated"}),
+			"options": op("tus discovery", []any{uploadID}, nil, "200", map[string]any{"description": "Tus-Version, Tus-Extension, Tus-Max-Size"}),
+		},
+		"/uploads/{id}/result": map[string]any{
+			"get": op("a finished upload's outcome, the same answer as POST /photos for one file: 201 created or 200 already stored, with the photo; or the file's problem+json (415 not an image, ...) with the results member. 409 while bytes are missing (detail gives the offset); 404 for an unknown, terminated or expired upload; 503 when storing failed for a passing reason (try again: it is stored then)", []any{uploadID}, map[string]any{"security": write}, "201", resp("the outcome", "application/json", ref("UploadResult"))),
 		},
 		"/photos/{id}": map[string]any{
 			"get":    op("one photo with its EXIF fields", []any{photoID}, nil, "200", jsonOK),
@@ -178,6 +201,25 @@ func schemas() map[string]any {
 				"vector":   map[string]any{"type": "array", "items": map[string]any{"type": "number"}},
 			},
 			"additionalProperties": false,
+		},
+		"CheckRequest": map[string]any{
+			"type":        "object",
+			"description": "either sha256 or files, at most 5,000 entries",
+			"properties": map[string]any{
+				"sha256": map[string]any{"type": "array", "items": str, "maxItems": 5000},
+				"files": map[string]any{"type": "array", "maxItems": 5000, "items": map[string]any{"type": "object", "properties": map[string]any{
+					"sha256": str, "size": map[string]any{"type": "integer", "format": "int64"},
+				}}},
+			},
+		},
+		"CheckResult": map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"existing": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{
+					"sha256": str, "id": map[string]any{"type": "integer", "format": "int64", "description": "the photo's id"},
+				}}},
+				"missing": map[string]any{"type": "array", "items": str},
+			},
 		},
 		"UploadResult": map[string]any{
 			"type": "object",
