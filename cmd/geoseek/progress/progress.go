@@ -39,6 +39,7 @@ type Reporter struct {
 	mu                 sync.Mutex
 	files, done, fails int
 	total, moved       int64
+	started            bool // the first line is written
 
 	p             *mpb.Progress
 	fbar, bbar    *mpb.Bar
@@ -108,6 +109,11 @@ func (r *Reporter) rateDecor(decor.Statistics) string {
 func (r *Reporter) Total(files int, bytes int64) {
 	r.mu.Lock()
 	r.files, r.total = files, bytes
+	if !r.opt.Terminal && !r.started {
+		// The first line says what the run found, once it is known.
+		r.started = true
+		fmt.Fprintf(r.w, "%s %d files\n", r.opt.Label, files)
+	}
 	r.mu.Unlock()
 	if r.fbar != nil {
 		r.fbar.SetTotal(int64(files), false)
@@ -167,9 +173,6 @@ func (r *Reporter) Close() {
 // lines writes a line now and one every interval until Close.
 func (r *Reporter) lines() {
 	defer close(r.stopped)
-	r.mu.Lock()
-	fmt.Fprintf(r.w, "%s %d files\n", r.opt.Label, r.files)
-	r.mu.Unlock()
 	t := time.NewTicker(r.opt.Every)
 	defer t.Stop()
 	for {
@@ -177,7 +180,12 @@ func (r *Reporter) lines() {
 		case <-r.quit:
 			return
 		case <-t.C:
-			r.line()
+			r.mu.Lock()
+			started := r.started
+			r.mu.Unlock()
+			if started {
+				r.line()
+			}
 		}
 	}
 }
