@@ -49,7 +49,13 @@ func (ir *idleReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("no progress for %s: %w", ir.timeout, errStalled)
 	}
 	if ir.timer != nil {
-		ir.timer.Reset(ir.timeout)
+		if err != nil {
+			// Read to its end: what follows (the server's answer) has
+			// bounds of its own.
+			ir.timer.Stop()
+		} else {
+			ir.timer.Reset(ir.timeout)
+		}
 	}
 	return n, err
 }
