@@ -145,6 +145,20 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	rerunBytes := wire.bytes.Load()
 
+	// The same upload with more files in flight, hashes not remembered:
+	// shows how much of the gap to ingest is each request's own commit
+	// on the server rather than the client.
+	if err := clearBenchPhotos(ctx, env, paths); err != nil {
+		return nil, err
+	}
+	wide := opt
+	wide.Concurrency, wide.StateDir = 16, filepath.Join(env.DataDir, "bench-upload-state-16")
+	_ = os.RemoveAll(wide.StateDir)
+	sixteen, err := upload.Run(ctx, []string{staging}, wide)
+	if err != nil || sixteen.Created != n {
+		return nil, fmt.Errorf("upload --concurrency 16: %v: %s", err, sixteen)
+	}
+
 	sent, err := resumeBig(ctx, env, opt, big)
 	if err != nil {
 		return nil, err
@@ -155,6 +169,7 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 	rs := []Result{
 		{Scenario: "upload/photos", Geoseek: upRate, Baseline: ingRate, Unit: "photos/s", Note: note + "; baseline: geoseek ingest of the same folder"},
 	}
+	rs = append(rs, Result{Scenario: "upload/photos-c16", Geoseek: float64(sixteen.Created) / sixteen.ElapsedSeconds, Baseline: ingRate, Unit: "photos/s", Note: "--concurrency 16, hashes not remembered; baseline: geoseek ingest"})
 	if ready {
 		rs = append(rs, Result{Scenario: "upload/photos-ready", Geoseek: float64(n) / upReady.Seconds(), Baseline: float64(n) / ingReady.Seconds(), Unit: "photos/s", Note: "until their thumbnails and embeddings are done; baseline: geoseek ingest, the same"})
 	}
