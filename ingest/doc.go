@@ -23,8 +23,8 @@
 // The original is content-addressed (<data dir>/originals/ab/<sha256>):
 // written to a temp file in that tree, fsynced, renamed, the directory fsynced,
 // and only then the photos row and its document commit in one transaction. A
-// crash therefore leaves at worst a file without a row, which the start-up
-// sweeper adopts (re-ingests) or removes. Equal bytes give one photo: an
+// crash therefore leaves at worst a file without a row, which the sweeper
+// (at start-up, then every SweepInterval) adopts (re-ingests) or removes. Equal bytes give one photo: an
 // advisory lock on the hash, held by the row's transaction, makes a
 // concurrent upload of the same bytes wait and then answer with the
 // existing photo.
@@ -41,6 +41,12 @@
 // github.com/sams96/rgeo) and the camera, its period the instant it was taken.
 //
 // Thumbnails and the 64-bit perceptual hash (dHash) are made by a River job
-// queued in the upload's transaction; decoding is guarded by DecodeConfig and
-// a pixel limit, since a few hundred bytes of JPEG can declare 60000×60000.
+// queued in the upload's transaction; decoding is guarded by DecodeConfig, a
+// pixel limit and a memory budget shared by every decode (the header's
+// width × height × bytes per pixel), since a few hundred bytes of JPEG can
+// declare 60000×60000 and a 760 KB PNG can decode to 800 MB.
+//
+// Bulk clients check hashes first (Service.Check, POST /photos/check) and
+// send files as resumable tus uploads (uploads.go), stored by the same
+// pipeline when their last byte arrives.
 package ingest

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -42,9 +43,19 @@ func (h *Handler) registerUploads(r gin.IRouter) {
 // tusUpload hands a request about one upload to tusd; a path that is not
 // an upload id never reaches it.
 func (h *Handler) tusUpload(c *gin.Context) {
-	if !uploadIDPattern.MatchString(c.Param("id")) {
+	id := c.Param("id")
+	if !uploadIDPattern.MatchString(id) {
 		httpx.Respond(c, problem.Wrap(problem.ErrNotFound, "no such upload"))
 		return
+	}
+	if c.Request.Method == http.MethodPatch {
+		// tusd answers a PATCH to a complete upload 204 at once; if
+		// storing it failed before, store it first, so that no 2xx
+		// comes before the photo's row.
+		if err := h.svc.uploads.storeIfComplete(c.Request.Context(), id); err != nil {
+			httpx.Respond(c, fmt.Errorf("%w: the upload is complete but could not be stored yet; try again", problem.ErrUnavailable))
+			return
+		}
 	}
 	h.tus(c)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -312,6 +313,21 @@ type Local struct {
 	o     *Originals
 	key   string
 	moved bool
+	// link: Commit links the file into the store instead of moving it
+	// (StageLink); both names then share one copy of the bytes.
+	link bool
+}
+
+// StageLink is StageLocal for a file that stays where it is once stored:
+// Commit adds a hard link in the store (no bytes copied), so the file can
+// be stored again after a crash until its caller removes it. A resumable
+// upload's bytes are staged so.
+func (o *Originals) StageLink(path string, max int64) (*Local, error) {
+	l, err := o.StageLocal(path, max)
+	if l != nil {
+		l.link = true
+	}
+	return l, err
 }
 
 // StageLocal hashes the file at path in place for a move into the store. It
@@ -396,7 +412,13 @@ func (l *Local) Commit() (string, error) {
 	if err := l.f.Sync(); err != nil {
 		return "", fmt.Errorf("ingest: fsync: %w", err)
 	}
-	if err := os.Rename(l.path, dst); err != nil {
+	if l.link {
+		if err := os.Link(l.path, dst); errors.Is(err, fs.ErrExist) {
+			return key, nil // these bytes are stored already
+		} else if err != nil {
+			return "", fmt.Errorf("ingest: link into the store: %w", err)
+		}
+	} else if err := os.Rename(l.path, dst); err != nil {
 		return "", fmt.Errorf("ingest: move into the store: %w", err)
 	}
 	l.moved, l.key = true, key
@@ -434,6 +456,13 @@ func (l *Local) Undo(key string) error {
 	dst, err := l.o.Path(key)
 	if err != nil {
 		return err
+	}
+	if l.link {
+		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("ingest: unlink %s from the store: %w", l.path, err)
+		}
+		l.moved = false
+		return syncDir(filepath.Dir(dst))
 	}
 	_ = l.f.Chmod(l.info.Mode().Perm())
 	if err := os.Rename(dst, l.path); err != nil {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
@@ -29,13 +28,15 @@ import (
 // Upload-Length and the file name in Upload-Metadata), sends its bytes in
 // PATCH requests it can resume from the offset a HEAD returns, and reads the
 // outcome at GET /uploads/{id}/result. The bytes go to <data dir>/uploads,
-// on the originals' file system, so a finished upload is renamed into the
-// store (no second copy) by the same pipeline as POST /photos: Service.ingest
-// hashes, sniffs, reads the metadata and commits through the one commit path
-// (batch.go, commit.go). The final PATCH answers only once that is done, and
-// the outcome is kept in <id>.result (an upload's files: <id> the bytes,
-// <id>.info tusd's state, <id>.sum the hash of a finished upload being
-// stored, <id>.result the outcome).
+// on the originals' file system, so a finished upload is hard-linked into
+// the store (no second copy) by the same pipeline as POST /photos:
+// Service.ingest hashes, sniffs, reads the metadata and commits through the
+// one commit path (batch.go, commit.go). The final PATCH answers only once
+// that is done, and the outcome is kept in <id>.result (an upload's files:
+// <id> the bytes, <id>.info tusd's state, <id>.result the outcome). The
+// upload's name for the bytes stays until it expires: after a crash they
+// are stored again (and found stored) instead of lost, and each upload
+// costs no fsync beyond the pipeline's own.
 //
 // A finished upload whose storing failed for a passing reason (the database
 // away) is stored again by the next GET of its result or by the sweep. An
@@ -172,6 +173,24 @@ func (u *Uploads) Result(ctx context.Context, id string) (*FileResult, error) {
 	return u.finalize(fctx, info)
 }
 
+// storeIfComplete stores upload id if all its bytes are there and its
+// outcome is not recorded yet (its storing failed before). Anything else,
+// unknown uploads included, is left to tusd.
+func (u *Uploads) storeIfComplete(ctx context.Context, id string) error {
+	if _, err := os.Stat(u.path(id, ".result")); err == nil {
+		return nil
+	}
+	info, err := u.info(ctx, id)
+	if err != nil || info.SizeIsDeferred || info.Offset < info.Size {
+		return nil
+	}
+	if _, err := u.Result(ctx, id); err != nil {
+		u.log.ErrorContext(ctx, "ingest: storing a finished upload failed", "upload", id, "err", err)
+		return err
+	}
+	return nil
+}
+
 // info reads upload id's state: problem.ErrNotFound if there is none.
 func (u *Uploads) info(ctx context.Context, id string) (tusd.FileInfo, error) {
 	up, err := u.store.GetUpload(ctx, id)
@@ -190,8 +209,11 @@ func (u *Uploads) info(ctx context.Context, id string) (tusd.FileInfo, error) {
 
 // finalize stores finished upload info through the photo pipeline, under
 // its lock, and records the outcome. It is idempotent: a recorded outcome
-// is returned as it is. An error is a passing failure (nothing recorded,
-// the bytes kept); a refused file is an outcome, not an error.
+// is returned as it is, and the bytes stay (hard-linked into the store, no
+// copy) until the upload expires, so a crash before the outcome is on disk
+// only means storing them again (then found stored: 200). An error is a
+// passing failure (nothing recorded, the bytes kept); a refused file is an
+// outcome, not an error.
 func (u *Uploads) finalize(ctx context.Context, info tusd.FileInfo) (*FileResult, error) {
 	id := info.ID
 	if r, err := u.readResult(id); err == nil {
@@ -202,25 +224,28 @@ func (u *Uploads) finalize(ctx context.Context, info tusd.FileInfo) (*FileResult
 	name := uploadName(info.MetaData)
 	bin := u.binPath(info)
 	if _, err := os.Stat(bin); errors.Is(err, fs.ErrNotExist) {
-		return u.recoverMoved(ctx, id, name)
+		return u.settle(id, name, nil, false, fmt.Errorf("%w: the bytes of upload %s are gone; upload the file again", problem.ErrNotFound, id))
 	}
-	up, err := u.svc.stageFile(bin, true)
+	var up staged
+	l, err := u.svc.originals.StageLink(bin, u.svc.cfg.MaxFileBytes)
+	if err == nil && l == nil { // another file system than the store's: copy
+		up, err = u.svc.stageFile(bin, false)
+	} else if l != nil {
+		up = l
+	}
 	if err != nil {
 		return u.settle(id, name, nil, false, err)
-	}
-	// Before the file can move into the store: a crash after the move
-	// leaves the hash to find the photo by (recoverMoved).
-	if err := writeFileSync(u.path(id, ".sum"), []byte(hex.EncodeToString(up.Sum()))); err != nil {
-		up.Abort()
-		return nil, err
 	}
 	p, created, err := u.svc.ingest(ctx, name, up)
 	return u.settle(id, name, p, created, err)
 }
 
-// settle records the outcome of storing upload id and removes its bytes if
-// they are still there (a duplicate, a refused file). A passing failure is
-// returned as the error, and nothing is removed.
+// settle records the outcome of storing upload id. Bytes that became the
+// stored original (one file, two names) stay until the upload expires, and
+// the outcome is written without waiting for the disk (recomputed from them
+// after a crash); other bytes (a duplicate, a refused file) are removed once
+// the outcome is durable. A passing failure is returned as the error, and
+// nothing is removed.
 func (u *Uploads) settle(id, name string, p *Photo, created bool, err error) (*FileResult, error) {
 	var res FileResult
 	if err != nil {
@@ -238,38 +263,33 @@ func (u *Uploads) settle(id, name string, p *Photo, created bool, err error) (*F
 	if err != nil {
 		return nil, fmt.Errorf("ingest: upload %s result: %w", id, err)
 	}
-	if err := writeFileSync(u.path(id, ".result"), b); err != nil {
+	bin := u.path(id, "")
+	keep := p != nil && u.isOriginal(bin, p.SHA256)
+	if err := writeFile(u.path(id, ".result"), b, !keep); err != nil {
 		return nil, err
 	}
-	for _, ext := range []string{"", ".sum"} {
-		if err := os.Remove(u.path(id, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if !keep {
+		if err := os.Remove(bin); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			u.log.Warn("ingest: upload file not removed", "upload", id, "err", err)
 		}
 	}
 	return &res, nil
 }
 
-// recoverMoved finds the photo of an upload whose bytes were moved into the
-// store by a finalize that stopped before recording the outcome.
-func (u *Uploads) recoverMoved(ctx context.Context, id, name string) (*FileResult, error) {
-	b, err := os.ReadFile(u.path(id, ".sum"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return u.settle(id, name, nil, false, fmt.Errorf("%w: the bytes of upload %s are gone; upload the file again", problem.ErrNotFound, id))
-	}
+// isOriginal says whether the file at path is the stored original of the
+// hex SHA-256 sum (a second name of it).
+func (u *Uploads) isOriginal(path, sum string) bool {
+	b, err := hex.DecodeString(sum)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: upload %s: %w", id, err)
+		return false
 	}
-	sum, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(sum) != 32 {
-		return nil, fmt.Errorf("ingest: upload %s: bad hash file", id)
-	}
-	p, err := u.svc.BySHA256(ctx, sum)
+	orig, err := u.svc.originals.Path(Key(b))
 	if err != nil {
-		// The row did not commit: the orphan sweep adopts the file, and a
-		// later try finds its photo.
-		return nil, fmt.Errorf("ingest: upload %s: its photo is not committed yet: %w", id, err)
+		return false
 	}
-	return u.settle(id, name, p, false, nil)
+	a, errA := os.Stat(path)
+	o, errO := os.Stat(orig)
+	return errA == nil && errO == nil && os.SameFile(a, o)
 }
 
 // readResult reads upload id's recorded outcome (fs.ErrNotExist if none).
@@ -295,16 +315,16 @@ func (u *Uploads) binPath(info tusd.FileInfo) string {
 	return u.path(info.ID, "")
 }
 
-// writeFileSync writes a small file atomically and durably: temp file,
-// fsync, rename, directory fsync.
-func writeFileSync(path string, b []byte) error {
+// writeFile writes a small file atomically (temp file, rename), and
+// durably when durable is set (fsync of the file, then of the directory).
+func writeFile(path string, b []byte, durable bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("ingest: write %s: %w", filepath.Base(path), err)
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -316,6 +336,9 @@ func writeFileSync(path string, b []byte) error {
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("ingest: write %s: %w", filepath.Base(path), err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(filepath.Dir(path))
 }

@@ -105,7 +105,7 @@ func (d *doneUpload) Terminate(context.Context) error { return d.u.removeFiles(d
 // removeFiles removes every file of upload id.
 func (u *Uploads) removeFiles(id string) error {
 	var first error
-	for _, ext := range []string{"", ".sum", ".result", ".info"} {
+	for _, ext := range []string{"", ".result.tmp", ".result", ".info"} {
 		if err := os.Remove(u.path(id, ext)); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
 			first = fmt.Errorf("ingest: remove upload %s: %w", id, err)
 		}

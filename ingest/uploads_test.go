@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,8 +210,11 @@ func TestTusUpload(t *testing.T) {
 	if code, _, _ := tc.result(loc2); code != http.StatusNotFound {
 		t.Fatalf("result of a terminated upload: %d", code)
 	}
-	if got := uploadFiles(t, b.dir); len(got) != 2 { // loc's .info and .result
+	if got := uploadFiles(t, b.dir); len(got) != 3 { // loc's bytes (the original's second name), .info and .result
 		t.Fatalf("upload files: %v", got)
+	}
+	if !b.svc.Uploads().isOriginal(filepath.Join(b.dir, "uploads", strings.TrimPrefix(loc, "/uploads/")), r.Photo.SHA256) {
+		t.Fatal("the upload's bytes are not the original's")
 	}
 	if rec := b.do(t, http.MethodGet, fmt.Sprintf("/photos/%d", r.Photo.ID), nil, ""); rec.Code != http.StatusOK {
 		t.Fatalf("photo after terminate: %d", rec.Code)
@@ -379,7 +384,7 @@ func TestUploadExpiry(t *testing.T) {
 	if err != nil || res.Status != http.StatusCreated || res.Photo == nil || res.File != "d.jpg" {
 		t.Fatalf("stored after the restart: %+v %v", res, err)
 	}
-	if got := uploadFiles(t, dir); len(got) != 2 {
+	if got := uploadFiles(t, dir); len(got) != 3 {
 		t.Fatalf("upload files after the restart: %v", got)
 	}
 	next(t, reports, func(r UploadSweepReport) bool { return r.Expired == 0 && r.Kept == 1 })
@@ -429,5 +434,47 @@ func TestUploadIdleClient(t *testing.T) {
 	}
 	if code, _, _ := tc.result(loc); code != http.StatusCreated {
 		t.Fatalf("result: %d", code)
+	}
+}
+
+// TestUploadStoreRetried: storing a finished upload fails once (a passing
+// fault): the final PATCH answers 503 and nothing is stored; the client's
+// repeated final PATCH stores it before answering 204.
+func TestUploadStoreRetried(t *testing.T) {
+	t.Parallel()
+	var fail atomic.Bool
+	fail.Store(true)
+	b := setup(t, Config{AfterInsert: func(context.Context, pgx.Tx, []int64) error {
+		if fail.Load() {
+			return errors.New("the embedding queue is away")
+		}
+		return nil
+	}})
+	tc := b.tusServer(t)
+	f := corpusFile(t, "exif-samples__DSCN0010.jpg")
+	loc := tc.create(f.name, len(f.data))
+	resp, body := tc.patch(loc, 0, f.data)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Content-Type") != problem.ContentType {
+		t.Fatalf("final patch with a failing store: %d %s", resp.StatusCode, body)
+	}
+	count := func() (n int) {
+		_ = b.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM photos`).Scan(&n)
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("photos after the failed store: %d", n)
+	}
+	if resp, _ := tc.patch(loc, len(f.data), nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("repeated final patch, store still failing: %d", resp.StatusCode)
+	}
+	fail.Store(false)
+	if resp, body := tc.patch(loc, len(f.data), nil); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("repeated final patch: %d %s", resp.StatusCode, body)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("photos after the repeated final patch: %d", n)
+	}
+	if code, res, _ := tc.result(loc); code != http.StatusCreated || res.Results[0].Photo == nil {
+		t.Fatalf("result: %d %+v", code, res)
 	}
 }
