@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,29 @@ type ImportOptions struct {
 	// starts and one every ProgressLines after, for logs and pipes: a bar
 	// redrawn with carriage returns is garbage there.
 	ProgressLines time.Duration
+	// Reporter, if set, is told of the files found and of each file done,
+	// and Progress is not drawn: the CLI shows the same display as upload.
+	Reporter ImportReporter
+	// OnFile, if set, gets each file's outcome as soon as it is known (one
+	// call at a time).
+	OnFile func(ImportFile)
+}
+
+// ImportReporter follows an import's progress.
+type ImportReporter interface {
+	Total(files int, bytes int64)
+	File(failed bool)
+}
+
+// ImportFile is the outcome of one file of an import, in the shape of the
+// upload client's report: outcome created, duplicate, skipped or failed.
+type ImportFile struct {
+	Path    string `json:"path"`
+	SHA256  string `json:"sha256,omitempty"`
+	Size    int64  `json:"size"`
+	Outcome string `json:"outcome"`
+	PhotoID int64  `json:"photo_id,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // ImportError is a file that could not be ingested.
@@ -96,8 +120,10 @@ func (s *Service) ImportDirs(ctx context.Context, dirs []string, opt ImportOptio
 	if err != nil {
 		return ImportSummary{}, err
 	}
-	t := &importTally{sum: ImportSummary{Files: len(paths)}}
-	if opt.ProgressLines > 0 && opt.Progress != nil {
+	t := &importTally{sum: ImportSummary{Files: len(paths)}, reporter: opt.Reporter, onFile: opt.OnFile}
+	if opt.Reporter != nil {
+		opt.Reporter.Total(len(paths), 0)
+	} else if opt.ProgressLines > 0 && opt.Progress != nil {
 		defer t.printLines(opt.Progress, opt.ProgressLines, start)()
 	} else {
 		t.bar = newProgress(opt.Progress, len(paths))
@@ -144,35 +170,60 @@ func listFiles(dirs []string) ([]string, error) {
 // importTally counts an import's outcomes as they come, from many
 // goroutines, and moves its progress bar.
 type importTally struct {
-	mu  sync.Mutex
-	sum ImportSummary
-	bar *progressbar.ProgressBar
+	mu       sync.Mutex
+	sum      ImportSummary
+	bar      *progressbar.ProgressBar
+	reporter ImportReporter
+	onFile   func(ImportFile)
 }
 
-// record counts the outcome of the file at path.
-func (t *importTally) record(path string, size int64, created bool, err error) {
+// record counts the outcome of the file at path (sum: its SHA-256, nil
+// when it was not read; p: the photo, when known).
+func (t *importTally) record(path string, size int64, sum []byte, p *Photo, created bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	f := ImportFile{Path: path, Size: size}
+	if sum != nil {
+		f.SHA256 = hex.EncodeToString(sum)
+	}
+	if p != nil {
+		f.PhotoID = p.ID
+	}
+	t.count(&f, created, err)
+	t.sum.Bytes += size
+	if t.onFile != nil {
+		t.onFile(f)
+	}
+	if t.reporter != nil {
+		t.reporter.File(f.Outcome == "failed")
+	}
+	if t.bar != nil {
+		if t.sum.Failed > 0 {
+			t.bar.Describe(fmt.Sprintf("importing (%d failed)", t.sum.Failed))
+		}
+		_ = t.bar.Add(1)
+	}
+}
+
+// count counts f's outcome and names it.
+func (t *importTally) count(f *ImportFile, created bool, err error) {
 	sum := &t.sum
 	switch {
 	case errors.Is(err, problem.ErrUnsupportedMedia):
 		sum.Skipped++
+		f.Outcome, f.Reason = "skipped", err.Error()
 	case err != nil:
 		sum.Failed++
+		f.Outcome, f.Reason = "failed", err.Error()
 		if len(sum.Errors) < maxImportErrors {
-			sum.Errors = append(sum.Errors, ImportError{Path: path, Err: err.Error()})
+			sum.Errors = append(sum.Errors, ImportError{Path: f.Path, Err: err.Error()})
 		}
 	case created:
 		sum.Created++
+		f.Outcome = "created"
 	default:
 		sum.Existing++
-	}
-	sum.Bytes += size
-	if t.bar != nil {
-		if sum.Failed > 0 {
-			t.bar.Describe(fmt.Sprintf("importing (%d failed)", sum.Failed))
-		}
-		_ = t.bar.Add(1)
+		f.Outcome = "duplicate"
 	}
 }
 
@@ -230,7 +281,7 @@ func (s *Service) importFiles(ctx context.Context, paths []string, opt ImportOpt
 				}
 				it, err := s.prepareFile(paths[i], opt.Move)
 				if err != nil {
-					t.record(paths[i], 0, false, err)
+					t.record(paths[i], 0, nil, nil, false, err)
 					continue
 				}
 				select {
@@ -251,7 +302,7 @@ func (s *Service) importFiles(ctx context.Context, paths []string, opt ImportOpt
 						}
 						size = 0
 					}
-					t.record(path, size, r.created, r.err)
+					t.record(path, size, it.up.Sum(), r.photo, r.created, r.err)
 				}(paths[i])
 			}
 		}()

@@ -197,6 +197,8 @@ func startServer(ctx context.Context, o options, pool *pgxpool.Pool, url string,
 		ShutdownGrace: 5 * time.Second,
 		// Place names load for a minute or two in the background: not during a benchmark.
 		SkipPlaces: true,
+		// The upload scenario resumes a 1 GB file.
+		Ingest: ingest.Config{MaxFileBytes: 2 << 30},
 	}, pool, serverLog)
 	if err != nil {
 		closeAll()

@@ -235,10 +235,32 @@ func TestIngestJSONAndProgress(t *testing.T) {
 	if err := app.Run(ctx, []string{"ingest", dir, "--json"}); err != nil {
 		t.Fatalf("ingest: %v\n%s%s", err, out.String(), stderr.String())
 	}
-	var sum map[string]any
-	if err := json.Unmarshal(out.Bytes(), &sum); err != nil {
-		t.Fatalf("ingest --json: %v\n%s", err, out.String())
+	// One object per file, then the summary, as upload prints them.
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("ingest --json: want 3 file lines and a summary:\n%s", out.String())
 	}
+	outcomes := map[string]int{}
+	for _, l := range lines[:3] {
+		var f map[string]any
+		if err := json.Unmarshal([]byte(l), &f); err != nil || f["path"] == nil {
+			t.Fatalf("file line %q: %v", l, err)
+		}
+		outcomes[f["outcome"].(string)]++
+		if f["outcome"] == "created" && len(f["sha256"].(string)) != 64 {
+			t.Fatalf("created without its hash: %s", l)
+		}
+	}
+	if outcomes["created"] != 2 || outcomes["skipped"] != 1 {
+		t.Fatalf("outcomes %v", outcomes)
+	}
+	var wrap struct {
+		Summary map[string]any `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(lines[3]), &wrap); err != nil || wrap.Summary == nil {
+		t.Fatalf("ingest --json summary: %v\n%s", err, lines[3])
+	}
+	sum := wrap.Summary
 	secs, ok := sum["elapsed_seconds"].(float64)
 	if !ok || secs <= 0 || secs > 120 {
 		t.Fatalf("elapsed_seconds = %v, want the import's seconds:\n%s", sum["elapsed_seconds"], out.String())
@@ -249,7 +271,7 @@ func TestIngestJSONAndProgress(t *testing.T) {
 	// Stderr is no terminal: plain lines, no bar redrawn with carriage returns.
 	progress := stderr.String()
 	if strings.ContainsAny(progress, "\r█") || !strings.Contains(progress, "importing 3 files\n") ||
-		!regexp.MustCompile(`(?m)^importing: \d of 3 files \(0 failed\), [0-9.]+ files/s, \d+ s$`).MatchString(progress) {
+		!regexp.MustCompile(`(?m)^importing: \d of 3 files \(0 failed\), [0-9.]+ files/s, \d+ s(, \S+ left)?$`).MatchString(progress) {
 		t.Fatalf("progress off a terminal:\n%q", progress)
 	}
 
@@ -282,7 +304,7 @@ func TestIngestProgressBarOnATerminal(t *testing.T) {
 	}
 	select {
 	case s := <-drawn:
-		if !strings.Contains(s, "█") || !strings.Contains(s, "(3/3") || strings.Contains(s, "importing: ") {
+		if !strings.Contains(s, "3/3 files") || !strings.Contains(s, "100 %") || strings.Contains(s, "importing: ") {
 			t.Fatalf("no progress bar on the terminal:\n%q", s)
 		}
 	case <-time.After(30 * time.Second):

@@ -67,6 +67,9 @@ type Config struct {
 	// EmbedSweepInterval is how often documents without a vector are embedded.
 	EmbedSweepInterval time.Duration
 
+	// Upload is the settings of the upload client (gClient).
+	Upload UploadConfig
+
 	// Resumable uploads and the originals store's sweeps (serve).
 	UploadExpiry        time.Duration
 	UploadSweepInterval time.Duration
@@ -94,6 +97,7 @@ const (
 	gServe                         // the HTTP server's settings
 	gUpload                        // --max-upload-bytes, --max-upload-files
 	gEmbed                         // the embedder's settings
+	gClient                        // the upload client's settings (--server, --key, ...)
 )
 
 // gDatabase is what a command that only talks to the database needs.
@@ -110,6 +114,9 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 	vars := &[]envVar{}
 	var secrets []func()
 	str := func(p *string, name, env, def, help string) {
+		if fs.Lookup(name) != nil {
+			return // a command's own flag of that name wins
+		}
 		if v := getenv(env); v != "" {
 			def = v
 		}
@@ -117,6 +124,9 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		*vars = append(*vars, envVar{name, env, help})
 	}
 	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
+		if fs.Lookup(name) != nil {
+			return // a command's own flag of that name wins
+		}
 		if v := getenv(env); v != "" {
 			if d, err := time.ParseDuration(v); err == nil {
 				def = d
@@ -129,6 +139,9 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		*vars = append(*vars, envVar{name, env, help})
 	}
 	integer := func(p *int, name, env string, def int, help string) {
+		if fs.Lookup(name) != nil {
+			return // a command's own flag of that name wins
+		}
 		if v := getenv(env); v != "" {
 			if n, err := strconv.Atoi(v); err == nil {
 				def = n
@@ -140,6 +153,9 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		*vars = append(*vars, envVar{name, env, help})
 	}
 	boolean := func(p *bool, name, env string, help string) {
+		if fs.Lookup(name) != nil {
+			return // a command's own flag of that name wins
+		}
 		def, _ := strconv.ParseBool(getenv(env))
 		fs.BoolVar(p, name, def, help+" ($"+env+")")
 		*vars = append(*vars, envVar{name, env, help})
@@ -147,6 +163,9 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 	// Secrets are read from the environment after parsing, so -h never
 	// prints them as a default.
 	secret := func(p *string, name, env, help string) {
+		if fs.Lookup(name) != nil {
+			return // a command's own flag of that name wins
+		}
 		fs.StringVar(p, name, "", help+" ($"+env+")")
 		*vars = append(*vars, envVar{name, env, help})
 		secrets = append(secrets, func() {
@@ -256,6 +275,9 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 			return nil
 		})
 	}
+	if groups&gClient != 0 {
+		finish = append(finish, bindClient(&c.Upload, str, integer, boolean, secret, dur))
+	}
 	c.finish = func() error {
 		for _, f := range secrets {
 			f()
@@ -301,6 +323,9 @@ func (c *Config) Validate() error {
 		if _, err := web.StyleOrigin(c.MapStyleURL); err != nil {
 			errs = append(errs, fmt.Errorf("--map-style-url/GEOSEEK_MAP_STYLE_URL: %w", err))
 		}
+	}
+	if has(gClient) {
+		errs = append(errs, c.Upload.validate()...)
 	}
 	if has(gDataDir) && c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir/GEOSEEK_DATA_DIR must not be empty"))

@@ -425,7 +425,7 @@ func TestCrashKeepsWhatWasAcknowledged(t *testing.T) {
 		if kill == "server" {
 			r.start()
 		} else {
-			waitReady(t, r.addr)
+			waitReadyAfterRecovery(t, r.addr)
 		}
 		t.Logf("round %d: killed %s after %s", round, kill, at)
 		r.check(w)
@@ -438,7 +438,7 @@ func TestCrashKeepsWhatWasAcknowledged(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, addr string) {
+func waitReadyAfterRecovery(t *testing.T, addr string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
+	"sync"
 
 	"golang.org/x/term"
 
 	"github.com/geoseek/geoseek/cmd/geoseek/app"
+	"github.com/geoseek/geoseek/cmd/geoseek/progress"
 	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/jobs"
 )
@@ -33,7 +34,7 @@ func (a *App) ingestDirs(ctx context.Context, args []string) error {
 		flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&concurrency, "concurrency", ingest.DefaultConcurrency(), "files read and hashed at once (files waiting for their batch to commit do not count)")
 			fs.BoolVar(&move, "move", false, "move files into the store instead of copying them (same file system only; files not stored stay in place)")
-			fs.BoolVar(&asJSON, "json", false, "print the summary as JSON (durations in seconds)")
+			fs.BoolVar(&asJSON, "json", false, "print one JSON object per file on stdout, then {\"summary\": ...} (durations in seconds), as upload does")
 			fs.BoolVar(&quiet, "quiet", false, "print no progress, only the summary")
 		},
 	}, args)
@@ -50,18 +51,28 @@ func (a *App) ingestDirs(ctx context.Context, args []string) error {
 		return err
 	}
 	opt := ingest.ImportOptions{Concurrency: concurrency, Move: move}
-	if !quiet {
-		opt.Progress = a.Stderr
-		if !isTerminal(a.Stderr) {
-			opt.ProgressLines = a.ProgressEvery
-			if opt.ProgressLines <= 0 {
-				opt.ProgressLines = 5 * time.Second
-			}
+	var mu sync.Mutex
+	enc := json.NewEncoder(a.Stdout)
+	if asJSON {
+		opt.OnFile = func(f ingest.ImportFile) {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = enc.Encode(f)
 		}
 	}
+	var rep *progress.Reporter
+	if !quiet {
+		rep = progress.New(a.Stderr, progress.Options{Label: "importing", Terminal: isTerminal(a.Stderr), Every: a.ProgressEvery})
+		opt.Reporter = rep
+	}
 	sum, err := photos.ImportDirs(ctx, s.args, opt)
+	if rep != nil {
+		rep.Close()
+	}
 	if asJSON {
-		b, _ := json.MarshalIndent(sum, "", "  ")
+		b, _ := json.Marshal(struct {
+			Summary ingest.ImportSummary `json:"summary"`
+		}{sum})
 		fmt.Fprintln(a.Stdout, string(b))
 	} else {
 		fmt.Fprintln(a.Stdout, sum)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -45,6 +46,10 @@ func exitCode(err error) int {
 	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
 		return 2
 	}
+	var e exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
 	return 1
 }
 
@@ -61,6 +66,8 @@ type App struct {
 	// ProgressEvery is how often ingest writes a progress line where its
 	// stderr is no terminal (default 5s).
 	ProgressEvery time.Duration
+	// HTTPClient, if set, is the client upload uses (tests).
+	HTTPClient *http.Client
 }
 
 const usage = `geoseek — search and map a PostgreSQL database
@@ -70,6 +77,7 @@ Usage: geoseek <command> [flags]
 Commands:
   serve     migrate, then serve HTTP on --addr (default 127.0.0.1:8080)
   migrate   apply database migrations and optional features (pgvector) and exit
+  upload    send photos to a server over HTTP: upload [--concurrency N] [--dry-run] [--json] PATH...
   ingest    import photos from local directories: ingest [--concurrency N] [--move] [--json] [--quiet] DIR...
   reembed   queue re-embedding: reembed [--collection C] [--missing]
   keys      manage API keys: keys create --name N --scopes read,write,admin | keys list | keys revoke NAME|ID|PREFIX
@@ -100,6 +108,8 @@ func (a *App) Run(ctx context.Context, args []string) error {
 		return a.keys(ctx, rest)
 	case "ingest":
 		return a.ingestDirs(ctx, rest)
+	case "upload":
+		return a.upload(ctx, rest)
 	case "reembed":
 		return a.reembed(ctx, rest)
 	case "db":

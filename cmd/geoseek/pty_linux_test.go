@@ -29,5 +29,10 @@ func openPTY(t *testing.T) (ptm, pts *os.File) {
 	if err != nil {
 		t.Fatalf("open pty: %v", err)
 	}
+	// A terminal emulator's size: 100 columns, 30 rows.
+	ws := [4]uint16{30, 100, 0, 0}
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, pts.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
+		t.Fatalf("pty size: %v", e)
+	}
 	return ptm, pts
 }

@@ -1,0 +1,184 @@
+package upload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// uploadAnswer is the body of POST /photos (and of a finished tus upload's
+// result): one result per file.
+type uploadAnswer struct {
+	Results []struct {
+		File   string `json:"file"`
+		Status int    `json:"status"`
+		Photo  *struct {
+			ID     int64  `json:"id"`
+			SHA256 string `json:"sha256"`
+		} `json:"photo"`
+		Error *struct {
+			Title  string `json:"title"`
+			Detail string `json:"detail"`
+			Status int    `json:"status"`
+		} `json:"error"`
+	} `json:"results"`
+	// A problem answer (every file failed) carries these too.
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+}
+
+// outcome turns the answer about one file into its result. want is the
+// hash computed when the file was read: a photo stored under another hash
+// means the file changed in between.
+func (a *uploadAnswer) outcome(httpStatus int, want string) (Outcome, int64, error) {
+	if len(a.Results) == 0 {
+		if httpStatus >= 400 {
+			return "", 0, &statusError{status: httpStatus, detail: strings.TrimPrefix(a.Title+": "+a.Detail, ": ")}
+		}
+		return "", 0, fmt.Errorf("server answered %d with no result", httpStatus)
+	}
+	r := a.Results[0]
+	switch {
+	case r.Error != nil:
+		return "", 0, &statusError{status: r.Status, detail: strings.TrimPrefix(r.Error.Title+": "+r.Error.Detail, ": ")}
+	case r.Photo == nil:
+		return "", 0, fmt.Errorf("server answered %d with no photo", r.Status)
+	case r.Photo.SHA256 != "" && r.Photo.SHA256 != want:
+		return "", 0, fmt.Errorf("%w: the file changed while it was uploaded (stored as %s); run again", errPermanent, r.Photo.SHA256)
+	case r.Status == http.StatusCreated:
+		return Created, r.Photo.ID, nil
+	default:
+		return Duplicate, r.Photo.ID, nil
+	}
+}
+
+// countingReader counts the bytes read through it into sent.
+type countingReader struct {
+	r    io.Reader
+	sent func(int64)
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 && c.sent != nil {
+		c.sent(int64(n))
+	}
+	return n, err
+}
+
+// guardReader reads a file and checks, at its end, that the file is still
+// the one hashed (same size, inode, modification and change times): a
+// file rewritten while it is sent fails the request, so the server never
+// stores a mix of old and new bytes. It costs a stat, not a second hash.
+type guardReader struct {
+	f       *os.File
+	want    cacheEntry
+	changed bool
+}
+
+func (g *guardReader) Read(p []byte) (int, error) {
+	n, err := g.f.Read(p)
+	if errors.Is(err, io.EOF) && changed(g.f, g.want) {
+		g.changed = true
+		return n, errChanged
+	}
+	return n, err
+}
+
+// errChanged is the error of a file rewritten since it was hashed.
+var errChanged = fmt.Errorf("%w: the file changed since it was hashed; run again", errPermanent)
+
+// changed reports whether the open file fh differs from the one stat was
+// taken of.
+func changed(fh *os.File, stat cacheEntry) bool {
+	st, err := fh.Stat()
+	if err != nil {
+		return true
+	}
+	k, ok := statKey(fh.Name(), st)
+	return !ok || k.Size != stat.Size || k.Ino != stat.Ino || k.MTime != stat.MTime || k.CTime != stat.CTime
+}
+
+// postMultipart sends one file as multipart POST /photos, retrying
+// transient failures with the file read again from the start. Sending the
+// same bytes twice is safe: the server stores them once.
+func (u *uploader) postMultipart(ctx context.Context, f *file) (Outcome, int64, error) {
+	var oc Outcome
+	var id int64
+	err := u.c.do(ctx, func(n int) error {
+		var err error
+		oc, id, err = u.postOnce(ctx, f)
+		return err
+	})
+	return oc, id, err
+}
+
+func (u *uploader) postOnce(ctx context.Context, f *file) (Outcome, int64, error) {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: %w", errPermanent, err)
+	}
+	defer fh.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	hr := &guardReader{f: fh, want: f.stat}
+	go func() {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", multipart.FileContentDisposition("file", filepath.Base(f.path)))
+		h.Set("Content-Type", f.mime)
+		part, err := mw.CreatePart(h)
+		if err == nil {
+			_, err = io.Copy(part, hr)
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	body := newIdleReader(countingReader{pr, u.sent}, u.c.timeout, cancel)
+	defer body.stop()
+	req, err := u.c.newRequest(ctx, http.MethodPost, u.c.url("/photos"), body)
+	if err != nil {
+		return "", 0, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Accept", "application/json")
+	resp, err := u.c.http.Do(req)
+	pr.CloseWithError(io.ErrClosedPipe) // stops the writer if the server answered early
+	if hr.changed {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return "", 0, errChanged
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("POST /photos: %w", err)
+	}
+	defer resp.Body.Close()
+	return u.readAnswer(resp, f.sha)
+}
+
+// readAnswer decodes a POST /photos-shaped answer about one file.
+func (u *uploader) readAnswer(resp *http.Response, sha string) (Outcome, int64, error) {
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout ||
+		resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return "", 0, newStatusError(resp)
+	}
+	rd := newIdleReader(resp.Body, u.c.timeout, nil)
+	defer rd.stop()
+	var a uploadAnswer
+	if err := json.NewDecoder(io.LimitReader(rd, 1<<20)).Decode(&a); err != nil {
+		return "", 0, fmt.Errorf("read answer (%d): %w", resp.StatusCode, err)
+	}
+	return a.outcome(resp.StatusCode, sha)
+}
