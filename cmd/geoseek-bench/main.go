@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if o.list {
 		for _, s := range scenarios {
-			fmt.Fprintf(out, "%s\t(issue %d)\n", s.Name, s.Issue)
+			fmt.Fprintln(out, s.Name)
 		}
 		return nil
 	}
@@ -241,7 +241,7 @@ func runScenarios(ctx context.Context, env *bench.Env, scenarios []bench.Scenari
 			break
 		}
 		t0 := time.Now()
-		fmt.Fprintf(os.Stderr, "== %s (issue %d)\n", s.Name, s.Issue)
+		fmt.Fprintf(os.Stderr, "== %s\n", s.Name)
 		rs, err := s.Run(ctx, env)
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", s.Name, err))

@@ -69,10 +69,9 @@ func (r Result) Ratio() float64 {
 
 // Scenario is a named benchmark.
 type Scenario struct {
+	// Name is area/what ("geo/items"), so sorting by name groups an area.
 	Name string
-	// Issue is the issue number whose targets it measures.
-	Issue int
-	Run   func(ctx context.Context, env *Env) ([]Result, error)
+	Run  func(ctx context.Context, env *Env) ([]Result, error)
 }
 
 var (
@@ -87,15 +86,12 @@ func Register(s Scenario) {
 	registry = append(registry, s)
 }
 
-// Scenarios returns the registered scenarios sorted by issue then name.
+// Scenarios returns the registered scenarios sorted by name.
 func Scenarios() []Scenario {
 	mu.Lock()
 	defer mu.Unlock()
 	out := append([]Scenario(nil), registry...)
 	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Issue != out[j].Issue {
-			return out[i].Issue < out[j].Issue
-		}
 		return out[i].Name < out[j].Name
 	})
 	return out

@@ -1,6 +1,6 @@
 package bench
 
-// Geo scenarios (issue 4): OGC API – Features items, vector tiles and
+// Geo scenarios: OGC API – Features items, vector tiles and
 // clusters on a collection of 1,000,000 points (Quick: 20,000).
 //
 // Data: 70% of the points uniform over lon [-180, 180] × lat [-85, 85], 30%
@@ -51,9 +51,9 @@ import (
 )
 
 func init() {
-	Register(Scenario{Name: "geo/items", Issue: 4, Run: runGeoItems})
-	Register(Scenario{Name: "geo/tiles", Issue: 4, Run: runGeoTiles})
-	Register(Scenario{Name: "geo/clusters", Issue: 4, Run: runGeoClusters})
+	Register(Scenario{Name: "geo/items", Run: runGeoItems})
+	Register(Scenario{Name: "geo/tiles", Run: runGeoTiles})
+	Register(Scenario{Name: "geo/clusters", Run: runGeoClusters})
 }
 
 func geoCollection(env *Env) (name string, n int) {

@@ -24,7 +24,7 @@ import (
 	"github.com/geoseek/geoseek/ingest"
 )
 
-// The ingest scenarios (issue 3) run the pipeline in-process on a data dir of
+// The ingest scenarios run the pipeline in-process on a data dir of
 // their own, so thumbnails (River jobs in the server) stay out of the ingest
 // figure:
 //
@@ -37,9 +37,9 @@ import (
 //     (Quick: 20 MB), against the file size (the figure a buffering
 //     implementation would need).
 func init() {
-	Register(Scenario{Name: "ingest/local", Issue: 3, Run: runIngestLocal})
-	Register(Scenario{Name: "ingest/thumbnails", Issue: 3, Run: runIngestThumbs})
-	Register(Scenario{Name: "ingest/rss-200mb", Issue: 3, Run: runIngestRSS})
+	Register(Scenario{Name: "ingest/local", Run: runIngestLocal})
+	Register(Scenario{Name: "ingest/thumbnails", Run: runIngestThumbs})
+	Register(Scenario{Name: "ingest/rss-200mb", Run: runIngestRSS})
 }
 
 // benchPhotos makes (once; kept under the data dir) n distinct camera-size

@@ -22,7 +22,7 @@ import (
 // longest main-thread task while panning and zooming. Each run starts a
 // fresh browser profile (a first visit: nothing cached in the browser).
 func init() {
-	Register(Scenario{Name: "map/first-view", Issue: 0, Run: runMapView})
+	Register(Scenario{Name: "map/first-view", Run: runMapView})
 }
 
 // Targets of the map page (the baseline column).

@@ -32,8 +32,8 @@ import (
 )
 
 func init() {
-	Register(Scenario{Name: "search/typo", Issue: 16, Run: runSearchTypo})
-	Register(Scenario{Name: "search/typo/bulk", Issue: 16, Run: runSearchTypoBulk})
+	Register(Scenario{Name: "search/typo", Run: runSearchTypo})
+	Register(Scenario{Name: "search/typo/bulk", Run: runSearchTypoBulk})
 }
 
 // typoQueries are misspelt two-word queries and their right spelling.

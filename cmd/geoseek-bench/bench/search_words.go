@@ -29,8 +29,8 @@ import (
 )
 
 func init() {
-	Register(Scenario{Name: "search/words", Issue: 5, Run: runSearchWords})
-	Register(Scenario{Name: "search/words/facets", Issue: 5, Run: runSearchWordsFacets})
+	Register(Scenario{Name: "search/words", Run: runSearchWords})
+	Register(Scenario{Name: "search/words/facets", Run: runSearchWordsFacets})
 }
 
 // wordQueries are two- and three-word queries (AND, OR, phrase, negation)

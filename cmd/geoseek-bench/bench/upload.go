@@ -21,7 +21,7 @@ import (
 // result), photos/s, against the same files sent as multipart POST /photos
 // (the photos of each pass are deleted first, so both store every file).
 func init() {
-	Register(Scenario{Name: "upload/tus", Issue: 3, Run: runUploadTus})
+	Register(Scenario{Name: "upload/tus", Run: runUploadTus})
 }
 
 func runUploadTus(ctx context.Context, env *Env) ([]Result, error) {

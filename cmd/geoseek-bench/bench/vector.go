@@ -26,7 +26,7 @@ import (
 	"github.com/geoseek/geoseek/search"
 )
 
-// The vector scenarios (issue 6) measure semantic search on real text:
+// The vector scenarios measure semantic search on real text:
 // Debian's package descriptions (the English long descriptions apt keeps in
 // /var/lib/apt/lists/*Translation-en*; run `apt-get update -o
 // Acquire::Languages=en` to have them), embedded by the offline embedder into
@@ -55,9 +55,9 @@ import (
 //     against an iterative HNSW scan at 0.1%..50% selectivity, with each
 //     one's recall: where exact stops winning is SemanticConfig.ExactMaxRows.
 func init() {
-	Register(Scenario{Name: "vector/knn", Issue: 6, Run: runVectorKNN})
-	Register(Scenario{Name: "vector/filtered", Issue: 6, Run: runVectorFiltered})
-	Register(Scenario{Name: "vector/threshold", Issue: 6, Run: runVectorThreshold})
+	Register(Scenario{Name: "vector/knn", Run: runVectorKNN})
+	Register(Scenario{Name: "vector/filtered", Run: runVectorFiltered})
+	Register(Scenario{Name: "vector/threshold", Run: runVectorThreshold})
 }
 
 const vecDim = 384
