@@ -280,28 +280,12 @@ func srchBulk(ctx context.Context, env *Env, collection string, ndjson []byte) (
 
 // srchGet runs GET /search and returns the hit ids.
 func srchGet(ctx context.Context, env *Env, v url.Values) ([]int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.BaseURL+"/search?"+v.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if env.AdminKey != "" {
-		req.Header.Set("Authorization", "Bearer "+env.AdminKey)
-	}
-	resp, err := env.Client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("search: %s: %s", resp.Status, b)
-	}
 	var res struct {
 		Hits []struct {
 			ID int64 `json:"id"`
 		} `json:"hits"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+	if err := getSearch(ctx, env, v, &res); err != nil {
 		return nil, err
 	}
 	ids := make([]int64, len(res.Hits))
@@ -309,6 +293,28 @@ func srchGet(ctx context.Context, env *Env, v url.Values) ([]int64, error) {
 		ids[i] = h.ID
 	}
 	return ids, nil
+}
+
+// getSearch runs GET /search with the bench's key and decodes a 200 answer
+// into out.
+func getSearch(ctx context.Context, env *Env, v url.Values, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.BaseURL+"/search?"+v.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	if env.AdminKey != "" {
+		req.Header.Set("Authorization", "Bearer "+env.AdminKey)
+	}
+	resp, err := env.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("search: %s: %s", resp.Status, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 type srchStmt struct {

@@ -19,8 +19,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -252,24 +250,8 @@ func (f wordsFacets) values() (tags, sections []string) {
 
 // wordsGet runs GET /search and decodes the answer.
 func wordsGet(ctx context.Context, env *Env, v url.Values) (*wordsResult, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.BaseURL+"/search?"+v.Encode(), nil)
-	if err != nil {
-		return nil, err
-	}
-	if env.AdminKey != "" {
-		req.Header.Set("Authorization", "Bearer "+env.AdminKey)
-	}
-	resp, err := env.Client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return nil, fmt.Errorf("search: %s: %s", resp.Status, b)
-	}
 	var res wordsResult
-	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+	if err := getSearch(ctx, env, v, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
