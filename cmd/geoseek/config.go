@@ -111,175 +111,29 @@ type envVar struct{ flag, env, help string }
 // value and are not validated.
 func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups group) *[]envVar {
 	c.groups = groups
-	vars := &[]envVar{}
-	var secrets []func()
-	str := func(p *string, name, env, def, help string) {
-		if fs.Lookup(name) != nil {
-			return // a command's own flag of that name wins
-		}
-		if v := getenv(env); v != "" {
-			def = v
-		}
-		fs.StringVar(p, name, def, help+" ($"+env+")")
-		*vars = append(*vars, envVar{name, env, help})
-	}
-	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
-		if fs.Lookup(name) != nil {
-			return // a command's own flag of that name wins
-		}
-		if v := getenv(env); v != "" {
-			if d, err := time.ParseDuration(v); err == nil {
-				def = d
-			} else {
-				// Reported by Validate with the variable's name.
-				def = -1
-			}
-		}
-		fs.DurationVar(p, name, def, help+" ($"+env+")")
-		*vars = append(*vars, envVar{name, env, help})
-	}
-	integer := func(p *int, name, env string, def int, help string) {
-		if fs.Lookup(name) != nil {
-			return // a command's own flag of that name wins
-		}
-		if v := getenv(env); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				def = n
-			} else {
-				def = -1
-			}
-		}
-		fs.IntVar(p, name, def, help+" ($"+env+")")
-		*vars = append(*vars, envVar{name, env, help})
-	}
-	boolean := func(p *bool, name, env string, help string) {
-		if fs.Lookup(name) != nil {
-			return // a command's own flag of that name wins
-		}
-		def, _ := strconv.ParseBool(getenv(env))
-		fs.BoolVar(p, name, def, help+" ($"+env+")")
-		*vars = append(*vars, envVar{name, env, help})
-	}
-	// Secrets are read from the environment after parsing, so -h never
-	// prints them as a default.
-	secret := func(p *string, name, env, help string) {
-		if fs.Lookup(name) != nil {
-			return // a command's own flag of that name wins
-		}
-		fs.StringVar(p, name, "", help+" ($"+env+")")
-		*vars = append(*vars, envVar{name, env, help})
-		secrets = append(secrets, func() {
-			if *p == "" {
-				*p = getenv(env)
-			}
-		})
-	}
+	b := &binder{fs: fs, getenv: getenv, vars: &[]envVar{}}
 	var finish []func() error
+	b.bindCommon(c, groups)
 	if groups&gServe != 0 {
-		str(&c.Addr, "addr", "GEOSEEK_ADDR", "127.0.0.1:8080", "HTTP listen address")
-	}
-	if groups&gDatabaseURL != 0 {
-		str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty uses the private cluster under <data-dir>/pg")
-	}
-	if groups&gDataDir != 0 {
-		help := "directory of the private cluster (<data-dir>/pg), used when no database URL is given"
-		if groups&(gServe|gUpload) != 0 {
-			help = "directory for originals, uploads and the private cluster"
-		}
-		str(&c.DataDir, "data-dir", "GEOSEEK_DATA_DIR", "data", help)
-	}
-	if groups&gLog != 0 {
-		str(&c.LogLevel, "log-level", "GEOSEEK_LOG_LEVEL", "info", "log level: debug, info, warn, error")
-		str(&c.LogFormat, "log-format", "GEOSEEK_LOG_FORMAT", "text", "log format: text or json")
-	}
-	if groups&gServe != 0 {
-		dur(&c.LogFlush, "log-flush", "GEOSEEK_LOG_FLUSH", time.Second, "longest time log lines below warn are buffered before they are written (warnings and errors write at once; 0: every line at once)")
-	}
-	if groups&gPool != 0 {
-		integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections")
-		dur(&c.StatementTimeout, "statement-timeout", "GEOSEEK_STATEMENT_TIMEOUT", 30*time.Second, "server-side limit on each SQL statement")
-	} else {
-		// Commands without these flags open a small pool with the usual limit.
-		c.PoolSize, c.StatementTimeout = 4, 30*time.Second
-	}
-	if groups&gServe != 0 {
-		dur(&c.RequestTimeout, "request-timeout", "GEOSEEK_REQUEST_TIMEOUT", 60*time.Second, "limit on each HTTP request (uploads excepted)")
-		dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests get to finish on shutdown")
-		boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
-	}
-	if groups&gPGPort != 0 {
-		integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
-	}
-	if groups&gServe != 0 {
-		str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
-		var proxies string
-		str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
-		str(&c.MapStyleURL, "map-style-url", "GEOSEEK_MAP_STYLE_URL", "", "online MapLibre style URL for /map and the HTML pages; its origin is allowed by their Content-Security-Policy (default: the offline base map from the loaded Natural Earth places)")
-		integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
-		integer(&c.MaxStreamsPerKey, "max-streams-per-key", "GEOSEEK_MAX_STREAMS_PER_KEY", 4, "streaming writes (NDJSON bulk loads, GeoJSON imports) one API key may run at once; more are answered 429 (0: no cap)")
-		dur(&c.EmbedSweepInterval, "embed-sweep-interval", "GEOSEEK_EMBED_SWEEP_INTERVAL", 30*time.Second, "how often documents still without a vector are embedded")
-		dur(&c.UploadExpiry, "upload-expiry", "GEOSEEK_UPLOAD_EXPIRY", 24*time.Hour, "a resumable upload not written to for this long is removed, finished or not")
-		dur(&c.UploadSweepInterval, "upload-sweep-interval", "GEOSEEK_UPLOAD_SWEEP_INTERVAL", 10*time.Minute, "how often expired resumable uploads are removed")
-		dur(&c.UploadIdleTimeout, "upload-idle-timeout", "GEOSEEK_UPLOAD_IDLE_TIMEOUT", time.Minute, "a resumable upload's PATCH ends when its client sends nothing for this long (the upload resumes from what arrived)")
-		dur(&c.OrphanSweepInterval, "orphan-sweep-interval", "GEOSEEK_ORPHAN_SWEEP_INTERVAL", time.Hour, "how often the originals store is swept of crash leftovers (stale temp files, originals without a row)")
-		integer(&c.DecodeBudgetMB, "decode-budget-mb", "GEOSEEK_DECODE_BUDGET_MB", 512, "memory that images being decoded for thumbnails may take at once (width × height × bytes per pixel); larger images wait, or get no thumbnail if they need more than all of it")
-		dur(&c.OrphanAge, "orphan-age", "GEOSEEK_ORPHAN_AGE", time.Hour, "a temp file of an upload no request holds, not written to for this long, is a crash leftover")
-		c.Places = true
-		if v := getenv("GEOSEEK_PLACES"); v != "" {
-			c.Places, _ = strconv.ParseBool(v)
-		}
-		fs.BoolVar(&c.Places, "places", c.Places, "load Natural Earth place names into PostGIS at start-up, to name photo locations ($GEOSEEK_PLACES)")
-		*vars = append(*vars, envVar{"places", "GEOSEEK_PLACES", "load Natural Earth place names into PostGIS at start-up"})
-		bindEdge(c, integer, dur, str, &finish)
-		secret(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "secret that signs search paging cursors (default: random per process)")
-		finish = append(finish, func() error {
-			c.TrustedProxies = nil
-			for _, p := range strings.Split(proxies, ",") {
-				p = strings.TrimSpace(p)
-				if p == "" {
-					continue
-				}
-				_, errP := netip.ParsePrefix(p)
-				_, errA := netip.ParseAddr(p)
-				if errP != nil && errA != nil {
-					return fmt.Errorf("--trusted-proxies/GEOSEEK_TRUSTED_PROXIES %q: want an IP address or CIDR", p)
-				}
-				c.TrustedProxies = append(c.TrustedProxies, p)
-			}
-			return nil
-		})
+		finish = append(finish, b.bindServe(c)...)
 	}
 	if groups&gUpload != 0 {
 		var maxUpload int
-		integer(&maxUpload, "max-upload-bytes", "GEOSEEK_MAX_UPLOAD_BYTES", 200<<20, "largest photo file accepted")
-		integer(&c.MaxUploadFiles, "max-upload-files", "GEOSEEK_MAX_UPLOAD_FILES", 100, "most files in one upload request")
+		b.integer(&maxUpload, "max-upload-bytes", "GEOSEEK_MAX_UPLOAD_BYTES", 200<<20, "largest photo file accepted")
+		b.integer(&c.MaxUploadFiles, "max-upload-files", "GEOSEEK_MAX_UPLOAD_FILES", 100, "most files in one upload request")
 		finish = append(finish, func() error {
 			c.MaxUploadBytes = int64(maxUpload)
 			return nil
 		})
 	}
 	if groups&gEmbed != 0 {
-		str(&c.Embedder, "embedder", "GEOSEEK_EMBEDDER", "offline", "default embedder of new collections: offline or openai")
-		str(&c.EmbedderURL, "embedder-url", "GEOSEEK_EMBEDDER_URL", "", "OpenAI-compatible API root, e.g. http://127.0.0.1:11434/v1 (Ollama)")
-		str(&c.EmbedderModel, "embedder-model", "GEOSEEK_EMBEDDER_MODEL", "", "model name sent to the OpenAI-compatible server")
-		secret(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "API key for the OpenAI-compatible server")
-		integer(&c.EmbedderDim, "embedder-dim", "GEOSEEK_EMBEDDER_DIM", 0, "vector dimension of the OpenAI-compatible model (offline: 384)")
-		var rps string
-		str(&rps, "embedder-rps", "GEOSEEK_EMBEDDER_RPS", "0", "requests per second limit towards the embedding server (0: none)")
-		finish = append(finish, func() error {
-			v, err := strconv.ParseFloat(rps, 64)
-			if err != nil || v < 0 {
-				return fmt.Errorf("--embedder-rps/GEOSEEK_EMBEDDER_RPS %q: want a number >= 0", rps)
-			}
-			c.EmbedderRPS = v
-			return nil
-		})
+		finish = append(finish, b.bindEmbed(c))
 	}
 	if groups&gClient != 0 {
-		finish = append(finish, bindClient(&c.Upload, str, integer, boolean, secret, dur))
+		finish = append(finish, bindClient(&c.Upload, b.str, b.integer, b.boolean, b.secret, b.dur))
 	}
 	c.finish = func() error {
-		for _, f := range secrets {
+		for _, f := range b.secrets {
 			f()
 		}
 		var errs []error
@@ -290,7 +144,188 @@ func bindConfig(fs *flag.FlagSet, getenv func(string) string, c *Config, groups 
 		}
 		return errors.Join(errs...)
 	}
-	return vars
+	return b.vars
+}
+
+// binder binds flags that default to an environment variable and records
+// each pair for the help text.
+type binder struct {
+	fs      *flag.FlagSet
+	getenv  func(string) string
+	vars    *[]envVar
+	secrets []func()
+}
+
+// taken reports whether the command defines a flag of that name itself (its
+// own flag wins).
+func (b *binder) taken(name string) bool { return b.fs.Lookup(name) != nil }
+
+func (b *binder) str(p *string, name, env, def, help string) {
+	if b.taken(name) {
+		return
+	}
+	if v := b.getenv(env); v != "" {
+		def = v
+	}
+	b.fs.StringVar(p, name, def, help+" ($"+env+")")
+	*b.vars = append(*b.vars, envVar{name, env, help})
+}
+
+func (b *binder) dur(p *time.Duration, name, env string, def time.Duration, help string) {
+	if b.taken(name) {
+		return
+	}
+	if v := b.getenv(env); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		} else {
+			// Reported by Validate with the variable's name.
+			def = -1
+		}
+	}
+	b.fs.DurationVar(p, name, def, help+" ($"+env+")")
+	*b.vars = append(*b.vars, envVar{name, env, help})
+}
+
+func (b *binder) integer(p *int, name, env string, def int, help string) {
+	if b.taken(name) {
+		return
+	}
+	if v := b.getenv(env); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		} else {
+			def = -1
+		}
+	}
+	b.fs.IntVar(p, name, def, help+" ($"+env+")")
+	*b.vars = append(*b.vars, envVar{name, env, help})
+}
+
+func (b *binder) boolean(p *bool, name, env string, help string) {
+	if b.taken(name) {
+		return
+	}
+	def, _ := strconv.ParseBool(b.getenv(env))
+	b.fs.BoolVar(p, name, def, help+" ($"+env+")")
+	*b.vars = append(*b.vars, envVar{name, env, help})
+}
+
+// secret binds a flag read from the environment only after parsing, so -h
+// never prints it as a default.
+func (b *binder) secret(p *string, name, env, help string) {
+	if b.taken(name) {
+		return
+	}
+	b.fs.StringVar(p, name, "", help+" ($"+env+")")
+	*b.vars = append(*b.vars, envVar{name, env, help})
+	b.secrets = append(b.secrets, func() {
+		if *p == "" {
+			*p = b.getenv(env)
+		}
+	})
+}
+
+// bindCommon binds the address, database, data dir, log and pool flags of
+// the groups that have them.
+func (b *binder) bindCommon(c *Config, groups group) {
+	if groups&gServe != 0 {
+		b.str(&c.Addr, "addr", "GEOSEEK_ADDR", "127.0.0.1:8080", "HTTP listen address")
+	}
+	if groups&gDatabaseURL != 0 {
+		b.str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL; empty uses the private cluster under <data-dir>/pg")
+	}
+	if groups&gDataDir != 0 {
+		help := "directory of the private cluster (<data-dir>/pg), used when no database URL is given"
+		if groups&(gServe|gUpload) != 0 {
+			help = "directory for originals, uploads and the private cluster"
+		}
+		b.str(&c.DataDir, "data-dir", "GEOSEEK_DATA_DIR", "data", help)
+	}
+	if groups&gLog != 0 {
+		b.str(&c.LogLevel, "log-level", "GEOSEEK_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+		b.str(&c.LogFormat, "log-format", "GEOSEEK_LOG_FORMAT", "text", "log format: text or json")
+	}
+	if groups&gServe != 0 {
+		b.dur(&c.LogFlush, "log-flush", "GEOSEEK_LOG_FLUSH", time.Second, "longest time log lines below warn are buffered before they are written (warnings and errors write at once; 0: every line at once)")
+	}
+	if groups&gPool != 0 {
+		b.integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections")
+		b.dur(&c.StatementTimeout, "statement-timeout", "GEOSEEK_STATEMENT_TIMEOUT", 30*time.Second, "server-side limit on each SQL statement")
+	} else {
+		// Commands without these flags open a small pool with the usual limit.
+		c.PoolSize, c.StatementTimeout = 4, 30*time.Second
+	}
+	if groups&gServe != 0 {
+		b.dur(&c.RequestTimeout, "request-timeout", "GEOSEEK_REQUEST_TIMEOUT", 60*time.Second, "limit on each HTTP request (uploads excepted)")
+		b.dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests get to finish on shutdown")
+		b.boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
+	}
+	if groups&gPGPort != 0 {
+		b.integer(&c.PGPort, "pg-port", "GEOSEEK_PG_PORT", 0, "first port tried for a new private cluster (default 54329)")
+	}
+}
+
+// bindServe binds serve's own flags; it returns what must run after parsing.
+func (b *binder) bindServe(c *Config) []func() error {
+	var finish []func() error
+	b.str(&c.BaseURL, "base-url", "GEOSEEK_BASE_URL", "", "public URL prefix for links in responses (default: from each request's Host)")
+	var proxies string
+	b.str(&proxies, "trusted-proxies", "GEOSEEK_TRUSTED_PROXIES", "", "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For names the client in access logs (default: none)")
+	b.str(&c.MapStyleURL, "map-style-url", "GEOSEEK_MAP_STYLE_URL", "", "online MapLibre style URL for /map and the HTML pages; its origin is allowed by their Content-Security-Policy (default: the offline base map from the loaded Natural Earth places)")
+	b.integer(&c.TileCacheMB, "tile-cache-mb", "GEOSEEK_TILE_CACHE_MB", 64, "memory for rendered vector tiles, kept coherent by LISTEN/NOTIFY (0: no cache)")
+	b.integer(&c.MaxStreamsPerKey, "max-streams-per-key", "GEOSEEK_MAX_STREAMS_PER_KEY", 4, "streaming writes (NDJSON bulk loads, GeoJSON imports) one API key may run at once; more are answered 429 (0: no cap)")
+	b.dur(&c.EmbedSweepInterval, "embed-sweep-interval", "GEOSEEK_EMBED_SWEEP_INTERVAL", 30*time.Second, "how often documents still without a vector are embedded")
+	b.dur(&c.UploadExpiry, "upload-expiry", "GEOSEEK_UPLOAD_EXPIRY", 24*time.Hour, "a resumable upload not written to for this long is removed, finished or not")
+	b.dur(&c.UploadSweepInterval, "upload-sweep-interval", "GEOSEEK_UPLOAD_SWEEP_INTERVAL", 10*time.Minute, "how often expired resumable uploads are removed")
+	b.dur(&c.UploadIdleTimeout, "upload-idle-timeout", "GEOSEEK_UPLOAD_IDLE_TIMEOUT", time.Minute, "a resumable upload's PATCH ends when its client sends nothing for this long (the upload resumes from what arrived)")
+	b.dur(&c.OrphanSweepInterval, "orphan-sweep-interval", "GEOSEEK_ORPHAN_SWEEP_INTERVAL", time.Hour, "how often the originals store is swept of crash leftovers (stale temp files, originals without a row)")
+	b.integer(&c.DecodeBudgetMB, "decode-budget-mb", "GEOSEEK_DECODE_BUDGET_MB", 512, "memory that images being decoded for thumbnails may take at once (width × height × bytes per pixel); larger images wait, or get no thumbnail if they need more than all of it")
+	b.dur(&c.OrphanAge, "orphan-age", "GEOSEEK_ORPHAN_AGE", time.Hour, "a temp file of an upload no request holds, not written to for this long, is a crash leftover")
+	c.Places = true
+	if v := b.getenv("GEOSEEK_PLACES"); v != "" {
+		c.Places, _ = strconv.ParseBool(v)
+	}
+	b.fs.BoolVar(&c.Places, "places", c.Places, "load Natural Earth place names into PostGIS at start-up, to name photo locations ($GEOSEEK_PLACES)")
+	*b.vars = append(*b.vars, envVar{"places", "GEOSEEK_PLACES", "load Natural Earth place names into PostGIS at start-up"})
+	bindEdge(c, b.integer, b.dur, b.str, &finish)
+	b.secret(&c.CursorSecret, "cursor-secret", "GEOSEEK_CURSOR_SECRET", "secret that signs search paging cursors (default: random per process)")
+	return append(finish, func() error {
+		c.TrustedProxies = nil
+		for _, p := range strings.Split(proxies, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			_, errP := netip.ParsePrefix(p)
+			_, errA := netip.ParseAddr(p)
+			if errP != nil && errA != nil {
+				return fmt.Errorf("--trusted-proxies/GEOSEEK_TRUSTED_PROXIES %q: want an IP address or CIDR", p)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+		return nil
+	})
+}
+
+// bindEmbed binds the default embedder's flags; it returns what must run
+// after parsing.
+func (b *binder) bindEmbed(c *Config) func() error {
+	b.str(&c.Embedder, "embedder", "GEOSEEK_EMBEDDER", "offline", "default embedder of new collections: offline or openai")
+	b.str(&c.EmbedderURL, "embedder-url", "GEOSEEK_EMBEDDER_URL", "", "OpenAI-compatible API root, e.g. http://127.0.0.1:11434/v1 (Ollama)")
+	b.str(&c.EmbedderModel, "embedder-model", "GEOSEEK_EMBEDDER_MODEL", "", "model name sent to the OpenAI-compatible server")
+	b.secret(&c.EmbedderAPIKey, "embedder-api-key", "GEOSEEK_EMBEDDER_API_KEY", "API key for the OpenAI-compatible server")
+	b.integer(&c.EmbedderDim, "embedder-dim", "GEOSEEK_EMBEDDER_DIM", 0, "vector dimension of the OpenAI-compatible model (offline: 384)")
+	var rps string
+	b.str(&rps, "embedder-rps", "GEOSEEK_EMBEDDER_RPS", "0", "requests per second limit towards the embedding server (0: none)")
+	return func() error {
+		v, err := strconv.ParseFloat(rps, 64)
+		if err != nil || v < 0 {
+			return fmt.Errorf("--embedder-rps/GEOSEEK_EMBEDDER_RPS %q: want a number >= 0", rps)
+		}
+		c.EmbedderRPS = v
+		return nil
+	}
 }
 
 // Validate checks the settings of the groups bound and says precisely what
