@@ -45,13 +45,48 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	a.periodic = append(a.periodic, embedder.PeriodicJobs(opts.Embed.SweepInterval)...)
 	workerKinds += 2
 
-	// Photos.
-	photos, err := NewPhotos(opts, pool, inserter, a.logger)
+	photos, err := a.wirePhotos(opts, pool, inserter, srv, workers)
 	if err != nil {
 		return 0, err
 	}
-	ingest.AddWorkers(workers, photos)
 	workerKinds++
+	// Bulk loads and imports stage their bodies under the data dir, within
+	// one per-key cap.
+	streams := document.NewStreamLimit(opts.MaxStreamsPerKey)
+	stageDir := ""
+	if opts.DataDir != "" {
+		stageDir = filepath.Join(opts.DataDir, "stage")
+		if err := os.MkdirAll(stageDir, 0o700); err != nil {
+			return 0, fmt.Errorf("app: stage dir: %w", err)
+		}
+	}
+	a.wireDocuments(opts, pool, inserter, set, photos, streams, stageDir, srv, workers)
+	workerKinds += 2
+	// One collections cache for search and geo; geo's change listener
+	// drops a deleted or changed collection from it.
+	colls := document.NewCollections(pool)
+	scfg := opts.Search
+	scfg.Logger = a.logger
+	scfg.Collections = colls
+	semcfg := opts.Semantic
+	semcfg.Collections = colls
+	scfg.Semantic = search.NewSemantic(pool, set, semcfg)
+	svc := search.NewService(pool, scfg)
+
+	if err := a.wireMapAndGeo(opts, pool, colls, svc, streams, stageDir, srv); err != nil {
+		return 0, err
+	}
+	srv.API.GET("/openapi.json", serveOpenAPI(opts.Version))
+	return workerKinds, nil
+}
+
+// wirePhotos builds the photo service, its workers, routes and sweeps.
+func (a *App) wirePhotos(opts Options, pool *pgxpool.Pool, inserter *river.Client[pgx.Tx], srv *server.Server, workers *river.Workers) (*ingest.Service, error) {
+	photos, err := NewPhotos(opts, pool, inserter, a.logger)
+	if err != nil {
+		return nil, err
+	}
+	ingest.AddWorkers(workers, photos)
 	ingest.NewHandler(photos).Register(srv.API)
 	icfg := photos.Config()
 	a.background(func(ctx context.Context) {
@@ -72,16 +107,13 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		})
 	}
 
-	// Documents and collections (writes), search. Bulk loads and imports
-	// stage their bodies under the data dir, within one per-key cap.
-	streams := document.NewStreamLimit(opts.MaxStreamsPerKey)
-	stageDir := ""
-	if opts.DataDir != "" {
-		stageDir = filepath.Join(opts.DataDir, "stage")
-		if err := os.MkdirAll(stageDir, 0o700); err != nil {
-			return 0, fmt.Errorf("app: stage dir: %w", err)
-		}
-	}
+	return photos, nil
+}
+
+// wireDocuments wires documents and collections: writes, the embedder
+// defaults of new collections, and collection deletes and changes.
+func (a *App) wireDocuments(opts Options, pool *pgxpool.Pool, inserter *river.Client[pgx.Tx], set *embedder.Set, photos *ingest.Service,
+	streams *document.StreamLimit, stageDir string, srv *server.Server, workers *river.Workers) {
 	dcfg := opts.Documents
 	dcfg.Streams, dcfg.StageDir = streams, stageDir
 	dcfg.Embedders = func(in *document.CollectionInput) error {
@@ -114,7 +146,6 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		},
 	})
 	document.AddWorkers(workers, dcfg.Lifecycle)
-	workerKinds += 2
 	a.background(func(ctx context.Context) {
 		// Finish the collection deletes of a process that stopped midway.
 		if n, err := dcfg.Lifecycle.ResumeDeletes(ctx); err != nil && ctx.Err() == nil {
@@ -124,17 +155,12 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		}
 	})
 	document.NewHandler(pool, a.logger, dcfg).Register(srv.API)
-	// One collections cache for search and geo; geo's change listener
-	// drops a deleted or changed collection from it.
-	colls := document.NewCollections(pool)
-	scfg := opts.Search
-	scfg.Logger = a.logger
-	scfg.Collections = colls
-	semcfg := opts.Semantic
-	semcfg.Collections = colls
-	scfg.Semantic = search.NewSemantic(pool, set, semcfg)
-	svc := search.NewService(pool, scfg)
+}
 
+// wireMapAndGeo wires the map page and OGC API – Features (clusters, tiles,
+// HTML pages), and gives search geo's Feature encoder.
+func (a *App) wireMapAndGeo(opts Options, pool *pgxpool.Pool, colls *document.Collections, svc *search.Service,
+	streams *document.StreamLimit, stageDir string, srv *server.Server) error {
 	// The map page; the OGC API HTML pages draw their features with its
 	// features bundle.
 	mopts := opts.Map
@@ -143,7 +169,7 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 	}
 	mh, err := web.NewHandler(mopts)
 	if err != nil {
-		return 0, fmt.Errorf("app: map page: %w", err)
+		return fmt.Errorf("app: map page: %w", err)
 	}
 	mh.Register(srv.API)
 	if !mh.Built() {
@@ -165,8 +191,7 @@ func (a *App) wireDomains(ctx context.Context, opts Options, pool *pgxpool.Pool,
 		srv.Registry().MustRegister(c)
 		a.background(gh.Service().WatchChanges)
 	}
-	srv.API.GET("/openapi.json", serveOpenAPI(opts.Version))
-	return workerKinds, nil
+	return nil
 }
 
 // NewPhotos builds the photo service as serve runs it; `geoseek ingest`
