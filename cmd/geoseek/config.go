@@ -382,44 +382,51 @@ func (c *Config) Validate() error {
 		}
 	}
 	if has(gServe) {
-		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-			errs = append(errs, fmt.Errorf("--addr/GEOSEEK_ADDR %q: want host:port: %w", c.Addr, err))
-		}
-		for _, d := range []struct {
-			name string
-			v    time.Duration
-		}{
-			{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
-			{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
-			{"--embed-sweep-interval/GEOSEEK_EMBED_SWEEP_INTERVAL", c.EmbedSweepInterval},
-			{"--upload-expiry/GEOSEEK_UPLOAD_EXPIRY", c.UploadExpiry},
-			{"--upload-sweep-interval/GEOSEEK_UPLOAD_SWEEP_INTERVAL", c.UploadSweepInterval},
-			{"--upload-idle-timeout/GEOSEEK_UPLOAD_IDLE_TIMEOUT", c.UploadIdleTimeout},
-			{"--orphan-sweep-interval/GEOSEEK_ORPHAN_SWEEP_INTERVAL", c.OrphanSweepInterval},
-			{"--orphan-age/GEOSEEK_ORPHAN_AGE", c.OrphanAge},
-		} {
-			if d.v <= 0 {
-				errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
-			}
-		}
-		if c.LogFlush < 0 {
-			errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
-		}
-		errs = append(errs, c.validateEdge()...)
-		if c.MaxStreamsPerKey < 0 {
-			errs = append(errs, fmt.Errorf("--max-streams-per-key/GEOSEEK_MAX_STREAMS_PER_KEY %d: want 0 (no cap) or more", c.MaxStreamsPerKey))
-		}
-		if c.DecodeBudgetMB < 1 {
-			errs = append(errs, fmt.Errorf("--decode-budget-mb/GEOSEEK_DECODE_BUDGET_MB %d: want a positive number of megabytes (an unparsable value shows as -1)", c.DecodeBudgetMB))
-		}
-		if c.TileCacheMB < 0 {
-			errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
-		}
+		errs = append(errs, c.validateServe()...)
 	}
 	if has(gPGPort) && (c.PGPort < 0 || c.PGPort > 65535) {
 		errs = append(errs, fmt.Errorf("--pg-port/GEOSEEK_PG_PORT %d: want a port number", c.PGPort))
 	}
 	return errors.Join(errs...)
+}
+
+// validateServe checks serve's own settings.
+func (c *Config) validateServe() []error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr/GEOSEEK_ADDR %q: want host:port: %w", c.Addr, err))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"--request-timeout/GEOSEEK_REQUEST_TIMEOUT", c.RequestTimeout},
+		{"--shutdown-grace/GEOSEEK_SHUTDOWN_GRACE", c.ShutdownGrace},
+		{"--embed-sweep-interval/GEOSEEK_EMBED_SWEEP_INTERVAL", c.EmbedSweepInterval},
+		{"--upload-expiry/GEOSEEK_UPLOAD_EXPIRY", c.UploadExpiry},
+		{"--upload-sweep-interval/GEOSEEK_UPLOAD_SWEEP_INTERVAL", c.UploadSweepInterval},
+		{"--upload-idle-timeout/GEOSEEK_UPLOAD_IDLE_TIMEOUT", c.UploadIdleTimeout},
+		{"--orphan-sweep-interval/GEOSEEK_ORPHAN_SWEEP_INTERVAL", c.OrphanSweepInterval},
+		{"--orphan-age/GEOSEEK_ORPHAN_AGE", c.OrphanAge},
+	} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 30s or 2m", d.name))
+		}
+	}
+	if c.LogFlush < 0 {
+		errs = append(errs, errors.New("--log-flush/GEOSEEK_LOG_FLUSH: want 0 (write each line at once) or a duration such as 1s"))
+	}
+	errs = append(errs, c.validateEdge()...)
+	if c.MaxStreamsPerKey < 0 {
+		errs = append(errs, fmt.Errorf("--max-streams-per-key/GEOSEEK_MAX_STREAMS_PER_KEY %d: want 0 (no cap) or more", c.MaxStreamsPerKey))
+	}
+	if c.DecodeBudgetMB < 1 {
+		errs = append(errs, fmt.Errorf("--decode-budget-mb/GEOSEEK_DECODE_BUDGET_MB %d: want a positive number of megabytes (an unparsable value shows as -1)", c.DecodeBudgetMB))
+	}
+	if c.TileCacheMB < 0 {
+		errs = append(errs, fmt.Errorf("--tile-cache-mb/GEOSEEK_TILE_CACHE_MB %d: want 0 (off) or more megabytes (an unparsable value shows as -1)", c.TileCacheMB))
+	}
+	return errs
 }
 
 func parseLevel(s string) (slog.Level, error) {
