@@ -63,73 +63,24 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	paths, err := PhotoCorpus(ctx, filepath.Join(env.DataDir, "bench-photo-corpus"), n, 3<<20)
+	paths, staging, folder, err := uploadFolder(ctx, env, n)
 	if err != nil {
-		return nil, fmt.Errorf("make photos: %w", err)
+		return nil, err
 	}
-	staging := filepath.Join(env.DataDir, "bench-upload-staging")
 	defer os.RemoveAll(staging)
-	if err := stageLinks(staging, paths); err != nil {
-		return nil, err
-	}
-	var folder int64
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		folder += st.Size()
-	}
 
-	// Baseline: geoseek ingest of the same folder, in-process. With Quick
-	// it queues thumbnail and embedding jobs as the command does, the bench
-	// server works them as it works those of uploads, and each run is also
-	// timed until its jobs are done (photos ready to show), so neither is
-	// charged the other's thumbnails. The full run cannot wait for them
-	// (1,000 12-megapixel thumbnails take most of an hour of this machine's
-	// CPU): its ingest queues none, and its uploads share the CPU with the
-	// server's thumbnails, as they do in use.
+	// Quick runs also time both until their thumbnail and embedding jobs
+	// are done; a full run cannot wait that long (see ingestBaseline).
 	ready := env.Quick
-	var inserter ingest.JobInserter
-	if ready {
-		ins, err := jobs.NewInserter(env.Pool, env.Logger)
-		if err != nil {
-			return nil, err
-		}
-		inserter = ins
-	}
-	dir := filepath.Join(env.DataDir, "bench-upload-ingest")
-	_ = os.RemoveAll(dir)
-	svc, err := ingest.New(ingest.Config{DataDir: dir, MaxFileBytes: 300 << 20}, env.Pool, inserter, env.Logger)
+	ing, ingReady, err := ingestBaseline(ctx, env, paths, staging, ready, n, limit)
 	if err != nil {
-		return nil, err
-	}
-	if err := clearBenchPhotos(ctx, env, paths); err != nil {
-		return nil, err
-	}
-	if err := jobsDone(ctx, env, ready); err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	ing, err := importBench(ctx, svc, staging, ingest.ImportOptions{}, n, limit)
-	if err != nil {
-		return nil, err
-	}
-	if err := jobsDone(ctx, env, ready); err != nil {
-		return nil, err
-	}
-	ingReady := time.Since(t0)
-	if err := clearBenchPhotos(ctx, env, paths); err != nil {
-		return nil, err
-	}
-	if err := jobsDone(ctx, env, ready); err != nil {
 		return nil, err
 	}
 
 	wire := &wireCounter{rt: &http.Transport{MaxIdleConnsPerHost: 8}}
 	opt := upload.Options{Server: env.BaseURL, Key: env.AdminKey, Concurrency: 4, ResumableAbove: 16 << 20,
 		StateDir: filepath.Join(env.DataDir, "bench-upload-state"), HTTPClient: &http.Client{Transport: wire}}
-	t0 = time.Now()
+	t0 := time.Now()
 	first, err := upload.Run(ctx, []string{staging}, opt)
 	if err != nil || first.Created != n {
 		return nil, fmt.Errorf("upload: %v: %s", err, first)
@@ -179,6 +130,72 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 		{Scenario: "upload/rerun-bytes", Geoseek: float64(rerunBytes) / 1e6, Baseline: float64(folder) / 1e6, Unit: "MB", LowerIsBetter: true, Note: "request bodies on the wire; baseline: the folder (target: ratio ≥ 100)"},
 		{Scenario: "upload/resume-bytes", Geoseek: float64(sent) / 1e6, Baseline: float64(big) / 1e6, Unit: "MB", LowerIsBetter: true, Note: "a file interrupted at 50% then run again: bytes sent in both runs; baseline: the file (target: ratio ≥ 0.95)"},
 	}...), nil
+}
+
+// uploadFolder makes (or reuses) the photo corpus of n files and a folder of
+// links to it, and returns the files, the folder and their total size.
+func uploadFolder(ctx context.Context, env *Env, n int) (paths []string, staging string, folder int64, err error) {
+	paths, err = PhotoCorpus(ctx, filepath.Join(env.DataDir, "bench-photo-corpus"), n, 3<<20)
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("make photos: %w", err)
+	}
+	staging = filepath.Join(env.DataDir, "bench-upload-staging")
+	if err := stageLinks(staging, paths); err != nil {
+		return nil, "", 0, err
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		folder += st.Size()
+	}
+	return paths, staging, folder, nil
+}
+
+// ingestBaseline runs geoseek ingest of the folder in-process and clears
+// its photos again. With ready it queues thumbnail and embedding jobs as
+// the command does, the bench server works them as it works those of
+// uploads, and the run is also timed until its jobs are done (photos ready
+// to show), so neither side is charged the other's thumbnails. Without it
+// (the full run, whose thumbnails would take too long to wait for) ingest
+// queues none, and the uploads share the CPU with the server's thumbnails,
+// as they do in use.
+func ingestBaseline(ctx context.Context, env *Env, paths []string, staging string, ready bool, n int, limit time.Duration) (importRun, time.Duration, error) {
+	var none importRun
+	var inserter ingest.JobInserter
+	if ready {
+		ins, err := jobs.NewInserter(env.Pool, env.Logger)
+		if err != nil {
+			return none, 0, err
+		}
+		inserter = ins
+	}
+	dir := filepath.Join(env.DataDir, "bench-upload-ingest")
+	_ = os.RemoveAll(dir)
+	svc, err := ingest.New(ingest.Config{DataDir: dir, MaxFileBytes: 300 << 20}, env.Pool, inserter, env.Logger)
+	if err != nil {
+		return none, 0, err
+	}
+	if err := clearBenchPhotos(ctx, env, paths); err != nil {
+		return none, 0, err
+	}
+	if err := jobsDone(ctx, env, ready); err != nil {
+		return none, 0, err
+	}
+	t0 := time.Now()
+	ing, err := importBench(ctx, svc, staging, ingest.ImportOptions{}, n, limit)
+	if err != nil {
+		return none, 0, err
+	}
+	if err := jobsDone(ctx, env, ready); err != nil {
+		return none, 0, err
+	}
+	took := time.Since(t0)
+	if err := clearBenchPhotos(ctx, env, paths); err != nil {
+		return none, 0, err
+	}
+	return ing, took, jobsDone(ctx, env, ready)
 }
 
 // resumeBig uploads a file of size bytes, interrupts the run when half is
