@@ -98,7 +98,7 @@ func (s ImportSummary) String() string {
 	if s.Elapsed > 0 {
 		rate = float64(s.Bytes) / 1e6 / s.Elapsed.Seconds()
 	}
-	return fmt.Sprintf("%d files: %d new, %d already stored, %d skipped (not JPEG/TIFF/HEIC/PNG/WebP), %d failed; %.1f MB in %s (%.1f MB/s)",
+	return fmt.Sprintf("%d files: %d new, %d already stored, %d skipped (not a JPEG/TIFF/HEIC/PNG/WebP photo), %d failed; %.1f MB in %s (%.1f MB/s)",
 		s.Files, s.Created, s.Existing, s.Skipped, s.Failed, float64(s.Bytes)/1e6, s.Elapsed.Round(time.Millisecond), rate)
 }
 

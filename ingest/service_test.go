@@ -33,9 +33,14 @@ func TestImportDirs(t *testing.T) {
 		"2023/trip/c.webp":     "mei__Issue_473_Java_.webp",
 		".cache/hidden.jpg":    "exiftool__GoPro.jpg",
 		"2023/trip/readme.txt": "",
+		"2023/broken.jpg":      "corrupt",
 	} {
 		data := []byte("just text")
-		if name != "" {
+		switch name {
+		case "corrupt":
+			data = corruptJPEG()
+		case "":
+		default:
 			data = corpusFile(t, name).data
 		}
 		if err := os.WriteFile(filepath.Join(src, path), data, 0o640); err != nil {
@@ -55,10 +60,15 @@ func TestImportDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkImportIDs(t, b, files["created"], 3)
-	if sum.Files != 4 || sum.Created != 3 || sum.Skipped != 1 || sum.Failed != 0 {
+	if sum.Files != 5 || sum.Created != 3 || sum.Skipped != 2 || sum.Failed != 0 {
 		t.Errorf("summary %+v", sum)
 	}
-	if !strings.Contains(progress.String(), "(4/4, ") || !strings.HasSuffix(progress.String(), "\n") {
+	for _, f := range files["skipped"] {
+		if strings.HasSuffix(f.Path, "broken.jpg") && !strings.Contains(f.Reason, "frame header") {
+			t.Errorf("broken.jpg skipped for %q", f.Reason)
+		}
+	}
+	if !strings.Contains(progress.String(), "(5/5, ") || !strings.HasSuffix(progress.String(), "\n") {
 		t.Errorf("progress %q", progress.String())
 	}
 	sum, err = b.svc.ImportDirs(context.Background(), []string{src}, ImportOptions{OnFile: onFile})
