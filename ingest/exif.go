@@ -57,9 +57,10 @@ const exifTimeout = 2 * time.Second
 
 // ReadMeta sniffs the media type of the file in r (size bytes) and reads its
 // metadata, touching only the container headers and the EXIF block. It
-// returns an error (wrapping problem.ErrUnsupportedMedia) only when the file
-// is not an accepted image type; unreadable EXIF is reported in
-// Meta.EXIFError.
+// returns an error (wrapping problem.ErrUnsupportedMedia, naming the reason)
+// only when the file is not an accepted image type or is not a photo of its
+// type (checkImage: its header does not parse or gives no image size);
+// unreadable EXIF is reported in Meta.EXIFError.
 func ReadMeta(r io.ReaderAt, size int64) (*Meta, error) {
 	head := make([]byte, SniffLen)
 	n, _ := r.ReadAt(head, 0)

@@ -74,7 +74,7 @@ type ImportSummary struct {
 	Files    int           `json:"files"`
 	Created  int           `json:"created"`
 	Existing int           `json:"existing"`
-	Skipped  int           `json:"skipped"` // not an accepted image type
+	Skipped  int           `json:"skipped"` // not a photo of an accepted type
 	Failed   int           `json:"failed"`
 	Bytes    int64         `json:"bytes"`
 	Elapsed  time.Duration `json:"-"` // in JSON: elapsed_seconds
