@@ -440,6 +440,15 @@ func gpsBlock(t testing.TB, typ uint16, cnt uint32, withLat, withLon bool) []byt
 	return append(b, values...)
 }
 
+// exifJPEG is an 8×8 JPEG header (no scan) whose APP1 holds the EXIF
+// block tiff: what ReadMeta reads of a photo, for synthetic EXIF.
+func exifJPEG(tiff []byte) []byte {
+	app1 := append([]byte("Exif\x00\x00"), tiff...)
+	b := []byte{0xFF, 0xD8, 0xFF, 0xE1, byte((len(app1) + 2) >> 8), byte(len(app1) + 2)}
+	b = append(b, app1...)
+	return append(b, 0xFF, 0xC0, 0x00, 0x0B, 0x08, 0x00, 0x08, 0x00, 0x08, 0x01, 0x01, 0x11, 0x00, 0xFF, 0xD9)
+}
+
 // TestGPSPointerTypes: the GPS pointer is followed when it is one SHORT,
 // LONG, SLONG or TIFF-EP IFD value, as exiftool and exiv2 follow it, and
 // dropped with a reason otherwise.
@@ -461,7 +470,7 @@ func TestGPSPointerTypes(t *testing.T) {
 		{"two SLONGs", 9, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := gpsBlock(t, tc.typ, tc.cnt, true, true)
+			b := exifJPEG(gpsBlock(t, tc.typ, tc.cnt, true, true))
 			m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
 			if err != nil {
 				t.Fatal(err)
@@ -483,6 +492,7 @@ func TestGPSPointerTypes(t *testing.T) {
 	// A negative SLONG is an offset outside the data: dropped, no panic.
 	b := gpsBlock(t, 9, 1, true, true)
 	binary.LittleEndian.PutUint32(b[8+2+8:], uint32(0xFFFFFFF0))
+	b = exifJPEG(b)
 	m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
 	if err != nil || m.Lat != nil || !strings.Contains(m.EXIFError, "0x8825") {
 		t.Fatalf("negative SLONG: lat %v, %v, exif_error %q", fp(m.Lat), err, m.EXIFError)
@@ -497,7 +507,7 @@ func TestHalfPosition(t *testing.T) {
 		"latitude only":  {true, false},
 		"longitude only": {false, true},
 	} {
-		b := gpsBlock(t, 4, 1, tc.lat, tc.lon)
+		b := exifJPEG(gpsBlock(t, 4, 1, tc.lat, tc.lon))
 		m, err := ReadMeta(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			t.Fatal(err)
