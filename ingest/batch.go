@@ -55,7 +55,10 @@ type commitItem struct {
 }
 
 type commitResult struct {
-	photo   *Photo
+	photo *Photo // nil for a countOnly item's new photo (not read back)
+	// id is the photo's id, set whenever err is nil: a new photo's comes
+	// from its insert, so a countOnly item gets it without a read.
+	id      int64
 	created bool
 	err     error
 }

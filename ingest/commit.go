@@ -63,7 +63,7 @@ func (s *Service) store(ctx context.Context, batch []*commitItem, results []comm
 	for _, g := range groups {
 		if p := existing[hex.EncodeToString(g.sum)]; p != nil {
 			for _, i := range g.items {
-				results[i] = commitResult{photo: p}
+				results[i] = commitResult{photo: p, id: p.ID}
 			}
 			continue
 		}
@@ -285,8 +285,8 @@ func (s *Service) writeRows(ctx context.Context, tx pgx.Tx, batch []*commitItem,
 }
 
 // readBack fills the results of the fresh groups, reading back the rows a
-// caller will show (uploads answer with the photo); an import only counts
-// them.
+// caller will show (uploads answer with the photo); an import gets the ids
+// the insert returned, without a read.
 func readBack(ctx context.Context, tx pgx.Tx, batch []*commitItem, fresh []*shaGroup, results []commitResult) error {
 	wantsRow := func(g *shaGroup) bool {
 		return slices.ContainsFunc(g.items, func(k int) bool { return !batch[k].countOnly })
@@ -307,7 +307,7 @@ func readBack(ctx context.Context, tx pgx.Tx, batch []*commitItem, fresh []*shaG
 			return fmt.Errorf("ingest: photo %d not read back", g.id)
 		}
 		for k, i := range g.items {
-			results[i] = commitResult{photo: p, created: k == 0}
+			results[i] = commitResult{photo: p, id: g.id, created: k == 0}
 		}
 	}
 	return nil

@@ -35,7 +35,12 @@ type Meta struct {
 	OffsetTimeOriginal string
 	GPSTime            *time.Time
 	Make, Model, Lens  string
-	Orientation        int
+	// Orientation is the EXIF Orientation tag (0 when absent).
+	Orientation int
+	// OrientationStale is set when the EXIF describes an image of another
+	// shape than the pixels (checkOrientation): Orientation is then not
+	// applied.
+	OrientationStale bool
 	// Tags is the full tag set, JSON-ready (the exif jsonb column).
 	Tags map[string]any
 	// EXIFError says why EXIF was missing or partly unreadable ("" if fine).
@@ -52,9 +57,10 @@ const exifTimeout = 2 * time.Second
 
 // ReadMeta sniffs the media type of the file in r (size bytes) and reads its
 // metadata, touching only the container headers and the EXIF block. It
-// returns an error (wrapping problem.ErrUnsupportedMedia) only when the file
-// is not an accepted image type; unreadable EXIF is reported in
-// Meta.EXIFError.
+// returns an error (wrapping problem.ErrUnsupportedMedia, naming the reason)
+// only when the file is not an accepted image type or is not a photo of its
+// type (checkImage: its header does not parse or gives no image size);
+// unreadable EXIF is reported in Meta.EXIFError.
 func ReadMeta(r io.ReaderAt, size int64) (*Meta, error) {
 	head := make([]byte, SniffLen)
 	n, _ := r.ReadAt(head, 0)
@@ -65,22 +71,28 @@ func ReadMeta(r io.ReaderAt, size int64) (*Meta, error) {
 	m := &Meta{Mime: mime, Tags: map[string]any{}}
 	l := locate(r, size, mime)
 	m.Width, m.Height = l.width, l.height
+	var x *exif.Exif
+	var warnings []string
 	if l.exif == nil {
 		if !errors.Is(l.exifErr, errNoEXIF) {
-			m.EXIFError = l.exifErr.Error()
+			warnings = []string{l.exifErr.Error()}
 		}
-		return m, nil
+	} else if x, warnings, err = decodeEXIF(l.exif); err != nil {
+		warnings = append(append(l.warnings, warnings...), err.Error())
+		x = nil
+	} else {
+		warnings = append(l.warnings, warnings...)
+		m.HasEXIF = true
+		warnings = append(warnings, m.fill(x)...)
+		if mime == MimeTIFF && m.Width == 0 {
+			m.Width, m.Height = intTag(x, exif.ImageWidth), intTag(x, exif.ImageLength)
+		}
+		if w := m.checkOrientation(x); w != "" {
+			warnings = append(warnings, w)
+		}
 	}
-	x, warnings, err := decodeEXIF(l.exif)
-	warnings = append(l.warnings, warnings...)
-	if err != nil {
-		m.EXIFError = strings.Join(append(warnings, err.Error()), "; ")
-		return m, nil
-	}
-	m.HasEXIF = true
-	warnings = append(warnings, m.fill(x)...)
-	if mime == MimeTIFF && m.Width == 0 {
-		m.Width, m.Height = intTag(x, exif.ImageWidth), intTag(x, exif.ImageLength)
+	if err := checkImage(r, size, mime, m.Width, m.Height); err != nil {
+		return nil, err
 	}
 	if len(warnings) > 0 {
 		m.EXIFError = strings.Join(warnings, "; ")
@@ -475,4 +487,41 @@ func isPrintable(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// orientationTolerance is how far the aspect ratio the EXIF states may be
+// from the pixels' (rounding in small resized copies) and still describe
+// them.
+const orientationTolerance = 0.05
+
+// checkOrientation marks Orientation stale when the EXIF's own image size
+// (PixelXDimension × PixelYDimension) has another shape than the pixels,
+// either way round. Such EXIF was copied from a source frame into a new
+// rendering (a stitched panorama, a crop) whose pixels the tool wrote
+// upright, so rotating them again would turn a correct picture on its side.
+// It returns a note for EXIFError when it does.
+func (m *Meta) checkOrientation(x *exif.Exif) string {
+	if m.Orientation < 2 || m.Width <= 0 || m.Height <= 0 {
+		return ""
+	}
+	px, py := intTag(x, exif.PixelXDimension), intTag(x, exif.PixelYDimension)
+	if px <= 0 || py <= 0 {
+		return ""
+	}
+	exifRatio := float64(px) / float64(py)
+	pixRatio := float64(m.Width) / float64(m.Height)
+	if math.Abs(exifRatio/pixRatio-1) <= orientationTolerance || math.Abs(exifRatio*pixRatio-1) <= orientationTolerance {
+		return ""
+	}
+	m.OrientationStale = true
+	return fmt.Sprintf("Orientation %d not applied: the EXIF describes a %dx%d image, the pixels are %dx%d", m.Orientation, px, py, m.Width, m.Height)
+}
+
+// DisplayOrientation is the EXIF orientation to apply to the pixels for
+// display: Orientation, or 1 when it is stale, 0 when there is none.
+func (m *Meta) DisplayOrientation() int {
+	if m.OrientationStale {
+		return 1
+	}
+	return m.Orientation
 }

@@ -49,6 +49,9 @@ func FuzzReadMeta(f *testing.F) {
 			return
 		}
 		checkMetaInvariants(t, m)
+		if m.Width <= 0 || m.Height <= 0 || m.Width > maxSide || m.Height > maxSide {
+			t.Fatalf("a photo of %dx%d", m.Width, m.Height)
+		}
 	})
 }
 

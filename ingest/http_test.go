@@ -140,9 +140,9 @@ func countOriginals(t testing.TB, dir string) (originals, temps int) {
 	return
 }
 
-// TestUploadCorpus uploads the whole photo corpus in one request: every file
-// is an accepted type, so every one is created, and malformed EXIF never
-// fails a file.
+// TestUploadCorpus uploads the whole photo corpus in one request: every
+// photo is created (malformed EXIF never fails a file) and the two files
+// without an image (notPhotos) are refused, in a 207.
 func TestUploadCorpus(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
@@ -156,7 +156,7 @@ func TestUploadCorpus(t *testing.T) {
 		files = append(files, upFile{r.File, data})
 	}
 	rec := b.upload(t, files...)
-	if rec.Code != http.StatusCreated {
+	if rec.Code != http.StatusMultiStatus {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
 	}
 	var out UploadResult
@@ -168,6 +168,12 @@ func TestUploadCorpus(t *testing.T) {
 	}
 	byName := map[string]*Photo{}
 	for i, r := range out.Results {
+		if _, bad := notPhotos[r.File]; bad {
+			if r.Status != http.StatusUnsupportedMediaType || r.Error == nil || r.Photo != nil {
+				t.Errorf("%s: status %d, want 415", r.File, r.Status)
+			}
+			continue
+		}
 		if r.Status != http.StatusCreated || r.Photo == nil {
 			t.Errorf("%s: status %d %+v", r.File, r.Status, r.Error)
 			continue
@@ -180,8 +186,8 @@ func TestUploadCorpus(t *testing.T) {
 		}
 		byName[r.File] = r.Photo
 	}
-	if n, tmp := countOriginals(t, b.dir); n != len(refs) || tmp != 0 {
-		t.Errorf("%d originals and %d temp files, want %d and 0", n, tmp, len(refs))
+	if n, tmp := countOriginals(t, b.dir); n != len(refs)-len(notPhotos) || tmp != 0 {
+		t.Errorf("%d originals and %d temp files, want %d and 0", n, tmp, len(refs)-len(notPhotos))
 	}
 
 	// Time: offset tag, GPS UTC, GPS zone, unknown.
@@ -219,8 +225,8 @@ SELECT count(*), count(d.geom) FROM documents d JOIN collections c ON c.id = d.c
 			hasGPS++
 		}
 	}
-	if docs != len(refs) || withGeom != hasGPS {
-		t.Errorf("%d documents (%d with geometry), want %d (%d)", docs, withGeom, len(refs), hasGPS)
+	if docs != len(refs)-len(notPhotos) || withGeom != hasGPS {
+		t.Errorf("%d documents (%d with geometry), want %d (%d)", docs, withGeom, len(refs)-len(notPhotos), hasGPS)
 	}
 
 	// Same bytes again: 200 with the existing photo, nothing new stored.
@@ -228,7 +234,7 @@ SELECT count(*), count(d.geom) FROM documents d JOIN collections c ON c.id = d.c
 	if again.Code != http.StatusOK || uploaded(t, again).ID != g.ID {
 		t.Errorf("re-upload: %d %s", again.Code, again.Body.String())
 	}
-	if n, _ := countOriginals(t, b.dir); n != len(refs) {
+	if n, _ := countOriginals(t, b.dir); n != len(refs)-len(notPhotos) {
 		t.Errorf("%d originals after re-upload", n)
 	}
 }
@@ -254,6 +260,7 @@ func TestUploadOneShape(t *testing.T) {
 		{"two new", []upFile{corpusFile(t, "exiftool__GoPro.jpg"), corpusFile(t, "exiftool__Ricoh2.jpg")}, http.StatusCreated, 2, "application/json"},
 		{"one bad", []upFile{{"notes.txt", []byte("plain text, not a photo")}}, http.StatusUnsupportedMediaType, 1, problem.ContentType},
 		{"two bad", []upFile{{"a.txt", []byte("plain text, not a photo")}, {"b.txt", []byte("more text")}}, http.StatusUnsupportedMediaType, 2, problem.ContentType},
+		{"corrupt jpeg", []upFile{{"broken.jpg", corruptJPEG()}}, http.StatusUnsupportedMediaType, 1, problem.ContentType},
 	}
 	for _, c := range cases {
 		rec := b.upload(t, c.files...)
@@ -335,7 +342,7 @@ func TestUploadErrors(t *testing.T) {
 func TestOriginalThumbnailDelete(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
-	f := corpusFile(t, "goexif__has-lens-info.jpg") // 205x102, orientation 6
+	f := corpusFile(t, "mei__Samsung_GT-I9000_Galaxy_S_.jpg") // 640x480, orientation 6
 	p := uploaded(t, b.upload(t, f))
 	if p.Orientation == nil || *p.Orientation != 6 {
 		t.Fatalf("orientation %v", p.Orientation)
@@ -347,7 +354,7 @@ func TestOriginalThumbnailDelete(t *testing.T) {
 		t.Errorf("range: %d %q", rec.Code, rec.Body.Bytes())
 	}
 	if rec.Header().Get("ETag") != `"`+p.SHA256+`"` || rec.Header().Get("Content-Type") != "image/jpeg" ||
-		!strings.Contains(rec.Header().Get("Content-Disposition"), "has-lens-info") {
+		!strings.Contains(rec.Header().Get("Content-Disposition"), "Samsung") {
 		t.Errorf("headers: %v", rec.Header())
 	}
 	rec = b.do(t, http.MethodGet, fmt.Sprintf("/photos/%d/original", p.ID), nil, "", "If-None-Match", `"`+p.SHA256+`"`)
@@ -361,8 +368,8 @@ func TestOriginalThumbnailDelete(t *testing.T) {
 		t.Fatalf("thumbnail: %d %s", rec.Code, rec.Body.String())
 	}
 	cfg, err := jpeg.DecodeConfig(rec.Body)
-	if err != nil || cfg.Width != 102 || cfg.Height != 205 {
-		t.Errorf("thumbnail %dx%d (%v), want 102x205", cfg.Width, cfg.Height, err)
+	if err != nil || cfg.Width != 192 || cfg.Height != 256 {
+		t.Errorf("thumbnail %dx%d (%v), want 192x256", cfg.Width, cfg.Height, err)
 	}
 
 	// The sha256 check for bulk clients.

@@ -74,7 +74,7 @@ type ImportSummary struct {
 	Files    int           `json:"files"`
 	Created  int           `json:"created"`
 	Existing int           `json:"existing"`
-	Skipped  int           `json:"skipped"` // not an accepted image type
+	Skipped  int           `json:"skipped"` // not a photo of an accepted type
 	Failed   int           `json:"failed"`
 	Bytes    int64         `json:"bytes"`
 	Elapsed  time.Duration `json:"-"` // in JSON: elapsed_seconds
@@ -98,7 +98,7 @@ func (s ImportSummary) String() string {
 	if s.Elapsed > 0 {
 		rate = float64(s.Bytes) / 1e6 / s.Elapsed.Seconds()
 	}
-	return fmt.Sprintf("%d files: %d new, %d already stored, %d skipped (not JPEG/TIFF/HEIC/PNG/WebP), %d failed; %.1f MB in %s (%.1f MB/s)",
+	return fmt.Sprintf("%d files: %d new, %d already stored, %d skipped (not a JPEG/TIFF/HEIC/PNG/WebP photo), %d failed; %.1f MB in %s (%.1f MB/s)",
 		s.Files, s.Created, s.Existing, s.Skipped, s.Failed, float64(s.Bytes)/1e6, s.Elapsed.Round(time.Millisecond), rate)
 }
 
@@ -178,16 +178,16 @@ type importTally struct {
 }
 
 // record counts the outcome of the file at path (sum: its SHA-256, nil
-// when it was not read; p: the photo, when known).
-func (t *importTally) record(path string, size int64, sum []byte, p *Photo, created bool, err error) {
+// when it was not read; id: its photo's, when err is nil).
+func (t *importTally) record(path string, size int64, sum []byte, id int64, created bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f := ImportFile{Path: path, Size: size}
 	if sum != nil {
 		f.SHA256 = hex.EncodeToString(sum)
 	}
-	if p != nil {
-		f.PhotoID = p.ID
+	if err == nil {
+		f.PhotoID = id
 	}
 	t.count(&f, created, err)
 	t.sum.Bytes += size
@@ -281,7 +281,7 @@ func (s *Service) importFiles(ctx context.Context, paths []string, opt ImportOpt
 				}
 				it, err := s.prepareFile(paths[i], opt.Move)
 				if err != nil {
-					t.record(paths[i], 0, nil, nil, false, err)
+					t.record(paths[i], 0, nil, 0, false, err)
 					continue
 				}
 				select {
@@ -302,7 +302,7 @@ func (s *Service) importFiles(ctx context.Context, paths []string, opt ImportOpt
 						}
 						size = 0
 					}
-					t.record(path, size, it.up.Sum(), r.photo, r.created, r.err)
+					t.record(path, size, it.up.Sum(), r.id, r.created, r.err)
 				}(paths[i])
 			}
 		}()

@@ -50,7 +50,7 @@ func newPhotoRow(sum []byte, size int64, key, name string, m *Meta, taken Taken,
 		SHA256: sum, Size: size, Mime: m.Mime, OriginalName: cleanName(name), StorageKey: key,
 		Width: positive(m.Width), Height: positive(m.Height), TZSource: TZUnknown,
 		CameraMake: nonEmpty(m.Make), CameraModel: nonEmpty(m.Model), Lens: nonEmpty(m.Lens),
-		Orientation: positive(m.Orientation), Lat: m.Lat, Lon: m.Lon, AltM: m.AltM,
+		Orientation: positive(m.DisplayOrientation()), Lat: m.Lat, Lon: m.Lon, AltM: m.AltM,
 		ImgDirection: m.ImgDirection, GPSRefMissing: m.GPSRefMissing, EXIF: exifJSON,
 		EXIFError: nonEmpty(m.EXIFError),
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,9 +33,14 @@ func TestImportDirs(t *testing.T) {
 		"2023/trip/c.webp":     "mei__Issue_473_Java_.webp",
 		".cache/hidden.jpg":    "exiftool__GoPro.jpg",
 		"2023/trip/readme.txt": "",
+		"2023/broken.jpg":      "corrupt",
 	} {
 		data := []byte("just text")
-		if name != "" {
+		switch name {
+		case "corrupt":
+			data = corruptJPEG()
+		case "":
+		default:
 			data = corpusFile(t, name).data
 		}
 		if err := os.WriteFile(filepath.Join(src, path), data, 0o640); err != nil {
@@ -42,22 +48,59 @@ func TestImportDirs(t *testing.T) {
 		}
 	}
 	var progress bytes.Buffer
-	sum, err := b.svc.ImportDirs(context.Background(), []string{src}, ImportOptions{Concurrency: 2, Progress: &progress})
+	var mu sync.Mutex
+	files := map[string][]ImportFile{}
+	onFile := func(f ImportFile) {
+		mu.Lock()
+		defer mu.Unlock()
+		files[f.Outcome] = append(files[f.Outcome], f)
+	}
+	sum, err := b.svc.ImportDirs(context.Background(), []string{src}, ImportOptions{Concurrency: 2, Progress: &progress, OnFile: onFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Files != 4 || sum.Created != 3 || sum.Skipped != 1 || sum.Failed != 0 {
+	checkImportIDs(t, b, files["created"], 3)
+	if sum.Files != 5 || sum.Created != 3 || sum.Skipped != 2 || sum.Failed != 0 {
 		t.Errorf("summary %+v", sum)
 	}
-	if !strings.Contains(progress.String(), "(4/4, ") || !strings.HasSuffix(progress.String(), "\n") {
+	for _, f := range files["skipped"] {
+		if strings.HasSuffix(f.Path, "broken.jpg") && !strings.Contains(f.Reason, "frame header") {
+			t.Errorf("broken.jpg skipped for %q", f.Reason)
+		}
+	}
+	if !strings.Contains(progress.String(), "(5/5, ") || !strings.HasSuffix(progress.String(), "\n") {
 		t.Errorf("progress %q", progress.String())
 	}
-	sum, err = b.svc.ImportDirs(context.Background(), []string{src}, ImportOptions{})
+	sum, err = b.svc.ImportDirs(context.Background(), []string{src}, ImportOptions{OnFile: onFile})
 	if err != nil || sum.Existing != 3 || sum.Created != 0 {
 		t.Errorf("second import %+v %v", sum, err)
 	}
+	checkImportIDs(t, b, files["duplicate"], 3)
+	for _, f := range files["skipped"] {
+		if f.PhotoID != 0 {
+			t.Errorf("skipped %s has photo id %d", f.Path, f.PhotoID)
+		}
+	}
 	if !strings.Contains(sum.String(), "3 already stored") {
 		t.Errorf("summary text %q", sum.String())
+	}
+}
+
+// checkImportIDs: each reported file has the id of the photo stored with
+// its bytes.
+func checkImportIDs(t *testing.T, b *bundle, files []ImportFile, want int) {
+	t.Helper()
+	if len(files) != want {
+		t.Fatalf("%d files reported, want %d", len(files), want)
+	}
+	for _, f := range files {
+		var id int64
+		if err := b.db.Pool.QueryRow(context.Background(), `SELECT document_id FROM photos WHERE encode(sha256, 'hex') = $1`, f.SHA256).Scan(&id); err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		if f.PhotoID != id {
+			t.Errorf("%s (%s): photo_id %d, stored as %d", f.Path, f.Outcome, f.PhotoID, id)
+		}
 	}
 }
 

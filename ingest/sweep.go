@@ -227,7 +227,7 @@ func (s *Service) adopt(ctx context.Context, conn *pgxpool.Conn, path string, su
 	}
 	m, err := ReadMeta(f, size)
 	if errors.Is(err, problem.ErrUnsupportedMedia) {
-		return 0, "not an accepted image type", nil
+		return 0, "not a photo: " + err.Error(), nil
 	} else if err != nil {
 		return 0, "", err
 	}

@@ -221,6 +221,26 @@ func TestTusUpload(t *testing.T) {
 	}
 }
 
+// TestTusRejectsCorruptJPEG: a JPEG start marker followed by junk is refused
+// at completion like any file that is not a photo, and nothing is stored.
+func TestTusRejectsCorruptJPEG(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{MaxFileBytes: 1 << 20})
+	tc := b.tusServer(t)
+	data := corruptJPEG()
+	loc := tc.create("broken.jpg", len(data))
+	if resp, body := tc.patch(loc, 0, data); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("final patch: %d %s", resp.StatusCode, body)
+	}
+	code, _, d := tc.result(loc)
+	if code != http.StatusUnsupportedMediaType || d.Type != problem.ErrUnsupportedMedia.Type() || !strings.Contains(d.Detail, "frame header") {
+		t.Fatalf("result: %d %+v", code, d)
+	}
+	if origs, _ := countOriginals(t, b.dir); origs != 0 {
+		t.Fatalf("originals: %d", origs)
+	}
+}
+
 // TestTusRejects: a file that is not an image is refused at its result with
 // the problem POST /photos gives, nothing is stored and its bytes are gone;
 // bad requests are problems, and the write scope is required.

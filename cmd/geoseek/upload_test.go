@@ -306,7 +306,7 @@ func TestUploadReportMatchesTheDatabase(t *testing.T) {
 	want := map[string]upload.Outcome{
 		"2024/july/a.jpg": "", "2024/copy-of-a.jpg": "", "b.jpg": upload.Created,
 		"notes.txt": upload.Skipped, "empty.jpg": upload.Skipped,
-		"pipe.jpg": upload.Failed, "dangling.jpg": upload.Failed, "corrupt.jpg": "",
+		"pipe.jpg": upload.Failed, "dangling.jpg": upload.Failed, "corrupt.jpg": upload.Failed,
 	}
 	if len(results) != len(want) || sum.Files != len(want) {
 		t.Fatalf("%d results, summary of %d files, want %d (the loop walked once, the hidden file left out): %v", len(results), sum.Files, len(want), results)
@@ -341,6 +341,11 @@ func TestUploadReportMatchesTheDatabase(t *testing.T) {
 			}
 		}
 	}
+	// A JPEG start marker and junk sniffs as JPEG, so the client sends it;
+	// the server refuses it as not a photo, naming why.
+	if r := results[filepath.Join(dir, "corrupt.jpg")]; !strings.Contains(r.Reason, "frame header") {
+		t.Errorf("corrupt.jpg: %q, want the server's refusal", r.Reason)
+	}
 	ra, rc := results[filepath.Join(dir, "2024/july/a.jpg")], results[filepath.Join(dir, "2024/copy-of-a.jpg")]
 	if ra.PhotoID != rc.PhotoID || ra.Outcome == rc.Outcome {
 		t.Errorf("same bytes twice: %+v and %+v, want one created and one duplicate of the same photo", ra, rc)
@@ -349,11 +354,13 @@ func TestUploadReportMatchesTheDatabase(t *testing.T) {
 		t.Errorf("%d created in the report (summary %d), %d photos in the database", created, sum.Created, len(stored))
 	}
 
-	// A re-run sends hashes only.
+	// A re-run sends hashes only, and the refused file again (a refusal is
+	// not remembered).
 	px.up.Store(0)
 	results, sum, err = runUpload(t, vars, dir)
-	if exitCode(err) != exitSomeFailed || sum.Created != 0 || sum.BytesSent != 0 || sum.Duplicate != len(stored)+1 {
-		t.Fatalf("re-run: %v, %+v", err, sum)
+	corrupt := results[filepath.Join(dir, "corrupt.jpg")]
+	if exitCode(err) != exitSomeFailed || sum.Created != 0 || sum.BytesSent < corrupt.Size || sum.BytesSent > 2*corrupt.Size || corrupt.Outcome != upload.Failed || sum.Duplicate != len(stored)+1 {
+		t.Fatalf("re-run: %v, %+v; corrupt.jpg %+v", err, sum, corrupt)
 	}
 	if up := px.up.Load(); up > sum.Bytes/10 || up > 8<<10 {
 		t.Errorf("re-run put %d bytes on the wire for %d bytes of files: it should send hashes only", up, sum.Bytes)
