@@ -93,9 +93,22 @@ type statusError struct {
 
 func (e *statusError) Error() string {
 	if e.detail != "" {
-		return fmt.Sprintf("%d %s: %s", e.status, http.StatusText(e.status), e.detail)
+		return fmt.Sprintf("%d %s", e.status, reason(http.StatusText(e.status), e.detail))
 	}
 	return fmt.Sprintf("%d %s", e.status, http.StatusText(e.status))
+}
+
+// reason joins a problem's title and detail as "title: detail", leaving the
+// title out when the detail already says it (server details often start
+// with their title) and either out when empty.
+func reason(title, detail string) string {
+	switch {
+	case detail == "":
+		return title
+	case title == "" || strings.HasPrefix(strings.ToLower(detail), strings.ToLower(title)):
+		return detail
+	}
+	return title + ": " + detail
 }
 
 // problemText reads an error answer's body: the title and detail of a
@@ -107,10 +120,7 @@ func problemText(resp *http.Response) string {
 		Detail string `json:"detail"`
 	}
 	if json.Unmarshal(b, &p) == nil && (p.Title != "" || p.Detail != "") {
-		if p.Detail == "" || p.Detail == p.Title {
-			return p.Title
-		}
-		return p.Title + ": " + p.Detail
+		return reason(p.Title, p.Detail)
 	}
 	s := strings.TrimSpace(string(b))
 	if len(s) > 200 {

@@ -11,7 +11,6 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // uploadAnswer is the body of POST /photos (and of a finished tus upload's
@@ -41,14 +40,14 @@ type uploadAnswer struct {
 func (a *uploadAnswer) outcome(httpStatus int, want string) (Outcome, int64, error) {
 	if len(a.Results) == 0 {
 		if httpStatus >= 400 {
-			return "", 0, &statusError{status: httpStatus, detail: strings.TrimPrefix(a.Title+": "+a.Detail, ": ")}
+			return "", 0, &statusError{status: httpStatus, detail: reason(a.Title, a.Detail)}
 		}
 		return "", 0, fmt.Errorf("server answered %d with no result", httpStatus)
 	}
 	r := a.Results[0]
 	switch {
 	case r.Error != nil:
-		return "", 0, &statusError{status: r.Status, detail: strings.TrimPrefix(r.Error.Title+": "+r.Error.Detail, ": ")}
+		return "", 0, &statusError{status: r.Status, detail: reason(r.Error.Title, r.Error.Detail)}
 	case r.Photo == nil:
 		return "", 0, fmt.Errorf("server answered %d with no photo", r.Status)
 	case r.Photo.SHA256 != "" && r.Photo.SHA256 != want:
