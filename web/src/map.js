@@ -11,6 +11,7 @@ import { readHash, writeHash } from './hash.js';
 import { el, photoPopup, photoPanel, propsTable } from './detail.js';
 import { addShapeLayers, boundsOf } from './shapes.js';
 import { clusterZoom, clustersURL, contains } from './view.js';
+import { MarkerLayer } from './markers.js';
 
 // When this script began to run, after navigation start (the benchmark
 // reads it: the rest of the first draw is the page's own work).
@@ -36,7 +37,7 @@ map.addControl(new maplibregl.ScaleControl(), 'bottom-left');
 
 // markers are the drawn markers by key (see markerKey): a redraw keeps
 // those that did not change and touches only the others.
-let markers = new Map();
+const markers = new MarkerLayer(map);
 let hits = null; // the last search's features, grouped on the screen at each view
 let ctl = null;
 let seq = 0;
@@ -71,16 +72,7 @@ function markerKey(lngLat, count, id) {
 // setMarkers draws the markers of list ([lngLat, count, id, title, extent]
 // each): those already drawn stay, the others are removed or added.
 function setMarkers(list) {
-  const next = new Map();
-  for (const m of list) {
-    const k = markerKey(m[0], m[1], m[2]);
-    if (next.has(k)) continue;
-    const old = markers.get(k);
-    if (old) markers.delete(k);
-    next.set(k, old || addMarker(...m));
-  }
-  for (const m of markers.values()) m.remove();
-  markers = next;
+  markers.set(list.map((m) => [markerKey(m[0], m[1], m[2]), m[0], () => addMarker(...m)]));
 }
 
 function addMarker(lngLat, count, id, title, extent) {
@@ -101,7 +93,7 @@ function addMarker(lngLat, count, id, title, extent) {
     if (single) openFeature(id, lngLat);
     else zoomTo(lngLat, extent);
   });
-  return new maplibregl.Marker({ element: b }).setLngLat(lngLat).addTo(map);
+  return b;
 }
 
 function zoomTo(lngLat, extent) {
