@@ -32,8 +32,23 @@ for (const [file, meta] of Object.entries(result.metafile.outputs)) {
     const name = path.basename(meta.entryPoint, '.js');
     manifest[name + '.js'] = base;
     if (meta.cssBundle) manifest[name + '.css'] = path.basename(meta.cssBundle);
+    // The chunks a page's module imports, which the page preloads so that
+    // they are fetched with the module rather than after it.
+    const chunks = meta.imports.filter((i) => i.kind === 'import-statement').map((i) => path.basename(i.path));
+    if (chunks.length) manifest[name + '.preload'] = chunks.join(',');
   }
 }
+// The map page's first request, inlined in the page as a classic script.
+await esbuild.build({
+  entryPoints: ['src/early.js'],
+  bundle: true,
+  format: 'iife',
+  minify: true,
+  target: ['es2020'],
+  outfile: path.join(out, 'early.js'),
+  logLevel: 'warning',
+});
+manifest['early.js'] = 'early.js';
 for (const f of await readdir(out)) {
   if (/\.(js|css|txt)$/.test(f)) {
     await writeFile(path.join(out, f + '.gz'), gzipSync(await readFile(path.join(out, f)), { level: 9 }));

@@ -58,6 +58,7 @@ type Handler struct {
 	opts     Options
 	assets   fs.FS
 	manifest map[string]string
+	early    template.JS
 }
 
 // NewHandler reads the build's manifest; a missing build is not an error
@@ -89,6 +90,14 @@ func NewHandler(opts Options) (*Handler, error) {
 	if err := json.Unmarshal(b, &h.manifest); err != nil {
 		return nil, fmt.Errorf("web: manifest: %w", err)
 	}
+	if f := h.manifest["early.js"]; f != "" {
+		e, err := fs.ReadFile(h.assets, f)
+		if err != nil {
+			return nil, fmt.Errorf("web: early script: %w", err)
+		}
+		// The build's own output, inlined under the page's nonce.
+		h.early = template.JS(e)
+	}
 	return h, nil
 }
 
@@ -100,6 +109,17 @@ func StyleOrigin(styleURL string) (string, error) {
 		return "", fmt.Errorf("web: map style URL %q: want an absolute http(s) URL", styleURL)
 	}
 	return u.Scheme + "://" + u.Host, nil
+}
+
+// preload is the paths of the chunks page's module imports.
+func (h *Handler) preload(page string) []string {
+	var out []string
+	for f := range strings.SplitSeq(h.manifest[page+".preload"], ",") {
+		if f != "" {
+			out = append(out, AssetsPrefix+f)
+		}
+	}
+	return out
 }
 
 // Built reports whether the assets were built.
@@ -130,8 +150,12 @@ type pageConfig struct {
 
 type pageData struct {
 	Nonce, Script, Style string
-	Config               string
-	Built                bool
+	Config, Photos       string
+	// Preload are the chunks the page's module imports; Early is the
+	// inline script that sends the page's first request (see src/early.js).
+	Preload []string
+	Early   template.JS
+	Built   bool
 }
 
 func (h *Handler) page(c *gin.Context) {
@@ -140,7 +164,8 @@ func (h *Handler) page(c *gin.Context) {
 		httpx.Respond(c, fmt.Errorf("web: page config: %w", err))
 		return
 	}
-	d := pageData{Nonce: httpx.Nonce(c), Script: h.Asset("map.js"), Style: h.Asset("map.css"), Config: string(cfg), Built: h.Built()}
+	d := pageData{Nonce: httpx.Nonce(c), Script: h.Asset("map.js"), Style: h.Asset("map.css"), Config: string(cfg),
+		Photos: h.opts.PhotosCollection, Preload: h.preload("map"), Early: h.early, Built: h.Built()}
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Cache-Control", "no-cache")
 	c.Status(http.StatusOK)
@@ -197,8 +222,11 @@ var mapPage = template.Must(template.New("map").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>geoseek map</title>
 <link rel="icon" href="/map/icon.svg" type="image/svg+xml">
-{{if .Built}}<link rel="stylesheet" href="{{.Style}}" nonce="{{.Nonce}}">
-<script type="module" src="{{.Script}}" nonce="{{.Nonce}}"></script>{{else}}<style nonce="{{.Nonce}}">body{font:16px/1.5 system-ui,sans-serif;margin:2em;max-width:40em}code{background:#eee;padding:0 .2em}</style>{{end}}
+{{if .Built}}{{if .Early}}<script nonce="{{.Nonce}}" data-photos="{{.Photos}}">{{.Early}}</script>
+{{end}}<link rel="stylesheet" href="{{.Style}}" nonce="{{.Nonce}}">
+<script type="module" src="{{.Script}}" nonce="{{.Nonce}}"></script>
+{{range .Preload}}<link rel="modulepreload" href="{{.}}" nonce="{{$.Nonce}}">
+{{end}}{{else}}<style nonce="{{.Nonce}}">body{font:16px/1.5 system-ui,sans-serif;margin:2em;max-width:40em}code{background:#eee;padding:0 .2em}</style>{{end}}
 </head>
 <body data-config="{{.Config}}">
 {{if .Built}}<header class="bar">

@@ -85,6 +85,37 @@ func TestMapPage(t *testing.T) {
 	require.NotEqual(t, nonces[0][1], again[1])
 }
 
+// The page's first request is sent by the build's inline script (under
+// the page's nonce, before the stylesheet holds the parser), and the chunk
+// the module imports is preloaded with it.
+func TestMapPageFirstRequest(t *testing.T) {
+	t.Parallel()
+	fsys := built(t)
+	fsys["manifest.json"] = &fstest.MapFile{Data: []byte(`{"map.js":"map-ABC.js","map.css":"map-DEF.css","map.preload":"chunk-X.js","early.js":"early.js"}`)}
+	fsys["early.js"] = &fstest.MapFile{Data: []byte(`(()=>{window.geoseekFirst={a:1<2}})();`)}
+	h, err := NewHandler(Options{Assets: fsys, PhotosCollection: "pics"})
+	require.NoError(t, err)
+	w := serve(t, h, "GET", "/map")
+	require.Equal(t, http.StatusOK, w.Code)
+	body := w.Body.String()
+	early := strings.Index(body, `data-photos="pics">(()=>{window.geoseekFirst={a:1<2}})();</script>`)
+	require.Positive(t, early, body)
+	require.Less(t, early, strings.Index(body, `<link rel="stylesheet"`))
+	require.Contains(t, body, `<link rel="modulepreload" href="/map/assets/chunk-X.js"`)
+	csp := w.Header().Get("Content-Security-Policy")
+	nonces := nonceRE.FindAllStringSubmatch(body, -1)
+	require.Len(t, nonces, 4)
+	for _, n := range nonces {
+		require.Contains(t, csp, "'nonce-"+n[1]+"'")
+	}
+	require.NotContains(t, csp, "unsafe-inline")
+
+	// A build that names an early script it lacks is refused at start.
+	delete(fsys, "early.js")
+	_, err = NewHandler(Options{Assets: fsys})
+	require.ErrorContains(t, err, "early script")
+}
+
 func TestMapPageWithoutBuild(t *testing.T) {
 	t.Parallel()
 	h, err := NewHandler(Options{Assets: fstest.MapFS{".keep": {Data: []byte("x")}}})

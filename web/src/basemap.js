@@ -19,7 +19,9 @@ export function offlineStyle(origin) {
     },
     layers: [
       { id: 'water', type: 'background', paint: { 'background-color': '#cfe2ee' } },
-      { id: 'land', type: 'fill', source: 'basemap', 'source-layer': 'areas', paint: { 'fill-color': fill, 'fill-antialias': true } },
+      // No antialiased outline pass over every polygon: it doubled the
+      // base map's drawing, the borders are drawn by the lines below.
+      { id: 'land', type: 'fill', source: 'basemap', 'source-layer': 'areas', paint: { 'fill-color': fill, 'fill-antialias': false } },
       {
         id: 'regions', type: 'line', source: 'basemap', 'source-layer': 'areas', minzoom: 3,
         filter: ['==', ['get', 'kind'], 'region'],

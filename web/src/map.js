@@ -10,6 +10,8 @@ import { offlineStyle } from './basemap.js';
 import { readHash, writeHash } from './hash.js';
 import { el, photoPopup, photoPanel, propsTable } from './detail.js';
 import { addShapeLayers, boundsOf } from './shapes.js';
+import { clusterZoom, clustersURL, contains } from './view.js';
+import { MarkerLayer } from './markers.js';
 
 // When this script began to run, after navigation start (the benchmark
 // reads it: the rest of the first draw is the page's own work).
@@ -33,7 +35,9 @@ map.touchZoomRotate.disableRotation();
 map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
 map.addControl(new maplibregl.ScaleControl(), 'bottom-left');
 
-let markers = [];
+// markers are the drawn markers by key (see markerKey): a redraw keeps
+// those that did not change and touches only the others.
+const markers = new MarkerLayer(map);
 let hits = null; // the last search's features, grouped on the screen at each view
 let ctl = null;
 let seq = 0;
@@ -61,15 +65,14 @@ function viewBBox() {
   return [w, Math.max(-90, b.getSouth()), e > w ? e : 180, Math.min(90, b.getNorth())];
 }
 
-// clusterZoom is the /clusters zoom whose 64 px cells (of 256 px tiles) fit
-// MapLibre's 512 px tiles at the current zoom.
-function clusterZoom() {
-  return Math.max(0, Math.min(22, Math.round(map.getZoom()) + 1));
+function markerKey(lngLat, count, id) {
+  return count === 1 ? 'f' + id + '@' + lngLat[0] + ',' + lngLat[1] : count + '@' + lngLat[0] + ',' + lngLat[1];
 }
 
-function clearMarkers() {
-  for (const m of markers) m.remove();
-  markers = [];
+// setMarkers draws the markers of list ([lngLat, count, id, title, extent]
+// each): those already drawn stay, the others are removed or added.
+function setMarkers(list) {
+  markers.set(list.map((m) => [markerKey(m[0], m[1], m[2]), m[0], () => addMarker(...m)]));
 }
 
 function addMarker(lngLat, count, id, title, extent) {
@@ -90,7 +93,7 @@ function addMarker(lngLat, count, id, title, extent) {
     if (single) openFeature(id, lngLat);
     else zoomTo(lngLat, extent);
   });
-  markers.push(new maplibregl.Marker({ element: b }).setLngLat(lngLat).addTo(map));
+  return b;
 }
 
 function zoomTo(lngLat, extent) {
@@ -102,13 +105,14 @@ function zoomTo(lngLat, extent) {
 }
 
 function drawClusters(fc) {
-  clearMarkers();
   let total = 0;
+  const list = [];
   for (const f of fc.features) {
     const p = f.properties;
     total += p.count;
-    addMarker(f.geometry.coordinates, p.count, p.representative_id, p.title, p.extent);
+    list.push([f.geometry.coordinates, p.count, p.representative_id, p.title, p.extent]);
   }
+  setMarkers(list);
   document.body.dataset.total = total;
   // When the first clusters were drawn, after navigation start (the
   // benchmark reads it).
@@ -127,7 +131,6 @@ function anchor(f) {
 // drawHits groups the search hits in 56 px screen cells, so a search draws
 // without another request at every zoom.
 function drawHits() {
-  clearMarkers();
   const cells = new Map();
   const cell = 56;
   for (const f of hits.features) {
@@ -142,9 +145,7 @@ function drawHits() {
     c.y += a[1];
     c.ext = [Math.min(c.ext[0], a[0]), Math.min(c.ext[1], a[1]), Math.max(c.ext[2], a[0]), Math.max(c.ext[3], a[1])];
   }
-  for (const c of cells.values()) {
-    addMarker([c.x / c.n, c.y / c.n], c.n, c.f.id, c.f.properties && c.f.properties.title, c.ext);
-  }
+  setMarkers([...cells.values()].map((c) => [[c.x / c.n, c.y / c.n], c.n, c.f.id, c.f.properties && c.f.properties.title, c.ext]));
 }
 
 // pendingShapes holds the shapes that arrived before the style loaded.
@@ -171,13 +172,14 @@ function searchURL() {
   return '/search?' + p.toString();
 }
 
-async function load(url) {
+// load asks for url; answer, when given, is the same request already sent.
+async function load(url, answer) {
   if (ctl) ctl.abort();
   ctl = new AbortController();
   const mine = ++seq;
   setBusy(true);
   try {
-    const fc = await getJSON(url, ctl.signal);
+    const fc = (answer && (await answer)) || (await getJSON(url, ctl.signal));
     return mine === seq ? fc : null;
   } catch (e) {
     if (e.name !== 'AbortError' && mine === seq) setStatus(e.message, true);
@@ -191,8 +193,15 @@ async function load(url) {
 // lines or polygons, it also draws their shapes.
 async function browse() {
   const bbox = viewBBox();
-  const fc = await load('/collections/' + encodeURIComponent(st.c) + '/clusters?bbox=' + bbox.join(',') + '&zoom=' + clusterZoom());
+  const zoom = clusterZoom(map.getZoom());
+  // The page's first request (early.js) serves when it covers the view;
+  // what it holds beyond the view is left out.
+  const first = window.geoseekFirst;
+  window.geoseekFirst = undefined;
+  const early = first && first.c === st.c && first.zoom === zoom && contains(first.bbox, bbox) && first.answer;
+  let fc = await load(clustersURL(st.c, bbox, zoom), early);
   if (!fc) return;
+  if (early) fc = { ...fc, features: fc.features.filter((f) => contains(bbox, [...f.geometry.coordinates, ...f.geometry.coordinates])) };
   drawClusters(fc);
   const singles = fc.features.every((f) => f.properties.count === 1);
   const shaped = fc.features.some((f) => { const e = f.properties.extent; return e[0] !== e[2] || e[1] !== e[3]; });

@@ -32,11 +32,27 @@ const (
 	mapLongTaskTarget  = 200    // ms
 )
 
-// longTasks records the page's long tasks from its first script on.
-const longTasks = `window.__longest = 0;
+// longTasks records the page's long tasks from its first script on, and
+// what the longest animation frame spent its time on (its scripts, style
+// and layout), which names the cause of a long task.
+const longTasks = `window.__longest = 0; window.__frame = ''; window.__since = 0; window.__at = 0;
 try {
-  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longest = Math.max(window.__longest, e.duration); })
-    .observe({ type: 'longtask', buffered: true });
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      if (e.startTime >= window.__since && e.duration > window.__longest) { window.__longest = e.duration; window.__at = e.startTime - window.__since; }
+    }
+  }).observe({ type: 'longtask', buffered: true });
+  window.__worst = 0;
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) {
+      if (e.startTime < window.__since || e.duration <= window.__worst) continue;
+      window.__worst = e.duration;
+      const scripts = (e.scripts || []).slice().sort((a, b) => b.duration - a.duration).slice(0, 3)
+        .map((s) => Math.round(s.duration) + ' ms ' + s.invoker + ' (' + (s.sourceFunctionName || '?') + ')');
+      window.__frame = Math.round(e.duration) + ' ms frame: ' + (scripts.join(', ') || 'no script') +
+        '; style and layout ' + Math.round(e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0) + ' ms';
+    }
+  }).observe({ type: 'long-animation-frame', buffered: true });
 } catch (e) {}`
 
 // transferred is the bytes the page has fetched over the network so far.
@@ -54,6 +70,7 @@ var mapMoves = []string{
 
 type mapRun struct {
 	firstDraw, scriptStart, bytes, longest float64
+	frame                                  string
 }
 
 func runMapView(ctx context.Context, env *Env) ([]Result, error) {
@@ -184,7 +201,7 @@ func mapViewOnce(ctx context.Context, env *Env, bin, collection string) (mapRun,
 	if r.bytes, err = num(transferred); err != nil {
 		return r, err
 	}
-	if _, err := num(`window.__longest = 0`); err != nil {
+	if _, err := num(`(window.__since = performance.now(), window.__worst = 0, window.__frame = '', window.__longest = 0)`); err != nil {
 		return r, err
 	}
 	for _, m := range mapMoves {
@@ -200,6 +217,10 @@ func mapViewOnce(ctx context.Context, env *Env, bin, collection string) (mapRun,
 			return r, err
 		}
 	}
-	r.longest, err = num(`window.__longest`)
+	if r.longest, err = num(`window.__longest`); err != nil {
+		return r, err
+	}
+	r.frame, err = chromedp.Run(bctx, chromedp.Evaluate[string](`window.__frame + '; longest task ' + Math.round(window.__at) + ' ms after the first view'`))
+	env.Logger.Info("map bench: visit", "first_clusters_ms", r.firstDraw, "script_start_ms", r.scriptStart, "bytes", r.bytes, "longest_task_ms", r.longest, "longest_frame", r.frame)
 	return r, err
 }

@@ -465,6 +465,25 @@ func TestMapPageInBrowser(t *testing.T) {
 	if inView != 3 {
 		t.Errorf("trails: markers count %v, want 3", inView)
 	}
+	// A link's clusters are asked for by the page's head, before its
+	// module runs, in a single request for the view; what that
+	// request holds beyond the map (the bar's height) is not drawn.
+	var early, clusterReqs float64
+	run("first request from a link",
+		chromedp.Navigate("about:blank"), // a new page, not a move of the last one
+		chromedp.Navigate(s.url+"/map#c=photos&z=1&ll=20,0"),
+		waitIdle(".marker"),
+		eval(markerSum, &inView),
+		eval(`Number(document.body.dataset.total)`, &total),
+		eval(`performance.getEntriesByType('resource').filter((e) => e.name.includes('/clusters?')).length`, &clusterReqs),
+		eval(`(() => {
+  const c = performance.getEntriesByType('resource').find((e) => e.name.includes('/clusters?'));
+  return c && c.startTime < Number(document.body.dataset.scriptStart) ? 1 : 0;
+})()`, &early))
+	if int(inView) != located+1 || int(total) != located+1 || clusterReqs != 1 || early != 1 {
+		t.Errorf("first request from a link: markers count %v, status %v (want the %d located photos and the upload), %v cluster requests (want 1), sent before the module ran: %v",
+			inView, total, located, clusterReqs, early == 1)
+	}
 	var rows float64
 	var cells string
 	run("items page",
