@@ -14,12 +14,21 @@ import (
 // orphanSweeper runs the originals sweeps of svc every few milliseconds
 // and returns their reports, and a stop function.
 func orphanSweeper(t testing.TB, svc *Service) (<-chan SweepReport, func()) {
+	return runSweeps(t, func(ctx context.Context, done func(SweepReport, error)) {
+		svc.RunSweeps(ctx, 5*time.Millisecond, time.Hour, done)
+	})
+}
+
+// runSweeps runs a periodic sweep (run, until its context ends) and hands
+// its reports over a channel; the stop function ends it and waits, and runs
+// at cleanup too, before the pool closes.
+func runSweeps[R any](t testing.TB, run func(ctx context.Context, done func(R, error))) (<-chan R, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	reports := make(chan SweepReport)
-	done := make(chan struct{})
+	reports := make(chan R)
+	finished := make(chan struct{})
 	go func() {
-		defer close(done)
-		svc.RunSweeps(ctx, 5*time.Millisecond, time.Hour, func(rep SweepReport, err error) {
+		defer close(finished)
+		run(ctx, func(rep R, err error) {
 			if err != nil {
 				t.Errorf("sweep: %v", err)
 			}
@@ -30,12 +39,13 @@ func orphanSweeper(t testing.TB, svc *Service) (<-chan SweepReport, func()) {
 		})
 	}()
 	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop) // before the pool closes
+	stop := func() { once.Do(func() { cancel(); <-finished }) }
+	t.Cleanup(stop)
 	return reports, stop
 }
 
-func nextSweep(t testing.TB, reports <-chan SweepReport, ok func(SweepReport) bool) SweepReport {
+// nextSweep waits up to a minute for a sweep whose report satisfies ok.
+func nextSweep[R any](t testing.TB, reports <-chan R, ok func(R) bool) R {
 	t.Helper()
 	deadline := time.After(time.Minute)
 	for {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -303,44 +302,18 @@ func age(t testing.TB, dir, loc string, d time.Duration) {
 	}
 }
 
-// sweeper runs the upload sweeps of svc every few milliseconds and
-// returns their reports, and a stop function.
+// sweeper runs the upload sweeps of u every few milliseconds and returns
+// their reports, and a stop function.
 func sweeper(t testing.TB, u *Uploads) (<-chan UploadSweepReport, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	reports := make(chan UploadSweepReport)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		u.RunSweeps(ctx, 5*time.Millisecond, func(rep UploadSweepReport, err error) {
-			if err != nil {
-				t.Errorf("sweep: %v", err)
-			}
-			select {
-			case reports <- rep:
-			case <-ctx.Done():
-			}
-		})
-	}()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop) // before the pool closes
-	return reports, stop
+	return runSweeps(t, func(ctx context.Context, done func(UploadSweepReport, error)) {
+		u.RunSweeps(ctx, 5*time.Millisecond, done)
+	})
 }
 
 // next waits for a sweep whose report satisfies ok.
 func next(t testing.TB, reports <-chan UploadSweepReport, ok func(UploadSweepReport) bool) UploadSweepReport {
 	t.Helper()
-	deadline := time.After(time.Minute)
-	for {
-		select {
-		case rep := <-reports:
-			if ok(rep) {
-				return rep
-			}
-		case <-deadline:
-			t.Fatal("no such sweep within a minute")
-		}
-	}
+	return nextSweep(t, reports, ok)
 }
 
 // TestUploadExpiry runs the upload sweep over several periods and a
