@@ -3,7 +3,6 @@ package document
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -214,16 +213,7 @@ func (h *Handler) patch(c *gin.Context) {
 	coll := c.Param("collection")
 	ctx := c.Request.Context()
 	err = pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error {
-		var locked int64
-		err := tx.QueryRow(ctx, `SELECT d.id FROM documents d JOIN collections c ON c.id = d.collection_id
-			WHERE c.name = $1 AND d.id = $2 FOR UPDATE OF d`, coll, id).Scan(&locked)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("document %d in %q: %w", id, coll, problem.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("document: lock: %w", pg.Interpret(err))
-		}
-		d, err := Get(ctx, tx, coll, id)
+		d, err := GetForUpdate(ctx, tx, coll, id)
 		if err != nil {
 			return err
 		}
