@@ -247,33 +247,50 @@ type bulkWriter struct {
 const bulkMaxSavepoints = 32
 
 func (w *bulkWriter) write(ctx context.Context, c bulkChunk) error {
-	rows, anyVec := c.rows, c.anyVec
+	if err := w.stage(ctx, c); err != nil {
+		return err
+	}
+	if err := w.checkKeys(ctx, c.rows); err != nil {
+		return err
+	}
+	return w.insert(ctx, c.anyVec)
+}
+
+// stage copies a chunk into bulk_docs and checks its geometries there.
+func (w *bulkWriter) stage(ctx context.Context, c bulkChunk) error {
 	tx := w.tx
 	if _, err := tx.Exec(ctx, `TRUNCATE bulk_docs`); err != nil {
 		return err
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"bulk_docs"},
 		[]string{"line", "external_id", "title", "body", "lang", "tags", "props", "period", "geom", "embedding"},
-		pgx.CopyFromRows(rows)); err != nil {
+		pgx.CopyFromRows(c.rows)); err != nil {
 		return err
 	}
-	if c.shapes {
-		// One pass of GEOS over the chunk; the first invalid geometry
-		// fails the load, naming its line.
-		var line int32
-		var reason string
-		err := tx.QueryRow(ctx, `SELECT line, ST_IsValidReason(g) FROM (SELECT line, ST_GeomFromWKB(geom) AS g FROM bulk_docs
-			WHERE geom IS NOT NULL) s WHERE NOT ST_IsValid(g) ORDER BY line LIMIT 1`).Scan(&line, &reason)
-		if err == nil {
-			return lineError(int(line), geomrule.NotValid("geometry", reason))
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
+	if !c.shapes {
+		return nil
 	}
-	// Two lines with one external_id, within the chunk or with an earlier
-	// one, make the load ambiguous. bulk_keys holds the ids seen so far; a
-	// key it refuses is a duplicate, and only then is the pair looked up.
+	// One pass of GEOS over the chunk; the first invalid geometry fails the
+	// load, naming its line.
+	var line int32
+	var reason string
+	err := tx.QueryRow(ctx, `SELECT line, ST_IsValidReason(g) FROM (SELECT line, ST_GeomFromWKB(geom) AS g FROM bulk_docs
+		WHERE geom IS NOT NULL) s WHERE NOT ST_IsValid(g) ORDER BY line LIMIT 1`).Scan(&line, &reason)
+	if err == nil {
+		return lineError(int(line), geomrule.NotValid("geometry", reason))
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return nil
+}
+
+// checkKeys refuses a staged chunk when two lines, within it or with an
+// earlier chunk, have one external_id: the load would be ambiguous.
+// bulk_keys holds the ids seen so far; a key it refuses is a duplicate, and
+// only then is the pair looked up.
+func (w *bulkWriter) checkKeys(ctx context.Context, rows [][]any) error {
+	tx := w.tx
 	ids := int64(0)
 	for _, r := range rows {
 		if p, _ := r[1].(*string); p != nil {
@@ -285,15 +302,21 @@ func (w *bulkWriter) write(ctx context.Context, c bulkChunk) error {
 	if err != nil {
 		return err
 	}
-	if tag.RowsAffected() < ids {
-		var l1, l2 int32
-		var dup string
-		if err := tx.QueryRow(ctx, `SELECT s.external_id, k.line, s.line FROM bulk_docs s JOIN bulk_keys k USING (external_id)
-			WHERE k.line < s.line ORDER BY s.line LIMIT 1`).Scan(&dup, &l1, &l2); err != nil {
-			return err
-		}
-		return problem.Invalid("external_id", "lines %d and %d have the same external_id %q", l1, l2, dup)
+	if tag.RowsAffected() == ids {
+		return nil
 	}
+	var l1, l2 int32
+	var dup string
+	if err := tx.QueryRow(ctx, `SELECT s.external_id, k.line, s.line FROM bulk_docs s JOIN bulk_keys k USING (external_id)
+		WHERE k.line < s.line ORDER BY s.line LIMIT 1`).Scan(&dup, &l1, &l2); err != nil {
+		return err
+	}
+	return problem.Invalid("external_id", "lines %d and %d have the same external_id %q", l1, l2, dup)
+}
+
+// insert writes the staged chunk into documents.
+func (w *bulkWriter) insert(ctx context.Context, anyVec bool) error {
+	tx := w.tx
 	cols := "collection_id, external_id, title, body, lang, tags, props, period, geom"
 	vals := "$1::bigint, s.external_id, s.title, s.body, s.lang::regconfig, s.tags, s.props, s.period, ST_GeomFromWKB(s.geom, 4326)"
 	set := `title = EXCLUDED.title, body = EXCLUDED.body, lang = EXCLUDED.lang, tags = EXCLUDED.tags,

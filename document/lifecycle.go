@@ -318,23 +318,8 @@ func (l *Lifecycle) Purge(ctx context.Context, id int64) (int64, error) {
 			break
 		}
 	}
-	// The collection's vector indexes (features/vector.sql): CONCURRENTLY,
-	// as a plain DROP INDEX would lock the documents table of every
-	// collection.
-	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes
-		WHERE schemaname = current_schema() AND tablename = 'documents'
-		  AND indexname LIKE format('documents\_embedding\_c%s\_%%', $1::bigint)`, id)
-	if err != nil {
-		return total, fmt.Errorf("document: purge: indexes: %w", pg.Interpret(err))
-	}
-	idx, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return total, fmt.Errorf("document: purge: indexes: %w", pg.Interpret(err))
-	}
-	for _, name := range idx {
-		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
-			return total, fmt.Errorf("document: purge: drop index %s: %w", name, pg.Interpret(err))
-		}
+	if err := dropVectorIndexes(ctx, conn, id); err != nil {
+		return total, err
 	}
 	// Documents a writer added after the mark (it had read the collection
 	// before) go by cascade, with the cells and statistics they made.
@@ -342,6 +327,28 @@ func (l *Lifecycle) Purge(ctx context.Context, id int64) (int64, error) {
 		return total, fmt.Errorf("document: purge: delete collection row: %w", pg.Interpret(err))
 	}
 	return total, nil
+}
+
+// dropVectorIndexes drops a purged collection's vector indexes
+// (features/vector.sql) CONCURRENTLY, as a plain DROP INDEX would lock the
+// documents table of every collection.
+func dropVectorIndexes(ctx context.Context, conn *pgxpool.Conn, id int64) error {
+	rows, err := conn.Query(ctx, `SELECT indexname FROM pg_indexes
+		WHERE schemaname = current_schema() AND tablename = 'documents'
+		  AND indexname LIKE format('documents\_embedding\_c%s\_%%', $1::bigint)`, id)
+	if err != nil {
+		return fmt.Errorf("document: purge: indexes: %w", pg.Interpret(err))
+	}
+	idx, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("document: purge: indexes: %w", pg.Interpret(err))
+	}
+	for _, name := range idx {
+		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+pgx.Identifier{name}.Sanitize()); err != nil {
+			return fmt.Errorf("document: purge: drop index %s: %w", name, pg.Interpret(err))
+		}
+	}
+	return nil
 }
 
 // clearDerived deletes the collection's cluster cells and extent
@@ -560,23 +567,8 @@ func (l *Lifecycle) UpdateCollection(ctx context.Context, name string, body []by
 		// "none" is the embedder of client-provided vectors (embed.KindNone).
 		reembed = changed && in.Embedder != "none" && in.EmbeddingDim != nil
 		if reembed {
-			var hasVec bool
-			if err := tx.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&hasVec); err != nil {
-				return fmt.Errorf("document: update collection %q: %w", name, pg.Interpret(err))
-			}
-			switch {
-			case !hasVec:
-			case l.cfg.Jobs != nil:
-				// A large collection's vectors take minutes to clear: a
-				// job does it in batches, then queues the re-embedding.
-				if _, err := l.cfg.Jobs.InsertTx(ctx, tx, ReembedArgs{CollectionID: out.ID, Name: name}, nil); err != nil {
-					return fmt.Errorf("document: queue re-embedding of %q: %w", name, err)
-				}
-				queued = true
-			default:
-				if _, err := tx.Exec(ctx, `UPDATE documents SET embedding = NULL WHERE collection_id = $1 AND embedding IS NOT NULL`, out.ID); err != nil {
-					return fmt.Errorf("document: clear vectors of %q: %w", name, pg.Interpret(err))
-				}
+			if queued, err = l.dropVectors(ctx, tx, out.ID, name); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, CollectionChangesChannel, CollectionChangePrefix+fmt.Sprint(out.ID)); err != nil {
@@ -592,6 +584,30 @@ func (l *Lifecycle) UpdateCollection(ctx context.Context, name string, body []by
 	}
 	out.Reembedding = reembed
 	return out, nil
+}
+
+// dropVectors makes a collection whose embedder changed lose its vectors:
+// through a job when there is a queue (a large collection takes minutes),
+// else at once in tx. queued says a job will also queue the re-embedding.
+func (l *Lifecycle) dropVectors(ctx context.Context, tx pgx.Tx, id int64, name string) (queued bool, err error) {
+	var hasVec bool
+	if err := tx.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&hasVec); err != nil {
+		return false, fmt.Errorf("document: update collection %q: %w", name, pg.Interpret(err))
+	}
+	switch {
+	case !hasVec:
+		return false, nil
+	case l.cfg.Jobs != nil:
+		if _, err := l.cfg.Jobs.InsertTx(ctx, tx, ReembedArgs{CollectionID: id, Name: name}, nil); err != nil {
+			return false, fmt.Errorf("document: queue re-embedding of %q: %w", name, err)
+		}
+		return true, nil
+	default:
+		if _, err := tx.Exec(ctx, `UPDATE documents SET embedding = NULL WHERE collection_id = $1 AND embedding IS NOT NULL`, id); err != nil {
+			return false, fmt.Errorf("document: clear vectors of %q: %w", name, pg.Interpret(err))
+		}
+		return false, nil
+	}
 }
 
 // queueReembed runs the Reembed hook; a failure is only logged: the

@@ -293,96 +293,116 @@ func (s *rsStripper) Read(p []byte) (int, error) {
 // before "features" are checked as they come, each feature is handed out on
 // its own, and done checks the rest of the object after the last feature.
 func collectionReader(r io.Reader) (next func() ([]byte, error), done func() error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 256<<10))
-	state := 0 // 0: before features, 1: inside the array, 2: after it
-	sawType := false
-	// member reads one top-level member that is not "features".
-	member := func(key string) error {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return err
-		}
-		if key == "type" {
-			var t string
-			if json.Unmarshal(raw, &t) != nil || t != "FeatureCollection" {
-				return problem.Invalid("type", "a bulk import is a FeatureCollection (or a GeoJSON sequence), got %s", raw)
-			}
-			sawType = true
-		}
-		return nil
+	fc := &fcReader{dec: json.NewDecoder(bufio.NewReaderSize(r, 256<<10))}
+	return fc.next, fc.done
+}
+
+// fcReader is collectionReader's state.
+type fcReader struct {
+	dec     *json.Decoder
+	state   int // 0: before features, 1: inside the array, 2: after it
+	sawType bool
+}
+
+// member reads one top-level member that is not "features".
+func (fc *fcReader) member(key string) error {
+	var raw json.RawMessage
+	if err := fc.dec.Decode(&raw); err != nil {
+		return err
 	}
-	next = func() ([]byte, error) {
-		if state == 0 {
-			t, err := dec.Token()
-			if err != nil {
-				return nil, bodyErr(err)
-			}
-			if d, ok := t.(json.Delim); !ok || d != '{' {
-				return nil, problem.Invalid("body", "expected a GeoJSON FeatureCollection object")
-			}
-			for {
-				if !dec.More() {
-					return nil, problem.Invalid("features", "the FeatureCollection has no features member")
-				}
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, bodyErr(err)
-				}
-				key, _ := kt.(string)
-				if key == "features" {
-					t, err := dec.Token()
-					if err != nil {
-						return nil, bodyErr(err)
-					}
-					if d, ok := t.(json.Delim); !ok || d != '[' {
-						return nil, problem.Invalid("features", "must be an array")
-					}
-					state = 1
-					break
-				}
-				if err := member(key); err != nil {
-					return nil, bodyErr(err)
-				}
-			}
+	if key == "type" {
+		var t string
+		if json.Unmarshal(raw, &t) != nil || t != "FeatureCollection" {
+			return problem.Invalid("type", "a bulk import is a FeatureCollection (or a GeoJSON sequence), got %s", raw)
 		}
-		if state == 2 || !dec.More() {
-			if state == 1 {
-				if _, err := dec.Token(); err != nil { // ]
-					return nil, bodyErr(err)
-				}
-				state = 2
-			}
-			return nil, io.EOF
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, bodyErr(err)
-		}
-		return raw, nil
+		fc.sawType = true
 	}
-	done = func() error {
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return bodyErr(err)
-			}
-			key, _ := kt.(string)
-			if err := member(key); err != nil {
-				return bodyErr(err)
-			}
+	return nil
+}
+
+// open reads up to the features array's opening bracket.
+func (fc *fcReader) open() error {
+	dec := fc.dec
+	t, err := dec.Token()
+	if err != nil {
+		return bodyErr(err)
+	}
+	if d, ok := t.(json.Delim); !ok || d != '{' {
+		return problem.Invalid("body", "expected a GeoJSON FeatureCollection object")
+	}
+	for {
+		if !dec.More() {
+			return problem.Invalid("features", "the FeatureCollection has no features member")
 		}
-		if _, err := dec.Token(); err != nil { // }
+		kt, err := dec.Token()
+		if err != nil {
 			return bodyErr(err)
 		}
-		if !sawType {
-			return problem.Invalid("type", "missing \"type\": \"FeatureCollection\"")
+		key, _ := kt.(string)
+		if key != "features" {
+			if err := fc.member(key); err != nil {
+				return bodyErr(err)
+			}
+			continue
 		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return problem.Invalid("body", "unexpected data after the FeatureCollection")
+		t, err := dec.Token()
+		if err != nil {
+			return bodyErr(err)
 		}
+		if d, ok := t.(json.Delim); !ok || d != '[' {
+			return problem.Invalid("features", "must be an array")
+		}
+		fc.state = 1
 		return nil
 	}
-	return next, done
+}
+
+// next returns the next feature's bytes, or io.EOF after the last.
+func (fc *fcReader) next() ([]byte, error) {
+	if fc.state == 0 {
+		if err := fc.open(); err != nil {
+			return nil, err
+		}
+	}
+	if fc.state == 2 || !fc.dec.More() {
+		if fc.state == 1 {
+			if _, err := fc.dec.Token(); err != nil { // ]
+				return nil, bodyErr(err)
+			}
+			fc.state = 2
+		}
+		return nil, io.EOF
+	}
+	var raw json.RawMessage
+	if err := fc.dec.Decode(&raw); err != nil {
+		return nil, bodyErr(err)
+	}
+	return raw, nil
+}
+
+// done checks the members after the features and the end of the body.
+func (fc *fcReader) done() error {
+	dec := fc.dec
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return bodyErr(err)
+		}
+		key, _ := kt.(string)
+		if err := fc.member(key); err != nil {
+			return bodyErr(err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // }
+		return bodyErr(err)
+	}
+	if !fc.sawType {
+		return problem.Invalid("type", "missing \"type\": \"FeatureCollection\"")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return problem.Invalid("body", "unexpected data after the FeatureCollection")
+	}
+	return nil
 }
 
 // bodyErr turns JSON syntax errors into 400s; I/O errors (such as a body over

@@ -88,27 +88,7 @@ func at(where string, format string, args ...any) string {
 
 func (c *checker) check(where string, g geom.T, depth int) error {
 	if gc, ok := g.(*geom.GeometryCollection); ok {
-		if depth+1 > c.lim.MaxDepth {
-			return c.fail(where, "GeometryCollections nested more than %d deep; the limit on geometry nesting depth is %d", c.lim.MaxDepth, c.lim.MaxDepth)
-		}
-		n := gc.NumGeoms()
-		if n == 0 {
-			return c.fail(where, "empty GeometryCollection")
-		}
-		if err := c.addParts(where, n); err != nil {
-			return err
-		}
-		for i := range n {
-			m := gc.Geom(i)
-			w := at(where, "member %d", i)
-			if m == nil {
-				return c.fail(w, "null member")
-			}
-			if err := c.check(w, m, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
+		return c.collection(where, gc, depth)
 	}
 	if g.Empty() {
 		return c.fail(where, "empty %s", TypeName(g))
@@ -129,6 +109,36 @@ func (c *checker) check(where string, g geom.T, depth int) error {
 	if err := c.coords(where, flat, stride); err != nil {
 		return err
 	}
+	return c.shape(where, g)
+}
+
+// collection checks a GeometryCollection's depth, parts and members.
+func (c *checker) collection(where string, gc *geom.GeometryCollection, depth int) error {
+	if depth+1 > c.lim.MaxDepth {
+		return c.fail(where, "GeometryCollections nested more than %d deep; the limit on geometry nesting depth is %d", c.lim.MaxDepth, c.lim.MaxDepth)
+	}
+	n := gc.NumGeoms()
+	if n == 0 {
+		return c.fail(where, "empty GeometryCollection")
+	}
+	if err := c.addParts(where, n); err != nil {
+		return err
+	}
+	for i := range n {
+		m := gc.Geom(i)
+		w := at(where, "member %d", i)
+		if m == nil {
+			return c.fail(w, "null member")
+		}
+		if err := c.check(w, m, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shape checks the lines and rings of a geometry other than a collection.
+func (c *checker) shape(where string, g geom.T) error {
 	switch t := g.(type) {
 	case *geom.Point, *geom.MultiPoint:
 		return nil

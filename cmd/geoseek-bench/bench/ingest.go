@@ -180,7 +180,10 @@ func clearBenchPhotos(ctx context.Context, env *Env, paths []string) error {
 		}
 		sums = append(sums, s)
 	}
-	_, err := env.Pool.Exec(ctx, `DELETE FROM documents WHERE id IN (SELECT document_id FROM photos WHERE sha256 = ANY($1))`, sums)
+	// Rows are locked in id order, the order the embedding jobs write
+	// vectors in: a delete in any other order deadlocks with them.
+	_, err := env.Pool.Exec(ctx, `DELETE FROM documents WHERE id IN (
+		SELECT id FROM documents WHERE id IN (SELECT document_id FROM photos WHERE sha256 = ANY($1)) ORDER BY id FOR UPDATE)`, sums)
 	return err
 }
 
