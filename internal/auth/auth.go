@@ -18,7 +18,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -105,6 +108,16 @@ type Store struct {
 	mu      sync.Mutex
 	cache   map[[32]byte]cachedKey
 	misses  map[[32]byte]time.Time
+	// gen counts forgets: a lookup that began before one does not cache
+	// what it read, which may be the key just revoked.
+	gen uint64
+	// refreshing holds the keys being refreshed ahead of their expiry.
+	refreshing map[[32]byte]bool
+	// lookups makes concurrent lookups of one secret share a round trip.
+	lookups singleflight.Group
+	// fetches counts database lookups and waits the lookups that waited
+	// for one, for tests.
+	fetches, waits atomic.Int64
 }
 
 type cachedKey struct {
@@ -126,7 +139,7 @@ const CacheTTL = 5 * time.Second
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool, touchEvery: time.Minute, cacheTTL: CacheTTL, missTTL: MissTTL,
-		cache: map[[32]byte]cachedKey{}, misses: map[[32]byte]time.Time{}}
+		cache: map[[32]byte]cachedKey{}, misses: map[[32]byte]time.Time{}, refreshing: map[[32]byte]bool{}}
 }
 
 const secretPrefix = "gsk_"
@@ -276,11 +289,73 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 	missUntil, missed := s.misses[sum]
 	s.mu.Unlock()
 	if ok && now.Before(c.until) {
+		if now.After(c.until.Add(-s.cacheTTL / 5)) {
+			// A busy key is read again before it expires, so its requests
+			// never wait for the round trip (nor for the once-a-minute
+			// touch's commit).
+			s.refreshAhead(sum)
+		}
 		return c.key, checkExpiry(c.key, now)
 	}
 	if missed && now.Before(missUntil) {
 		return Key{}, ErrInvalidKey
 	}
+	// Concurrent lookups of one secret share one round trip, which no
+	// single caller's cancellation cuts short; each waits at most until its
+	// own context ends.
+	s.waits.Add(1)
+	ch := s.lookups.DoChan(string(sum[:]), func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		return s.fetch(fctx, sum)
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return Key{}, fmt.Errorf("auth: look up key: %w", ctx.Err())
+	}
+	if res.Err != nil {
+		return Key{}, res.Err
+	}
+	k, found := res.Val.(Key)
+	if !found {
+		return Key{}, ErrInvalidKey
+	}
+	return k, checkExpiry(k, now)
+}
+
+// refreshAhead reads a cached key again in the background, once at a time
+// per key, bounded by lookupTimeout.
+func (s *Store) refreshAhead(sum [32]byte) {
+	s.mu.Lock()
+	busy := s.refreshing[sum]
+	s.refreshing[sum] = true
+	s.mu.Unlock()
+	if busy {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+		defer cancel()
+		_, _ = s.fetch(ctx, sum)
+		s.mu.Lock()
+		delete(s.refreshing, sum)
+		s.mu.Unlock()
+	}()
+}
+
+// lookupTimeout bounds a database lookup of a key.
+const lookupTimeout = 5 * time.Second
+
+// fetch reads the active key whose secret hashes to sum, caches the answer
+// (a Key, or nil for none) and returns it.
+func (s *Store) fetch(ctx context.Context, sum [32]byte) (any, error) {
+	s.fetches.Add(1)
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	now := time.Now()
 	// One round trip per key per cacheTTL: read the key and, in
 	// the same statement, touch last_used_at unless it was touched within
 	// touchEvery (busy keys do not turn every read into a row write).
@@ -291,26 +366,29 @@ func (s *Store) Lookup(ctx context.Context, secret string) (Key, error) {
 		                  AND (last_used_at IS NULL OR last_used_at < now() - $2::interval))
 		SELECT `+keyCols+` FROM k`, sum[:], s.touchEvery.String())
 	if err != nil {
-		return Key{}, fmt.Errorf("auth: look up key: %w", err)
+		return nil, fmt.Errorf("auth: look up key: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, scanKey)
 	if err != nil {
-		return Key{}, fmt.Errorf("auth: look up key: %w", err)
+		return nil, fmt.Errorf("auth: look up key: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(keys) == 0 {
+		delete(s.cache, sum)
 		if len(s.misses) >= maxCachedKeys {
 			clear(s.misses)
 		}
 		s.misses[sum] = now.Add(s.missTTL)
-		return Key{}, ErrInvalidKey
+		return nil, nil
 	}
-	if len(s.cache) >= maxCachedKeys {
-		clear(s.cache)
+	if gen == s.gen {
+		if len(s.cache) >= maxCachedKeys {
+			clear(s.cache)
+		}
+		s.cache[sum] = cachedKey{key: keys[0], until: now.Add(s.cacheTTL)}
 	}
-	s.cache[sum] = cachedKey{key: keys[0], until: now.Add(s.cacheTTL)}
-	return keys[0], checkExpiry(keys[0], now)
+	return keys[0], nil
 }
 
 func checkExpiry(k Key, now time.Time) error {
@@ -324,6 +402,7 @@ func checkExpiry(k Key, now time.Time) error {
 func (s *Store) forget(id int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gen++
 	for h, c := range s.cache {
 		if c.key.ID == id {
 			delete(s.cache, h)

@@ -104,6 +104,7 @@ type Stats struct {
 	Elapsed  time.Duration
 	PerSec   float64
 	P50, P95 time.Duration
+	P99, Max time.Duration
 	// CPUSelf and CPUPG are CPU time per successful call: of this process
 	// (load generator, in-process server and pgx baselines) and of the
 	// machine's PostgreSQL processes. Other processes' work on the machine
@@ -187,6 +188,8 @@ func (r loadRun) stats() Stats {
 	if len(lat) > 0 {
 		st.P50 = lat[len(lat)*50/100]
 		st.P95 = lat[min(len(lat)-1, len(lat)*95/100)]
+		st.P99 = lat[min(len(lat)-1, len(lat)*99/100)]
+		st.Max = lat[len(lat)-1]
 	}
 	return st
 }
