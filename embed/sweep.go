@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/geoseek/geoseek/document"
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/problem"
 )
 
@@ -203,9 +205,9 @@ func sweepCollection(ctx context.Context, pool *pgxpool.Pool, set *Set, cid int6
 		}
 	}
 	// After a change of dimension the index waits for the new vectors
-	// (see geoseek_ensure_embedding_index); otherwise this is a lookup.
-	if _, err := pool.Exec(ctx, `SELECT geoseek_ensure_embedding_index($1)`, cid); err != nil {
-		return total, fmt.Errorf("embed: sweep: index of collection %d: %w", cid, err)
+	// (see geoseek_embedding_index_todo); otherwise this is a lookup.
+	if err := EnsureIndex(ctx, pool, cid); err != nil {
+		return total, fmt.Errorf("embed: sweep: %w", err)
 	}
 	return total, nil
 }
@@ -262,6 +264,58 @@ func recordAttempts(ctx context.Context, pool *pgxpool.Pool, failed []failure) e
 		ids, titles, bodies, reasons, RetryBackoff.Seconds(), MaxRetryBackoff.Seconds())
 	if err != nil {
 		return fmt.Errorf("embed: sweep: record attempts: %w", err)
+	}
+	return nil
+}
+
+// indexLockClass is the advisory lock class (first key) of a collection's
+// embedding index build; the second key is the collection id.
+const indexLockClass = 0x67730002
+
+// EnsureIndex builds collection cid's HNSW index when it is missing
+// (geoseek_embedding_index_todo in migrations/features/vector.sql says
+// whether and how), with CREATE INDEX CONCURRENTLY: a build over a large
+// collection takes minutes, and a plain CREATE INDEX holds off every
+// writer of documents that long. One instance builds at a time; a build
+// that fails on row versions still to be vacuumed leaves an invalid index,
+// which the next call drops and builds again.
+func EnsureIndex(ctx context.Context, pool *pgxpool.Pool, cid int64) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("embed: index of collection %d: %w", cid, pg.Interpret(err))
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, ($2 % 2147483647)::int)`, indexLockClass, cid).Scan(&locked); err != nil {
+		return fmt.Errorf("embed: index of collection %d: lock: %w", cid, pg.Interpret(err))
+	}
+	if !locked {
+		return nil // another instance builds it
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1, ($2 % 2147483647)::int)`, indexLockClass, cid); err != nil {
+			// A session that cannot unlock must not go back to the pool
+			// holding the lock.
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+	var stmt *string
+	if err := conn.QueryRow(ctx, `SELECT geoseek_embedding_index_todo($1)`, cid).Scan(&stmt); err != nil {
+		return fmt.Errorf("embed: index of collection %d: %w", cid, pg.Interpret(err))
+	}
+	if stmt == nil {
+		return nil
+	}
+	build := strings.Replace(*stmt, "CREATE INDEX ", "CREATE INDEX CONCURRENTLY ", 1)
+	if _, err := conn.Exec(ctx, build); err != nil {
+		if strings.HasPrefix(pg.Code(err), "22") {
+			// Vectors cleared after a change of dimension are still in row
+			// versions some snapshot may see: the next sweep tries again.
+			return nil
+		}
+		return fmt.Errorf("embed: index of collection %d: %w", cid, pg.Interpret(err))
 	}
 	return nil
 }

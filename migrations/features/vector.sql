@@ -73,8 +73,10 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT format('documents_embedding_c%s_d%s%s_idx', cid, dim, CASE WHEN storage = 'halfvec' THEN '_h' ELSE '' END)
 $$;
 
--- geoseek_ensure_embedding_index creates the HNSW (cosine) index of one
--- collection for its current dimension, if it is missing.
+-- geoseek_embedding_index_todo returns the CREATE INDEX statement of one
+-- collection's HNSW (cosine) index for its current dimension when it is
+-- missing (NULL when there is nothing to build), after dropping the
+-- collection's indexes of other dimensions.
 --
 -- Vectors of another dimension (the collection's dimension was changed)
 -- cannot go into the index: the cast to vector(<dim>) fails. Vectors the
@@ -86,8 +88,8 @@ $$;
 -- collection is searched without its index. Client-provided vectors
 -- (embedder 'none') cannot be recomputed: the change is refused with SQLSTATE
 -- 55000 (object_not_in_prerequisite_state) and a hint.
-CREATE OR REPLACE FUNCTION geoseek_ensure_embedding_index(cid bigint)
-RETURNS void LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION geoseek_embedding_index_todo(cid bigint)
+RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     dim     integer;
     storage text;
@@ -105,11 +107,16 @@ BEGIN
                   AND indexname IS DISTINCT FROM want LOOP
         EXECUTE format('DROP INDEX IF EXISTS %I', old);
     END LOOP;
+    -- An index left invalid by a failed CREATE INDEX CONCURRENTLY is built
+    -- again.
+    IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass(quote_ident(want)) AND NOT indisvalid) THEN
+        EXECUTE format('DROP INDEX IF EXISTS %I', want);
+    END IF;
     -- HNSW takes vector up to 2,000 and halfvec up to 4,000 dimensions;
     -- larger ones are searched exactly.
     IF dim IS NULL OR (storage = 'vector' AND dim > 2000) OR (storage = 'halfvec' AND dim > 4000)
        OR to_regclass(quote_ident(want)) IS NOT NULL THEN
-        RETURN;
+        RETURN NULL;
     END IF;
     -- Only when the index is to be built: this reads every vector of the
     -- collection.
@@ -124,23 +131,40 @@ BEGIN
         UPDATE documents SET embedding = NULL
          WHERE collection_id = cid AND embedding IS NOT NULL AND vector_dims(embedding) <> dim;
         RAISE NOTICE 'collection "%": % vectors of another dimension than % cleared; the embedding sweep recomputes them and builds the index', cname, n, dim;
+        RETURN NULL;
+    END IF;
+    IF storage = 'halfvec' THEN
+        RETURN format(
+            'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::halfvec(%s)) halfvec_cosine_ops) WHERE collection_id = %s',
+            want, dim, cid);
+    END IF;
+    RETURN format(
+        'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::vector(%s)) vector_cosine_ops) WHERE collection_id = %s',
+        want, dim, cid);
+END;
+$$;
+
+-- geoseek_ensure_embedding_index builds what geoseek_embedding_index_todo
+-- says, in the calling transaction (the collections trigger, migrations).
+-- The embedding sweep builds the same statement CONCURRENTLY instead
+-- (embed.EnsureIndex), so a large collection's build does not hold off
+-- writers of every collection for minutes.
+CREATE OR REPLACE FUNCTION geoseek_ensure_embedding_index(cid bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    stmt text;
+BEGIN
+    stmt := geoseek_embedding_index_todo(cid);
+    IF stmt IS NULL THEN
         RETURN;
     END IF;
     BEGIN
-        IF storage = 'halfvec' THEN
-            EXECUTE format(
-                'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::halfvec(%s)) halfvec_cosine_ops) WHERE collection_id = %s',
-                want, dim, cid);
-        ELSE
-            EXECUTE format(
-                'CREATE INDEX IF NOT EXISTS %I ON documents USING hnsw ((embedding::vector(%s)) vector_cosine_ops) WHERE collection_id = %s',
-                want, dim, cid);
-        END IF;
+        EXECUTE stmt;
     EXCEPTION WHEN data_exception THEN
         -- CREATE INDEX also indexes row versions that some snapshot may
         -- still see, such as the vectors cleared after a change of
         -- dimension, until they are vacuumed: the next sweep tries again.
-        RAISE NOTICE 'collection "%": no index yet: %', cname, SQLERRM;
+        RAISE NOTICE 'collection %: no index yet: %', cid, SQLERRM;
     END;
 END;
 $$;
