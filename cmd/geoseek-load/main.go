@@ -292,7 +292,7 @@ func serveChild(ctx context.Context, o options, dbURL string) (string, *child, e
 		// As in the runs before: place names are not loaded (-serve-args
 		// --places turns them on), and a stop takes seconds, not 20.
 		"--places=false", "--shutdown-grace", "5s"}, o.serveArgs...)
-	c, line, err := startAnnounced(ctx, bin, args, logf, nil, "serving on http://", o.startTimeout)
+	c, line, err := startAnnounced(ctx, bin, args, logf, "serving on http://", o.startTimeout, o.stopGrace)
 	if err != nil {
 		return "", nil, fmt.Errorf("geoseek serve (log: %s): %w", logPath, err)
 	}
@@ -314,7 +314,7 @@ func startProbes(ctx context.Context, o options, base string) (*samples, []func(
 		return nil, nil, err
 	}
 	var stops []func() error
-	bare, line, err := startAnnounced(ctx, exe, []string{"bare"}, os.Stderr, nil, "serving on http://", o.startTimeout)
+	bare, line, err := startAnnounced(ctx, exe, []string{"bare"}, os.Stderr, "serving on http://", o.startTimeout, o.stopGrace)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bare control server: %w", err)
 	}
@@ -325,7 +325,7 @@ func startProbes(ctx context.Context, o options, base string) (*samples, []func(
 	}
 	pr, pw := io.Pipe()
 	p, err := startChild(exe, []string{"probe", "-every", o.probeEvery.String(), "-timeout", o.probeTimeout.String(),
-		"geoseek=" + base + "/healthz", "bare=" + bareURL + "/healthz"}, pw, os.Stderr, nil)
+		"geoseek=" + base + "/healthz", "bare=" + bareURL + "/healthz"}, pw, os.Stderr)
 	if err != nil {
 		return nil, stops, fmt.Errorf("prober: %w", err)
 	}

@@ -32,11 +32,13 @@ type child struct {
 // bound); Pdeathsig kills it if geoseek-load is killed outright. Pdeathsig
 // fires when the thread that started the child exits, and Go only ends
 // threads that a goroutine locked and left locked, which nothing here does.
-func startChild(name string, args []string, stdout, stderr io.Writer, env []string) (*child, error) {
+func startChild(name string, args []string, stdout, stderr io.Writer) (*child, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Output copying ends this long after the child, even if a process it
+	// left behind holds the pipe.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(name), err)
 	}
@@ -45,8 +47,9 @@ func startChild(name string, args []string, stdout, stderr io.Writer, env []stri
 	return c, nil
 }
 
-// stop asks the child to end (SIGTERM), kills it if it has not ended within
-// grace, and returns once it is gone and reaped. It may be called again.
+// stop asks the child to end (SIGTERM), kills it and its process group if
+// it has not ended within grace, and returns once it is gone and reaped.
+// It may be called again.
 func (c *child) stop(grace time.Duration) error {
 	select {
 	case <-c.done:
@@ -61,7 +64,7 @@ func (c *child) stop(grace time.Duration) error {
 		return nil
 	case <-t.C:
 	}
-	_ = c.cmd.Process.Kill()
+	_ = syscall.Kill(-c.pid(), syscall.SIGKILL)
 	<-c.done
 	return fmt.Errorf("%s did not stop within %s of SIGTERM; killed", c.name, grace)
 }
@@ -69,13 +72,13 @@ func (c *child) stop(grace time.Duration) error {
 // pid is the child's process id.
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
-// firstLine starts a child whose stdout announces its address on a line
-// containing marker (the rest of stdout is drained and dropped), and
-// returns that line, or an error if the child exits or says nothing
-// within bound, after stopping it.
-func startAnnounced(ctx context.Context, name string, args []string, stderr io.Writer, env []string, marker string, bound time.Duration) (*child, string, error) {
+// startAnnounced starts a child whose stdout announces its address on a
+// line containing marker (the rest of stdout is drained and dropped), and
+// returns that line; if the child exits or says nothing within bound, it
+// stops it (with grace) and returns an error.
+func startAnnounced(ctx context.Context, name string, args []string, stderr io.Writer, marker string, bound, grace time.Duration) (*child, string, error) {
 	pr, pw := io.Pipe()
-	c, err := startChild(name, args, pw, stderr, env)
+	c, err := startChild(name, args, pw, stderr)
 	if err != nil {
 		return nil, "", err
 	}
@@ -107,8 +110,7 @@ func startAnnounced(ctx context.Context, name string, args []string, stderr io.W
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	_ = c.stop(5 * time.Second)
-	return nil, "", err
+	return nil, "", errors.Join(err, c.stop(grace))
 }
 
 // addrIn returns the http://host:port in an announcement line.
