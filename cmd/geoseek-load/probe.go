@@ -175,8 +175,8 @@ func (s *samples) read(r io.Reader) {
 
 // probeStats sum up one target's probes in a window.
 type probeStats struct {
-	target                     string
-	probes, failed             int
+	target               string
+	probes, failed       int
 	p50, p95, p99, worst time.Duration
 }
 
