@@ -79,6 +79,7 @@ type options struct {
 	serverURL    string
 	geoseekBin   string
 	serveArgs    []string
+	serveEnv     []string
 	startTimeout time.Duration
 	stopGrace    time.Duration
 	probeEvery   time.Duration
@@ -103,6 +104,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.serverURL, "server-url", "", "aim at a server someone else started (it must serve the load database: geoseek-load makes the clients' keys there)")
 	fs.StringVar(&o.geoseekBin, "geoseek-bin", "", "geoseek binary to run as the server (default: built from this module into a temporary dir)")
 	serveArgs := fs.String("serve-args", "", "more flags for geoseek serve, space-separated (they win over geoseek-load's)")
+	serveEnv := fs.String("serve-env", "", "environment variables for geoseek serve alone, space-separated NAME=VALUE (GOMAXPROCS=4)")
 	fs.DurationVar(&o.startTimeout, "start-timeout", time.Minute, "longest the server may take to answer /readyz")
 	fs.DurationVar(&o.stopGrace, "stop-grace", 10*time.Second, "time a child process gets after SIGTERM before it is killed")
 	fs.DurationVar(&o.probeEvery, "probe-every", 50*time.Millisecond, "time between /healthz probes")
@@ -121,6 +123,12 @@ func parse(args []string) (options, error) {
 		o.clients = append(o.clients, n)
 	}
 	o.serveArgs = strings.Fields(*serveArgs)
+	for _, kv := range strings.Fields(*serveEnv) {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("-serve-env %q: want NAME=VALUE", kv)
+		}
+		o.serveEnv = append(o.serveEnv, kv)
+	}
 	switch {
 	case o.duration <= 0 || o.uploadPct < 0 || o.uploadPct > 100:
 		return o, fmt.Errorf("-duration must be positive and -upload-percent within 0-100")
@@ -255,7 +263,11 @@ func target(ctx context.Context, o options, dbURL string) (string, string, func(
 	if err != nil {
 		return "", "", nil, err
 	}
-	return base, fmt.Sprintf("geoseek serve in its own process (pid %d), clients in geoseek-load; all on this machine", c.pid()),
+	env := ""
+	if len(o.serveEnv) > 0 {
+		env = " with " + strings.Join(o.serveEnv, " ")
+	}
+	return base, fmt.Sprintf("geoseek serve in its own process (pid %d%s), clients in geoseek-load; all on this machine", c.pid(), env),
 		func() error { return c.stop(o.stopGrace) }, nil
 }
 
@@ -292,7 +304,7 @@ func serveChild(ctx context.Context, o options, dbURL string) (string, *child, e
 		// As in the runs before: place names are not loaded (-serve-args
 		// --places turns them on), and a stop takes seconds, not 20.
 		"--places=false", "--shutdown-grace", "5s"}, o.serveArgs...)
-	c, line, err := startAnnounced(ctx, bin, args, logf, "serving on http://", o.startTimeout, o.stopGrace)
+	c, line, err := startAnnounced(ctx, bin, args, logf, "serving on http://", o.startTimeout, o.stopGrace, o.serveEnv...)
 	if err != nil {
 		return "", nil, fmt.Errorf("geoseek serve (log: %s): %w", logPath, err)
 	}

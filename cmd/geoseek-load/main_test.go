@@ -166,6 +166,22 @@ func TestServerStartIsBounded(t *testing.T) {
 	}
 }
 
+// -serve-env reaches the server alone.
+func TestServeEnvReachesTheServer(t *testing.T) {
+	bin := script(t, `echo "serving on http://127.0.0.1:1/ $LOAD_TEST_VAR"; exec sleep 60`)
+	c, line, err := startAnnounced(t.Context(), bin, nil, os.Stderr, "serving on http://", time.Minute, time.Minute, "LOAD_TEST_VAR=seen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.stop(time.Minute)
+	if !strings.HasSuffix(line, " seen") {
+		t.Fatalf("line %q", line)
+	}
+	if os.Getenv("LOAD_TEST_VAR") != "" {
+		t.Fatal("set in geoseek-load too")
+	}
+}
+
 // If geoseek-load is killed outright (no chance to stop its children), the
 // kernel ends them.
 func TestNoOrphanWhenKilled(t *testing.T) {
@@ -248,7 +264,7 @@ func TestProbeRefusesBadTargets(t *testing.T) {
 func TestParseRefusesBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-clients", "0"}, {"-in-process", "-server-url", "http://x"}, {"-server-url", "ftp://x"},
-		{"-database-name", "Robert'); DROP"}, {"-probe-every", "0s"}, {"extra"},
+		{"-database-name", "Robert'); DROP"}, {"-probe-every", "0s"}, {"extra"}, {"-serve-env", "GOMAXPROCS"},
 	} {
 		if _, err := parse(args); err == nil {
 			t.Errorf("parse(%q) succeeded", args)

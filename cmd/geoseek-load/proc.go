@@ -25,16 +25,19 @@ type child struct {
 	err  error         // its exit, valid after done
 }
 
-// startChild starts name with args. Its stdout goes to stdout (nil:
-// discarded), its stderr to stderr. The child gets a process group of its
+// startChild starts name with args, in geoseek-load's environment plus env.
+// Its stdout goes to stdout (nil: discarded), its stderr to stderr. The child gets a process group of its
 // own, so a Ctrl-C at the terminal reaches geoseek-load alone and the
 // children stop in order (clients first, then the server, each with a
 // bound); Pdeathsig kills it if geoseek-load is killed outright. Pdeathsig
 // fires when the thread that started the child exits, and Go only ends
 // threads that a goroutine locked and left locked, which nothing here does.
-func startChild(name string, args []string, stdout, stderr io.Writer) (*child, error) {
+func startChild(name string, args []string, stdout, stderr io.Writer, env ...string) (*child, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// Output copying ends this long after the child, even if a process it
 	// left behind holds the pipe.
@@ -76,9 +79,9 @@ func (c *child) pid() int { return c.cmd.Process.Pid }
 // line containing marker (the rest of stdout is drained and dropped), and
 // returns that line; if the child exits or says nothing within bound, it
 // stops it (with grace) and returns an error.
-func startAnnounced(ctx context.Context, name string, args []string, stderr io.Writer, marker string, bound, grace time.Duration) (*child, string, error) {
+func startAnnounced(ctx context.Context, name string, args []string, stderr io.Writer, marker string, bound, grace time.Duration, env ...string) (*child, string, error) {
 	pr, pw := io.Pipe()
-	c, err := startChild(name, args, pw, stderr)
+	c, err := startChild(name, args, pw, stderr, env...)
 	if err != nil {
 		return nil, "", err
 	}
