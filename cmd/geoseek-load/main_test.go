@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -352,4 +353,37 @@ func (p *phaseWatch) Write(b []byte) (int, error) {
 		p.hit()
 	}
 	return n, err
+}
+
+// -server-url: the load goes to a server started elsewhere (here a geoseek
+// serve the test starts on the load database), which geoseek-load leaves
+// running.
+func TestLoadAimsAtAServerStartedElsewhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds geoseek")
+	}
+	o, err := parse(loadArgs(t, "-database-name", "geoseek_load_test_ext"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL, err := database(t.Context(), o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.startTimeout, o.stopGrace = time.Minute, 10*time.Second
+	base, srv, err := serveChild(t.Context(), o, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop(o.stopGrace)
+	var out bytes.Buffer
+	if err := run(t.Context(), loadArgs(t, "-database-name", "geoseek_load_test_ext", "-server-url", base, "-clients", "2", "-idle", "0s"), &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "started elsewhere") || len(probeRow.FindAllString(out.String(), -1)) != 2 {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	if !alive(srv.pid()) {
+		t.Fatal("the server started elsewhere was stopped")
+	}
 }
