@@ -33,7 +33,7 @@ web:
 bench: setup web
 	$(GO) run ./cmd/geoseek-bench $(BENCHFLAGS)
 
-## load: a mixed workload (search, items, tiles, uploads) at 20 and 200 clients, 60 s each (LOADFLAGS=-duration 10s to shorten)
+## load: a mixed workload (search, items, tiles, uploads) at 20 and 200 clients, 60 s each, on geoseek serve in its own process, /healthz probed beside a bare control server (LOADFLAGS=-duration 10s to shorten)
 load: setup
 	$(GO) run ./cmd/geoseek-load $(LOADFLAGS)
 

@@ -45,11 +45,10 @@ func (r *recorder) fail(_ string, err error) {
 
 // report is one phase's totals.
 type report struct {
-	clients   int
-	d         time.Duration
-	mu        sync.Mutex
-	all       *recorder
-	healthMax time.Duration
+	clients int
+	d       time.Duration
+	mu      sync.Mutex
+	all     *recorder
 }
 
 func newReport(n int, d time.Duration) *report {
@@ -87,8 +86,8 @@ func (p *report) print(out io.Writer) {
 	}
 	sort.Strings(families)
 	total := served + a.err5xx + a.shed + a.limited + a.timeouts + a.others
-	fmt.Fprintf(out, "\n%d clients, %s: %.0f requests/s (%d served, %d shed 503, %d other 5xx, %d 429, %d timeouts, %d connection errors); /healthz max %s\n",
-		p.clients, p.d, float64(total)/p.d.Seconds(), served, a.shed, a.err5xx, a.limited, a.timeouts, a.others, p.healthMax.Round(100*time.Microsecond))
+	fmt.Fprintf(out, "\n%d clients, %s: %.0f requests/s (%d served, %d shed 503, %d other 5xx, %d 429, %d timeouts, %d connection errors)\n",
+		p.clients, p.d, float64(total)/p.d.Seconds(), served, a.shed, a.err5xx, a.limited, a.timeouts, a.others)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "family\tserved\treq/s\tp50\tp95\tp99\t")
 	for _, f := range families {
@@ -100,3 +99,16 @@ func (p *report) print(out io.Writer) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+// printProbes writes the /healthz figures of geoseek and of the control
+// for the probes that started in [from, to).
+func printProbes(out io.Writer, phase string, d time.Duration, s *samples, from, to time.Time) {
+	fmt.Fprintf(out, "\n/healthz from the prober, %s (%s):\n", phase, d.Round(time.Second))
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\tprobes\tfailed\tp50\tp95\tp99\tmax\t")
+	for _, t := range []string{"geoseek", "bare"} {
+		st := s.window(t, from, to)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", t, st.probes, st.failed, ms(st.p50), ms(st.p95), ms(st.p99), ms(st.worst))
+	}
+	tw.Flush()
+}

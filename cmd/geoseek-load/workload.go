@@ -168,14 +168,12 @@ func tileOf(lon, lat float64, z int) (int, int) {
 	return x, y
 }
 
-// phase runs n clients for d and a /healthz prober alongside.
+// phase runs n clients for d.
 func (w *workload) phase(ctx context.Context, n int, d time.Duration) *report {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	rep := newReport(n, d)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); rep.healthMax = w.probe(ctx) }()
 	for i := range n {
 		wg.Add(1)
 		go func() {
@@ -216,35 +214,5 @@ func (w *workload) one(ctx context.Context, r *mrand.Rand, key string, rec *reco
 		case <-ctx.Done():
 		case <-t.C:
 		}
-	}
-}
-
-// probe asks /healthz every 50 ms, as a load balancer would, and returns
-// the slowest answer.
-func (w *workload) probe(ctx context.Context) time.Duration {
-	var worst time.Duration
-	c := &http.Client{Timeout: 10 * time.Second}
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return worst
-		case <-t.C:
-		}
-		t0 := time.Now()
-		req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "GET", w.base+"/healthz", nil)
-		resp, err := c.Do(req)
-		el := time.Since(t0)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				el = 10 * time.Second // count a failed probe as the worst
-			}
-		} else {
-			el = 10 * time.Second
-		}
-		worst = max(worst, el)
 	}
 }

@@ -24,6 +24,9 @@ import (
 // exactly when it is busiest.
 func neverShed(path string) bool { return path == "/healthz" || path == "/readyz" }
 
+// shedKey marks a request shed, for the access log.
+const shedKey = "geoseek.shed"
+
 // shed answers 503 at once when max requests are already in flight, rather
 // than queueing them behind work that is already late: a client retries
 // after Retry-After, a queue only makes every request slow.
@@ -36,6 +39,7 @@ func shed(limit int) gin.HandlerFunc {
 		}
 		if n := inflight.Add(1); n > int64(limit) {
 			inflight.Add(-1)
+			c.Set(shedKey, true)
 			c.Header("Retry-After", "1")
 			httpx.Respond(c, problem.Wrap(problem.ErrUnavailable, fmt.Sprintf("the server is at its limit of %d requests in flight; retry after the time Retry-After gives", limit)))
 			return

@@ -47,7 +47,8 @@ func requestID() gin.HandlerFunc {
 	}
 }
 
-// accessLog writes one structured line per request. Attributes are typed
+// accessLog writes one structured line per request (answered probes
+// excepted). Attributes are typed
 // (LogAttrs) and nothing is built when the level is off: this runs on every
 // request, and the formatting was a measurable share of a small request.
 func accessLog(logger *slog.Logger) gin.HandlerFunc {
@@ -57,8 +58,20 @@ func accessLog(logger *slog.Logger) gin.HandlerFunc {
 		c.Set(httpx.LoggerKey, logger)
 		c.Next()
 		status := c.Writer.Status()
+		// Answered probes write no line: a load balancer asks several
+		// times a second, and the line would put the probe behind the
+		// log's lock, where a request writing out the buffer holds it
+		// for a write(2): the one place /healthz could wait on other
+		// requests. /metrics counts them; failed probes are logged.
+		if status < 500 && neverShed(c.Request.URL.Path) {
+			return
+		}
 		level := slog.LevelInfo
-		if status >= 500 {
+		// A shed 503 is the server keeping its bound, not trouble to
+		// report at once: at Warn every one would flush the buffered log
+		// (a write(2) under its lock) hundreds of times a second exactly
+		// when the server is busiest. /metrics counts them by route.
+		if status >= 500 && !c.GetBool(shedKey) {
 			level = slog.LevelWarn
 		}
 		ctx := c.Request.Context()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,7 +113,7 @@ func TestAccessLogRemote(t *testing.T) {
 	} {
 		var buf bytes.Buffer
 		s := server.New(server.Config{Addr: "127.0.0.1:0", TrustedProxies: tc.proxies}, nil, nil, slog.New(slog.NewTextHandler(&buf, nil)))
-		req := httptest.NewRequest("GET", "/healthz", nil)
+		req := httptest.NewRequest("GET", "/no-such-route", nil)
 		req.RemoteAddr = "192.0.2.1:4711"
 		req.Header.Set("X-Forwarded-For", "203.0.113.9")
 		s.Engine().ServeHTTP(httptest.NewRecorder(), req)
@@ -395,4 +396,105 @@ func TestContentSecurityPolicy(t *testing.T) {
 	if len(nonce) < 22 || strings.ContainsAny(nonce, "+/=") {
 		t.Errorf("nonce %q", nonce)
 	}
+}
+
+// blockingWriter holds every Write until released, as a log pipe whose
+// reader stalls, or a write(2) whose thread lost its core, does.
+type blockingWriter struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	select {
+	case w.entered <- struct{}{}:
+	default:
+	}
+	<-w.release
+	return len(p), nil
+}
+
+// TestProbesSkipTheAccessLog: while another request's log line is stuck in
+// the log's writer (holding the logger's lock), /healthz is still answered.
+// (/readyz is skipped alike when it answers 200; without a database it
+// answers 503, which is logged.)
+func TestProbesSkipTheAccessLog(t *testing.T) {
+	t.Parallel()
+	w := &blockingWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s := server.New(server.Config{Addr: "127.0.0.1:0"}, nil, &server.Readiness{}, slog.New(slog.NewTextHandler(w, nil)))
+	s.API.GET("/things", func(c *gin.Context) { c.Status(204) })
+	go s.Engine().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/things", nil))
+	<-w.entered // its line is being written, the handler's lock held
+	for _, p := range []string{"/healthz", "/healthz"} {
+		done := make(chan int, 1)
+		go func() {
+			rec := httptest.NewRecorder()
+			s.Engine().ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+			done <- rec.Code
+		}()
+		select {
+		case code := <-done:
+			if code != 200 {
+				t.Errorf("%s: %d", p, code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s waited behind another request's log line", p)
+		}
+	}
+	close(w.release)
+}
+
+// TestShedAnswersAreLoggedAtInfo: a shed 503 is the bound at work; its line
+// is Info (buffered), while other 5xx stay Warn.
+func TestShedAnswersAreLoggedAtInfo(t *testing.T) {
+	t.Parallel()
+	var buf safeBuffer
+	s := server.New(server.Config{Addr: "127.0.0.1:0", MaxInFlight: 1}, nil, &server.Readiness{}, slog.New(slog.NewTextHandler(&buf, nil)))
+	release, entered := make(chan struct{}), make(chan struct{})
+	s.API.GET("/slow", func(c *gin.Context) { close(entered); <-release; c.Status(204) })
+	s.API.GET("/fail", func(c *gin.Context) { c.Status(500) })
+	done := make(chan struct{})
+	go func() {
+		s.Engine().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/slow", nil))
+		close(done)
+	}()
+	<-entered
+	rec := httptest.NewRecorder()
+	s.Engine().ServeHTTP(rec, httptest.NewRequest("GET", "/fail", nil))
+	if rec.Code != 503 {
+		t.Fatalf("over the bound: %d", rec.Code)
+	}
+	close(release)
+	<-done
+	s.Engine().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/fail", nil))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	want := map[string]string{"status=503": "level=INFO", "status=500": "level=WARN"}
+	for _, l := range lines {
+		for status, level := range want {
+			if strings.Contains(l, status) && !strings.Contains(l, level) {
+				t.Errorf("%s logged as %q, want %s", status, l, level)
+			}
+		}
+	}
+	if len(lines) != 3 {
+		t.Errorf("%d lines, want 3:\n%s", len(lines), buf.String())
+	}
+}
+
+// safeBuffer is a bytes.Buffer for concurrent writers.
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
