@@ -82,8 +82,9 @@ func statTicks(b []byte) int64 {
 // browserCPU is the CPU time used so far by the browser whose command line
 // holds marker (its profile dir) and by its child processes (which do not
 // repeat the flag), by process type (browser, renderer, gpu-process,
-// utility, zygote). Unlike the page's long tasks, it hardly depends on what
-// else the machine runs: the work a page gives the browser.
+// utility, zygote): the work a page gives the browser. It depends less than
+// the page's long tasks on what else the machine runs, but not nothing:
+// software WebGL's threads spin while they wait.
 func browserCPU(marker string) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	d, err := os.Open("/proc")

@@ -133,7 +133,7 @@ func runMapView(ctx context.Context, env *Env) ([]Result, error) {
 		{Scenario: "map/longest-task-ms", Geoseek: med(func(r mapRun) float64 { return r.longest }), Baseline: mapLongTaskTarget, Unit: "ms", LowerIsBetter: true,
 			Note: fmt.Sprintf("longest main-thread task over %d pans and zooms; %s", len(mapMoves), note)},
 		{Scenario: "map/moves-browser-cpu-ms", Geoseek: med(func(r mapRun) float64 { return r.browserCPU }), Unit: "ms", LowerIsBetter: true,
-			Note: fmt.Sprintf("CPU time of the browser's processes over the moves (median; GPU process %.0f ms, renderer %.0f ms): the work behind the long tasks, which the machine's load hardly changes; no target",
+			Note: fmt.Sprintf("CPU time of the browser's processes over the moves (median; GPU process %.0f ms, renderer %.0f ms): the work behind the long tasks, less sensitive than they are to the machine's load though not free of it; no target",
 				med(func(r mapRun) float64 { return r.gpuCPU }), med(func(r mapRun) float64 { return r.rendererCPU }))},
 	}, nil
 }
