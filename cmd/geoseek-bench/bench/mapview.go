@@ -151,53 +151,13 @@ func mapViewOnce(ctx context.Context, env *Env, bin, collection string, visit in
 		return mapRun{}, err
 	}
 	defer relay.close()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("use-angle", "swiftshader"), chromedp.Flag("enable-unsafe-swiftshader", true),
-		chromedp.UserDataDir(dir), chromedp.WindowSize(1280, 800))
-	defer cancelAlloc()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The browser starts on the first call, whose context must live as long
-	// as the browser: its bound is a timer that stops the browser instead.
-	started := make(chan error, 1)
-	go func() {
-		_, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: longTasks})
-		started <- err
-	}()
-	select {
-	case err := <-started:
-		if err != nil {
-			return mapRun{}, fmt.Errorf("map bench: %w", err)
-		}
-	case <-time.After(60 * time.Second):
-		cancel()
-		return mapRun{}, errors.New("map bench: chromium did not start within 60 s")
+	bctx, stop, err := startBrowser(ctx, bin, dir)
+	if err != nil {
+		return mapRun{}, err
 	}
-	// Each step is bounded: a page that never settles fails the scenario.
-	step := func(d time.Duration, a chromedp.Action[chromedp.Void]) error {
-		sctx, cancel := context.WithTimeout(bctx, d)
-		defer cancel()
-		return chromedp.Do(sctx, a)
-	}
-	num := func(expr string) (float64, error) { return chromedp.Run(bctx, chromedp.Evaluate[float64](expr)) }
-	wait := func(expr string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-			for {
-				ok, err := chromedp.Evaluate[bool](expr)(ctx, t)
-				if err != nil || ok {
-					return chromedp.Void{}, err
-				}
-				select {
-				case <-ctx.Done():
-					return chromedp.Void{}, fmt.Errorf("map bench: waiting for %s: %w", expr, ctx.Err())
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-		}
-	}
+	defer stop()
+	tab := mapTab{bctx}
+	step, num, wait := tab.step, tab.num, waitFor
 	settled := `!!document.body && document.body.dataset.state === 'idle' && document.body.dataset.mapIdle === '1' && !!document.querySelector('.marker')`
 	var r mapRun
 	if err := step(60*time.Second, chromedp.Navigate(relay.url()+"/map#c="+collection+"&z=1.3&ll=30,10")); err != nil {
@@ -288,4 +248,66 @@ func traceMoves(ctx context.Context, env *Env, visit int, moves func() error) er
 	}
 	env.Logger.Info("map bench: trace written", "path", path, "events", len(events))
 	return nil
+}
+
+// startBrowser starts headless Chromium with software WebGL on profile dir;
+// stop ends it.
+func startBrowser(ctx context.Context, bin, dir string) (context.Context, func(), error) {
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("use-angle", "swiftshader"), chromedp.Flag("enable-unsafe-swiftshader", true),
+		chromedp.UserDataDir(dir), chromedp.WindowSize(1280, 800))
+	bctx, cancel := chromedp.NewContext(actx)
+	stop := func() { cancel(); cancelAlloc() }
+	// The browser starts on the first call, whose context must live as long
+	// as the browser: its bound is a timer that stops the browser instead.
+	started := make(chan error, 1)
+	go func() {
+		_, err := chromedp.Call(bctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: longTasks})
+		started <- err
+	}()
+	select {
+	case err := <-started:
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("map bench: %w", err)
+		}
+	case <-time.After(60 * time.Second):
+		stop()
+		return nil, nil, errors.New("map bench: chromium did not start within 60 s")
+	}
+	return bctx, stop, nil
+}
+
+// mapTab runs the bench's steps in the browser's tab.
+type mapTab struct{ ctx context.Context }
+
+// step runs a within d: a page that never settles fails the scenario.
+func (t mapTab) step(d time.Duration, a chromedp.Action[chromedp.Void]) error {
+	sctx, cancel := context.WithTimeout(t.ctx, d)
+	defer cancel()
+	return chromedp.Do(sctx, a)
+}
+
+func (t mapTab) num(expr string) (float64, error) {
+	return chromedp.Run(t.ctx, chromedp.Evaluate[float64](expr))
+}
+
+// waitFor polls expr until it is true, within the step's bound.
+func waitFor(expr string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			ok, err := chromedp.Evaluate[bool](expr)(ctx, t)
+			if err != nil || ok {
+				return chromedp.Void{}, err
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("map bench: waiting for %s: %w", expr, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 }
