@@ -53,6 +53,7 @@ func main() {
 // options are geoseek-bench's flags.
 type options struct {
 	runRe, dbURL, dataDir, client, cpuProfile string
+	traceDir                                  string
 	quick, list, verbose                      bool
 	searchDocs                                int
 }
@@ -69,6 +70,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.client, "client", "lean", "load generator's HTTP client: lean (bench.Transport, one goroutine per request) or std (net/http's Transport)")
 	fs.IntVar(&o.searchDocs, "search-docs", 0, "size of the search corpus (default 1,000,000, -quick 20,000); a larger collection is used as it is")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (load client, server and baselines alike) to this file")
+	fs.StringVar(&o.traceDir, "trace", "", "map scenario: record a browser trace of each visit's moves into this dir and log its longest tasks (the figures of a traced run are not comparable)")
 	return o, fs.Parse(args)
 }
 
@@ -228,6 +230,7 @@ func startServer(ctx context.Context, o options, pool *pgxpool.Pool, url string,
 		Pool: pool, DatabaseURL: url, BaseURL: "http://" + ln.Addr().String(),
 		Client:   hc,
 		AdminKey: key, DataDir: benchData, Logger: logger, Quick: o.quick, SearchDocs: o.searchDocs,
+		TraceDir: o.traceDir,
 	}, stop, nil
 }
 

@@ -41,6 +41,9 @@ type Env struct {
 	// SearchDocs, when set, is the size of the search corpus instead of
 	// 1,000,000 (Quick: 20,000), for a machine that cannot load it all.
 	SearchDocs int
+	// TraceDir, when set, asks the map scenario for a browser trace of each
+	// visit's moves, written there, and a log of its longest tasks.
+	TraceDir string
 }
 
 // Result is one row of the table. For throughput figures higher is better and

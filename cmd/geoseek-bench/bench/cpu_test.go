@@ -14,3 +14,26 @@ func TestStatTicks(t *testing.T) {
 		t.Errorf("statTicks of a short line = %d, want 0", got)
 	}
 }
+
+func TestBrowserProcessCPU(t *testing.T) {
+	if got := processType([]byte("/usr/lib/chromium/chromium\x00--type=gpu-process\x00--user-data-dir=/tmp/x\x00")); got != "gpu-process" {
+		t.Errorf("processType = %q, want gpu-process", got)
+	}
+	if got := processType([]byte("/usr/lib/chromium/chromium --type=renderer --crashpad-handler-pid=0")); got != "renderer" {
+		t.Errorf("processType of a rewritten command line = %q, want renderer", got)
+	}
+	if got := processType([]byte("/usr/lib/chromium/chromium\x00--headless\x00")); got != "browser" {
+		t.Errorf("processType of the browser = %q", got)
+	}
+	stat := []byte("7 (chromium (x)) S 3 1 1 0 -1 0 0 0 0 0 5 6 700 800 20")
+	if got := ownTicks(stat); got != 11 {
+		t.Errorf("ownTicks = %d, want 11 (children's time left out)", got)
+	}
+	if got := statPPID(stat); got != 3 {
+		t.Errorf("statPPID = %d, want 3", got)
+	}
+	// This test's own process is found by a marker in its command line.
+	if got := browserCPU("-test."); len(got) == 0 {
+		t.Error("browserCPU found no process with -test. in its command line")
+	}
+}
