@@ -78,14 +78,14 @@ func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t term
 		switch p.cursor.Strategy {
 		case StrategyExact, StrategyRUM, StrategyRecent:
 			return p.cursor.Strategy, terms{}, nil
-		case StrategyImpact, StrategyBounded:
+		case StrategyImpact, StrategyBounded, StrategyPair:
 			return s.impactOrExact(ctx, p)
 		}
 		return "", terms{}, errBadCursor
 	}
 	switch s.forced {
 	case "":
-	case StrategyImpact, StrategyBounded:
+	case StrategyImpact, StrategyBounded, StrategyPair:
 		return s.impactOrExact(ctx, p)
 	default:
 		return s.forced, terms{}, nil
@@ -94,10 +94,14 @@ func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t term
 	if err != nil {
 		return "", terms{}, err
 	}
-	if est <= ImpactMin {
+	if est <= PairMin {
 		return StrategyExact, terms{}, nil
 	}
-	return s.impactOrExact(ctx, p)
+	strat, t, err = s.impactOrExact(ctx, p)
+	if err != nil || est > ImpactMin || strat == StrategyPair {
+		return strat, t, err
+	}
+	return StrategyExact, terms{}, nil
 }
 
 // Estimate is the planner's estimate of how many documents match p (text
