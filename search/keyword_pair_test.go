@@ -192,3 +192,47 @@ func pageAll(t *testing.T, svc *search.Service, v url.Values, limit string) []pa
 	}
 	return out
 }
+
+// TestAndBeyondTiers pins down why an AND of two words is still ranked
+// exactly when bounded ranking cannot prove its page: a document with no
+// impact token and no pair token (each word below 2.0, each ordered pair
+// below 1.8) scores 2.2 for zinc & quartz, as high as the 20th best AND of
+// two common words in the bench corpus, so no bound built from those
+// tiers can set it aside.
+func TestAndBeyondTiers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	var words, pairs []string
+	var r float64
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `
+		WITH v AS (SELECT setweight(to_tsvector('english', 'zinc quartz'), 'A') || setweight(to_tsvector('english', 'quartz zinc quartz zinc'), 'B') AS v)
+		SELECT search_impacts(v), search_pair_impacts(v), ts_rank_cd(`+search.RankWeights+`, v, 'zinc & quartz')::float8 FROM v`).Scan(&words, &pairs, &r))
+	require.Empty(t, words)
+	require.Empty(t, pairs)
+	require.InDelta(t, 2.2, r, 1e-6)
+}
+
+// TestPairChosen checks the automatic choice: a two-word phrase the planner
+// expects in more than PairMin documents is ranked through the pair tiers,
+// with the exact answer; an AND of the same words with fewer than
+// ImpactMin is ranked exactly.
+func TestPairChosen(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	seedWords(t, b, 4000)
+	_, err := b.db.Pool.Exec(context.Background(), `ANALYZE documents`)
+	require.NoError(t, err)
+	exact := search.NewService(b.db.Pool, search.Config{ForceStrategy: search.StrategyExact})
+	v := url.Values{"q": {`"zinc quartz"`}, "limit": {"20"}}
+	q, err := search.ParseValues(cloneWith(v, "collection", "t"))
+	require.NoError(t, err)
+	p, err := b.svc.Prepare(context.Background(), q)
+	require.NoError(t, err)
+	est, err := b.svc.Estimate(context.Background(), p)
+	require.NoError(t, err)
+	require.Greater(t, est, float64(search.PairMin))
+	got := pageRun(t, b.svc, v)
+	require.Equal(t, search.StrategyPair, got.Ranking)
+	require.Equal(t, pageHits(pageRun(t, exact, v)), pageHits(got))
+	require.Equal(t, search.StrategyExact, pageRun(t, b.svc, url.Values{"q": {"zinc quartz"}, "limit": {"20"}}).Ranking)
+}

@@ -16,12 +16,17 @@ import (
 //
 //   - exact: every match ranked with ts_rank_cd. Used when the planner's
 //     estimate of the matched set (EXPLAIN with the actual values, filters
-//     included) is at most ImpactMin, for prefix queries, and when bounded
+//     included) is at most ImpactMin (PairMin for a two-word phrase), for
+//     prefix queries, and when bounded
 //     ranking cannot prove its page.
 //   - bounded: several lexemes (AND, OR, phrases, negation) and an estimate
 //     above ImpactMin: the impact tiers of all the query's lexemes are
 //     visited together, highest first, until the page's k-th score beats
 //     the per-word bound of every unvisited document (keyword_bound.go).
+//   - pair: the query is a phrase of two different lexemes ("shared
+//     library") and the estimate is above PairMin: documents are visited in
+//     tiers of the phrase's score through the search_pair_impacts GIN index
+//     (migration 00055), as impact does for one lexeme (keyword_pair.go).
 //   - impact: the query is one lexeme (e.g. "library") and the estimate is
 //     above ImpactMin. Documents are visited in tiers of their score for
 //     that lexeme, highest first, through the search_impacts GIN index
@@ -70,9 +75,10 @@ const (
 )
 
 // strategy picks the ranking strategy of p: the cursor's when paging (so all
-// pages rank the same way), else the forced one, else impact for a
-// one-lexeme query with more than ImpactMin estimated matches, else exact.
-// t are the query's lexemes for impact and bounded.
+// pages rank the same way), else the forced one, else pair for a two-word
+// phrase with more than PairMin estimated matches, impact or bounded for
+// other queries with more than ImpactMin, else exact. t are the query's
+// lexemes for impact, pair and bounded.
 func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t terms, err error) {
 	if p.cursor != nil && p.cursor.Strategy != "" {
 		switch p.cursor.Strategy {
