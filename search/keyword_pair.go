@@ -47,9 +47,11 @@ const PairMin = 2_000
 // must match migration 00055.
 var pairTiers = []int{160, 120, 100, 80, 60, 50, 40, 30, 25, 20, 18}
 
-// pairFirstRound is the lowest tier of the first round: the sparse tiers
-// from 4.0 up are ranked together, then each lower tier on its own.
-const pairFirstRound = 40
+// pairFirstRound is the lowest tier of the first round: the tiers from 2.0
+// up are ranked together, then the 1.8 tier. Pair tokens are sparse (tens
+// to hundreds of documents per common pair at 100,000 documents), so two
+// rounds beat five statements that each rank a handful.
+const pairFirstRound = 20
 
 // pairRest is the raw ts_rank_cd below which a document has no pair token:
 // pair scores are whole multiples of 1/46200, so the highest below 1.8 is
