@@ -26,9 +26,9 @@ import (
 // exact: a round's documents outrank every later round's. A document with
 // no pair token scores below 1.8 and is ranked, with every match below
 // 1.8, only when fewer than a page reach it. Documents search_pair_impacts
-// could not pair (more than 16383 words, or two lexemes at one position)
-// carry the token #apart instead; they are ranked apart, exactly, and
-// merged into the page.
+// could not pair (two repeated lexemes at one position, as every word past
+// the 16383rd is) carry the token #apart instead; they are ranked apart,
+// exactly, and merged into the page.
 //
 // A phrase of more words, or with a gap (<2>, from a stop word inside the
 // quotes), has covers of more entries or with noise: it goes the bounded

@@ -15,12 +15,12 @@ import (
 
 // pairVectors are generated tsvectors of every shape pair ranking meets:
 // three lexemes at random positions with every weight (A to D), runs of
-// one lexeme, gaps, and the documents pairing must set apart (a position
-// at 16383, two lexemes at one position).
+// one lexeme, gaps, and the documents pairing must set apart (two
+// repeated lexemes at one position, as past the 16383rd word).
 func pairVectors(n int) []string {
 	r := rand.New(rand.NewPCG(3, 5))
 	lex := []string{"a", "b", "c"}
-	out := []string{"a:16382A b:16383A", "a:1A b:1A,2A a:3", "a:1,3,5 b:2,4,6"}
+	out := []string{"a:16382A b:16383A", "a:1A b:1A,2A a:3", "a:1,16383 b:2,16383", "a:1,3,5 b:2,4,6", "a:1 b:1,2"}
 	for range n {
 		var parts []string
 		pos := 0
@@ -86,7 +86,7 @@ func TestPairScoreIsPhraseRank(t *testing.T) {
 	require.NoError(t, rows.Err())
 	require.Greater(t, n, 10000)
 	require.Greater(t, tokens, 500, "the generated vectors reach the pair tiers")
-	require.Equal(t, 2*6, apart, "the vectors with a position at 16383 or two lexemes at one position")
+	require.Equal(t, 2*6, apart, "the vectors where two repeated lexemes share a position")
 }
 
 // TestPairEqualsExact checks that a phrase of two words is ranked through

@@ -17,20 +17,27 @@
 -- could round to the same float4 once normalised, so one round ranks them
 -- all together.
 --
--- A pair reaching 1.8 needs two occurrences of each lexeme (one bigram is
--- at most 1.0), so only lexemes with two positions or more are paired. A
--- document of more than 16383 words has its later words all at position
--- 16383, where adjacency means nothing, and a dictionary may put two
--- lexemes at one position, where a cover may hold more than two entries:
--- such a document gets the token '#apart' and no pair tokens, and search
--- ranks the documents with it apart, exactly. About 0.23 tokens per
--- document on English package descriptions (a fifth of search_impacts').
+-- A pair reaching 1.8 needs two occurrences of each lexeme (each cover
+-- holds a distinct occurrence of the pair and is worth at most 1.0), so
+-- only lexemes with two positions or more are paired. Covers are single
+-- occurrences only while the two lexemes never share a position; a
+-- dictionary may put two lexemes at one position, and every word past
+-- the 16383rd is at 16383. A document where two such lexemes share a
+-- position gets the token '#apart' and no pair tokens, and search ranks
+-- the documents with it apart, exactly. About 0.23 tokens per document on
+-- English package descriptions (a fifth of search_impacts').
 --
 -- The index stores this function's output: a change of output needs a
 -- function of a new name and a migration that builds its index.
 -- +goose StatementBegin
 CREATE FUNCTION search_pair_impacts(v tsvector) RETURNS text[]
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    apart boolean;
+    out   text[];
+BEGIN
+    -- plpgsql keeps this statement's plan for the session; an SQL function
+    -- would plan it again for every written row.
     WITH e AS MATERIALIZED (
         SELECT u.lexeme AS l, p.pos,
                CASE p.w WHEN 'A' THEN 10 WHEN 'B' THEN 4 WHEN 'C' THEN 2 ELSE 1 END AS w
@@ -42,14 +49,19 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
         SELECT x.l AS a, y.l AS b, sum(9240 * x.w * y.w / (x.w + y.w)) AS s
         FROM e x JOIN e y ON y.pos = x.pos + 1 AND x.l <> y.l
         GROUP BY 1, 2)
-    SELECT CASE WHEN (SELECT count(*) <> count(DISTINCT p.pos) OR max(p.pos) >= 16383
-                      FROM unnest(v) u, unnest(u.positions) AS p(pos)) THEN '{#apart}'::text[]
-           ELSE coalesce((SELECT array_agg(length(s.a) || ':' || s.a || s.b || '#' || CASE
+    SELECT (SELECT count(*) <> count(DISTINCT e.pos) FROM e),
+           (SELECT coalesce(array_agg(length(s.a) || ':' || s.a || s.b || '#' || CASE
                 WHEN s.s >= 160 * 4620 THEN 160 WHEN s.s >= 120 * 4620 THEN 120 WHEN s.s >= 100 * 4620 THEN 100
                 WHEN s.s >= 80 * 4620 THEN 80 WHEN s.s >= 60 * 4620 THEN 60 WHEN s.s >= 50 * 4620 THEN 50
                 WHEN s.s >= 40 * 4620 THEN 40 WHEN s.s >= 30 * 4620 THEN 30 WHEN s.s >= 25 * 4620 THEN 25
-                WHEN s.s >= 20 * 4620 THEN 20 ELSE 18 END ORDER BY s.a, s.b)
-               FROM s WHERE s.s >= 18 * 4620), '{}') END
+                WHEN s.s >= 20 * 4620 THEN 20 ELSE 18 END ORDER BY s.a, s.b), '{}')
+            FROM s WHERE s.s >= 18 * 4620)
+    INTO apart, out;
+    IF apart THEN
+        RETURN '{#apart}';
+    END IF;
+    RETURN out;
+END
 $$;
 -- +goose StatementEnd
 CREATE INDEX IF NOT EXISTS documents_search_pairs_idx ON documents USING gin (search_pair_impacts(search)) WITH (fastupdate = off);
