@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -22,13 +23,13 @@ import (
 // TestPairScoreIsPhraseRank checks this against ts_rank_cd on generated
 // vectors of every weight.
 //
-// The walk. Tiers are disjoint score ranges, so the walk of tierTop is
-// exact: a round's documents outrank every later round's. A document with
-// no pair token scores below 1.8 and is ranked, with every match below
-// 1.8, only when fewer than a page reach it. Documents search_pair_impacts
-// could not pair (two repeated lexemes at one position, as every word past
-// the 16383rd is) carry the token #apart instead; they are ranked apart,
-// exactly, and merged into the page.
+// The walk (pairTop). A document with a token scores at least its tier,
+// one without scores below 1.8, so ranking the documents of the high tiers
+// first and stopping when the page's last score is above every lower tier
+// is exact; when fewer than a page reach 1.8, every match below 1.8 is
+// ranked. Documents search_pair_impacts could not pair (two repeated
+// lexemes at one position, as every word past the 16383rd is) carry the
+// token #apart instead; the first round ranks them with the high tiers.
 //
 // A phrase of more words, or with a gap (<2>, from a stop word inside the
 // quotes), has covers of more entries or with noise: it goes the bounded
@@ -48,9 +49,9 @@ const PairMin = 2_000
 var pairTiers = []int{160, 120, 100, 80, 60, 50, 40, 30, 25, 20, 18}
 
 // pairFirstRound is the lowest tier of the first round: the tiers from 2.0
-// up are ranked together, then the 1.8 tier. Pair tokens are sparse (tens
-// to hundreds of documents per common pair at 100,000 documents), so two
-// rounds beat five statements that each rank a handful.
+// up are ranked together, then the 1.8 tier. Pair tokens are sparse (at
+// most a few hundred documents per pair at 100,000 documents), so two
+// rounds beat one statement per tier that each rank a handful.
 const pairFirstRound = 20
 
 // pairRest is the raw ts_rank_cd below which a document has no pair token:
@@ -75,18 +76,48 @@ func pairPhrase(s string, t terms) bool {
 
 // pairTop returns the best need matches of the phrase a <-> b (p's query)
 // after cursor c, best first, exactly as ranking every match would.
+//
+// Two rounds: the tiers from 2.0 up together with the documents set apart,
+// then the 1.8 tier, each ranking at most need documents. After a round,
+// every document not yet ranked that is not set apart scores below the
+// round's low (the apart ones were all ranked in the first round, and any
+// not returned there is outranked by need documents), so the page is
+// proven when its need-th raw score is above the highest score below that
+// low (2.0 or 1.8 less 1/46200). Otherwise every match below 1.8 is ranked.
 func (s *Service) pairTop(ctx context.Context, p *Plan, a, b string, need int, c *cursor) ([]impactHit, error) {
-	const index = "search_pair_impacts(d.search)"
-	apart, err := s.impactRound(ctx, p, c, index+" && $TOKENS::text[]", []string{pairApart}, need)
+	const cond = "search_pair_impacts(d.search) && $TOKENS::text[]"
+	first := []string{pairApart}
+	for _, t := range pairTiers {
+		if t >= pairFirstRound {
+			first = append(first, pairToken(a, b, t))
+		}
+	}
+	var top []impactHit
+	for _, r := range []struct {
+		toks  []string
+		below float64 // the highest raw score a document below the round's low can have, rounded up
+	}{{first, 1.99999}, {[]string{pairToken(a, b, 18)}, 1.79999}} {
+		got, err := s.impactRound(ctx, p, c, cond, r.toks, need)
+		if err != nil {
+			return nil, err
+		}
+		if top = mergeTop(top, got, need); len(top) == need && rawScore(top[need-1].score) > r.below {
+			return top, nil
+		}
+	}
+	rest, err := s.impactRound(ctx, p, c, "ts_rank_cd("+RankWeights+", d.search, $TSQ) < "+pairRest, nil, need)
 	if err != nil {
 		return nil, err
 	}
-	rounds, lows := tierRounds(func(t int) string { return pairToken(a, b, t) }, pairTiers, pairFirstRound)
-	top, err := s.tierTop(ctx, p, tierWalk{index: index, rounds: rounds, lows: lows, rest: pairRest}, need, c)
-	if err != nil {
-		return nil, err
+	return mergeTop(top, rest, need), nil
+}
+
+// rawScore is the raw ts_rank_cd of a normalised score rank/(rank+1).
+func rawScore(score float32) float64 {
+	if score >= 1 {
+		return math.Inf(1)
 	}
-	return mergeTop(top, apart, need), nil
+	return float64(score) / (1 - float64(score))
 }
 
 // PairTiers returns the pair impact tiers in tenths, highest first (for
