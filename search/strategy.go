@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/geoseek/geoseek/internal/pg"
 )
@@ -100,7 +101,9 @@ func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t term
 	if err != nil {
 		return "", terms{}, err
 	}
-	if est <= PairMin {
+	// Only a quoted phrase can be ranked by pair below ImpactMin: other
+	// queries skip the inspection.
+	if est <= PairMin || (est <= ImpactMin && !strings.Contains(p.Q.Text, `"`)) {
 		return StrategyExact, terms{}, nil
 	}
 	strat, t, err = s.impactOrExact(ctx, p)
