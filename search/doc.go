@@ -70,7 +70,10 @@
 // negation) with more estimated matches is ranked through the same tiers
 // with a per-word bound of ts_rank_cd (keyword_bound.go, "bounded"), and
 // ranks every match when the bound cannot prove the page (typically an AND
-// of common words). Prefix queries and small match sets rank every match.
+// of common words). A phrase of two words with more than PairMin estimated
+// matches is ranked through pair tiers (keyword_pair.go, migration 00055),
+// exactly as one word through its tiers. Prefix queries and small match
+// sets rank every match.
 // Facets of a matched set estimated above FacetExactMax are counted over a
 // block sample of the table and flagged approximate. See Strategy,
 // and cmd/geoseek-bench/bench/search.go for the numbers. The approximate strategies

@@ -491,6 +491,12 @@ func (s *Service) tieredTop(ctx context.Context, p *Plan, need int, c *cursor) (
 			top = []impactHit{}
 		}
 		return strat, top, err
+	case StrategyPair:
+		top, err := s.pairTop(ctx, p, t.lexemes[0], t.lexemes[1], need, c)
+		if top == nil {
+			top = []impactHit{}
+		}
+		return strat, top, err
 	case StrategyBounded:
 		top, ok, err := s.boundedTop(ctx, p, t, need, c)
 		if err != nil || !ok {

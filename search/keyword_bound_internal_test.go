@@ -36,3 +36,23 @@ func TestTSQueryTerms(t *testing.T) {
 		}
 	}
 }
+
+func TestPairPhrase(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"'share' <-> 'librari'", true},
+		{"'o''brien' <-> 'x'", true},
+		{`'a\\b' <-> 'x'`, true},
+		{"'share' <2> 'librari'", false},
+		{"'zinc' <-> 'zinc'", false},
+		{"'a' <-> 'b' <-> 'c'", false},
+		{"'a' & 'b'", false},
+		{"'a' <-> 'b' & 'c'", false},
+		{"!( 'a' <-> 'b' )", false},
+	} {
+		terms, ok := tsqueryTerms(tc.in)
+		require.Equal(t, tc.want, ok && pairPhrase(tc.in, terms), tc.in)
+	}
+}

@@ -117,7 +117,7 @@ func TestBoundedEqualsExact(t *testing.T) {
 				got := run(b.svc, cloneWith(v, "limit", limit))
 				n := len(got.Hits)
 				require.Equal(t, want[:n], hits(got), "%v limit %s", v, limit)
-				require.Contains(t, []search.Strategy{search.StrategyBounded, search.StrategyExact, search.StrategyImpact}, got.Ranking)
+				require.Contains(t, []search.Strategy{search.StrategyBounded, search.StrategyExact, search.StrategyImpact, search.StrategyPair}, got.Ranking)
 				if got.Ranking == search.StrategyBounded {
 					bounded[q] = true
 				}

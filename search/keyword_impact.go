@@ -49,25 +49,35 @@ const impactRest = "1.95"
 // impactRounds are the token lists of the rounds, highest tier first, with
 // each round's lowest tier (tenths).
 func impactRounds(lexeme string) (rounds [][]string, lows []int) {
-	var first []string
-	for _, t := range impactTiers {
-		tok := lexeme + "#" + strconv.Itoa(t)
-		if t >= impactFirstRound {
-			first = append(first, tok)
+	return tierRounds(func(t int) string { return lexeme + "#" + strconv.Itoa(t) }, impactTiers, impactFirstRound)
+}
+
+// tierRounds are the rounds over tiers (highest first) whose token for tier
+// t is tok(t): the tiers from first up in one round, then each lower tier
+// on its own, with each round's lowest tier.
+func tierRounds(tok func(int) string, tiers []int, first int) (rounds [][]string, lows []int) {
+	var top []string
+	for _, t := range tiers {
+		if t >= first {
+			top = append(top, tok(t))
 			continue
 		}
-		if first != nil {
-			rounds, lows = append(rounds, first), append(lows, impactFirstRound)
-			first = nil
+		if top != nil {
+			rounds, lows = append(rounds, top), append(lows, first)
+			top = nil
 		}
-		rounds, lows = append(rounds, []string{tok}), append(lows, t)
+		rounds, lows = append(rounds, []string{tok(t)}), append(lows, t)
+	}
+	if top != nil {
+		rounds, lows = append(rounds, top), append(lows, first)
 	}
 	return rounds, lows
 }
 
 // impactOrExact returns StrategyImpact and the lexeme when p's text is one
-// lexeme without prefix or weight restriction, StrategyBounded and the
-// lexemes when it has several (none with a prefix or weights), else
+// lexeme without prefix or weight restriction, StrategyPair and the two
+// lexemes when it is a phrase of two different ones, StrategyBounded and
+// the lexemes when it has several (none with a prefix or weights), else
 // StrategyExact.
 func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, terms, error) {
 	if !p.HasText() || p.Q.Prefix {
@@ -77,13 +87,14 @@ func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, terms, 
 	tsq := p.TSQuery(a)
 	var nodes int
 	var text string
-	var indexed bool
+	var indexed, paired bool
 	// Without a valid impact index (migration 00031 not applied, the index
 	// dropped or being rebuilt) the rounds would compute search_impacts for
-	// every row: rank exactly instead.
+	// every row: rank exactly instead. Likewise the pair index (00055).
 	if err := s.queryRow(ctx, "SELECT numnode("+tsq+"), ("+tsq+")::text,"+
-		" EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('documents_search_impacts_idx') AND indisvalid)",
-		a, &nodes, &text, &indexed); err != nil {
+		" EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('documents_search_impacts_idx') AND indisvalid),"+
+		" EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('documents_search_pairs_idx') AND indisvalid)",
+		a, &nodes, &text, &indexed, &paired); err != nil {
 		return "", terms{}, fmt.Errorf("search: inspect query: %w", pg.Interpret(err))
 	}
 	if nodes == 0 || !indexed {
@@ -99,6 +110,9 @@ func (s *Service) impactOrExact(ctx context.Context, p *Plan) (Strategy, terms, 
 	t, ok := tsqueryTerms(text)
 	if !ok || len(t.lexemes) > maxBoundedLexemes {
 		return StrategyExact, terms{}, nil
+	}
+	if paired && pairPhrase(text, t) {
+		return StrategyPair, t, nil
 	}
 	return StrategyBounded, t, nil
 }
@@ -136,6 +150,25 @@ type impactHit struct {
 // match would (see the comment at the top of this file).
 func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need int, c *cursor) ([]impactHit, error) {
 	rounds, lows := impactRounds(lexeme)
+	return s.tierTop(ctx, p, tierWalk{index: "search_impacts(d.search)", rounds: rounds, lows: lows, rest: impactRest}, need, c)
+}
+
+// tierWalk is a walk down disjoint score tiers of an impact index: every
+// match with a token of a round scores at least that round's low (tenths)
+// and below the previous round's, and every match without a token scores
+// below rest (raw ts_rank_cd).
+type tierWalk struct {
+	index  string // the indexed expression, over d.search
+	rounds [][]string
+	lows   []int
+	rest   string
+}
+
+// tierTop returns the best need matches of p after cursor c through the
+// tiers of w, best first, exactly as ranking every match would: a round
+// holds better documents than every later one, so the walk stops as soon
+// as the page is full; when the tiers run out, the rest is ranked exactly.
+func (s *Service) tierTop(ctx context.Context, p *Plan, w tierWalk, need int, c *cursor) ([]impactHit, error) {
 	var after float64 = -1 // raw score of the cursor, to skip tiers above it
 	if c != nil {
 		var k float32
@@ -145,12 +178,12 @@ func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need in
 		after = float64(k) / (1 - float64(k))
 	}
 	var out []impactHit
-	for i, toks := range rounds {
+	for i, toks := range w.rounds {
 		// A tier entirely above the cursor's score holds nothing after it.
-		if after >= 0 && float64(lows[i])/10 > after+0.05 {
+		if after >= 0 && float64(w.lows[i])/10 > after+0.05 {
 			continue
 		}
-		got, err := s.impactRound(ctx, p, c, "search_impacts(d.search) && $TOKENS::text[]", toks, need-len(out))
+		got, err := s.impactRound(ctx, p, c, w.index+" && $TOKENS::text[]", toks, need-len(out))
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +193,7 @@ func (s *Service) impactTop(ctx context.Context, p *Plan, lexeme string, need in
 		}
 	}
 	// Fewer than need documents reach the lowest tier: rank the rest exactly.
-	got, err := s.impactRound(ctx, p, c, "ts_rank_cd("+RankWeights+", d.search, $TSQ) < "+impactRest, nil, need-len(out))
+	got, err := s.impactRound(ctx, p, c, "ts_rank_cd("+RankWeights+", d.search, $TSQ) < "+w.rest, nil, need-len(out))
 	if err != nil {
 		return nil, err
 	}

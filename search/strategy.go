@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/geoseek/geoseek/internal/pg"
 )
@@ -16,12 +17,17 @@ import (
 //
 //   - exact: every match ranked with ts_rank_cd. Used when the planner's
 //     estimate of the matched set (EXPLAIN with the actual values, filters
-//     included) is at most ImpactMin, for prefix queries, and when bounded
+//     included) is at most ImpactMin (PairMin for a two-word phrase), for
+//     prefix queries, and when bounded
 //     ranking cannot prove its page.
 //   - bounded: several lexemes (AND, OR, phrases, negation) and an estimate
 //     above ImpactMin: the impact tiers of all the query's lexemes are
 //     visited together, highest first, until the page's k-th score beats
 //     the per-word bound of every unvisited document (keyword_bound.go).
+//   - pair: the query is a phrase of two different lexemes ("shared
+//     library") and the estimate is above PairMin: documents are visited in
+//     tiers of the phrase's score through the search_pair_impacts GIN index
+//     (migration 00055), as impact does for one lexeme (keyword_pair.go).
 //   - impact: the query is one lexeme (e.g. "library") and the estimate is
 //     above ImpactMin. Documents are visited in tiers of their score for
 //     that lexeme, highest first, through the search_impacts GIN index
@@ -70,22 +76,23 @@ const (
 )
 
 // strategy picks the ranking strategy of p: the cursor's when paging (so all
-// pages rank the same way), else the forced one, else impact for a
-// one-lexeme query with more than ImpactMin estimated matches, else exact.
-// t are the query's lexemes for impact and bounded.
+// pages rank the same way), else the forced one, else pair for a two-word
+// phrase with more than PairMin estimated matches, impact or bounded for
+// other queries with more than ImpactMin, else exact. t are the query's
+// lexemes for impact, pair and bounded.
 func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t terms, err error) {
 	if p.cursor != nil && p.cursor.Strategy != "" {
 		switch p.cursor.Strategy {
 		case StrategyExact, StrategyRUM, StrategyRecent:
 			return p.cursor.Strategy, terms{}, nil
-		case StrategyImpact, StrategyBounded:
+		case StrategyImpact, StrategyBounded, StrategyPair:
 			return s.impactOrExact(ctx, p)
 		}
 		return "", terms{}, errBadCursor
 	}
 	switch s.forced {
 	case "":
-	case StrategyImpact, StrategyBounded:
+	case StrategyImpact, StrategyBounded, StrategyPair:
 		return s.impactOrExact(ctx, p)
 	default:
 		return s.forced, terms{}, nil
@@ -94,10 +101,16 @@ func (s *Service) strategy(ctx context.Context, p *Plan) (strat Strategy, t term
 	if err != nil {
 		return "", terms{}, err
 	}
-	if est <= ImpactMin {
+	// Only a quoted phrase can be ranked by pair below ImpactMin: other
+	// queries skip the inspection.
+	if est <= PairMin || (est <= ImpactMin && !strings.Contains(p.Q.Text, `"`)) {
 		return StrategyExact, terms{}, nil
 	}
-	return s.impactOrExact(ctx, p)
+	strat, t, err = s.impactOrExact(ctx, p)
+	if err != nil || est > ImpactMin || strat == StrategyPair {
+		return strat, t, err
+	}
+	return StrategyExact, terms{}, nil
 }
 
 // Estimate is the planner's estimate of how many documents match p (text

@@ -32,7 +32,9 @@ func init() {
 }
 
 // wordQueries are two- and three-word queries (AND, OR, phrase, negation)
-// over rare, medium and very common words of the corpus.
+// over rare, medium and very common words of the corpus. A phrase of two
+// words is ranked through the pair tiers; one of three words, or with a
+// stop word inside the quotes (a gap), is not.
 var wordQueries = []struct{ shape, q string }{
 	{"and2-rare", "sudoku puzzle"},
 	{"and2-medium", "graphical editor"},
@@ -47,6 +49,8 @@ var wordQueries = []struct{ shape, q string }{
 	{"phrase2-medium", `"text editor"`},
 	{"phrase2-common", `"shared library"`},
 	{"phrase3-common", `"development files for"`},
+	{"phrase3-medium", `"command line tool"`},
+	{"phrase-gap", `"library for python"`},
 	{"not-common", "library -python"},
 	{"not-medium", "game -puzzle"},
 }
