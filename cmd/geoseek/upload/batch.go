@@ -59,6 +59,20 @@ func (u *uploader) pack(ctx context.Context, in <-chan *file, out chan<- []*file
 		var send chan<- []*file
 		if len(batch) > 0 {
 			send = out
+			// Take the files ready now before a free sender takes the
+			// batch: a burst of files leaves in full requests.
+			select {
+			case f, ok := <-in:
+				if !ok {
+					emit(batch)
+					return
+				}
+				if !add(f) {
+					return
+				}
+				continue
+			default:
+			}
 		}
 		select {
 		case f, ok := <-in:
@@ -142,7 +156,8 @@ func (u *uploader) sendBatch(ctx context.Context, files []*file) {
 		}
 		pending = again
 	}
-	for _, f := range pending {
+	// Out of tries: those a lost answer stored are still this run's.
+	for _, f := range u.settleStored(ctx, pending) {
 		u.fail(f, fmt.Errorf("gave up after %d attempts: %w", attempts, last[f]))
 	}
 }
