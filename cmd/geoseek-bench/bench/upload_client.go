@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/cmd/geoseek/upload"
 	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/jobs"
@@ -228,12 +229,13 @@ func uploadFolder(ctx context.Context, env *Env, n int) (paths []string, staging
 	return paths, staging, folder, nil
 }
 
-// benchIngest is geoseek ingest's service in-process, on the bench
-// server's data dir (as the command runs next to a server), queueing its
-// jobs through ins as the command does: the server's workers then make
-// its thumbnails from the same originals store.
-func benchIngest(env *Env, ins ingest.JobInserter) (*ingest.Service, error) {
-	return ingest.New(ingest.Config{DataDir: env.DataDir, MaxFileBytes: 300 << 20}, env.Pool, ins, env.Logger)
+// benchIngest is geoseek ingest's service (app.NewPhotos, as the command
+// builds it) in-process, on the bench server's data dir (as the command
+// runs next to a server): it queues the thumbnail and embedding jobs the
+// server's uploads queue, and the server's workers make its thumbnails
+// from the same originals store.
+func benchIngest(env *Env, ins *river.Client[pgx.Tx]) (*ingest.Service, error) {
+	return app.NewPhotos(app.Options{DataDir: env.DataDir, Ingest: ingest.Config{MaxFileBytes: 300 << 20}}, env.Pool, ins, env.Logger)
 }
 
 // queues pauses and resumes the bench server's River queues (River keeps
