@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -40,9 +41,13 @@ func init() {
 type wireCounter struct {
 	rt    http.RoundTripper
 	bytes atomic.Int64
+	posts atomic.Int64 // POST /photos requests
 }
 
 func (w *wireCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/photos") {
+		w.posts.Add(1)
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countBody{ReadCloser: r.Body, n: &w.bytes}
 	}
@@ -97,7 +102,7 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	note := fmt.Sprintf("n=%d, %.0f MB, --concurrency 4, loopback; background jobs held back on both sides", n, float64(folder)/1e6)
+	note := fmt.Sprintf("n=%d, %.0f MB, --concurrency 4, %d requests, loopback; background jobs held back on both sides", n, float64(folder)/1e6, held.posts)
 	first, ing := held.first, held.ing
 	return []Result{
 		{Scenario: "upload/photos", Geoseek: float64(first.Created) / first.ElapsedSeconds, Baseline: float64(ing.Created) / ing.Elapsed.Seconds(), Unit: "photos/s", Note: note + "; baseline: geoseek ingest of the same folder (target ratio ≥ 0.8)"},
@@ -114,7 +119,7 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 type heldRuns struct {
 	ing                   importRun
 	first, again, sixteen upload.Summary
-	rerunBytes            int64
+	rerunBytes, posts     int64
 }
 
 // transferHeld measures (a): ingest of the folder, its upload, the upload
@@ -141,9 +146,11 @@ func transferHeld(ctx context.Context, env *Env, q *queues, paths []string, stag
 	if err := q.reset(ctx, env); err != nil {
 		return h, err
 	}
+	wire.posts.Store(0)
 	if h.first, err = upload.Run(ctx, []string{staging}, opt); err != nil || h.first.Created != len(paths) {
 		return h, fmt.Errorf("upload: %v: %s", err, h.first)
 	}
+	h.posts = wire.posts.Load()
 	wire.bytes.Store(0)
 	if h.again, err = upload.Run(ctx, []string{staging}, opt); err != nil || h.again.Duplicate != len(paths) {
 		return h, fmt.Errorf("re-run: %v: %s", err, h.again)

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Files up to --resumable-above travel several to a request: a multipart
@@ -20,13 +21,21 @@ import (
 // Each file keeps its own outcome: the answer lists one result per part,
 // in order.
 
-// pack groups the files to send into requests. A request leaves as soon as
-// a sender is free, with the files ready then (at most BatchFiles files and
-// BatchBytes bytes): while the senders are busy, the next request fills.
-// A file above ResumableAbove goes alone (a tus upload).
+// packLinger is how long a request that is not full waits for more files
+// once a sender is free: files come from the check in bursts, a file at a
+// time, and a request sent at the first file of a burst would carry one.
+const packLinger = 50 * time.Millisecond
+
+// pack groups the files to send into requests: a request leaves when it is
+// full (BatchFiles files or BatchBytes bytes), or when a sender is free and
+// its first file has waited packLinger, or at the end of the files. A file
+// above ResumableAbove goes alone (a tus upload).
 func (u *uploader) pack(ctx context.Context, in <-chan *file, out chan<- []*file) {
 	var batch []*file
 	var bytes int64
+	linger := time.NewTimer(packLinger)
+	linger.Stop()
+	ripe := false // the batch has waited packLinger
 	emit := func(b []*file) bool {
 		select {
 		case out <- b:
@@ -35,58 +44,49 @@ func (u *uploader) pack(ctx context.Context, in <-chan *file, out chan<- []*file
 			return false
 		}
 	}
+	flush := func() bool {
+		ok := emit(batch)
+		batch, bytes, ripe = nil, 0, false
+		linger.Stop()
+		return ok
+	}
 	// add takes f into the batch; false when the run ends.
 	add := func(f *file) bool {
 		if f.size > u.opt.ResumableAbove {
 			return emit([]*file{f})
 		}
-		if len(batch) > 0 && bytes+f.size > u.opt.BatchBytes {
-			if !emit(batch) {
-				return false
-			}
-			batch, bytes = nil, 0
+		if len(batch) > 0 && bytes+f.size > u.opt.BatchBytes && !flush() {
+			return false
+		}
+		if len(batch) == 0 {
+			linger.Reset(packLinger)
 		}
 		batch, bytes = append(batch, f), bytes+f.size
+		if len(batch) >= u.opt.BatchFiles || bytes >= u.opt.BatchBytes {
+			return flush()
+		}
 		return true
 	}
 	for {
-		if len(batch) >= u.opt.BatchFiles || (len(batch) > 0 && bytes >= u.opt.BatchBytes) {
-			if !emit(batch) {
-				return
-			}
-			batch, bytes = nil, 0
-		}
 		var send chan<- []*file
-		if len(batch) > 0 {
+		if ripe {
 			send = out
-			// Take the files ready now before a free sender takes the
-			// batch: a burst of files leaves in full requests.
-			select {
-			case f, ok := <-in:
-				if !ok {
-					emit(batch)
-					return
-				}
-				if !add(f) {
-					return
-				}
-				continue
-			default:
-			}
 		}
 		select {
 		case f, ok := <-in:
 			if !ok {
 				if len(batch) > 0 {
-					emit(batch)
+					flush()
 				}
 				return
 			}
 			if !add(f) {
 				return
 			}
+		case <-linger.C:
+			ripe = len(batch) > 0
 		case send <- batch:
-			batch, bytes = nil, 0
+			batch, bytes, ripe = nil, 0, false
 		case <-ctx.Done():
 			return
 		}
