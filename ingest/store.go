@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -99,20 +98,7 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 	hw := &headWriter{n: SniffLen}
 	src := &sourceReader{r: io.LimitReader(r, max+1)}
 	_, local := r.(*os.File)
-	var dst io.Writer = f
-	var bw *bufio.Writer
-	if !local {
-		// A network body arrives a few KB per read: gather it, so the file
-		// gets one write per bufferedWrite bytes, not one per read.
-		bw = bufio.NewWriterSize(f, bufferedWrite)
-		dst = bw
-	}
-	n, err := copyFrom(io.MultiWriter(dst, u.h, hw), src, local)
-	if err == nil && bw != nil {
-		if ferr := bw.Flush(); ferr != nil {
-			err = fmt.Errorf("ingest: write temp file: %w", ferr)
-		}
-	}
+	n, err := copyFrom(io.MultiWriter(f, u.h, hw), src, local)
 	if err != nil && src.err != nil {
 		// The client's bytes stopped short (a truncated multipart body, a
 		// reset connection): the request is at fault, not the server.
@@ -139,9 +125,6 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 // from memory; docs/performance.md). Network bodies arrive in small
 // pieces, so uploads keep io.Copy's buffer.
 var fileBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
-
-// bufferedWrite is the write size of a received network body.
-const bufferedWrite = 256 << 10
 
 // copyFrom copies src to dst, through one of fileBufs when its bytes come
 // from a local file.
