@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,9 @@ type FileResult struct {
 	Error  *problem.Details `json:"error,omitempty"`
 }
 
+// bodyBuffer is the read buffer of an upload's body.
+const bodyBuffer = 256 << 10
+
 // maxFormFields bounds the non-file parts of an upload (they are ignored).
 const maxFormFields = 64
 
@@ -83,7 +87,10 @@ func (h *Handler) upload(c *gin.Context) {
 		httpx.Respond(c, fmt.Errorf("%w: send multipart/form-data with one or more file parts", problem.ErrUnsupportedMedia))
 		return
 	}
-	results, errs, err := h.ingestParts(c, multipart.NewReader(c.Request.Body, params["boundary"]))
+	// The multipart reader reads a few KB at a time; a larger buffer under
+	// it takes the body from the connection in fewer reads.
+	body := bufio.NewReaderSize(c.Request.Body, bodyBuffer)
+	results, errs, err := h.ingestParts(c, multipart.NewReader(body, params["boundary"]))
 	if err != nil {
 		httpx.Respond(c, err)
 		return
@@ -127,14 +134,19 @@ func respondResults(c *gin.Context, results []FileResult, errs []error) {
 	httpx.Write(c, d)
 }
 
-// ingestParts ingests the file parts of an upload, one at a time as they
-// stream in, and returns a result and an error (nil on success) per file.
-// A failure of one file is its result; the error returned fails the whole
-// request (a malformed body before any file, or the request ending).
+// ingestParts ingests the file parts of an upload as they stream in
+// (Pipeline: a part is read while the ones before it commit) and returns a
+// result and an error (nil on success) per file, in the parts' order, once
+// every file is stored or failed. A failure of one file is its result; the
+// error returned fails the whole request (a malformed body before any file,
+// or the request ending).
 func (h *Handler) ingestParts(c *gin.Context, mr *multipart.Reader) ([]FileResult, []error, error) {
 	ctx := c.Request.Context()
-	var results []FileResult
-	var errs []error
+	pl := h.svc.NewPipeline(ctx)
+	// tail is a failure of the body itself after some files: the last
+	// result, after theirs.
+	var tail *FileResult
+	var tailErr error
 	fields := 0
 	for {
 		part, err := mr.NextPart()
@@ -142,66 +154,75 @@ func (h *Handler) ingestParts(c *gin.Context, mr *multipart.Reader) ([]FileResul
 			break
 		}
 		if err != nil {
-			if len(results) == 0 {
-				return nil, nil, problem.Invalid("body", "malformed multipart body: %v", err)
+			err = problem.Invalid("body", "malformed multipart body: %v", err)
+			if pl.Len() == 0 {
+				return nil, nil, err
 			}
-			results = append(results, errorResult("", problem.Invalid("body", "malformed multipart body: %v", err)))
-			errs = append(errs, err)
+			tail, tailErr = ptr(errorResult("", err)), err
 			break
 		}
 		if part.FileName() == "" { // ordinary form field: ignore, but not endlessly
 			_ = part.Close()
 			if fields++; fields > maxFormFields {
 				err := problem.Invalid("body", "more than %d non-file form fields", maxFormFields)
-				if len(results) == 0 {
+				if pl.Len() == 0 {
 					return nil, nil, err
 				}
-				results = append(results, errorResult("", err))
-				errs = append(errs, err)
+				tail, tailErr = ptr(errorResult("", err)), err
 				break
 			}
 			continue
 		}
 		if err := textcheck.String("filename", part.FileName()); err != nil {
 			// A name that is not UTF-8 would be stored with its bytes replaced.
-			results = append(results, errorResult("", err))
-			errs = append(errs, err)
+			pl.Fail("", err)
 			_ = part.Close()
 			continue
 		}
 		name := cleanName(part.FileName())
-		if len(results) >= h.svc.cfg.MaxFiles {
+		if pl.Len() >= h.svc.cfg.MaxFiles {
 			err := fmt.Errorf("%w: at most %d files per request", problem.ErrTooLarge, h.svc.cfg.MaxFiles)
-			results = append(results, errorResult(name, err))
-			errs = append(errs, err)
+			tail, tailErr = ptr(errorResult(name, err)), err
 			_ = part.Close()
 			break
 		}
-		p, created, err := h.svc.Ingest(ctx, name, part)
+		_ = pl.Add(name, part)
 		_ = part.Close()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			results = append(results, errorResult(name, err))
-			errs = append(errs, err)
-			if _, known := problem.From(err); !known {
-				// Unexpected: logged once here, its text not sent.
-				h.svc.log.ErrorContext(ctx, "ingest: upload failed", "file", name, "err", err,
-					"request_id", c.GetString(httpx.RequestIDKey))
-				_ = c.Error(err)
-			}
-			continue
-		}
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		results = append(results, FileResult{File: name, Status: status, Photo: p})
-		errs = append(errs, nil)
+	}
+	outs := pl.Wait()
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
+	results := make([]FileResult, 0, len(outs)+1)
+	errs := make([]error, 0, len(outs)+1)
+	for _, o := range outs {
+		results, errs = append(results, h.fileResult(c, o)), append(errs, o.Err)
+	}
+	if tail != nil {
+		results, errs = append(results, *tail), append(errs, tailErr)
 	}
 	return results, errs, nil
 }
+
+// fileResult is the result of one file, logging an unexpected error once
+// (its text is not sent).
+func (h *Handler) fileResult(c *gin.Context, o *Outcome) FileResult {
+	if o.Err != nil {
+		if _, known := problem.From(o.Err); !known {
+			h.svc.log.ErrorContext(c.Request.Context(), "ingest: upload failed", "file", o.Name, "err", o.Err,
+				"request_id", c.GetString(httpx.RequestIDKey))
+			_ = c.Error(o.Err)
+		}
+		return errorResult(o.Name, o.Err)
+	}
+	status := http.StatusOK
+	if o.Created {
+		status = http.StatusCreated
+	}
+	return FileResult{File: o.Name, Status: status, Photo: o.Photo}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func errorResult(name string, err error) FileResult {
 	d, _ := problem.From(err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -37,6 +38,12 @@ type Config struct {
 	MaxFileBytes int64
 	// MaxFiles is the most files in one upload request (default 100).
 	MaxFiles int
+	// PipelineFiles and PipelineBytes bound what one upload request keeps
+	// received and not yet committed (default 16 files, 256 MiB of staged
+	// files; see Pipeline): enough to fill the committers' batches, while
+	// one client cannot fill the disk or the descriptor table.
+	PipelineFiles int
+	PipelineBytes int64
 	// MaxPixels is the largest image (width × height) decoded for
 	// thumbnails (default 100 megapixels); larger images get none.
 	MaxPixels int64
@@ -82,6 +89,12 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxFiles <= 0 {
 		c.MaxFiles = 100
+	}
+	if c.PipelineFiles <= 0 {
+		c.PipelineFiles = 16
+	}
+	if c.PipelineBytes <= 0 {
+		c.PipelineBytes = 256 << 20
 	}
 	if c.MaxPixels <= 0 {
 		c.MaxPixels = 100_000_000
@@ -131,6 +144,9 @@ type Service struct {
 	commits chan *commitItem
 	photos  *photoWriter
 	uploads *Uploads
+	// pipelined counts the files of upload requests received and not yet
+	// done (Pipeline), across requests.
+	pipelined atomic.Int64
 }
 
 // New returns the service, creating the data directories. jobs may be nil

@@ -37,6 +37,8 @@ type UploadConfig struct {
 	Server, Key                  string
 	Concurrency, HashConcurrency int
 	ResumableAbove, ChunkSize    int64
+	BatchFiles                   int
+	BatchBytes                   int64
 	Include, Exclude             []string
 	Hidden, DryRun, JSON, Quiet  bool
 	Timeout                      time.Duration
@@ -56,9 +58,11 @@ func bindClient(u *UploadConfig,
 ) func() error {
 	str(&u.Server, "server", "GEOSEEK_SERVER", "http://127.0.0.1:8080", "URL of the geoseek server")
 	secret(&u.Key, "key", "GEOSEEK_API_KEY", "API key with the write scope (sent as Authorization: Bearer)")
-	integer(&u.Concurrency, "concurrency", "GEOSEEK_UPLOAD_CONCURRENCY", 4, "files sent at once")
+	integer(&u.Concurrency, "concurrency", "GEOSEEK_UPLOAD_CONCURRENCY", 4, "requests in flight at once (each of up to --batch-files files, or one resumable upload)")
+	integer(&u.BatchFiles, "batch-files", "GEOSEEK_UPLOAD_BATCH_FILES", 8, "most files sent in one request (files up to --resumable-above); at most the server's --max-upload-files")
 	integer(&u.HashConcurrency, "hash-concurrency", "GEOSEEK_UPLOAD_HASH_CONCURRENCY", 0, "files read and hashed at once (0: one per CPU)")
-	var above, chunk, include, exclude string
+	var above, chunk, batchBytes, include, exclude string
+	str(&batchBytes, "batch-bytes", "GEOSEEK_UPLOAD_BATCH_BYTES", "64MB", "most bytes of files in one request; a larger file goes alone")
 	str(&above, "resumable-above", "GEOSEEK_UPLOAD_RESUMABLE_ABOVE", "16MB", "files larger than this go as resumable uploads (tus), smaller ones as multipart")
 	str(&chunk, "chunk-size", "GEOSEEK_UPLOAD_CHUNK_SIZE", "8MB", "bytes per request of a resumable upload: at most this much is sent again after a cut")
 	str(&include, "include", "GEOSEEK_UPLOAD_INCLUDE", "", "comma-separated globs: only files whose name or relative path matches one are uploaded")
@@ -78,6 +82,9 @@ func bindClient(u *UploadConfig,
 		}
 		if u.ChunkSize, err = parseSize(chunk); err != nil || u.ChunkSize < 1 {
 			u.errs = append(u.errs, fmt.Errorf("--chunk-size/GEOSEEK_UPLOAD_CHUNK_SIZE %q: want a positive size such as 8MB", chunk))
+		}
+		if u.BatchBytes, err = parseSize(batchBytes); err != nil || u.BatchBytes < 1 {
+			u.errs = append(u.errs, fmt.Errorf("--batch-bytes/GEOSEEK_UPLOAD_BATCH_BYTES %q: want a positive size such as 64MB", batchBytes))
 		}
 		u.Include, u.Exclude = splitList(include), splitList(exclude)
 		return nil
@@ -123,6 +130,9 @@ func (u *UploadConfig) validate() []error {
 	if u.Concurrency < 1 || u.Concurrency > 256 {
 		errs = append(errs, fmt.Errorf("--concurrency/GEOSEEK_UPLOAD_CONCURRENCY %d: want 1 to 256 (an unparsable value shows as -1)", u.Concurrency))
 	}
+	if u.BatchFiles < 1 || u.BatchFiles > 1000 {
+		errs = append(errs, fmt.Errorf("--batch-files/GEOSEEK_UPLOAD_BATCH_FILES %d: want 1 to 1000 (and at most the server's --max-upload-files, 100 by default)", u.BatchFiles))
+	}
 	if u.HashConcurrency < 0 || u.HashConcurrency > 256 {
 		errs = append(errs, fmt.Errorf("--hash-concurrency/GEOSEEK_UPLOAD_HASH_CONCURRENCY %d: want 0 to 256", u.HashConcurrency))
 	}
@@ -162,6 +172,7 @@ func (a *App) upload(ctx context.Context, args []string) error {
 		Filter:      upload.Filter{Include: u.Include, Exclude: u.Exclude, Hidden: u.Hidden},
 		Concurrency: u.Concurrency, HashConcurrency: u.HashConcurrency,
 		ResumableAbove: u.ResumableAbove, ChunkSize: u.ChunkSize,
+		BatchFiles: u.BatchFiles, BatchBytes: u.BatchBytes,
 		DryRun: u.DryRun, StateDir: u.StateDir, Timeout: u.Timeout,
 		Retry: upload.Retry{Attempts: u.Retries, Base: 500 * time.Millisecond, Max: 30 * time.Second},
 		OnResult: func(r upload.Result) {

@@ -709,3 +709,60 @@ func TestUploadDryRun(t *testing.T) {
 		t.Fatalf("a dry run stored photos: %d", n)
 	}
 }
+
+// TestUploadBatchCutMidRequest cuts the link in the middle of a request of
+// several files. Allowed no retry, the run reports the files whose outcome
+// it could not learn failed, and those the server stored before the cut
+// created (it asks); running it again stores the rest, sending only the
+// files not stored when it asks, and every file ends stored once, as
+// reported.
+func TestUploadBatchCutMidRequest(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	dir := t.TempDir()
+	const n, size = 6, 1 << 20
+	for i := range n {
+		bigPhoto(t, filepath.Join(dir, fmt.Sprintf("p%d.jpg", i)), size)
+	}
+	px := newProxy(t, srv.URL)
+	vars := map[string]string{"GEOSEEK_SERVER": px.URL, "GEOSEEK_API_KEY": srv.Key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir(),
+		"GEOSEEK_UPLOAD_RETRIES": "1", "GEOSEEK_UPLOAD_CONCURRENCY": "1", "GEOSEEK_UPLOAD_BATCH_FILES": "8"}
+	px.cutAfter.Store(n * size * 2 / 3)
+	results, sum, err := runUpload(t, vars, dir)
+	if exitCode(err) != exitSomeFailed || px.cuts.Load() != 1 || sum.Failed == 0 {
+		t.Fatalf("first run: exit %d (%v), %+v, %d cuts: want files failed by the cut", exitCode(err), err, sum, px.cuts.Load())
+	}
+	checkReport := func(results map[string]upload.Result) map[string]int64 {
+		t.Helper()
+		stored := storedPhotos(t, srv.DB)
+		for p, r := range results {
+			_, ok := stored[r.SHA256]
+			switch {
+			case r.Outcome == upload.Created || r.Outcome == upload.Duplicate:
+				if stored[r.SHA256] != r.PhotoID {
+					t.Errorf("%s: reported %s %d, the database has %d", p, r.Outcome, r.PhotoID, stored[r.SHA256])
+				}
+			case ok:
+				t.Errorf("%s: reported %s (%s) but stored", p, r.Outcome, r.Reason)
+			}
+		}
+		return stored
+	}
+	first := checkReport(results)
+	t.Logf("first run: %+v; %d stored", sum, len(first))
+
+	px.up.Store(0)
+	results, sum, err = runUpload(t, vars, dir)
+	// The server finishes storing what reached it before the cut after the
+	// first run has asked: such a file is a duplicate now.
+	if err != nil || sum.Created+sum.Duplicate != n || sum.Duplicate < len(first) {
+		t.Fatalf("second run: %v, %+v; %d stored before", err, sum, len(first))
+	}
+	if stored := checkReport(results); len(stored) != n {
+		t.Errorf("%d photos stored, want %d", len(stored), n)
+	}
+	// Files stored when it asked are not sent; none is sent twice.
+	if want := int64(n-len(first))*size + 64<<10; px.up.Load() > want {
+		t.Errorf("second run put %d bytes on the wire, want at most %d: only the files not stored, once", px.up.Load(), want)
+	}
+}

@@ -158,18 +158,14 @@ func (u *uploader) checkEach(ctx context.Context, batch []*file) (checkAnswer, e
 	return ans, nil
 }
 
-// send uploads one file the server lacks and reports its outcome.
-func (u *uploader) send(ctx context.Context, f *file, t *tally) {
-	var oc Outcome
-	var id int64
-	var err error
-	if f.size > u.opt.ResumableAbove {
-		oc, id, err = u.sendResumable(ctx, f)
-		if errors.Is(err, errNoTus) {
-			oc, id, err = u.postMultipart(ctx, f)
-		}
-	} else {
-		oc, id, err = u.postMultipart(ctx, f)
+// send uploads one file above ResumableAbove the server lacks, as a
+// resumable upload (or, from a server without them, as a request of its
+// own), and reports its outcome.
+func (u *uploader) send(ctx context.Context, f *file) {
+	oc, id, err := u.sendResumable(ctx, f)
+	if errors.Is(err, errNoTus) {
+		u.sendBatch(ctx, []*file{f})
+		return
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -179,7 +175,7 @@ func (u *uploader) send(ctx context.Context, f *file, t *tally) {
 			u.abort(err)
 			return
 		}
-		u.finish(f, Result{Path: f.path, SHA256: f.sha, Size: f.size, Outcome: Failed, Reason: err.Error()})
+		u.fail(f, err)
 		return
 	}
 	u.finish(f, Result{Path: f.path, SHA256: f.sha, Size: f.size, Outcome: oc, PhotoID: id})

@@ -172,20 +172,26 @@ func fatal(err error) bool {
 	return errors.As(err, &se) && (se.status == http.StatusUnauthorized || se.status == http.StatusForbidden)
 }
 
+// retryWait is the wait before try n (n >= 1) after err: the backoff, or
+// the server's Retry-After when longer.
+func (c *client) retryWait(n int, err error) time.Duration {
+	wait := c.retry.backoff(n)
+	var se *statusError
+	if errors.As(err, &se) && se.retryAfter > 0 {
+		// Honoured, but not for hours: a run waits at most ten times the
+		// longest backoff for one answer.
+		wait = min(max(wait, se.retryAfter), 10*c.retry.Max)
+	}
+	return wait
+}
+
 // do runs attempt until it succeeds, fails for good, or runs out of
 // attempts, waiting between tries. attempt gets the try's number (0 first).
 func (c *client) do(ctx context.Context, attempt func(n int) error) error {
 	var err error
 	for n := 0; n < max(c.retry.Attempts, 1); n++ {
 		if n > 0 {
-			wait := c.retry.backoff(n)
-			var se *statusError
-			if errors.As(err, &se) && se.retryAfter > 0 {
-				// Honoured, but not for hours: a run waits at most ten
-				// times the longest backoff for one answer.
-				wait = min(max(wait, se.retryAfter), 10*c.retry.Max)
-			}
-			if serr := c.sleep(ctx, wait); serr != nil {
+			if serr := c.sleep(ctx, c.retryWait(n, err)); serr != nil {
 				return fmt.Errorf("%w (last error: %w)", serr, err)
 			}
 		}

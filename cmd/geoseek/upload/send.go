@@ -1,16 +1,12 @@
 package upload
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
-	"path/filepath"
 )
 
 // uploadAnswer is the body of POST /photos (and of a finished tus upload's
@@ -104,67 +100,6 @@ func changed(fh *os.File, stat cacheEntry) bool {
 	}
 	k, ok := statKey(fh.Name(), st)
 	return !ok || k.Size != stat.Size || k.Ino != stat.Ino || k.MTime != stat.MTime || k.CTime != stat.CTime
-}
-
-// postMultipart sends one file as multipart POST /photos, retrying
-// transient failures with the file read again from the start. Sending the
-// same bytes twice is safe: the server stores them once.
-func (u *uploader) postMultipart(ctx context.Context, f *file) (Outcome, int64, error) {
-	var oc Outcome
-	var id int64
-	err := u.c.do(ctx, func(n int) error {
-		var err error
-		oc, id, err = u.postOnce(ctx, f)
-		return err
-	})
-	return oc, id, err
-}
-
-func (u *uploader) postOnce(ctx context.Context, f *file) (Outcome, int64, error) {
-	fh, err := os.Open(f.path)
-	if err != nil {
-		return "", 0, fmt.Errorf("%w: %w", errPermanent, err)
-	}
-	defer fh.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	hr := &guardReader{f: fh, want: f.stat}
-	go func() {
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", multipart.FileContentDisposition("file", filepath.Base(f.path)))
-		h.Set("Content-Type", f.mime)
-		part, err := mw.CreatePart(h)
-		if err == nil {
-			_, err = io.Copy(part, hr)
-		}
-		if err == nil {
-			err = mw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	body := newIdleReader(countingReader{pr, u.sent}, u.c.timeout, cancel)
-	defer body.stop()
-	req, err := u.c.newRequest(ctx, http.MethodPost, u.c.url("/photos"), body)
-	if err != nil {
-		return "", 0, err
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Accept", "application/json")
-	resp, err := u.c.http.Do(req)
-	pr.CloseWithError(io.ErrClosedPipe) // stops the writer if the server answered early
-	if hr.changed {
-		if resp != nil {
-			resp.Body.Close()
-		}
-		return "", 0, errChanged
-	}
-	if err != nil {
-		return "", 0, fmt.Errorf("POST /photos: %w", err)
-	}
-	defer resp.Body.Close()
-	return u.readAnswer(resp, f.sha)
 }
 
 // readAnswer decodes a POST /photos-shaped answer about one file.

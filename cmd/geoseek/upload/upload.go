@@ -42,11 +42,16 @@ type Options struct {
 	Server string // base URL, e.g. http://127.0.0.1:8080
 	Key    string // API key (Bearer); empty sends none
 	Filter Filter
-	// Concurrency is how many files are sent at once; HashConcurrency how
+	// Concurrency is how many requests are in flight at once; HashConcurrency how
 	// many are read and hashed at once (default: the number of CPUs).
 	Concurrency, HashConcurrency int
 	// ResumableAbove: files larger than this many bytes go through tus.
 	ResumableAbove int64
+	// BatchFiles and BatchBytes bound one multipart request of the files
+	// up to ResumableAbove (default 8 files, 64 MB); a larger file goes
+	// alone. The server's --max-upload-files must allow BatchFiles.
+	BatchFiles int
+	BatchBytes int64
 	// ChunkSize is the size of each tus PATCH.
 	ChunkSize int64
 	// CheckBatch is the most hashes asked about in one POST /photos/check.
@@ -146,6 +151,12 @@ func (o *Options) defaults() {
 	}
 	if o.HashConcurrency <= 0 {
 		o.HashConcurrency = runtime.GOMAXPROCS(0)
+	}
+	if o.BatchFiles <= 0 {
+		o.BatchFiles = 8
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 64e6
 	}
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 8 << 20
@@ -251,13 +262,22 @@ func (u *uploader) run(ctx context.Context, entries []entry, files []*file, t *t
 		defer close(missing)
 		u.checkAll(ctx, hashed, missing, t)
 	})
+	batches := make(chan []*file)
+	wg.Go(func() {
+		defer close(batches)
+		u.pack(ctx, missing, batches)
+	})
 	for range u.opt.Concurrency {
 		wg.Go(func() {
-			for f := range missing {
-				if ctx.Err() != nil {
-					continue // drained; reported as not done
+			for b := range batches {
+				switch {
+				case ctx.Err() != nil:
+					// drained; reported as not done
+				case len(b) == 1 && b[0].size > u.opt.ResumableAbove:
+					u.send(ctx, b[0])
+				default:
+					u.sendBatch(ctx, b)
 				}
-				u.send(ctx, f, t)
 			}
 		})
 	}

@@ -349,8 +349,9 @@ func TestAFileChangedAfterHashingIsNotSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := &uploader{c: testClient(t, srv, 1, time.Minute), sent: func(int64) {}}
-	if _, _, err := u.postOnce(context.Background(), f); !errors.Is(err, errChanged) {
-		t.Fatalf("got %v, want errChanged", err)
+	answers, err := u.postBatch(context.Background(), []*file{f})
+	if err != nil || !errors.Is(answers[0].err, errChanged) {
+		t.Fatalf("got %v, %v, want errChanged", answers, err)
 	}
 	if complete.Load() != 0 {
 		t.Fatal("the server received a complete body")
