@@ -291,7 +291,7 @@ var probeRow = regexp.MustCompile(`(?m)^\s+(geoseek|bare)\s+(\d+)\s+(\d+)\s`)
 // running afterwards.
 func TestLoadRunsServerInItsOwnProcess(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds geoseek and runs the load for seconds")
+		t.Skip("SKIP: -short: builds geoseek and runs the load for seconds")
 	}
 	var out bytes.Buffer
 	if err := run(t.Context(), loadArgs(t), &out); err != nil {
@@ -322,7 +322,7 @@ func TestLoadRunsServerInItsOwnProcess(t *testing.T) {
 // control and the server, and nothing is left.
 func TestInterruptStopsEverything(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds geoseek")
+		t.Skip("SKIP: -short: builds geoseek")
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -360,7 +360,7 @@ func (p *phaseWatch) Write(b []byte) (int, error) {
 // running.
 func TestLoadAimsAtAServerStartedElsewhere(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds geoseek")
+		t.Skip("SKIP: -short: builds geoseek")
 	}
 	o, err := parse(loadArgs(t, "-database-name", "geoseek_load_test_ext"))
 	if err != nil {
