@@ -20,14 +20,16 @@ export function offlineStyle(origin) {
     layers: [
       { id: 'water', type: 'background', paint: { 'background-color': '#cfe2ee' } },
       // No antialiased outline pass over every polygon: it doubled the
-      // base map's drawing. Coasts are where land meets water; below zoom 3
-      // no line is drawn (an outline of every region there drew each
-      // region's inner borders as coast, and cost a line pass per frame).
+      // base map's drawing, the borders are drawn by the lines below.
       { id: 'land', type: 'fill', source: 'basemap', 'source-layer': 'areas', paint: { 'fill-color': fill, 'fill-antialias': false } },
       {
         id: 'regions', type: 'line', source: 'basemap', 'source-layer': 'areas', minzoom: 3,
         filter: ['==', ['get', 'kind'], 'region'],
         paint: { 'line-color': '#b9b2a3', 'line-width': ['interpolate', ['linear'], ['zoom'], 3, 0.3, 8, 1] },
+      },
+      {
+        id: 'coast', type: 'line', source: 'basemap', 'source-layer': 'areas', maxzoom: 3,
+        paint: { 'line-color': '#a9bfcc', 'line-width': 0.4 },
       },
     ],
   };

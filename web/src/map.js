@@ -27,10 +27,6 @@ const map = new maplibregl.Map({
   center: st.center || [10, 30],
   zoom: st.z ?? 1.3,
   maxZoom: 19,
-  // No fade: the map has no labels to fade, and a fade kept MapLibre
-  // drawing every frame for 300 ms after each move and tile, each frame
-  // a full software-WebGL draw and read-back where there is no GPU.
-  fadeDuration: 0,
   dragRotate: false,
   pitchWithRotate: false,
   attributionControl: { compact: true },
