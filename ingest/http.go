@@ -90,7 +90,7 @@ func (h *Handler) upload(c *gin.Context) {
 	// The multipart reader reads a few KB at a time; a larger buffer under
 	// it takes the body from the connection in fewer reads.
 	body := bufio.NewReaderSize(c.Request.Body, bodyBuffer)
-	results, errs, err := h.ingestParts(c, multipart.NewReader(body, params["boundary"]))
+	results, errs, err := h.ingestParts(c, body, multipart.NewReader(body, params["boundary"]))
 	if err != nil {
 		httpx.Respond(c, err)
 		return
@@ -140,7 +140,7 @@ func respondResults(c *gin.Context, results []FileResult, errs []error) {
 // every file is stored or failed. A failure of one file is its result; the
 // error returned fails the whole request (a malformed body before any file,
 // or the request ending).
-func (h *Handler) ingestParts(c *gin.Context, mr *multipart.Reader) ([]FileResult, []error, error) {
+func (h *Handler) ingestParts(c *gin.Context, body *bufio.Reader, mr *multipart.Reader) ([]FileResult, []error, error) {
 	ctx := c.Request.Context()
 	pl := h.svc.NewPipeline(ctx)
 	// tail is a failure of the body itself after some files: the last
@@ -186,7 +186,7 @@ func (h *Handler) ingestParts(c *gin.Context, mr *multipart.Reader) ([]FileResul
 			_ = part.Close()
 			break
 		}
-		_ = pl.Add(name, part)
+		_ = pl.Add(name, &Gathered{R: part, Pending: body.Buffered})
 		_ = part.Close()
 	}
 	outs := pl.Wait()

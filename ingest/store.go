@@ -98,7 +98,8 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 	hw := &headWriter{n: SniffLen}
 	src := &sourceReader{r: io.LimitReader(r, max+1)}
 	_, local := r.(*os.File)
-	n, err := copyFrom(io.MultiWriter(f, u.h, hw), src, local)
+	_, gathered := r.(*Gathered)
+	n, err := copyFrom(io.MultiWriter(f, u.h, hw), src, local || gathered)
 	if err != nil && src.err != nil {
 		// The client's bytes stopped short (a truncated multipart body, a
 		// reset connection): the request is at fault, not the server.
@@ -122,12 +123,12 @@ func (o *Originals) Receive(r io.Reader, max int64) (*Upload, error) {
 // fileBufs are the buffers local files are read through: 128 KiB reads
 // instead of io.Copy's 32 KiB, so hashing makes fewer read(2) calls, while
 // four buffers still fit the caches (larger ones make SHA-256 reread them
-// from memory; docs/performance.md). Network bodies arrive in small
-// pieces, so uploads keep io.Copy's buffer.
+// from memory; docs/performance.md). Multipart parts are read so too, as
+// Gathered; other network bodies keep io.Copy's buffer.
 var fileBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
 // copyFrom copies src to dst, through one of fileBufs when its bytes come
-// from a local file.
+// from a local file or a Gathered body.
 func copyFrom(dst io.Writer, src io.Reader, local bool) (int64, error) {
 	if !local {
 		return io.Copy(dst, src)
@@ -137,6 +138,30 @@ func copyFrom(dst io.Writer, src io.Reader, local bool) (int64, error) {
 	// Hide *os.File's WriteTo, which io.CopyBuffer would call instead of
 	// using the buffer (it falls back to io.Copy's 32 KiB one).
 	return io.CopyBuffer(dst, struct{ io.Reader }{src}, *bp)
+}
+
+// Gathered is a network body whose reader also tells how many of its bytes
+// have arrived already (a bufio.Reader's Buffered). Receive fills its
+// buffer from it while bytes are waiting: a multipart part yields at most a
+// few KB per read, and one write(2) per piece made the server's writes
+// cost more than the rest of an upload; a slow client's bytes still reach
+// the temp file as they come.
+type Gathered struct {
+	R       io.Reader
+	Pending func() int
+}
+
+// Read fills p as far as the bytes that have arrived go (at least one read).
+func (g *Gathered) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := g.R.Read(p[n:])
+		n += m
+		if err != nil || m == 0 || g.Pending() == 0 {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // sourceReader remembers a read error, to tell it from a write error.

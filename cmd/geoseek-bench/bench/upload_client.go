@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	"github.com/geoseek/geoseek/cmd/geoseek/upload"
@@ -65,6 +67,21 @@ func (c *countBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo keeps the body's own WriteTo (net/http prefers it to Read), so
+// counting does not change how the client sends.
+func (c *countBody) WriteTo(w io.Writer) (int64, error) {
+	wt, ok := c.ReadCloser.(io.WriterTo)
+	if !ok {
+		return io.Copy(w, struct{ io.Reader }{c})
+	}
+	n, err := wt.WriteTo(w)
+	c.n.Add(n)
+	return n, err
+}
+
+// perPhoto is d per photo in milliseconds.
+func perPhoto(d time.Duration, n int) float64 { return float64(d) / float64(time.Millisecond) / float64(n) }
+
 func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 	n, limit, big := 1000, 30*time.Minute, int64(1<<30)
 	if env.Quick {
@@ -107,6 +124,10 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 	return []Result{
 		{Scenario: "upload/photos", Geoseek: float64(first.Created) / first.ElapsedSeconds, Baseline: float64(ing.Created) / ing.Elapsed.Seconds(), Unit: "photos/s", Note: note + "; baseline: geoseek ingest of the same folder (target ratio ≥ 0.8)"},
 		{Scenario: "upload/photos-mb", Geoseek: float64(first.BytesSent) / 1e6 / first.ElapsedSeconds, Baseline: float64(ing.Bytes) / 1e6 / ing.Elapsed.Seconds(), Unit: "MB/s", Note: note},
+		{Scenario: "upload/cpu-per-photo", Geoseek: perPhoto(held.upCPU.self+held.upCPU.pg, n), Baseline: perPhoto(ing.cpu.self+ing.cpu.pg, n), Unit: "ms", LowerIsBetter: true,
+			Note: fmt.Sprintf("CPU per photo of the first upload (client, server and PostgreSQL) against ingest's; PostgreSQL alone %.1f against %.1f ms", perPhoto(held.upCPU.pg, n), perPhoto(ing.cpu.pg, n))},
+		{Scenario: "upload/cpu-floor", Geoseek: perPhoto(ing.cpu.self+ing.cpu.pg+held.hashCPU, n), Baseline: perPhoto(ing.cpu.self+ing.cpu.pg, n), Unit: "ms", LowerIsBetter: true,
+			Note: fmt.Sprintf("ingest's CPU per photo plus one SHA-256 pass over the files (%.1f ms), which the client must make before it asks: the most the photos/s ratio can be while the CPU is what runs out", perPhoto(held.hashCPU, n))},
 		{Scenario: "upload/photos-c16", Geoseek: float64(held.sixteen.Created) / held.sixteen.ElapsedSeconds, Baseline: float64(ing.Created) / ing.Elapsed.Seconds(), Unit: "photos/s", Note: "--concurrency 16, hashes not remembered, jobs held back; baseline: geoseek ingest"},
 		{Scenario: "upload/photos-ready", Geoseek: float64(m) / upReady.Seconds(), Baseline: float64(m) / ingReady.Seconds(), Unit: "photos/s", Note: fmt.Sprintf("n=%d, until their thumbnails and embeddings are done, jobs worked as they come; baseline: geoseek ingest, the same", m)},
 		{Scenario: "upload/rerun-time", Geoseek: held.again.ElapsedSeconds, Baseline: first.ElapsedSeconds, Unit: "s", LowerIsBetter: true, Note: "all duplicates; baseline: the first upload (target: ratio ≥ 20)"},
@@ -120,6 +141,11 @@ type heldRuns struct {
 	ing                   importRun
 	first, again, sixteen upload.Summary
 	rerunBytes, posts     int64
+	// upCPU is the first upload's CPU time (client and server share this
+	// process; PostgreSQL's apart); hashCPU one SHA-256 pass over the
+	// folder, the part of the client's work no transfer can skip.
+	upCPU   cpuTimes
+	hashCPU time.Duration
 }
 
 // transferHeld measures (a): ingest of the folder, its upload, the upload
@@ -147,10 +173,15 @@ func transferHeld(ctx context.Context, env *Env, q *queues, paths []string, stag
 		return h, err
 	}
 	wire.posts.Store(0)
+	cpu0 := readCPU()
 	if h.first, err = upload.Run(ctx, []string{staging}, opt); err != nil || h.first.Created != len(paths) {
 		return h, fmt.Errorf("upload: %v: %s", err, h.first)
 	}
+	h.upCPU = readCPU().sub(cpu0)
 	h.posts = wire.posts.Load()
+	if h.hashCPU, err = hashPass(paths); err != nil {
+		return h, err
+	}
 	wire.bytes.Store(0)
 	if h.again, err = upload.Run(ctx, []string{staging}, opt); err != nil || h.again.Duplicate != len(paths) {
 		return h, fmt.Errorf("re-run: %v: %s", err, h.again)
@@ -168,6 +199,27 @@ func transferHeld(ctx context.Context, env *Env, q *queues, paths []string, stag
 		return h, fmt.Errorf("upload --concurrency 16: %v: %s", err, h.sixteen)
 	}
 	return h, q.reset(ctx, env)
+}
+
+// hashPass is the CPU time of hashing every file of paths once, two at a
+// time, as the client does before it asks the server.
+func hashPass(paths []string) (time.Duration, error) {
+	cpu0 := readCPU()
+	var g errgroup.Group
+	g.SetLimit(2)
+	for _, p := range paths {
+		g.Go(func() error {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.CopyBuffer(sha256.New(), struct{ io.Reader }{f}, make([]byte, 128<<10))
+			return err
+		})
+	}
+	err := g.Wait()
+	return readCPU().sub(cpu0).self, err
 }
 
 // untilReady times (b): ingest of paths, then their upload, each until the

@@ -227,6 +227,7 @@ func (u *uploader) postBatch(ctx context.Context, files []*file) ([]fileAnswer, 
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
+		buf := make([]byte, sendPiece)
 		for k, i := range sent {
 			f := files[i]
 			h := textproto.MIMEHeader{}
@@ -235,7 +236,7 @@ func (u *uploader) postBatch(ctx context.Context, files []*file) ([]fileAnswer, 
 			part, err := mw.CreatePart(h)
 			if err == nil {
 				g := &guardReader{f: open[k], want: f.stat}
-				_, err = io.Copy(part, g)
+				_, err = io.CopyBuffer(part, g, buf)
 				if g.changed {
 					changed = i
 				}

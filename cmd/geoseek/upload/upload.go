@@ -361,7 +361,9 @@ func hashOpen(f *file, fh *os.File) error {
 	}
 	h := sha256.New()
 	h.Write(head)
-	n, err := io.Copy(h, fh)
+	// 128 KiB reads: a third of the read(2) calls of io.Copy's 32 KiB; the
+	// struct hides *os.File's WriteTo, which would bring its own buffer.
+	n, err := io.CopyBuffer(h, struct{ io.Reader }{fh}, make([]byte, 128<<10))
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
