@@ -80,7 +80,9 @@ func (c *countBody) WriteTo(w io.Writer) (int64, error) {
 }
 
 // perPhoto is d per photo in milliseconds.
-func perPhoto(d time.Duration, n int) float64 { return float64(d) / float64(time.Millisecond) / float64(n) }
+func perPhoto(d time.Duration, n int) float64 {
+	return float64(d) / float64(time.Millisecond) / float64(n)
+}
 
 func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 	n, limit, big := 1000, 30*time.Minute, int64(1<<30)
