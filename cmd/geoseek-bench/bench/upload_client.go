@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -130,6 +132,10 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 			Note: fmt.Sprintf("CPU per photo of the first upload (client, server and PostgreSQL) against ingest's; PostgreSQL alone %.1f against %.1f ms", perPhoto(held.upCPU.pg, n), perPhoto(ing.cpu.pg, n))},
 		{Scenario: "upload/cpu-floor", Geoseek: perPhoto(ing.cpu.self+ing.cpu.pg+held.hashCPU, n), Baseline: perPhoto(ing.cpu.self+ing.cpu.pg, n), Unit: "ms", LowerIsBetter: true,
 			Note: fmt.Sprintf("ingest's CPU per photo plus one SHA-256 pass over the files (%.1f ms), which the client must make before it asks: the most the photos/s ratio can be while the CPU is what runs out", perPhoto(held.hashCPU, n))},
+		{Scenario: "upload/cli-photos", Geoseek: float64(held.cli.sum.Created) / held.cli.sum.ElapsedSeconds, Baseline: float64(ing.Created) / ing.Elapsed.Seconds(), Unit: "photos/s",
+			Note: "the geoseek upload command in its own process, --concurrency 4, hashes not remembered, jobs held back; baseline: geoseek ingest"},
+		{Scenario: "upload/cli-server-cpu", Geoseek: perPhoto(held.cli.server.self+held.cli.server.pg, n), Baseline: perPhoto(ing.cpu.self+ing.cpu.pg, n), Unit: "ms", LowerIsBetter: true,
+			Note: fmt.Sprintf("the server's CPU per photo (its process and PostgreSQL) while the command uploads, against ingest's; the command's own process: %.1f ms a photo", perPhoto(held.cli.client, n))},
 		{Scenario: "upload/photos-c16", Geoseek: float64(held.sixteen.Created) / held.sixteen.ElapsedSeconds, Baseline: float64(ing.Created) / ing.Elapsed.Seconds(), Unit: "photos/s", Note: "--concurrency 16, hashes not remembered, jobs held back; baseline: geoseek ingest"},
 		{Scenario: "upload/photos-ready", Geoseek: float64(m) / upReady.Seconds(), Baseline: float64(m) / ingReady.Seconds(), Unit: "photos/s", Note: fmt.Sprintf("n=%d, until their thumbnails and embeddings are done, jobs worked as they come; baseline: geoseek ingest, the same", m)},
 		{Scenario: "upload/rerun-time", Geoseek: held.again.ElapsedSeconds, Baseline: first.ElapsedSeconds, Unit: "s", LowerIsBetter: true, Note: "all duplicates; baseline: the first upload (target: ratio ≥ 20)"},
@@ -148,6 +154,7 @@ type heldRuns struct {
 	// folder, the part of the client's work no transfer can skip.
 	upCPU   cpuTimes
 	hashCPU time.Duration
+	cli     cliRun
 }
 
 // transferHeld measures (a): ingest of the folder, its upload, the upload
@@ -200,7 +207,59 @@ func transferHeld(ctx context.Context, env *Env, q *queues, paths []string, stag
 	if h.sixteen, err = upload.Run(ctx, []string{staging}, wide); err != nil || h.sixteen.Created != len(paths) {
 		return h, fmt.Errorf("upload --concurrency 16: %v: %s", err, h.sixteen)
 	}
+	if err := q.reset(ctx, env); err != nil {
+		return h, err
+	}
+	if h.cli, err = uploadCLI(ctx, env, staging, len(paths)); err != nil {
+		return h, err
+	}
 	return h, q.reset(ctx, env)
+}
+
+// cliRun is an upload by the `geoseek upload` command in a process of its
+// own, as a script runs it: this process then holds only the server.
+type cliRun struct {
+	sum    upload.Summary
+	server cpuTimes      // the server's process and PostgreSQL
+	client time.Duration // the command's process
+}
+
+// uploadCLI builds geoseek and uploads dir with its upload command
+// (--concurrency 4, no remembered hashes).
+func uploadCLI(ctx context.Context, env *Env, dir string, want int) (cliRun, error) {
+	var run cliRun
+	tmp, err := os.MkdirTemp("", "geoseek-bench-cli-")
+	if err != nil {
+		return run, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "geoseek")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/geoseek/geoseek/cmd/geoseek").CombinedOutput(); err != nil {
+		return run, fmt.Errorf("build geoseek (run the bench inside the geoseek module): %v: %s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bin, "upload", "--server", env.BaseURL, "--key", env.AdminKey, "--concurrency", "4",
+		"--quiet", "--json", "--state-dir", filepath.Join(tmp, "state"), dir)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cpu0 := readCPU()
+	err = cmd.Run()
+	run.server = readCPU().sub(cpu0)
+	if err != nil {
+		return run, fmt.Errorf("geoseek upload: %v: %s", err, errb.String())
+	}
+	run.client = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var last struct {
+		Summary *upload.Summary `json:"summary"`
+	}
+	last.Summary = &run.sum
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		return run, fmt.Errorf("geoseek upload's summary: %w", err)
+	}
+	if run.sum.Created != want {
+		return run, fmt.Errorf("geoseek upload: %s", run.sum)
+	}
+	return run, nil
 }
 
 // hashPass is the CPU time of hashing every file of paths once, two at a
