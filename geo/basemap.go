@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,16 +16,17 @@ import (
 )
 
 // The base map is drawn from the Natural Earth polygons geoseek loads for
-// place names (table places, ingest.LoadPlaces): countries, or regions
-// coloured by country where only regions are loaded (the default
-// datasets), and urban areas when zoomed in. It needs no internet.
+// place names (table places, ingest.LoadPlaces): countries zoomed out
+// (a country dataset, or else the regions dissolved by country, table
+// basemap_countries), regions coloured by country zoomed in, and urban
+// areas further in. It needs no internet.
 const (
 	// BasemapMaxZoom is the deepest base map tile; clients overzoom it.
 	BasemapMaxZoom = 10
 	// basemapCityZoom is the first zoom that draws urban areas.
 	basemapCityZoom = 6
-	// basemapCountryZoom: below it, country polygons are drawn where
-	// they are loaded (cheaper and cleaner than regions).
+	// basemapCountryZoom: below it, countries are drawn instead of
+	// regions (cheaper and cleaner).
 	basemapCountryZoom = 4
 	// basemapCacheBytes is the memory for rendered base map tiles.
 	basemapCacheBytes = 32 << 20
@@ -36,17 +38,26 @@ const (
 // The polygons are clipped to the tile (with a margin), simplified to about
 // a pixel of a 512 px tile, and those smaller than a few pixels are left
 // out; c is a colour index that tells neighbouring countries apart.
-const basemapSQL = `
+const basemapTemplate = `
 WITH env AS (
     SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_MakeEnvelope($7, $8, $9, $10, 4326) AS g
 )
 SELECT ST_AsMVT(t, 'areas', 4096, 'geom') FROM (
     SELECT p.kind, p.name, p.country, p.country_code AS cc, abs(hashtext(p.country)) % 7 AS c,
            ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(p.geom, env.g::box2d), $4, false), 3857), env.e, 4096, 16, true) AS geom
-      FROM places p, env
+      FROM {places} p, env
      WHERE (p.kind = $5 OR (p.kind = 'city' AND $1 >= $6)) AND p.geom && env.g AND p.area > $4 * $4 * 4
      ORDER BY p.kind <> 'city', p.area DESC
 ) t WHERE geom IS NOT NULL`
+
+// basemapSQL draws the loaded places; basemapCountriesSQL draws, for the
+// low zooms, the countries dissolved from the regions (migration 00056)
+// when no country dataset is loaded.
+var (
+	basemapSQL          = strings.Replace(basemapTemplate, "{places}", "places", 1)
+	basemapCountriesSQL = strings.Replace(basemapTemplate, "{places}",
+		`(SELECT 'country'::text AS kind, country AS name, country, country_code, geom, area FROM basemap_countries)`, 1)
+)
 
 type basemapKey struct {
 	version string
@@ -89,15 +100,21 @@ func (s *Service) basemapState(ctx context.Context) (string, map[string]bool, er
 		return b.version, b.kinds, nil
 	}
 	var version string
-	var country, region bool
+	var country, region, derived bool
 	err := s.pool.QueryRow(ctx, `
 SELECT COALESCE(string_agg(dataset || ':' || features || ':' || loaded_at, ',' ORDER BY dataset), ''),
-       EXISTS (SELECT 1 FROM places WHERE kind = 'country'), EXISTS (SELECT 1 FROM places WHERE kind = 'region')
-  FROM places_loaded`).Scan(&version, &country, &region)
+       EXISTS (SELECT 1 FROM places WHERE kind = 'country'), EXISTS (SELECT 1 FROM places WHERE kind = 'region'),
+       EXISTS (SELECT 1 FROM basemap_countries)
+  FROM places_loaded`).Scan(&version, &country, &region, &derived)
 	if err != nil {
 		return "", nil, fmt.Errorf("geo: basemap datasets: %w", pg.Interpret(err))
 	}
-	b.version, b.kinds, b.checked = version, map[string]bool{"country": country, "region": region}, time.Now()
+	if derived {
+		// Filled after its regions by a start (ingest.LoadPlaces): the
+		// tiles drawn before hold regions where countries belong.
+		version += "|countries"
+	}
+	b.version, b.kinds, b.checked = version, map[string]bool{"country": country, "region": region, "derived": derived}, time.Now()
 	return b.version, b.kinds, nil
 }
 
@@ -111,12 +128,15 @@ func (s *Service) BasemapTile(ctx context.Context, tc TileCoord) (Tile, error) {
 	if err != nil {
 		return Tile{}, err
 	}
-	kind := "region"
-	if kinds["country"] && (tc.Z < basemapCountryZoom || !kinds["region"]) {
+	kind, sql := "region", basemapSQL
+	switch {
+	case kinds["country"] && (tc.Z < basemapCountryZoom || !kinds["region"]):
 		kind = "country"
+	case tc.Z < basemapCountryZoom && kinds["derived"]:
+		kind, sql = "country", basemapCountriesSQL
 	}
 	if s.basemap == nil {
-		return s.renderBasemap(ctx, tc, kind)
+		return s.renderBasemap(ctx, tc, kind, sql)
 	}
 	key := basemapKey{version: version, z: tc.Z, x: tc.X, y: tc.Y}
 	return s.basemap.cache.Get(ctx, key, otter.LoaderFunc[basemapKey, Tile](func(ctx context.Context, _ basemapKey) (Tile, error) {
@@ -128,11 +148,11 @@ func (s *Service) BasemapTile(ctx context.Context, tc TileCoord) (Tile, error) {
 			rctx, cancel = context.WithDeadline(rctx, dl)
 			defer cancel()
 		}
-		return s.renderBasemap(rctx, tc, kind)
+		return s.renderBasemap(rctx, tc, kind, sql)
 	}))
 }
 
-func (s *Service) renderBasemap(ctx context.Context, tc TileCoord, kind string) (Tile, error) {
+func (s *Service) renderBasemap(ctx context.Context, tc TileCoord, kind, sql string) (Tile, error) {
 	// About one pixel of a 512 px tile, in degrees.
 	n := math.Exp2(float64(tc.Z))
 	tol := 360 / n / 512
@@ -144,7 +164,7 @@ func (s *Service) renderBasemap(ctx context.Context, tc TileCoord, kind string) 
 	x0, x1 := max(-180, (float64(tc.X)-m)/n*360-180), min(180, (float64(tc.X)+1+m)/n*360-180)
 	yS, yN := max(-85.06, lat(float64(tc.Y)+1+m)), min(85.06, lat(float64(tc.Y)-m))
 	var data []byte
-	err := s.pool.QueryRow(ctx, basemapSQL, pgx.QueryExecModeCacheDescribe, tc.Z, tc.X, tc.Y, tol, kind, basemapCityZoom,
+	err := s.pool.QueryRow(ctx, sql, pgx.QueryExecModeCacheDescribe, tc.Z, tc.X, tc.Y, tol, kind, basemapCityZoom,
 		x0, yS, x1, yN).Scan(&data)
 	if err != nil {
 		return Tile{}, fmt.Errorf("geo: basemap tile %d/%d/%d: %w", tc.Z, tc.X, tc.Y, pg.Interpret(err))

@@ -34,6 +34,9 @@ func TestBasemap(t *testing.T) {
 	insertPlace(t, b, "city", "Munich", "Germany", "POLYGON((11.4 48.05, 11.75 48.05, 11.75 48.25, 11.4 48.25, 11.4 48.05))")
 	_, err := b.db.Pool.Exec(ctx, `INSERT INTO places_loaded (dataset, features) VALUES ('Test', 4)`)
 	require.NoError(t, err)
+	// As the loader does after a region dataset: the countries, dissolved.
+	_, err = b.db.Pool.Exec(ctx, `SELECT basemap_countries_refresh(false)`)
+	require.NoError(t, err)
 	// The loaded datasets are read again after basemapVersionTTL; a test
 	// does not wait for it.
 	b.h.svc.basemap.mu.Lock()
@@ -58,11 +61,19 @@ func TestBasemap(t *testing.T) {
 		}
 		return kinds
 	}
-	// The whole world, and a quarter of it.
-	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region", "Île-de-France": "region"}, decode(maptile.New(0, 0, 0)))
-	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region", "Île-de-France": "region"}, decode(maptile.At(orb.Point{11, 50}, 1)))
-	// Zoomed out: the regions, coloured by country; no urban areas.
-	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region", "Île-de-France": "region"}, decode(maptile.At(orb.Point{11, 50}, 2)))
+	// The whole world, and a quarter of it: countries, each the union of
+	// its regions; no urban areas.
+	countries := map[string]string{"Germany": "country", "France": "country"}
+	require.Equal(t, countries, decode(maptile.New(0, 0, 0)))
+	require.Equal(t, countries, decode(maptile.At(orb.Point{11, 50}, 1)))
+	require.Equal(t, countries, decode(maptile.At(orb.Point{11, 50}, 3)))
+	var germany struct{ parts, regions int }
+	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT ST_NumGeometries(geom), (SELECT count(*) FROM places WHERE country = 'Germany' AND kind = 'region')
+  FROM basemap_countries WHERE country = 'Germany'`).Scan(&germany.parts, &germany.regions))
+	require.Equal(t, struct{ parts, regions int }{2, 2}, germany, "Germany: its two (separate) regions in one multipolygon")
+	// From zoom 4: the regions, coloured by country.
+	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region", "Île-de-France": "region"}, decode(maptile.At(orb.Point{11.5, 50.5}, 4)))
+	require.Equal(t, map[string]string{"Bavaria": "region", "Brandenburg": "region"}, decode(maptile.At(orb.Point{11.5, 50.5}, 5)))
 	// Zoomed in over Munich: Bavaria and the urban area.
 	require.Equal(t, map[string]string{"Bavaria": "region", "Munich": "city"}, decode(maptile.At(orb.Point{11.5, 48.1}, 8)))
 

@@ -15,12 +15,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/pgtest"
@@ -616,4 +618,48 @@ func TestUploadTruncated(t *testing.T) {
 	if rec := b.do(t, http.MethodPost, "/photos", &buf, w.FormDataContentType()); rec.Code != http.StatusBadRequest {
 		t.Errorf("many fields: %d", rec.Code)
 	}
+}
+
+// TestRegionsGiveTheBaseMapCountries: loading regions fills the base map's
+// countries, each the union of its regions, and a start fills them for
+// regions loaded before (an empty table).
+func TestRegionsGiveTheBaseMapCountries(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := context.Background()
+	regions := `{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"name":"West","admin":"Testland","iso_a2":"TL"},
+ "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}},
+{"type":"Feature","properties":{"name":"East","admin":"Testland","iso_a2":"TL"},
+ "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,1],[1,1],[1,0]]]}},
+{"type":"Feature","properties":{"name":"Isle","admin":"Otherland","iso_a2":"OL"},
+ "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}}]}`
+	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-regions", "region", strings.NewReader(regions)); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		rows, err := b.db.Pool.Query(ctx, `SELECT country || ' ' || country_code || ' ' || ST_AsText(ST_Normalize(ST_Envelope(geom))) || ' ' || ST_NumGeometries(geom) || ' ' || round(area::numeric, 3)
+  FROM basemap_countries ORDER BY country`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"Otherland OL POLYGON((5 5,5 6,6 6,6 5,5 5)) 1 1.000", "Testland TL POLYGON((0 0,0 1,2 1,2 0,0 0)) 1 2.000"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("basemap_countries:\n got %q\nwant %q", got, want)
+		}
+	}
+	check()
+	// A database whose regions came before the table: a start fills it.
+	if _, err := b.db.Pool.Exec(ctx, `DELETE FROM basemap_countries`); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadPlaces(ctx, b.db.Pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	check()
 }

@@ -81,7 +81,16 @@ func LoadPlaces(ctx context.Context, pool *pgxpool.Pool, datasets []string) erro
 			return err
 		}
 	}
-	return nil
+	// Regions loaded before the base map's countries existed.
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, placesLockKey); err != nil {
+			return fmt.Errorf("ingest: lock places: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT basemap_countries_refresh(true)`); err != nil {
+			return fmt.Errorf("ingest: base map countries: %w", err)
+		}
+		return nil
+	})
 }
 
 // LoadPlacesGeoJSON loads one GeoJSON FeatureCollection of polygons as the
@@ -102,6 +111,11 @@ func LoadPlacesGeoJSON(ctx context.Context, pool *pgxpool.Pool, name, kind strin
 		n, err := streamFeatures(ctx, tx, name, kind, r)
 		if err != nil {
 			return fmt.Errorf("ingest: load places %s: %w", name, err)
+		}
+		if kind == "region" {
+			if _, err := tx.Exec(ctx, `SELECT basemap_countries_refresh(false)`); err != nil {
+				return fmt.Errorf("ingest: base map countries: %w", err)
+			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO places_loaded (dataset, features) VALUES ($1, $2)`, name, n)
 		return err

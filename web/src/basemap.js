@@ -23,12 +23,14 @@ export function offlineStyle(origin) {
       // base map's drawing, the borders are drawn by the lines below.
       { id: 'land', type: 'fill', source: 'basemap', 'source-layer': 'areas', paint: { 'fill-color': fill, 'fill-antialias': false } },
       {
-        id: 'regions', type: 'line', source: 'basemap', 'source-layer': 'areas', minzoom: 3,
+        id: 'regions', type: 'line', source: 'basemap', 'source-layer': 'areas', minzoom: 4,
         filter: ['==', ['get', 'kind'], 'region'],
-        paint: { 'line-color': '#b9b2a3', 'line-width': ['interpolate', ['linear'], ['zoom'], 3, 0.3, 8, 1] },
+        paint: { 'line-color': '#b9b2a3', 'line-width': ['interpolate', ['linear'], ['zoom'], 4, 0.3, 8, 1] },
       },
       {
-        id: 'coast', type: 'line', source: 'basemap', 'source-layer': 'areas', maxzoom: 3,
+        // Below zoom 4 the tiles hold countries (geo/basemap.go): their
+        // outlines are the coasts and the borders.
+        id: 'countries', type: 'line', source: 'basemap', 'source-layer': 'areas', maxzoom: 4,
         paint: { 'line-color': '#a9bfcc', 'line-width': 0.4 },
       },
     ],
