@@ -131,7 +131,7 @@ func runUploadClient(ctx context.Context, env *Env) ([]Result, error) {
 		{Scenario: "upload/cpu-per-photo", Geoseek: perPhoto(held.upCPU.self+held.upCPU.pg, n), Baseline: perPhoto(ing.cpu.self+ing.cpu.pg, n), Unit: "ms", LowerIsBetter: true,
 			Note: fmt.Sprintf("CPU per photo of the first upload (client, server and PostgreSQL) against ingest's; PostgreSQL alone %.1f against %.1f ms", perPhoto(held.upCPU.pg, n), perPhoto(ing.cpu.pg, n))},
 		{Scenario: "upload/cpu-floor", Geoseek: perPhoto(ing.cpu.self+ing.cpu.pg+held.hashCPU, n), Baseline: perPhoto(ing.cpu.self+ing.cpu.pg, n), Unit: "ms", LowerIsBetter: true,
-			Note: fmt.Sprintf("ingest's CPU per photo plus one SHA-256 pass over the files (%.1f ms), which the client must make before it asks: the most the photos/s ratio can be while the CPU is what runs out", perPhoto(held.hashCPU, n))},
+			Note: fmt.Sprintf("ingest's CPU per photo plus one SHA-256 pass over the files (%.1f ms), which the client must make before it asks: the least CPU an upload can cost", perPhoto(held.hashCPU, n))},
 		{Scenario: "upload/cli-photos", Geoseek: float64(held.cli.sum.Created) / held.cli.sum.ElapsedSeconds, Baseline: float64(ing.Created) / ing.Elapsed.Seconds(), Unit: "photos/s",
 			Note: "the geoseek upload command in its own process, --concurrency 4, hashes not remembered, jobs held back; baseline: geoseek ingest"},
 		{Scenario: "upload/cli-server-cpu", Geoseek: perPhoto(held.cli.server.self+held.cli.server.pg, n), Baseline: perPhoto(ing.cpu.self+ing.cpu.pg, n), Unit: "ms", LowerIsBetter: true,
