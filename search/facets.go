@@ -41,6 +41,61 @@ func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string,
 	return nil
 }
 
+// pendingFacets are the facets of a search counted while its page is
+// ranked: they read the whole matched set and the ranking often does too,
+// so one request's two statements run on two connections at once and the
+// answer waits for the longer, not for both in turn.
+type pendingFacets struct {
+	res    *Result
+	done   chan error
+	cancel context.CancelFunc
+	// run counts them at wait instead (no facets asked, or a statement
+	// trace, which must see the statements in a fixed order).
+	run func(*Result) error
+}
+
+// startFacets starts counting p's facets over the matches of match, if p
+// asks for them. The caller defers cancel and calls wait with its result.
+func (s *Service) startFacets(ctx context.Context, p *Plan, match func(*Args) string) *pendingFacets {
+	pf := &pendingFacets{cancel: func() {}}
+	if !p.Q.Facets.Any() {
+		return pf
+	}
+	if s.trace != nil {
+		pf.run = func(res *Result) error { return s.facets(ctx, p, match, res) }
+		return pf
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	pf.res, pf.done = &Result{}, make(chan error, 1)
+	go func() { pf.done <- s.facets(fctx, p, match, pf.res) }()
+	// Cancel also waits: nothing of the request outlives it.
+	pf.cancel = func() {
+		cancel()
+		if pf.done != nil {
+			<-pf.done
+			pf.done = nil
+		}
+	}
+	return pf
+}
+
+// wait sets res's total and facets once they are counted.
+func (pf *pendingFacets) wait(res *Result) error {
+	if pf.run != nil {
+		return pf.run(res)
+	}
+	if pf.done == nil {
+		return nil
+	}
+	err := <-pf.done
+	pf.done = nil
+	if err != nil {
+		return err
+	}
+	res.Total, res.Facets = pf.res.Total, pf.res.Facets
+	return nil
+}
+
 // facetSample is the fraction of the documents table that facets of the
 // matched set of match read: 1 (every match, exact counts) when the
 // planner estimates at most facetMax matches, else the fraction whose pages

@@ -228,6 +228,8 @@ func (s *Service) keyword(ctx context.Context, p *Plan) (*Result, error) {
 // keywordPage runs one page of p as it stands (with p.typo's corrections).
 func (s *Service) keywordPage(ctx context.Context, p *Plan) (*Result, error) {
 	q := p.Q
+	facets := s.startFacets(ctx, p, p.matchWhere)
+	defer facets.cancel()
 	a := &Args{}
 	where := p.Where(a)
 	tsq := p.TSQuery(a)
@@ -287,10 +289,8 @@ func (s *Service) keywordPage(ctx context.Context, p *Plan) (*Result, error) {
 		return nil, err
 	}
 	res := s.keywordResult(p, hits, keys, n, strat)
-	if q.Facets.Any() {
-		if err := s.facets(ctx, p, p.matchWhere, res); err != nil {
-			return nil, err
-		}
+	if err := facets.wait(res); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -138,9 +138,8 @@ type Plan struct {
 	cursor       *cursor
 	typo         *typoPlan // corrections of the text query, see typo.go
 	// estimates are the planner's estimates already asked for this plan
-	// (ranking strategy and facets ask for the same matched set), by
-	// statement and arguments.
-	estimates map[string]float64
+	// (by SQL and values); a search's facets ask from their own goroutine.
+	estimates sync.Map
 }
 
 // Search runs q. Errors: *problem.ValidationError for a bad language or

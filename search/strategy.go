@@ -125,15 +125,12 @@ func (s *Service) estimateWhere(ctx context.Context, p *Plan, match func(*Args) 
 	a := &Args{}
 	sql := "EXPLAIN (FORMAT JSON) SELECT 1 FROM documents d WHERE " + match(a)
 	key := sql + "\x00" + fmt.Sprintf("%#v", a.Values())
-	if est, ok := p.estimates[key]; ok {
-		return est, nil
+	if est, ok := p.estimates.Load(key); ok {
+		return est.(float64), nil
 	}
 	est, err := s.explainRows(ctx, sql, a)
 	if err == nil {
-		if p.estimates == nil {
-			p.estimates = map[string]float64{}
-		}
-		p.estimates[key] = est
+		p.estimates.Store(key, est)
 	}
 	return est, err
 }
