@@ -182,7 +182,11 @@ func (h *Handler) ingestParts(c *gin.Context, body *bufio.Reader, mr *multipart.
 		name := cleanName(part.FileName())
 		if pl.Len() >= h.svc.cfg.MaxFiles {
 			err := fmt.Errorf("%w: at most %d files per request", problem.ErrTooLarge, h.svc.cfg.MaxFiles)
-			tail, tailErr = ptr(errorResult(name, err)), err
+			r := errorResult(name, err)
+			// Not this file's fault: a client sends it again, in a
+			// request of at most max_files.
+			r.Error.Extra = map[string]any{"max_files": h.svc.cfg.MaxFiles}
+			tail, tailErr = &r, err
 			_ = part.Close()
 			break
 		}

@@ -59,7 +59,7 @@ func bindClient(u *UploadConfig,
 	str(&u.Server, "server", "GEOSEEK_SERVER", "http://127.0.0.1:8080", "URL of the geoseek server")
 	secret(&u.Key, "key", "GEOSEEK_API_KEY", "API key with the write scope (sent as Authorization: Bearer)")
 	integer(&u.Concurrency, "concurrency", "GEOSEEK_UPLOAD_CONCURRENCY", 4, "requests in flight at once (each of up to --batch-files files, or one resumable upload)")
-	integer(&u.BatchFiles, "batch-files", "GEOSEEK_UPLOAD_BATCH_FILES", 8, "most files sent in one request (files up to --resumable-above); at most the server's --max-upload-files")
+	integer(&u.BatchFiles, "batch-files", "GEOSEEK_UPLOAD_BATCH_FILES", 8, "most files sent in one request (files up to --resumable-above); lowered to the server's --max-upload-files if that is smaller")
 	integer(&u.HashConcurrency, "hash-concurrency", "GEOSEEK_UPLOAD_HASH_CONCURRENCY", 0, "files read and hashed at once (0: one per CPU)")
 	var above, chunk, batchBytes, include, exclude string
 	str(&batchBytes, "batch-bytes", "GEOSEEK_UPLOAD_BATCH_BYTES", "64MB", "most bytes of files in one request; a larger file goes alone")

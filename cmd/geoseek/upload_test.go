@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -38,10 +39,14 @@ type testServer struct {
 
 // startServer serves a fresh migrated database and creates a key with the
 // read and write scopes. The server stops when t ends.
-func startServer(t *testing.T) *testServer {
+func startServer(t *testing.T) *testServer { return startServerWith(t, nil) }
+
+// startServerWith is startServer with more of the server's variables.
+func startServerWith(t *testing.T, extra map[string]string) *testServer {
 	t.Helper()
 	db := pgtest.New(t)
 	vars := map[string]string{"DATABASE_URL": db.URL, "GEOSEEK_DATA_DIR": t.TempDir(), "GEOSEEK_PLACES": "false", "GEOSEEK_LOG_LEVEL": "warn"}
+	maps.Copy(vars, extra)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -764,5 +769,33 @@ func TestUploadBatchCutMidRequest(t *testing.T) {
 	// Files stored when it asked are not sent; none is sent twice.
 	if want := int64(n-len(first))*size + 64<<10; px.up.Load() > want {
 		t.Errorf("second run put %d bytes on the wire, want at most %d: only the files not stored, once", px.up.Load(), want)
+	}
+}
+
+// TestUploadBatchLargerThanTheServerTakes: --batch-files above the
+// server's --max-upload-files: the files the server did not take are sent
+// again in smaller requests, none fails.
+func TestUploadBatchLargerThanTheServerTakes(t *testing.T) {
+	t.Parallel()
+	srv := startServerWith(t, map[string]string{"GEOSEEK_MAX_UPLOAD_FILES": "2"})
+	dir := t.TempDir()
+	const n = 7
+	for i := range n {
+		bigPhoto(t, filepath.Join(dir, fmt.Sprintf("p%d.jpg", i)), 1<<20)
+	}
+	vars := map[string]string{"GEOSEEK_SERVER": srv.URL, "GEOSEEK_API_KEY": srv.Key, "GEOSEEK_UPLOAD_STATE_DIR": t.TempDir(),
+		"GEOSEEK_UPLOAD_CONCURRENCY": "1", "GEOSEEK_UPLOAD_BATCH_FILES": "8"}
+	results, sum, err := runUpload(t, vars, dir)
+	if err != nil || sum.Created != n || sum.Failed != 0 {
+		t.Fatalf("exit %d (%v), %+v: want every file created", exitCode(err), err, sum)
+	}
+	stored := storedPhotos(t, srv.DB)
+	for p, r := range results {
+		if r.Outcome != upload.Created || stored[r.SHA256] != r.PhotoID {
+			t.Errorf("%s: %s %d (%s); the database has %d", p, r.Outcome, r.PhotoID, r.Reason, stored[r.SHA256])
+		}
+	}
+	if len(stored) != n {
+		t.Errorf("%d photos stored, want %d", len(stored), n)
 	}
 }

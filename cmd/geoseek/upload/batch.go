@@ -62,7 +62,7 @@ func (u *uploader) pack(ctx context.Context, in <-chan *file, out chan<- []*file
 			linger.Reset(packLinger)
 		}
 		batch, bytes = append(batch, f), bytes+f.size
-		if len(batch) >= u.opt.BatchFiles || bytes >= u.opt.BatchBytes {
+		if len(batch) >= u.batchFiles() || bytes >= u.opt.BatchBytes {
 			return flush()
 		}
 		return true
@@ -193,6 +193,28 @@ func (u *uploader) settleStored(ctx context.Context, files []*file) []*file {
 	return rest
 }
 
+// batchFiles is the most files a request carries: --batch-files, or less
+// once the server said it takes fewer.
+func (u *uploader) batchFiles() int {
+	if m := int(u.serverMaxFiles.Load()); m > 0 && m < u.opt.BatchFiles {
+		return m
+	}
+	return u.opt.BatchFiles
+}
+
+// capBatch lowers the files per request to the server's max.
+func (u *uploader) capBatch(max int) {
+	for {
+		cur := u.serverMaxFiles.Load()
+		if cur > 0 && cur <= int64(max) {
+			return
+		}
+		if u.serverMaxFiles.CompareAndSwap(cur, int64(max)) {
+			return
+		}
+	}
+}
+
 // postBatch sends files as one multipart POST /photos and returns an
 // answer per file, in order. The error is the request's: no file's
 // outcome is known. A file that cannot be opened is answered without
@@ -319,6 +341,10 @@ func (u *uploader) readAnswers(resp *http.Response, files []*file, sent []int) (
 		}
 		one := uploadAnswer{Results: a.Results[k : k+1]}
 		out[k].outcome, out[k].id, out[k].err = one.outcome(resp.StatusCode, files[i].sha)
+		var full *requestFullError
+		if errors.As(out[k].err, &full) {
+			u.capBatch(full.max)
+		}
 	}
 	return out, nil
 }

@@ -149,6 +149,10 @@ func parseRetryAfter(v string) time.Duration {
 
 // transient reports whether err may go away if the request is sent again.
 func transient(err error) bool {
+	var full *requestFullError
+	if errors.As(err, &full) {
+		return true
+	}
 	var se *statusError
 	if errors.As(err, &se) {
 		switch se.status {

@@ -23,6 +23,9 @@ type uploadAnswer struct {
 			Title  string `json:"title"`
 			Detail string `json:"detail"`
 			Status int    `json:"status"`
+			// MaxFiles: the request held more files than the server
+			// takes in one; this file was not looked at.
+			MaxFiles int `json:"max_files"`
 		} `json:"error"`
 	} `json:"results"`
 	// A problem answer (every file failed) carries these too.
@@ -42,6 +45,8 @@ func (a *uploadAnswer) outcome(httpStatus int, want string) (Outcome, int64, err
 	}
 	r := a.Results[0]
 	switch {
+	case r.Error != nil && r.Error.MaxFiles > 0:
+		return "", 0, &requestFullError{max: r.Error.MaxFiles}
 	case r.Error != nil:
 		return "", 0, &statusError{status: r.Status, detail: reason(r.Error.Title, r.Error.Detail)}
 	case r.Photo == nil:
@@ -53,6 +58,15 @@ func (a *uploadAnswer) outcome(httpStatus int, want string) (Outcome, int64, err
 	default:
 		return Duplicate, r.Photo.ID, nil
 	}
+}
+
+// requestFullError is the answer about a file the server did not take
+// because its request already held max files: it is sent again, and
+// later requests carry at most max.
+type requestFullError struct{ max int }
+
+func (e *requestFullError) Error() string {
+	return fmt.Sprintf("not sent: the server takes at most %d files per request", e.max)
 }
 
 // countingReader counts the bytes read through it into sent.

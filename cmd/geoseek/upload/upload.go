@@ -49,7 +49,8 @@ type Options struct {
 	ResumableAbove int64
 	// BatchFiles and BatchBytes bound one multipart request of the files
 	// up to ResumableAbove (default 8 files, 64 MB); a larger file goes
-	// alone. The server's --max-upload-files must allow BatchFiles.
+	// alone. Above the server's --max-upload-files, the files it did not
+	// take are sent again and later requests carry at most its number.
 	BatchFiles int
 	BatchBytes int64
 	// ChunkSize is the size of each tus PATCH.
@@ -143,6 +144,9 @@ type uploader struct {
 	abort  func(error)
 	dupes  *dupes
 	hashes *hashCache
+	// serverMaxFiles is the server's most files per request, once it
+	// said (0: not known).
+	serverMaxFiles atomic.Int64
 }
 
 func (o *Options) defaults() {
