@@ -44,6 +44,8 @@ type Config struct {
 	// FacetScanRows overrides DefaultFacetScanRows, the rows of the
 	// documents table a facet sample reads.
 	FacetScanRows int
+	// FacetSampleMatches overrides DefaultFacetSampleMatches.
+	FacetSampleMatches int
 	// Trace, when set, sees every search statement and its arguments
 	// before it runs (benchmarks replay them through plain pgx).
 	Trace  func(sql string, args []any)
@@ -66,8 +68,9 @@ type Service struct {
 	window int
 	sample int
 	forced Strategy
-	// facetMax and facetScan: see Config.FacetExactMax, FacetScanRows.
-	facetMax, facetScan int
+	// facetMax, facetScan and facetMatches: see Config.FacetExactMax,
+	// FacetScanRows, FacetSampleMatches.
+	facetMax, facetScan, facetMatches int
 	trace               func(sql string, args []any)
 	noRUM               bool
 	logger              *slog.Logger
@@ -112,6 +115,9 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	}
 	if s.facetScan <= 0 {
 		s.facetScan = DefaultFacetScanRows
+	}
+	if s.facetMatches = cfg.FacetSampleMatches; s.facetMatches <= 0 {
+		s.facetMatches = DefaultFacetSampleMatches
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
