@@ -99,8 +99,7 @@ func (pf *pendingFacets) wait(res *Result) error {
 // facetSample is the fraction of the documents table that facets of the
 // matched set of match read: 1 (every match, exact counts) when the
 // planner estimates at most facetMax matches, else the fraction whose pages
-// hold about facetScan rows, or more when those would hold fewer than
-// facetMatches matches (1 when counting every match is cheaper).
+// hold about facetScan rows.
 func (s *Service) facetSample(ctx context.Context, p *Plan, match func(*Args) string) (float64, error) {
 	est, err := s.estimateWhere(ctx, p, match)
 	if err != nil || est <= float64(s.facetMax) {
@@ -111,18 +110,11 @@ func (s *Service) facetSample(ctx context.Context, p *Plan, match func(*Args) st
 	if err := s.queryRow(ctx, "SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'documents'::regclass", a, &rows); err != nil {
 		return 0, fmt.Errorf("search: facets: table size: %w", pg.Interpret(err))
 	}
-	// Enough rows for facetSampleMatches matches, unless reading the
-	// matches themselves costs less.
-	read := max(float64(s.facetScan), float64(s.facetMatches)*rows/est)
-	if rows <= read || est*facetMatchCost <= read {
+	if rows <= float64(s.facetScan) {
 		return 1, nil
 	}
-	return read / rows, nil
+	return float64(s.facetScan) / rows, nil
 }
-
-// facetMatchCost: counting a match found through the index costs about as
-// much as this many rows of a block sample.
-const facetMatchCost = 2
 
 // scaleFacets sets res's total and facets from counts over a sample of
 // fraction frac of the table holding n matches: each count divided by

@@ -44,8 +44,6 @@ type Config struct {
 	// FacetScanRows overrides DefaultFacetScanRows, the rows of the
 	// documents table a facet sample reads.
 	FacetScanRows int
-	// FacetSampleMatches overrides DefaultFacetSampleMatches.
-	FacetSampleMatches int
 	// Trace, when set, sees every search statement and its arguments
 	// before it runs (benchmarks replay them through plain pgx).
 	Trace  func(sql string, args []any)
@@ -68,9 +66,8 @@ type Service struct {
 	window int
 	sample int
 	forced Strategy
-	// facetMax, facetScan and facetMatches: see Config.FacetExactMax,
-	// FacetScanRows, FacetSampleMatches.
-	facetMax, facetScan, facetMatches int
+	// facetMax and facetScan: see Config.FacetExactMax, FacetScanRows.
+	facetMax, facetScan int
 	trace               func(sql string, args []any)
 	noRUM               bool
 	logger              *slog.Logger
@@ -115,9 +112,6 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 	}
 	if s.facetScan <= 0 {
 		s.facetScan = DefaultFacetScanRows
-	}
-	if s.facetMatches = cfg.FacetSampleMatches; s.facetMatches <= 0 {
-		s.facetMatches = DefaultFacetSampleMatches
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)

@@ -73,11 +73,6 @@ const (
 	// DefaultFacetScanRows is the number of table rows a facet sample reads
 	// (whole pages, TABLESAMPLE SYSTEM).
 	DefaultFacetScanRows = 60_000
-	// DefaultFacetSampleMatches is the fewest matches a facet sample should
-	// hold: at 1,000,000 documents a 6% sample held 2,155 of a query's
-	// 38,159 matches and swapped two sections whose exact counts were a
-	// third apart.
-	DefaultFacetSampleMatches = 8_000
 )
 
 // strategy picks the ranking strategy of p: the cursor's when paging (so all
