@@ -41,10 +41,11 @@ func (s *Service) facets(ctx context.Context, p *Plan, match func(*Args) string,
 	return nil
 }
 
-// pendingFacets are the facets of a search counted while its page is
-// ranked: they read the whole matched set and the ranking often does too,
-// so one request's two statements run on two connections at once and the
-// answer waits for the longer, not for both in turn.
+// pendingFacets are the facets of a search (keyword, semantic or hybrid)
+// counted while its page is ranked: they read the whole matched set and the
+// ranking often does too, so one request's two statements run on two
+// connections at once and the answer waits for the longer, not for both in
+// turn.
 type pendingFacets struct {
 	res    *Result
 	done   chan error

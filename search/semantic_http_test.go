@@ -3,6 +3,7 @@ package search_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -241,4 +242,40 @@ func TestSemanticHTTPWithoutPgvector(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// TestSemanticAndHybridFacets: facets, counted beside the ranking, count
+// the mode's matched set: semantic, the documents with a vector; hybrid,
+// every document the filters leave.
+func TestSemanticAndHybridFacets(t *testing.T) {
+	t.Parallel()
+	vs := newVecServer(t)
+	// A document without a vector.
+	_, err := document.Insert(context.Background(), vs.db.Pool, &document.Doc{Collection: "pkgs", Title: "novec", Body: "image programs", Tags: []string{"even"}})
+	require.NoError(t, err)
+	type facetsBody struct {
+		Total  int64 `json:"total"`
+		Facets struct {
+			Tags []struct {
+				Value string `json:"value"`
+				Count int64  `json:"count"`
+			} `json:"tags"`
+		} `json:"facets"`
+		Hits []json.RawMessage `json:"hits"`
+	}
+	get := func(mode string) facetsBody {
+		t.Helper()
+		code, b := vs.get(t, url.Values{"q": {"image manipulation"}, "mode": {mode}, "facets": {"tags"}, "limit": {"3"}})
+		require.Equal(t, http.StatusOK, code, string(b))
+		var fb facetsBody
+		require.NoError(t, json.Unmarshal(b, &fb))
+		require.NotEmpty(t, fb.Hits, mode)
+		return fb
+	}
+	sem := get("semantic")
+	require.EqualValues(t, 8, sem.Total)
+	require.Equal(t, "[{even 4} {odd 4}]", fmt.Sprint(sem.Facets.Tags))
+	hyb := get("hybrid")
+	require.EqualValues(t, 9, hyb.Total)
+	require.Equal(t, "[{even 5} {odd 4}]", fmt.Sprint(hyb.Facets.Tags))
 }

@@ -48,6 +48,13 @@ type rankedHit struct {
 // builds the result, with a next cursor when more hits follow (hybrid
 // search; semantic search fetches its page with its kNN, semanticPage).
 func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offset int) (*Result, error) {
+	facets := s.startFacets(ctx, p, p.Where)
+	defer facets.cancel()
+	return s.rankedPageFacets(ctx, p, all, offset, facets)
+}
+
+// rankedPageFacets is rankedPage with its facets already being counted.
+func (s *Service) rankedPageFacets(ctx context.Context, p *Plan, all []rankedHit, offset int, facets *pendingFacets) (*Result, error) {
 	q := p.Q
 	res := &Result{Collection: q.Collection, Mode: q.Mode, Hits: []Hit{}}
 	if offset < len(all) {
@@ -82,10 +89,8 @@ func (s *Service) rankedPage(ctx context.Context, p *Plan, all []rankedHit, offs
 			res.NextCursor = encodeCursor(s.secret, cursor{Hash: q.hash(), Key: json.RawMessage("null"), ID: ids[len(ids)-1], Seen: end})
 		}
 	}
-	if q.Facets.Any() {
-		if err := s.facets(ctx, p, p.Where, res); err != nil {
-			return nil, err
-		}
+	if err := facets.wait(res); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -113,6 +118,8 @@ func (s *Service) hybridMode(ctx context.Context, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	facets := s.startFacets(ctx, p, p.Where)
+	defer facets.cancel()
 	fused, plan, err := s.sem.hybrid(ctx, p.Q, HybridDepth(depth), s.keywordRanker(p), knownCollection(p))
 	if err != nil {
 		return nil, err
@@ -134,7 +141,7 @@ func (s *Service) hybridMode(ctx context.Context, p *Plan) (*Result, error) {
 			})
 		}
 	}
-	res, err := s.rankedPage(ctx, p, all, offset)
+	res, err := s.rankedPageFacets(ctx, p, all, offset, facets)
 	if err != nil {
 		return nil, err
 	}

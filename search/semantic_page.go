@@ -38,6 +38,10 @@ const UnembeddedCountLimit = 1000
 // list reaching depth (offset + limit + 1, or MaxSemanticDepth).
 func (s *Service) semanticPage(ctx context.Context, sem *Semantic, p *Plan, offset, depth int) (*Result, error) {
 	q := p.Q
+	// The matched set of a nearest-neighbour query is every filtered
+	// document that has a vector.
+	facets := s.startFacets(ctx, p, func(a *Args) string { return p.Where(a) + " AND d.embedding IS NOT NULL" })
+	defer facets.cancel()
 	k, plan, err := sem.prepareKNN(ctx, q, depth, knownCollection(p))
 	if err != nil {
 		return nil, err
@@ -73,13 +77,8 @@ func (s *Service) semanticPage(ctx context.Context, sem *Semantic, p *Plan, offs
 			res.Hits[i].Explain = mustJSON(map[string]any{"semantic": ranks[i], "plan": plan})
 		}
 	}
-	if q.Facets.Any() {
-		// The matched set of a nearest-neighbour query is every filtered
-		// document that has a vector.
-		match := func(a *Args) string { return p.Where(a) + " AND d.embedding IS NOT NULL" }
-		if err := s.facets(ctx, p, match, res); err != nil {
-			return nil, err
-		}
+	if err := facets.wait(res); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
