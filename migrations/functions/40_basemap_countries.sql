@@ -1,6 +1,6 @@
 -- basemap_countries_refresh: fills basemap_countries from the loaded
--- regions, dissolved by country (about 9 s for Natural Earth's 4,854
--- regions). With only_if_empty it does nothing once the table has rows:
+-- regions, dissolved by country (its time: docs/performance.md). With
+-- only_if_empty it does nothing once the table has rows:
 -- a start calls it so, which fills a database whose regions were loaded
 -- before the table existed.
 CREATE OR REPLACE FUNCTION basemap_countries_refresh(only_if_empty boolean) RETURNS void
