@@ -151,19 +151,47 @@ func (u *uploader) patchFrom(ctx context.Context, f *file, loc string, offset *i
 		return fmt.Errorf("%w: %w", errPermanent, err)
 	}
 	defer fh.Close()
+	mismatches := 0
 	for *offset < f.size {
 		if changed(fh, f.stat) {
 			return errChanged
 		}
 		n := min(u.chunk, f.size-*offset)
 		next, err := u.patchChunk(ctx, fh, loc, *offset, n)
+		var mm *offsetMismatch
+		if errors.As(err, &mm) && mismatches < maxOffsetMismatches {
+			// The server's offset moved after we asked: a request of an
+			// earlier run, cut, that it was still finishing. Ask again,
+			// without spending a retry.
+			mismatches++
+			select {
+			case <-time.After(time.Duration(mismatches) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if *offset, err = u.tusOffset(ctx, loc, f.size); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		*offset = next
+		mismatches, *offset = 0, next
 	}
 	return nil
 }
+
+// maxOffsetMismatches bounds the offset mismatches in a row that patchFrom
+// settles by asking the server's offset again.
+const maxOffsetMismatches = 3
+
+// offsetMismatch is a PATCH refused because its offset is not the
+// server's (409). Past maxOffsetMismatches it is a transient error (503).
+type offsetMismatch struct{ err *statusError }
+
+func (e *offsetMismatch) Error() string { return e.err.Error() }
+func (e *offsetMismatch) Unwrap() error { return e.err }
 
 func (u *uploader) patchChunk(ctx context.Context, fh *os.File, loc string, offset, n int64) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -186,7 +214,7 @@ func (u *uploader) patchChunk(ctx context.Context, fh *os.File, loc string, offs
 			return 0, errGone
 		case errors.As(err, &se) && se.status == http.StatusConflict:
 			// Our offset is behind or ahead of the server's: ask again.
-			return 0, &statusError{status: http.StatusServiceUnavailable, detail: "offset mismatch: " + se.detail}
+			return 0, &offsetMismatch{&statusError{status: http.StatusServiceUnavailable, detail: "offset mismatch: " + se.detail}}
 		}
 		return 0, fmt.Errorf("send chunk at %d: %w", offset, err)
 	}
