@@ -18,8 +18,9 @@ import (
 // The base map is drawn from the Natural Earth polygons geoseek loads for
 // place names (table places, ingest.LoadPlaces): countries zoomed out
 // (a country dataset, or else the regions dissolved by country, table
-// basemap_countries), regions coloured by country zoomed in, and urban
-// areas further in. It needs no internet.
+// basemap_countries), zoomed in the same countries with their regions'
+// borders as lines (table basemap_borders), and urban areas further in.
+// It needs no internet.
 const (
 	// BasemapMaxZoom is the deepest base map tile; clients overzoom it.
 	BasemapMaxZoom = 10
@@ -37,27 +38,58 @@ const (
 
 // The polygons are clipped to the tile (with a margin), simplified to about
 // a pixel of a 512 px tile, and those smaller than a few pixels are left
-// out; c is a colour index that tells neighbouring countries apart.
+// out; c is a colour index that tells neighbouring countries apart. {areas}
+// selects the land's polygons of kind $5; urban areas, from zoom $6, come
+// from the pieces the place lookup uses (place_parts: a tile clips a few
+// pieces, not a city's whole outline) and are drawn last, over the land.
+// {borders} adds the layer of lines.
 const basemapTemplate = `
 WITH env AS (
     SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_MakeEnvelope($7, $8, $9, $10, 4326) AS g
 )
-SELECT ST_AsMVT(t, 'areas', 4096, 'geom') FROM (
-    SELECT p.kind, p.name, p.country, p.country_code AS cc, abs(hashtext(p.country)) % 7 AS c,
-           ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(p.geom, env.g::box2d), $4, false), 3857), env.e, 4096, 16, true) AS geom
-      FROM {places} p, env
-     WHERE (p.kind = $5 OR (p.kind = 'city' AND $1 >= $6)) AND p.geom && env.g AND p.area > $4 * $4 * 4
-     ORDER BY p.kind <> 'city', p.area DESC
-) t WHERE geom IS NOT NULL`
+SELECT COALESCE((SELECT ST_AsMVT(t, 'areas', 4096, 'geom') FROM (
+    SELECT a.kind, a.name, a.country, a.cc, abs(hashtext(a.country)) % 7 AS c,
+           ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(a.geom, env.g::box2d), $4, false), 3857), env.e, 4096, 16, true) AS geom
+      FROM ({areas}
+            UNION ALL
+            SELECT p.kind, p.name, p.country, p.country_code, pp.geom, p.area
+              FROM place_parts pp JOIN places p ON p.id = pp.place_id, env
+             WHERE $1::int >= $6::int AND p.kind = 'city' AND pp.geom && env.g AND p.area > $4::float8 * $4::float8 * 4
+           ) a (kind, name, country, cc, geom, area), env
+     ORDER BY a.kind = 'city', a.area DESC
+) t WHERE geom IS NOT NULL), ''){borders}`
 
-// basemapSQL draws the loaded places; basemapCountriesSQL draws, for the
-// low zooms, the countries dissolved from the regions (migration 00056)
-// when no country dataset is loaded.
-var (
-	basemapSQL          = strings.Replace(basemapTemplate, "{places}", "places", 1)
-	basemapCountriesSQL = strings.Replace(basemapTemplate, "{places}",
-		`(SELECT 'country'::text AS kind, country AS name, country, country_code, geom, area FROM basemap_countries)`, 1)
+// basemapBordersLayer is the regions' outlines, each shared border once
+// (table basemap_borders), as the layer "borders".
+const basemapBordersLayer = ` || COALESCE((SELECT ST_AsMVT(b, 'borders', 4096, 'geom') FROM (
+    SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(l.geom, env.g::box2d), $4, false), 3857), env.e, 4096, 16, true) AS geom
+      FROM basemap_borders l, env
+     WHERE l.geom && env.g
+) b WHERE geom IS NOT NULL), '')`
+
+// The land's polygons: the loaded places of kind $5 (regions, or a country
+// dataset), the regions dissolved by country when no country dataset is
+// loaded (migration 00056), or from basemapCountryZoom the same countries
+// in pieces (migration 00057).
+const (
+	placesAreas    = `SELECT kind, name, country, country_code, geom, area FROM places, env WHERE kind = $5 AND geom && env.g AND area > $4::float8 * $4::float8 * 4`
+	countriesAreas = `SELECT $5::text, country, country, country_code, geom, area FROM basemap_countries, env WHERE geom && env.g AND area > $4::float8 * $4::float8 * 4`
+	landAreas      = `SELECT $5::text, country, country, country_code, geom, area FROM basemap_land, env WHERE geom && env.g AND area > $4::float8 * $4::float8 * 4`
 )
+
+// The base map's statements: the loaded places (regions filled and
+// outlined, or a country dataset), or the countries filled and, from
+// basemapCountryZoom, the regions' borders drawn as lines over them.
+var (
+	basemapSQL                 = basemapStatement(placesAreas, "")
+	basemapCountriesSQL        = basemapStatement(countriesAreas, "")
+	basemapBordersSQL          = basemapStatement(placesAreas, basemapBordersLayer)
+	basemapCountriesBordersSQL = basemapStatement(landAreas, basemapBordersLayer)
+)
+
+func basemapStatement(areas, borders string) string {
+	return strings.NewReplacer("{areas}", areas, "{borders}", borders).Replace(basemapTemplate)
+}
 
 type basemapKey struct {
 	version string
@@ -100,12 +132,12 @@ func (s *Service) basemapState(ctx context.Context) (string, map[string]bool, er
 		return b.version, b.kinds, nil
 	}
 	var version string
-	var country, region, derived bool
+	var country, region, derived, borders bool
 	err := s.pool.QueryRow(ctx, `
 SELECT COALESCE(string_agg(dataset || ':' || features || ':' || loaded_at, ',' ORDER BY dataset), ''),
        EXISTS (SELECT 1 FROM places WHERE kind = 'country'), EXISTS (SELECT 1 FROM places WHERE kind = 'region'),
-       EXISTS (SELECT 1 FROM basemap_countries)
-  FROM places_loaded`).Scan(&version, &country, &region, &derived)
+       EXISTS (SELECT 1 FROM basemap_countries), EXISTS (SELECT 1 FROM basemap_land) AND EXISTS (SELECT 1 FROM basemap_borders)
+  FROM places_loaded`).Scan(&version, &country, &region, &derived, &borders)
 	if err != nil {
 		return "", nil, fmt.Errorf("geo: basemap datasets: %w", pg.Interpret(err))
 	}
@@ -114,7 +146,10 @@ SELECT COALESCE(string_agg(dataset || ':' || features || ':' || loaded_at, ',' O
 		// tiles drawn before hold regions where countries belong.
 		version += "|countries"
 	}
-	b.version, b.kinds, b.checked = version, map[string]bool{"country": country, "region": region, "derived": derived}, time.Now()
+	if borders {
+		version += "|borders"
+	}
+	b.version, b.kinds, b.checked = version, map[string]bool{"country": country, "region": region, "derived": derived, "borders": borders}, time.Now()
 	return b.version, b.kinds, nil
 }
 
@@ -134,6 +169,10 @@ func (s *Service) BasemapTile(ctx context.Context, tc TileCoord) (Tile, error) {
 		kind = "country"
 	case tc.Z < basemapCountryZoom && kinds["derived"]:
 		kind, sql = "country", basemapCountriesSQL
+	case kinds["borders"] && kinds["country"]:
+		kind, sql = "country", basemapBordersSQL
+	case kinds["borders"] && kinds["derived"]:
+		kind, sql = "country", basemapCountriesBordersSQL
 	}
 	if s.basemap == nil {
 		return s.renderBasemap(ctx, tc, kind, sql)

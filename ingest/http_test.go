@@ -652,14 +652,32 @@ func TestRegionsGiveTheBaseMapCountries(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("basemap_countries:\n got %q\nwant %q", got, want)
 		}
+		// The regions' outlines as lines, the shared border once (Testland:
+		// 6 degrees of outline and 1 between West and East), and the land.
+		rows, err = b.db.Pool.Query(ctx, `SELECT country || ' ' || round(sum(ST_Length(geom))::numeric, 3) || ' ' ||
+       (SELECT round(sum(ST_Area(l.geom))::numeric, 3) FROM basemap_land l WHERE l.country = b.country)
+  FROM basemap_borders b GROUP BY country ORDER BY country`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			t.Fatal(err)
+		}
+		want = []string{"Otherland 4.000 1.000", "Testland 7.000 2.000"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("basemap_borders and basemap_land:\n got %q\nwant %q", got, want)
+		}
 	}
 	check()
-	// A database whose regions came before the table: a start fills it.
-	if _, err := b.db.Pool.Exec(ctx, `DELETE FROM basemap_countries`); err != nil {
-		t.Fatal(err)
+	// A database whose regions came before the tables: a start fills them,
+	// whichever is empty.
+	for _, table := range []string{"basemap_countries", "basemap_borders", "basemap_land"} {
+		if _, err := b.db.Pool.Exec(ctx, `DELETE FROM `+table); err != nil {
+			t.Fatal(err)
+		}
+		if err := LoadPlaces(ctx, b.db.Pool, nil); err != nil {
+			t.Fatal(err)
+		}
+		check()
 	}
-	if err := LoadPlaces(ctx, b.db.Pool, nil); err != nil {
-		t.Fatal(err)
-	}
-	check()
 }

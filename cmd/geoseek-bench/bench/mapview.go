@@ -36,10 +36,11 @@ const (
 // longTasks records the page's long tasks from its first script on, and
 // what the longest animation frame spent its time on (its scripts, style
 // and layout), which names the cause of a long task.
-const longTasks = `window.__longest = 0; window.__frame = ''; window.__since = 0; window.__at = 0;
+const longTasks = `window.__longest = 0; window.__frame = ''; window.__since = 0; window.__at = 0; window.__tasks = [];
 try {
   new PerformanceObserver((l) => {
     for (const e of l.getEntries()) {
+      if (e.startTime >= window.__since) window.__tasks.push([e.startTime, e.duration]);
       if (e.startTime >= window.__since && e.duration > window.__longest) { window.__longest = e.duration; window.__at = e.startTime - window.__since; }
     }
   }).observe({ type: 'longtask', buffered: true });
@@ -64,6 +65,12 @@ const transferred = `(() => {
   for (const e of performance.getEntriesByType('resource')) n += e.transferSize;
   return n;
 })()`
+
+// perMove names the longest task of each move (from its start to the next).
+const perMove = ` + '; per move ' + (window.__moves || []).map((t, i, a) => {
+  const end = i + 1 < a.length ? a[i + 1] : Infinity;
+  return Math.round(Math.max(0, ...window.__tasks.filter((x) => x[0] >= t && x[0] < end).map((x) => x[1])));
+}).join(' ')`
 
 // The views visited while panning and zooming, as the page's own links.
 var mapMoves = []string{
@@ -181,6 +188,9 @@ func mapViewOnce(ctx context.Context, env *Env, bin, collection string, visit in
 	}
 	moves := func() error {
 		for _, m := range mapMoves {
+			if _, err := num(`(window.__moves = window.__moves || []).push(performance.now())`); err != nil {
+				return err
+			}
 			idles, err := num(`Number(document.body.dataset.idles)`)
 			if err != nil {
 				return err
@@ -208,7 +218,7 @@ func mapViewOnce(ctx context.Context, env *Env, bin, collection string, visit in
 	if r.longest, err = num(`window.__longest`); err != nil {
 		return r, err
 	}
-	r.frame, err = chromedp.Run(bctx, chromedp.Evaluate[string](`window.__frame + '; longest task ' + Math.round(window.__at) + ' ms after the first view'`))
+	r.frame, err = chromedp.Run(bctx, chromedp.Evaluate[string](`window.__frame + '; longest task ' + Math.round(window.__at) + ' ms after the first view'`+perMove))
 	env.Logger.Info("map bench: visit", "first_clusters_ms", r.firstDraw, "script_start_ms", r.scriptStart, "bytes", r.bytes, "page_resource_timing_bytes", r.pageBytes, "longest_task_ms", r.longest,
 		"moves_cpu_ms", r.browserCPU, "moves_gpu_process_cpu_ms", r.gpuCPU, "moves_renderer_cpu_ms", r.rendererCPU, "longest_frame", r.frame)
 	return r, err
