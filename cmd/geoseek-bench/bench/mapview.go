@@ -36,7 +36,15 @@ const (
 // longTasks records the page's long tasks from its first script on, and
 // what the longest animation frame spent its time on (its scripts, style
 // and layout), which names the cause of a long task.
-const longTasks = `window.__longest = 0; window.__frame = ''; window.__since = 0; window.__at = 0; window.__tasks = [];
+const longTasks = `window.__uploads = [];
+for (const C of [WebGLRenderingContext, WebGL2RenderingContext]) {
+  const bufferData = C.prototype.bufferData;
+  C.prototype.bufferData = function (...a) {
+    window.__uploads.push([performance.now(), (a[1] && a[1].byteLength) || 0]);
+    return bufferData.apply(this, a);
+  };
+}
+window.__longest = 0; window.__frame = ''; window.__since = 0; window.__at = 0; window.__tasks = [];
 try {
   new PerformanceObserver((l) => {
     for (const e of l.getEntries()) {
@@ -66,10 +74,13 @@ const transferred = `(() => {
   return n;
 })()`
 
-// perMove names the longest task of each move (from its start to the next).
-const perMove = ` + '; per move ' + (window.__moves || []).map((t, i, a) => {
+// perMove names the longest task of each move (from its start to the next)
+// and the vertex data its new tiles gave WebGL (bufferData), which is what
+// a move's longest task follows (docs/performance.md).
+const perMove = ` + '; per move (longest task ms/KB uploaded) ' + (window.__moves || []).map((t, i, a) => {
   const end = i + 1 < a.length ? a[i + 1] : Infinity;
-  return Math.round(Math.max(0, ...window.__tasks.filter((x) => x[0] >= t && x[0] < end).map((x) => x[1])));
+  const kb = window.__uploads.filter((x) => x[0] >= t && x[0] < end).reduce((s, x) => s + x[1], 0) / 1024;
+  return Math.round(Math.max(0, ...window.__tasks.filter((x) => x[0] >= t && x[0] < end).map((x) => x[1]))) + '/' + Math.round(kb);
 }).join(' ')`
 
 // The views visited while panning and zooming, as the page's own links.
