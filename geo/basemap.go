@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,12 +60,13 @@ SELECT COALESCE((SELECT ST_AsMVT(t, 'areas', 4096, 'geom') FROM (
      ORDER BY a.kind = 'city', a.area DESC
 ) t WHERE geom IS NOT NULL), ''){borders}`
 
-// basemapBordersLayer is the regions' outlines, each shared border once
-// (table basemap_borders), as the layer "borders".
-const basemapBordersLayer = ` || COALESCE((SELECT ST_AsMVT(b, 'borders', 4096, 'geom') FROM (
-    SELECT ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(l.geom, env.g::box2d), $4, false), 3857), env.e, 4096, 16, true) AS geom
+// basemapBordersLayer is the layer "borders": lines where two countries
+// meet (kind country) and, from basemapCountryZoom, where two regions do
+// (kind region), each once (table basemap_borders).
+var basemapBordersLayer = ` || COALESCE((SELECT ST_AsMVT(b, 'borders', 4096, 'geom') FROM (
+    SELECT l.kind, ST_AsMVTGeom(ST_Transform(ST_Simplify(ST_ClipByBox2D(l.geom, env.g::box2d), $4, false), 3857), env.e, 4096, 16, true) AS geom
       FROM basemap_borders l, env
-     WHERE l.geom && env.g
+     WHERE l.geom && env.g AND (l.kind = 'country' OR $1 >= ` + strconv.Itoa(basemapCountryZoom) + `)
 ) b WHERE geom IS NOT NULL), '')`
 
 // The land's polygons: the loaded places of kind $5 (regions, or a country
@@ -77,18 +79,17 @@ const (
 	landAreas      = `SELECT $5::text, country, country, country_code, geom, area FROM basemap_land, env WHERE geom && env.g AND area > $4::float8 * $4::float8 * 4`
 )
 
-// The base map's statements: the loaded places (regions filled and
-// outlined, or a country dataset), or the countries filled and, from
-// basemapCountryZoom, the regions' borders drawn as lines over them.
+// The base map's statements, by the land they fill: the loaded places (a
+// country dataset, or regions until the countries are derived), the
+// derived countries, or the same in pieces; each with the border lines.
 var (
-	basemapSQL                 = basemapStatement(placesAreas, "")
-	basemapCountriesSQL        = basemapStatement(countriesAreas, "")
-	basemapBordersSQL          = basemapStatement(placesAreas, basemapBordersLayer)
-	basemapCountriesBordersSQL = basemapStatement(landAreas, basemapBordersLayer)
+	basemapSQL          = basemapStatement(placesAreas)
+	basemapCountriesSQL = basemapStatement(countriesAreas)
+	basemapLandSQL      = basemapStatement(landAreas)
 )
 
-func basemapStatement(areas, borders string) string {
-	return strings.NewReplacer("{areas}", areas, "{borders}", borders).Replace(basemapTemplate)
+func basemapStatement(areas string) string {
+	return strings.NewReplacer("{areas}", areas, "{borders}", basemapBordersLayer).Replace(basemapTemplate)
 }
 
 type basemapKey struct {
@@ -132,12 +133,12 @@ func (s *Service) basemapState(ctx context.Context) (string, map[string]bool, er
 		return b.version, b.kinds, nil
 	}
 	var version string
-	var country, region, derived, borders bool
+	var country, region, derived, land bool
 	err := s.pool.QueryRow(ctx, `
 SELECT COALESCE(string_agg(dataset || ':' || features || ':' || loaded_at, ',' ORDER BY dataset), ''),
        EXISTS (SELECT 1 FROM places WHERE kind = 'country'), EXISTS (SELECT 1 FROM places WHERE kind = 'region'),
-       EXISTS (SELECT 1 FROM basemap_countries), EXISTS (SELECT 1 FROM basemap_land) AND EXISTS (SELECT 1 FROM basemap_borders)
-  FROM places_loaded`).Scan(&version, &country, &region, &derived, &borders)
+       EXISTS (SELECT 1 FROM basemap_countries), EXISTS (SELECT 1 FROM basemap_land)
+  FROM places_loaded`).Scan(&version, &country, &region, &derived, &land)
 	if err != nil {
 		return "", nil, fmt.Errorf("geo: basemap datasets: %w", pg.Interpret(err))
 	}
@@ -146,10 +147,12 @@ SELECT COALESCE(string_agg(dataset || ':' || features || ':' || loaded_at, ',' O
 		// tiles drawn before hold regions where countries belong.
 		version += "|countries"
 	}
-	if borders {
-		version += "|borders"
+	if land {
+		// Filled with basemap_borders (which may be empty: no two areas
+		// meet).
+		version += "|land"
 	}
-	b.version, b.kinds, b.checked = version, map[string]bool{"country": country, "region": region, "derived": derived, "borders": borders}, time.Now()
+	b.version, b.kinds, b.checked = version, map[string]bool{"country": country, "region": region, "derived": derived, "land": land}, time.Now()
 	return b.version, b.kinds, nil
 }
 
@@ -163,16 +166,16 @@ func (s *Service) BasemapTile(ctx context.Context, tc TileCoord) (Tile, error) {
 	if err != nil {
 		return Tile{}, err
 	}
+	// The land is countries wherever they are known (regions filled are
+	// the fallback); the lines come from basemap_borders.
 	kind, sql := "region", basemapSQL
 	switch {
-	case kinds["country"] && (tc.Z < basemapCountryZoom || !kinds["region"]):
+	case kinds["country"] && (tc.Z < basemapCountryZoom || !kinds["region"] || kinds["land"]):
 		kind = "country"
-	case tc.Z < basemapCountryZoom && kinds["derived"]:
+	case kinds["derived"] && tc.Z < basemapCountryZoom:
 		kind, sql = "country", basemapCountriesSQL
-	case kinds["borders"] && kinds["country"]:
-		kind, sql = "country", basemapBordersSQL
-	case kinds["borders"] && kinds["derived"]:
-		kind, sql = "country", basemapCountriesBordersSQL
+	case kinds["land"]:
+		kind, sql = "country", basemapLandSQL
 	}
 	if s.basemap == nil {
 		return s.renderBasemap(ctx, tc, kind, sql)

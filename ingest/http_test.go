@@ -633,7 +633,9 @@ func TestRegionsGiveTheBaseMapCountries(t *testing.T) {
 {"type":"Feature","properties":{"name":"East","admin":"Testland","iso_a2":"TL"},
  "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,1],[1,1],[1,0]]]}},
 {"type":"Feature","properties":{"name":"Isle","admin":"Otherland","iso_a2":"OL"},
- "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}}]}`
+ "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}},
+{"type":"Feature","properties":{"name":"Border","admin":"Nextland","iso_a2":"NX"},
+ "geometry":{"type":"Polygon","coordinates":[[[2,0],[3,0],[3,1],[2,1],[2,0]]]}}]}`
 	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-regions", "region", strings.NewReader(regions)); err != nil {
 		t.Fatal(err)
 	}
@@ -648,22 +650,24 @@ func TestRegionsGiveTheBaseMapCountries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"Otherland OL POLYGON((5 5,5 6,6 6,6 5,5 5)) 1 1.000", "Testland TL POLYGON((0 0,0 1,2 1,2 0,0 0)) 1 2.000"}
+		want := []string{"Nextland NX POLYGON((2 0,2 1,3 1,3 0,2 0)) 1 1.000", "Otherland OL POLYGON((5 5,5 6,6 6,6 5,5 5)) 1 1.000", "Testland TL POLYGON((0 0,0 1,2 1,2 0,0 0)) 1 2.000"}
 		if !slices.Equal(got, want) {
 			t.Fatalf("basemap_countries:\n got %q\nwant %q", got, want)
 		}
-		// The regions' outlines as lines, the shared border once (Testland:
-		// 6 degrees of outline and 1 between West and East), and the land.
-		rows, err = b.db.Pool.Query(ctx, `SELECT country || ' ' || round(sum(ST_Length(geom))::numeric, 3) || ' ' ||
-       (SELECT round(sum(ST_Area(l.geom))::numeric, 3) FROM basemap_land l WHERE l.country = b.country)
-  FROM basemap_borders b GROUP BY country ORDER BY country`)
+		// The lines where areas meet, each once: West and East (1 degree),
+		// Testland and Nextland (1 degree); no coast. And the land.
+		rows, err = b.db.Pool.Query(ctx, `SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3)
+  FROM basemap_borders GROUP BY kind, country
+ UNION ALL
+SELECT 'land ' || country || ' ' || round(sum(ST_Area(geom))::numeric, 3) FROM basemap_land GROUP BY country
+ ORDER BY 1`)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 			t.Fatal(err)
 		}
-		want = []string{"Otherland 4.000 1.000", "Testland 7.000 2.000"}
+		want = []string{"country Nextland / Testland 1.000", "land Nextland 1.000", "land Otherland 1.000", "land Testland 2.000", "region Testland 1.000"}
 		if !slices.Equal(got, want) {
 			t.Fatalf("basemap_borders and basemap_land:\n got %q\nwant %q", got, want)
 		}
@@ -679,5 +683,32 @@ func TestRegionsGiveTheBaseMapCountries(t *testing.T) {
 			t.Fatal(err)
 		}
 		check()
+	}
+}
+
+// A country dataset alone (as --places Countries110) gives the base map
+// the lines where its countries meet.
+func TestCountriesGiveTheBaseMapBorders(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := context.Background()
+	countries := `{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"name":"Westland","admin":"Westland","iso_a2":"WL"},
+ "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,2],[0,2],[0,0]]]}},
+{"type":"Feature","properties":{"name":"Eastland","admin":"Eastland","iso_a2":"EL"},
+ "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,2],[1,2],[1,0]]]}}]}`
+	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-countries", "country", strings.NewReader(countries)); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := b.db.Pool.Query(ctx, `SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3) FROM basemap_borders GROUP BY kind, country ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"country Eastland / Westland 2.000"}; !slices.Equal(got, want) {
+		t.Fatalf("basemap_borders:\n got %q\nwant %q", got, want)
 	}
 }

@@ -112,7 +112,7 @@ func LoadPlacesGeoJSON(ctx context.Context, pool *pgxpool.Pool, name, kind strin
 		if err != nil {
 			return fmt.Errorf("ingest: load places %s: %w", name, err)
 		}
-		if kind == "region" {
+		if kind == "region" || kind == "country" {
 			if _, err := tx.Exec(ctx, `SELECT basemap_countries_refresh(false)`); err != nil {
 				return fmt.Errorf("ingest: base map countries: %w", err)
 			}

@@ -21,20 +21,20 @@ export function offlineStyle(origin) {
     },
     layers: [
       { id: 'water', type: 'background', paint: { 'background-color': '#cfe2ee' } },
-      // No antialiased outline pass over every polygon: it doubled the
-      // base map's drawing, the borders are drawn by the lines below.
-      { id: 'land', type: 'fill', source: 'basemap', 'source-layer': 'areas', paint: { 'fill-color': areaFill, 'fill-antialias': false } },
+      // The antialiased outline (in the fill's colour) smooths the coasts,
+      // which have no line of their own, and closes the hairline cracks
+      // where the land's pieces meet.
+      { id: 'land', type: 'fill', source: 'basemap', 'source-layer': 'areas', paint: { 'fill-color': areaFill } },
+      // Lines only where areas meet: coasts are the land's edge.
       {
-        // From zoom 4 the tiles hold countries and, as lines, the regions'
-        // borders: each shared border drawn once.
         id: 'regions', type: 'line', source: 'basemap', 'source-layer': 'borders', minzoom: 4,
-        paint: { 'line-color': '#b9b2a3', 'line-width': ['interpolate', ['linear'], ['zoom'], 4, 0.3, 8, 1] },
+        filter: ['==', ['get', 'kind'], 'region'],
+        paint: { 'line-color': '#c4bcab', 'line-width': ['interpolate', ['linear'], ['zoom'], 4, 0.3, 8, 1] },
       },
       {
-        // Below zoom 4 the tiles hold countries (geo/basemap.go): their
-        // outlines are the coasts and the borders.
-        id: 'countries', type: 'line', source: 'basemap', 'source-layer': 'areas', maxzoom: 4,
-        paint: { 'line-color': '#a9bfcc', 'line-width': 0.4 },
+        id: 'countries', type: 'line', source: 'basemap', 'source-layer': 'borders',
+        filter: ['==', ['get', 'kind'], 'country'],
+        paint: { 'line-color': '#857e70', 'line-width': ['interpolate', ['linear'], ['zoom'], 1, 0.7, 4, 1, 8, 1.6] },
       },
     ],
   };
