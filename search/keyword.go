@@ -372,7 +372,7 @@ func (s *Service) hydrate(ctx context.Context, p *Plan, a *Args, ranked, order, 
 	if tsq != "" && p.Q.Highlight {
 		cfg := a.Add(p.Lang) + "::regconfig"
 		hl = "ts_headline(" + cfg + ", d.title, " + tsq + ", 'HighlightAll=true, StartSel=' || chr(2) || ', StopSel=' || chr(3))," +
-			"ts_headline(" + cfg + ", d.body, " + tsq + ", 'MaxFragments=2, MaxWords=30, MinWords=12, FragmentDelimiter=\" … \", StartSel=' || chr(2) || ', StopSel=' || chr(3))"
+			"search_headline(" + cfg + ", d.body, " + tsq + ", 'MaxFragments=2, MaxWords=30, MinWords=12, FragmentDelimiter=\" … \", StartSel=' || chr(2) || ', StopSel=' || chr(3))"
 	}
 	kcol := "page.k::text"
 	if kind == keyTime {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -467,4 +468,27 @@ func TestSearchStatementsAreNeverPrepared(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements
 		WHERE statement LIKE '%ts_rank_cd%' AND statement NOT LIKE '%pg_prepared_statements%'`).Scan(&n))
 	require.Equal(t, 1, n)
+}
+
+// A long body is highlighted from its start when a match is there, and
+// through the whole text when the only match is further on.
+func TestHighlightsOfLongBodies(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	ctx := context.Background()
+	filler := strings.Repeat("lorem ipsum dolor sit amet ", 800) // 21,600 characters
+	for name, body := range map[string]string{
+		"early": "A zeppelin manual. " + filler + " More on the zeppelin.",
+		"late":  filler + " At last a zeppelin.",
+	} {
+		id, err := document.Insert(ctx, b.db.Pool, &document.Doc{Collection: "t", ExternalID: ptr(name), Title: name, Body: body})
+		require.NoError(t, err)
+		b.ids[name] = id
+	}
+	res := b.search(t, url.Values{"q": {"zeppelin"}})
+	require.ElementsMatch(t, []string{"early", "late"}, b.names(res))
+	for _, h := range res.Hits {
+		require.Contains(t, h.Highlights.Body, "<mark>zeppelin</mark>", "hit %d", h.ID)
+		require.Less(t, len(h.Highlights.Body), 1000, "a headline, not the body")
+	}
 }
