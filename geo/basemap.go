@@ -133,12 +133,12 @@ func (s *Service) basemapState(ctx context.Context) (string, map[string]bool, er
 		return b.version, b.kinds, nil
 	}
 	var version string
-	var country, region, derived, land bool
+	var country, region, derived, land, lines bool
 	err := s.pool.QueryRow(ctx, `
 SELECT COALESCE(string_agg(dataset || ':' || features || ':' || loaded_at, ',' ORDER BY dataset), ''),
        EXISTS (SELECT 1 FROM places WHERE kind = 'country'), EXISTS (SELECT 1 FROM places WHERE kind = 'region'),
-       EXISTS (SELECT 1 FROM basemap_countries), EXISTS (SELECT 1 FROM basemap_land)
-  FROM places_loaded`).Scan(&version, &country, &region, &derived, &land)
+       EXISTS (SELECT 1 FROM basemap_countries), EXISTS (SELECT 1 FROM basemap_land), EXISTS (SELECT 1 FROM basemap_borders)
+  FROM places_loaded`).Scan(&version, &country, &region, &derived, &land, &lines)
 	if err != nil {
 		return "", nil, fmt.Errorf("geo: basemap datasets: %w", pg.Interpret(err))
 	}
@@ -148,9 +148,11 @@ SELECT COALESCE(string_agg(dataset || ':' || features || ':' || loaded_at, ',' O
 		version += "|countries"
 	}
 	if land {
-		// Filled with basemap_borders (which may be empty: no two areas
-		// meet).
 		version += "|land"
+	}
+	if lines {
+		// Filled by a start for places loaded before them, as above.
+		version += "|lines"
 	}
 	b.version, b.kinds, b.checked = version, map[string]bool{"country": country, "region": region, "derived": derived, "land": land}, time.Now()
 	return b.version, b.kinds, nil
