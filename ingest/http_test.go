@@ -23,6 +23,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/geoseek/geoseek/internal/auth"
 	"github.com/geoseek/geoseek/internal/pgtest"
@@ -641,36 +642,17 @@ func TestRegionsGiveTheBaseMapCountries(t *testing.T) {
 	}
 	check := func() {
 		t.Helper()
-		rows, err := b.db.Pool.Query(ctx, `SELECT country || ' ' || country_code || ' ' || ST_AsText(ST_Normalize(ST_Envelope(geom))) || ' ' || ST_NumGeometries(geom) || ' ' || round(area::numeric, 3)
-  FROM basemap_countries ORDER BY country`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []string{"Nextland NX POLYGON((2 0,2 1,3 1,3 0,2 0)) 1 1.000", "Otherland OL POLYGON((5 5,5 6,6 6,6 5,5 5)) 1 1.000", "Testland TL POLYGON((0 0,0 1,2 1,2 0,0 0)) 1 2.000"}
-		if !slices.Equal(got, want) {
-			t.Fatalf("basemap_countries:\n got %q\nwant %q", got, want)
-		}
+		requireRows(t, b.db.Pool, "basemap_countries", `SELECT country || ' ' || country_code || ' ' || ST_AsText(ST_Normalize(ST_Envelope(geom))) || ' ' || ST_NumGeometries(geom) || ' ' || round(area::numeric, 3)
+  FROM basemap_countries ORDER BY country`,
+			"Nextland NX POLYGON((2 0,2 1,3 1,3 0,2 0)) 1 1.000", "Otherland OL POLYGON((5 5,5 6,6 6,6 5,5 5)) 1 1.000", "Testland TL POLYGON((0 0,0 1,2 1,2 0,0 0)) 1 2.000")
 		// The lines where areas meet, each once: West and East (1 degree),
 		// Testland and Nextland (1 degree); no coast. And the land.
-		rows, err = b.db.Pool.Query(ctx, `SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3)
+		requireRows(t, b.db.Pool, "basemap_borders and basemap_land", `SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3)
   FROM basemap_borders GROUP BY kind, country
  UNION ALL
 SELECT 'land ' || country || ' ' || round(sum(ST_Area(geom))::numeric, 3) FROM basemap_land GROUP BY country
- ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			t.Fatal(err)
-		}
-		want = []string{"country Nextland / Testland 1.000", "land Nextland 1.000", "land Otherland 1.000", "land Testland 2.000", "region Testland 1.000"}
-		if !slices.Equal(got, want) {
-			t.Fatalf("basemap_borders and basemap_land:\n got %q\nwant %q", got, want)
-		}
+ ORDER BY 1`,
+			"country Nextland / Testland 1.000", "land Nextland 1.000", "land Otherland 1.000", "land Testland 2.000", "region Testland 1.000")
 	}
 	check()
 	// A database whose regions came before the tables: a start fills them,
@@ -700,7 +682,14 @@ func TestCountriesGiveTheBaseMapBorders(t *testing.T) {
 	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-countries", "country", strings.NewReader(countries)); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := b.db.Pool.Query(ctx, `SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3) FROM basemap_borders GROUP BY kind, country ORDER BY 1`)
+	requireRows(t, b.db.Pool, "basemap_borders", `SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3) FROM basemap_borders GROUP BY kind, country ORDER BY 1`,
+		"country Eastland / Westland 2.000")
+}
+
+// requireRows fails t unless sql's one text column holds want, row by row.
+func requireRows(t *testing.T, pool *pgxpool.Pool, what, sql string, want ...string) {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), sql)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -708,7 +697,7 @@ func TestCountriesGiveTheBaseMapBorders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"country Eastland / Westland 2.000"}; !slices.Equal(got, want) {
-		t.Fatalf("basemap_borders:\n got %q\nwant %q", got, want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s:\n got %q\nwant %q", what, got, want)
 	}
 }
