@@ -652,7 +652,7 @@ func (fs *FeatureStream) finish() (Page, error) {
 		fs.cancelCount()
 		if cr.err == nil {
 			p.Matched, p.Estimated, p.HasMatched = cr.n, cr.estimated, true
-		} else if !errors.Is(cr.err, context.Canceled) {
+		} else if !errors.Is(cr.err, context.Canceled) && !pg.Cancelled(cr.err) {
 			// numberMatched is optional (OGC API – Features 7.15.8); a
 			// failed count must not fail the page.
 			fs.svc.logger.Warn("geo: numberMatched failed", "err", cr.err)

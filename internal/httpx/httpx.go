@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -30,8 +31,14 @@ const (
 // within its acquire bound is a 503 `unavailable` with Retry-After, logged as
 // a warning by the access log (an outage, not a bug).
 func Respond(c *gin.Context, err error) {
-	d, known := problem.From(err)
 	ctx := c.Request.Context()
+	if ctx.Err() != nil && pg.Cancelled(err) {
+		// The server stopped the statement because the request's context
+		// ended: the context's reason is the answer (a client gone, or
+		// the request's deadline), not a statement timeout.
+		err = fmt.Errorf("%w: %v", context.Cause(ctx), err)
+	}
+	d, known := problem.From(err)
 	if (!known || errors.Is(err, context.DeadlineExceeded)) && unavailable(ctx, err) {
 		// Logged once, by the access log (a 5xx is a warning there),
 		// with this error's text: an outage, not a bug.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 	pgxvec "github.com/pgvector/pgvector-go/pgx"
 	pgxgeom "github.com/twpayne/pgx-geom"
@@ -66,6 +68,14 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*pgxpool.Pool, 
 	// stuck client cannot block writers indefinitely.
 	if cfg.StatementTimeout > 0 {
 		rp["idle_in_transaction_session_timeout"] = fmt.Sprint((2 * cfg.StatementTimeout).Milliseconds())
+	}
+	// Statements of a request whose context ends are stopped with a cancel
+	// request and keep their connection (WithCancelRequest).
+	pc.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &cancelHandler{
+			cancel:   pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: CancelWait},
+			deadline: pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()},
+		}
 	}
 	pc.AfterConnect = RegisterTypes
 	if pc.ConnConfig.Tracer == nil {

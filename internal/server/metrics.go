@@ -66,6 +66,7 @@ func methodLabel(m string) string {
 type poolCollector struct {
 	pool                                                                *pgxpool.Pool
 	total, idle, acquired, max, acquireCount, acquireWait, emptyAcquire *prometheus.Desc
+	newConns                                                            *prometheus.Desc
 }
 
 func newPoolCollector(p *pgxpool.Pool) *poolCollector {
@@ -81,11 +82,12 @@ func newPoolCollector(p *pgxpool.Pool) *poolCollector {
 		acquireCount: d("acquires_total", "Connections acquired from the pool."),
 		acquireWait:  d("acquire_wait_seconds_total", "Time spent waiting for a connection."),
 		emptyAcquire: d("empty_acquires_total", "Acquires that had to wait because the pool was empty."),
+		newConns:     d("new_connections_total", "Connections opened; each is a new PostgreSQL backend whose first statements are slower."),
 	}
 }
 
 func (p *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{p.total, p.idle, p.acquired, p.max, p.acquireCount, p.acquireWait, p.emptyAcquire} {
+	for _, d := range []*prometheus.Desc{p.total, p.idle, p.acquired, p.max, p.acquireCount, p.acquireWait, p.emptyAcquire, p.newConns} {
 		ch <- d
 	}
 }
@@ -99,4 +101,5 @@ func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(p.acquireCount, prometheus.CounterValue, float64(s.AcquireCount()))
 	ch <- prometheus.MustNewConstMetric(p.acquireWait, prometheus.CounterValue, s.AcquireDuration().Seconds())
 	ch <- prometheus.MustNewConstMetric(p.emptyAcquire, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(p.newConns, prometheus.CounterValue, float64(s.NewConnsCount()))
 }

@@ -140,9 +140,10 @@ func securityHeaders() gin.HandlerFunc {
 	}
 }
 
-// timeout bounds the request context; database calls made with it are
-// cancelled server-side too (pgx sends a cancel request), and their wait for
-// a pool connection is bounded by cfg.AcquireTimeout. Streaming routes
+// timeout bounds the request context; database statements made with it are
+// stopped server-side when it ends, by a cancel request that leaves their
+// connection in the pool (pg.WithCancelRequest), and their wait for a pool
+// connection is bounded by cfg.AcquireTimeout. Streaming routes
 // (uploads, imports; "METHOD /route/:pattern") are exempt from the request
 // deadline: they are bounded by their own size limits instead (other bodies
 // are capped at MaxBodyBytes), and the connection's write deadline is
@@ -187,7 +188,7 @@ func timeout(cfg Config) gin.HandlerFunc {
 			}
 		})
 		defer stop()
-		c.Request = c.Request.WithContext(pg.WithAcquireTimeout(ctx, cfg.AcquireTimeout))
+		c.Request = c.Request.WithContext(pg.WithCancelRequest(pg.WithAcquireTimeout(ctx, cfg.AcquireTimeout)))
 		c.Next()
 	}
 }
@@ -224,12 +225,12 @@ func acceptable() gin.HandlerFunc {
 // client went away (a map panning past a tile or a feature layer, search as
 // you type) before it is cancelled.
 //
-// Why not at once: cancelling a query closes its pgx connection (the driver
-// cannot tell when a cancel request would land, so it does not reuse the
-// connection), and a later request pays for a new one: a backend forks and
-// loads PostGIS, which costs more than a tile or a page of features takes
-// alone. With clients abandoning requests, a short grace lets most queries
-// finish on their connection and so opens far fewer connections
-// (docs/performance.md, "Disconnect grace"). Work that runs on past the
-// grace is cancelled as before.
+// Why not at once: cancelling a query costs a cancel request (a connection
+// to the server of its own) and holds the query's connection about 100 ms
+// more (pgx waits so the cancel cannot hit the connection's next query);
+// before cancel requests, it closed the connection and a later request
+// paid for a new backend, which costs more than a tile or a page of
+// features takes alone. With clients abandoning requests, a short grace
+// lets most queries finish on their connection (docs/performance.md,
+// "Disconnect grace"). Work that runs on past the grace is cancelled.
 const DefaultDisconnectGrace = 150 * time.Millisecond

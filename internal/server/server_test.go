@@ -332,15 +332,24 @@ func TestClientGoneQueryFinishesInGrace(t *testing.T) {
 }
 
 // TestClientGoneQueryCancelledAfterGrace: a query that runs past the grace
-// is stopped on the server, not left running for its client that is gone.
+// is stopped on the server, not left running for its client that is gone,
+// and its connection stays in the pool (a cancel request, not a closed
+// connection: a new backend's first statements are slow).
 func TestClientGoneQueryCancelledAfterGrace(t *testing.T) {
 	t.Parallel()
 	base, db, started, done := serveQuery(t, 20*time.Millisecond)
+	if _, err := db.Pool.Exec(context.Background(), `SELECT 1`); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Pool.Stat().NewConnsCount()
 	leave(t, base+"/sleep?s=60", started)
 	select {
 	case err := <-done:
 		if err == nil {
 			t.Fatal("a 60 s query whose client left returned without error")
+		}
+		if !pg.Cancelled(err) {
+			t.Fatalf("the query ended otherwise than by a cancel request: %v", err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the query was not cancelled after the grace")
@@ -359,6 +368,9 @@ func TestClientGoneQueryCancelledAfterGrace(t *testing.T) {
 			t.Fatal("pg_sleep still runs on the server after its request was cancelled")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if n := db.Pool.Stat().NewConnsCount(); n != before {
+		t.Fatalf("%d new connections: the cancelled query's connection was closed", n-before)
 	}
 }
 
