@@ -37,10 +37,32 @@ async function problemText(r) {
   }
 }
 
+// keyError is the error of a read the server refused for want of a key
+// (401) or of the key's scope (403): its needsKey asks the page to offer
+// the key form.
+async function keyError(r) {
+  const why = await problemText(r);
+  const e = new Error(apiKey()
+    ? 'The API key was not accepted (' + why + '): enter another under Upload'
+    : 'This server shows its data only with an API key: enter one under Upload');
+  e.needsKey = true;
+  return e;
+}
+
 export async function getJSON(url, signal) {
   const r = await fetch(url, { headers: headers(), signal, cache: 'no-cache' });
+  if (r.status === 401 || r.status === 403) throw await keyError(r);
   if (!r.ok) throw new Error(await problemText(r));
   return r.json();
+}
+
+// getBlob reads a file (a thumbnail, an original) with the key, for
+// where an <img> or a link cannot send it.
+export async function getBlob(url) {
+  const r = await fetch(url, { headers: headers() });
+  if (r.status === 401 || r.status === 403) throw await keyError(r);
+  if (!r.ok) throw new Error(await problemText(r));
+  return r.blob();
 }
 
 // uploadPhoto posts one file as multipart/form-data, reporting progress

@@ -1,6 +1,6 @@
 // Popup and panel contents, built as DOM nodes (never HTML strings: titles
 // and properties are user data).
-import { apiKey } from './api.js';
+import { apiKey, getBlob } from './api.js';
 export function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -60,11 +60,39 @@ function thumb(id, cls, alt) {
     img.src = src;
     return img;
   }
-  fetch(src, { headers: { Authorization: 'Bearer ' + k } })
-    .then((r) => (r.ok ? r.blob() : Promise.reject(new Error(r.statusText))))
+  getBlob(src)
     .then((b) => { img.src = URL.createObjectURL(b); })
     .catch(() => { img.alt = alt + ' (thumbnail unavailable)'; });
   return img;
+}
+
+// originalLink opens the photo's original file; where reads need a key, a
+// link cannot send it, so the file is read with the key and saved under its
+// own name.
+function originalLink(p) {
+  const href = '/photos/' + p.id + '/original';
+  const a = el('a', { href, target: '_blank', rel: 'noopener', class: 'original', text: 'Open the original' });
+  if (!apiKey()) return a;
+  a.textContent = 'Download the original';
+  a.addEventListener('click', (e) => {
+    e.preventDefault();
+    a.setAttribute('aria-busy', 'true');
+    getBlob(href)
+      .then((b) => {
+        const u = URL.createObjectURL(b);
+        const save = el('a', { href: u, download: p.original_name || 'photo-' + p.id });
+        document.body.append(save);
+        save.click();
+        save.remove();
+        setTimeout(() => URL.revokeObjectURL(u), 60000);
+        a.removeAttribute('aria-busy');
+      })
+      .catch((err) => {
+        a.removeAttribute('aria-busy');
+        a.textContent = 'The original could not be read: ' + err.message;
+      });
+  });
+  return a;
 }
 
 // photoPopup is the small card: thumbnail, time, camera, place.
@@ -106,7 +134,7 @@ export function photoPanel(p) {
     thumb(p.id, 'panel-thumb', p.title || 'photo ' + p.id),
     el('h2', { text: p.title || p.original_name || 'Photo ' + p.id }),
     el('dl', { class: 'props' }, ...rows.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v })])),
-    el('p', {}, el('a', { href: '/photos/' + p.id + '/original', target: '_blank', rel: 'noopener', text: 'Open the original' }),
+    el('p', {}, originalLink(p),
       ' · ', el('a', { href: '/collections/photos/items/' + p.id + '?f=html', text: 'As a feature' })),
   ];
 }

@@ -50,6 +50,17 @@ function setStatus(text, isError) {
   s.classList.toggle('error', !!isError);
 }
 
+// fail shows a request's error; a read refused for want of a key opens
+// the key form, which loads the view again once a key is kept.
+function fail(e) {
+  setStatus(e.message, true);
+  if (!e.needsKey) return;
+  const panel = $('upload');
+  panel.hidden = false;
+  $('upload-toggle').setAttribute('aria-expanded', 'true');
+  if (document.activeElement !== $('key')) $('key').focus();
+}
+
 function setBusy(busy) {
   document.body.dataset.state = busy ? 'loading' : 'idle';
 }
@@ -182,7 +193,7 @@ async function load(url, answer) {
     const fc = (answer && (await answer)) || (await getJSON(url, ctl.signal));
     return mine === seq ? fc : null;
   } catch (e) {
-    if (e.name !== 'AbortError' && mine === seq) setStatus(e.message, true);
+    if (e.name !== 'AbortError' && mine === seq) fail(e);
     return null;
   } finally {
     if (mine === seq) setBusy(false);
@@ -265,7 +276,7 @@ async function openFeature(id, lngLat) {
       .setLngLat(lngLat).setDOMContent(content).addTo(map);
     map.easeTo({ center: lngLat, offset: [0, Math.round(map.getContainer().clientHeight * 0.3)], duration: 300 });
   } catch (e) {
-    setStatus(e.message, true);
+    fail(e);
   }
 }
 
@@ -285,7 +296,7 @@ async function fillCollections() {
     sel.replaceChildren(...ids.map((id) => el('option', { value: id, text: id })));
   } catch (e) {
     sel.replaceChildren(el('option', { value: st.c, text: st.c }));
-    setStatus(e.message, true);
+    fail(e);
   }
   sel.value = st.c;
 }
@@ -362,9 +373,12 @@ function wireUpload() {
   $('key-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const v = $('key').value.trim();
-    if (v && !v.startsWith('••')) setKey(v);
+    const changed = v && !v.startsWith('••');
+    if (changed) setKey(v);
     $('key').value = apiKey() ? '••••••••' : '';
     setStatus(apiKey() ? 'API key kept for this tab' : 'API key cleared');
+    // Reads may have needed it: the collections and the view again.
+    if (changed) fillCollections().then(() => refresh(false));
   });
   $('files').addEventListener('change', (e) => uploadAll([...e.target.files]).then(() => { e.target.value = ''; }));
   const drop = $('drop');

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
@@ -509,6 +510,87 @@ func TestMapPageInBrowser(t *testing.T) {
 		screenshot(t, dir, "10-phone"))
 
 	for _, p := range blog.take() {
+		t.Errorf("browser: %s", p)
+	}
+}
+
+// TestMapPageWithKeyedReads: on a server whose reads need an API key, /map
+// asks for one (the key form open and focused, a sentence saying why)
+// instead of showing an error, draws the view once a key is kept, shows the
+// popup's thumbnail, and saves the original through the key (a link alone
+// cannot send it).
+func TestMapPageWithKeyedReads(t *testing.T) {
+	bin := chromium(t)
+	assets := mapAssets(t)
+	db := pgtest.New(t)
+	key := writeKey(t, db.Pool)
+	s := startServer(t, db.Pool, key, app.Options{RequireKeyForReads: true, Map: web.Options{Assets: assets}})
+	const photo = "goexif__has-lens-info.jpg" // Stockholm
+	s.uploadPhoto(photo)
+	s.uploadPhoto("exiftool__GoPro.jpg")
+	want, err := os.ReadFile(filepath.Join(testPhotos(t), photo))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dir := artifactDir(t)
+	downloads := t.TempDir()
+	bctx, blog := newBrowser(t, bin)
+	if _, err := chromedp.CallBrowser(bctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v (browser: %q)", step, err, blog.take())
+		}
+	}
+	var status string
+	run("open /map without a key",
+		chromedp.Navigate(s.url+"/map#c=photos&z=15&ll=59.33255,18.06494"),
+		waitTrue(`!!document.body && document.body.dataset.state === 'idle' && !document.getElementById('upload').hidden && document.activeElement === document.getElementById('key')`),
+		text("#status", &status),
+		screenshot(t, dir, "1-asks-for-a-key"))
+	if !strings.Contains(status, "API key") || strings.Contains(status, "Bearer") {
+		t.Errorf("status without a key: %q (want a sentence for a person asking for an API key)", status)
+	}
+	var inView float64
+	run("key kept",
+		chromedp.SetValue(chromedp.CSS("#key"), key),
+		chromedp.Click(chromedp.CSS("#key-form button")),
+		waitIdle(".marker.single"),
+		eval(markerSum, &inView),
+		screenshot(t, dir, "2-view-with-the-key"))
+	if inView != 1 {
+		t.Errorf("with the key: markers count %v, want the Stockholm photo", inView)
+	}
+	run("popup and details",
+		chromedp.Click(chromedp.CSS(".marker.single")),
+		waitTrue(`(() => { const i = document.querySelector('.maplibregl-popup img.thumb'); return !!i && i.complete && i.naturalWidth > 0; })()`),
+		chromedp.Click(chromedp.CSS(".maplibregl-popup button.link")),
+		chromedp.WaitVisible(chromedp.CSS("#panel a.original")),
+		chromedp.Click(chromedp.CSS("#panel a.original")),
+		screenshot(t, dir, "3-details"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := os.ReadFile(filepath.Join(downloads, photo))
+		if err == nil && bytes.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(downloads)
+			t.Fatalf("the original was not saved as %s with its bytes (read: %v; downloads: %v)", photo, err, entries)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, p := range blog.take() {
+		// The refused reads before the key was kept are the point of the test.
+		if strings.Contains(p, "status of 401") {
+			continue
+		}
 		t.Errorf("browser: %s", p)
 	}
 }
