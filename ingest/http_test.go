@@ -668,6 +668,54 @@ SELECT 'land ' || country || ' ' || round(sum(ST_Area(geom))::numeric, 3) FROM b
 	}
 }
 
+// TestDuplicateRegionsAreDropped: a region that repeats its country's other
+// regions under another spelling of the country's name (as Natural Earth's
+// "Czechia" over "Czech Republic"'s regions) is dropped at load, and at the
+// next start on a database loaded before; the base map then has one
+// country, with no national border inside it.
+func TestDuplicateRegionsAreDropped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	ctx := context.Background()
+	regions := `{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"name":"West","admin":"Testland","iso_a2":"TL"},
+ "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}},
+{"type":"Feature","properties":{"name":"East","admin":"Testland","iso_a2":"TL"},
+ "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,1],[1,1],[1,0]]]}},
+{"type":"Feature","properties":{"name":"Testlandia","admin":"Testlandia","iso_a2":"TL"},
+ "geometry":{"type":"Polygon","coordinates":[[[0,0],[2,0],[2,1],[0,1],[0,0]]]}},
+{"type":"Feature","properties":{"name":"Isle","admin":"Otherland","iso_a2":"OL"},
+ "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}},
+{"type":"Feature","properties":{"name":"Isle","admin":"Otherlandia","iso_a2":"OL"},
+ "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}},
+{"type":"Feature","properties":{"name":"Lone","admin":"Loneland","iso_a2":"LL"},
+ "geometry":{"type":"Polygon","coordinates":[[[8,8],[9,8],[9,9],[8,9],[8,8]]]}}]}`
+	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-regions", "region", strings.NewReader(regions)); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		requireRows(t, b.db.Pool, "places", `SELECT p.name || ' ' || p.country || ' ' || (SELECT count(*) FROM place_parts pp WHERE pp.place_id = p.id) FROM places p ORDER BY p.name`,
+			"East Testland 1", "Isle Otherland 1", "Lone Loneland 1", "West Testland 1")
+		requireRows(t, b.db.Pool, "base map", `SELECT 'country ' || country || ' ' || round(area::numeric, 3) FROM basemap_countries
+ UNION ALL SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3) FROM basemap_borders GROUP BY kind, country ORDER BY 1`,
+			"country Loneland 1.000", "country Otherland 1.000", "country Testland 2.000", "region Testland 1.000")
+	}
+	check()
+	// A database loaded before: the duplicate and its base map country are
+	// there; the next start drops it and draws the base map again.
+	if _, err := b.db.Pool.Exec(ctx, `INSERT INTO places (dataset, kind, name, country, country_code, region, geom, area)
+		SELECT 'test-regions', 'region', 'Testlandia', 'Testlandia', 'TL', 'Testlandia', ST_Multi(ST_MakeEnvelope(0, 0, 2, 1, 4326)), 2;
+		SELECT basemap_countries_refresh(false)`); err != nil {
+		t.Fatal(err)
+	}
+	requireRows(t, b.db.Pool, "countries before the start", `SELECT country FROM basemap_countries ORDER BY 1`, "Loneland", "Otherland", "Testland", "Testlandia")
+	if err := LoadPlaces(ctx, b.db.Pool, nil); err != nil {
+		t.Fatal(err)
+	}
+	check()
+}
+
 // A country dataset alone (as --places Countries110) gives the base map
 // the lines where its countries meet.
 func TestCountriesGiveTheBaseMapBorders(t *testing.T) {

@@ -81,12 +81,17 @@ func LoadPlaces(ctx context.Context, pool *pgxpool.Pool, datasets []string) erro
 			return err
 		}
 	}
-	// Regions loaded before the base map's countries existed.
+	// Regions loaded before the base map's countries existed, or before
+	// their duplicates were dropped at load.
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, placesLockKey); err != nil {
 			return fmt.Errorf("ingest: lock places: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `SELECT basemap_countries_refresh(true)`); err != nil {
+		var dropped int
+		if err := tx.QueryRow(ctx, `SELECT places_drop_duplicate_regions()`).Scan(&dropped); err != nil {
+			return fmt.Errorf("ingest: duplicate regions: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT basemap_countries_refresh($1)`, dropped == 0); err != nil {
 			return fmt.Errorf("ingest: base map countries: %w", err)
 		}
 		return nil
@@ -111,6 +116,11 @@ func LoadPlacesGeoJSON(ctx context.Context, pool *pgxpool.Pool, name, kind strin
 		n, err := streamFeatures(ctx, tx, name, kind, r)
 		if err != nil {
 			return fmt.Errorf("ingest: load places %s: %w", name, err)
+		}
+		if kind == "region" {
+			if _, err := tx.Exec(ctx, `SELECT places_drop_duplicate_regions()`); err != nil {
+				return fmt.Errorf("ingest: duplicate regions: %w", err)
+			}
 		}
 		if kind == "region" || kind == "country" {
 			if _, err := tx.Exec(ctx, `SELECT basemap_countries_refresh(false)`); err != nil {
