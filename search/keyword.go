@@ -461,12 +461,20 @@ func (s *Service) KeywordRanked(ctx context.Context, p *Plan, a *Args, limit int
 	if !p.HasText() {
 		return "SELECT NULL::bigint AS id, NULL::real AS score WHERE FALSE", nil
 	}
-	strat, top, err := s.tieredTop(ctx, p, limit, nil) // hybrid pages by offset, not by keyword cursor
-	if err != nil {
-		return "", err
-	}
-	if top != nil {
-		return impactRanked(a, top), nil
+	// A corrected query is an OR of words: impact tiers do not apply.
+	strat := StrategyExact
+	if p.typo == nil {
+		var (
+			top []impactHit
+			err error
+		)
+		strat, top, err = s.tieredTop(ctx, p, limit, nil) // hybrid pages by offset, not by keyword cursor
+		if err != nil {
+			return "", err
+		}
+		if top != nil {
+			return impactRanked(a, top), nil
+		}
 	}
 	where := p.Where(a)
 	tsq := p.TSQuery(a)

@@ -279,3 +279,36 @@ func TestSemanticAndHybridFacets(t *testing.T) {
 	require.EqualValues(t, 9, hyb.Total)
 	require.Equal(t, "[{even 5} {odd 4}]", fmt.Sprint(hyb.Facets.Tags))
 }
+
+// TestHybridCorrectsTypos: hybrid search's keyword side corrects a word the
+// collection lacks, as keyword search does, and says so; with the keyword
+// side alone (semantic_ratio 0) the misspelt word finds what the right one
+// does.
+func TestHybridCorrectsTypos(t *testing.T) {
+	t.Parallel()
+	vs := newVecServer(t)
+	right := titles(vs.hits(t, url.Values{"mode": {"hybrid"}, "semantic_ratio": {"0"}, "q": {"geographic"}}))
+	require.Equal(t, []string{"postgis"}, right)
+
+	code, b := vs.get(t, url.Values{"mode": {"hybrid"}, "semantic_ratio": {"0"}, "q": {"geograpic"}})
+	require.Equal(t, http.StatusOK, code, string(b))
+	var res struct {
+		Hits []struct {
+			Title string `json:"title"`
+		} `json:"hits"`
+		Fuzzy       bool                `json:"fuzzy"`
+		Corrections []search.Correction `json:"corrections"`
+	}
+	require.NoError(t, json.Unmarshal(b, &res))
+	var got []string
+	for _, h := range res.Hits {
+		got = append(got, h.Title)
+	}
+	require.Equal(t, right, got, string(b))
+	require.True(t, res.Fuzzy, string(b))
+	require.Equal(t, []search.Correction{{Word: "geograpic", Used: []string{"geograph"}}}, res.Corrections)
+
+	// Fused with the meaning side, the corrected keyword hit ranks first.
+	fused := titles(vs.hits(t, url.Values{"mode": {"hybrid"}, "q": {"geograpic"}, "limit": {"3"}}))
+	require.Equal(t, "postgis", fused[0], "%v", fused)
+}

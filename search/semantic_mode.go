@@ -118,6 +118,12 @@ func (s *Service) hybridMode(ctx context.Context, p *Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The keyword side corrects words the collection's list lacks, as
+	// keyword search does (its first pass); the meaning side takes the
+	// text as typed.
+	if _, err := s.correct(ctx, p, false); err != nil {
+		return nil, err
+	}
 	facets := s.startFacets(ctx, p, p.Where)
 	defer facets.cancel()
 	fused, plan, err := s.sem.hybrid(ctx, p.Q, HybridDepth(depth), s.keywordRanker(p), knownCollection(p))
@@ -146,6 +152,9 @@ func (s *Service) hybridMode(ctx context.Context, p *Plan) (*Result, error) {
 		return nil, err
 	}
 	res.Unembedded = unembedded
+	if p.typo != nil {
+		res.Fuzzy, res.Corrections = true, p.typo.fixes
+	}
 	return res, nil
 }
 
