@@ -628,18 +628,9 @@ func TestRegionsGiveTheBaseMapCountries(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	ctx := context.Background()
-	regions := `{"type":"FeatureCollection","features":[
-{"type":"Feature","properties":{"name":"West","admin":"Testland","iso_a2":"TL"},
- "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}},
-{"type":"Feature","properties":{"name":"East","admin":"Testland","iso_a2":"TL"},
- "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,1],[1,1],[1,0]]]}},
-{"type":"Feature","properties":{"name":"Isle","admin":"Otherland","iso_a2":"OL"},
- "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}},
-{"type":"Feature","properties":{"name":"Border","admin":"Nextland","iso_a2":"NX"},
- "geometry":{"type":"Polygon","coordinates":[[[2,0],[3,0],[3,1],[2,1],[2,0]]]}}]}`
-	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-regions", "region", strings.NewReader(regions)); err != nil {
-		t.Fatal(err)
-	}
+	loadBoxes(t, b.db.Pool, "test-regions", "region",
+		placeBox{"West", "Testland", "TL", 0, 0, 1, 1}, placeBox{"East", "Testland", "TL", 1, 0, 2, 1},
+		placeBox{"Isle", "Otherland", "OL", 5, 5, 6, 6}, placeBox{"Border", "Nextland", "NX", 2, 0, 3, 1})
 	check := func() {
 		t.Helper()
 		requireRows(t, b.db.Pool, "basemap_countries", `SELECT country || ' ' || country_code || ' ' || ST_AsText(ST_Normalize(ST_Envelope(geom))) || ' ' || ST_NumGeometries(geom) || ' ' || round(area::numeric, 3)
@@ -677,22 +668,11 @@ func TestDuplicateRegionsAreDropped(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
 	ctx := context.Background()
-	regions := `{"type":"FeatureCollection","features":[
-{"type":"Feature","properties":{"name":"West","admin":"Testland","iso_a2":"TL"},
- "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,1],[0,0]]]}},
-{"type":"Feature","properties":{"name":"East","admin":"Testland","iso_a2":"TL"},
- "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,1],[1,1],[1,0]]]}},
-{"type":"Feature","properties":{"name":"Testlandia","admin":"Testlandia","iso_a2":"TL"},
- "geometry":{"type":"Polygon","coordinates":[[[0,0],[2,0],[2,1],[0,1],[0,0]]]}},
-{"type":"Feature","properties":{"name":"Isle","admin":"Otherland","iso_a2":"OL"},
- "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}},
-{"type":"Feature","properties":{"name":"Isle","admin":"Otherlandia","iso_a2":"OL"},
- "geometry":{"type":"Polygon","coordinates":[[[5,5],[6,5],[6,6],[5,6],[5,5]]]}},
-{"type":"Feature","properties":{"name":"Lone","admin":"Loneland","iso_a2":"LL"},
- "geometry":{"type":"Polygon","coordinates":[[[8,8],[9,8],[9,9],[8,9],[8,8]]]}}]}`
-	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-regions", "region", strings.NewReader(regions)); err != nil {
-		t.Fatal(err)
-	}
+	loadBoxes(t, b.db.Pool, "test-regions", "region",
+		placeBox{"West", "Testland", "TL", 0, 0, 1, 1}, placeBox{"East", "Testland", "TL", 1, 0, 2, 1},
+		placeBox{"Testlandia", "Testlandia", "TL", 0, 0, 2, 1},
+		placeBox{"Isle", "Otherland", "OL", 5, 5, 6, 6}, placeBox{"Isle", "Otherlandia", "OL", 5, 5, 6, 6},
+		placeBox{"Lone", "Loneland", "LL", 8, 8, 9, 9})
 	check := func() {
 		t.Helper()
 		requireRows(t, b.db.Pool, "places", `SELECT p.name || ' ' || p.country || ' ' || (SELECT count(*) FROM place_parts pp WHERE pp.place_id = p.id) FROM places p ORDER BY p.name`,
@@ -721,17 +701,31 @@ func TestDuplicateRegionsAreDropped(t *testing.T) {
 func TestCountriesGiveTheBaseMapBorders(t *testing.T) {
 	t.Parallel()
 	b := setup(t, Config{})
-	ctx := context.Background()
-	countries := `{"type":"FeatureCollection","features":[
-{"type":"Feature","properties":{"name":"Westland","admin":"Westland","iso_a2":"WL"},
- "geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,2],[0,2],[0,0]]]}},
-{"type":"Feature","properties":{"name":"Eastland","admin":"Eastland","iso_a2":"EL"},
- "geometry":{"type":"Polygon","coordinates":[[[1,0],[2,0],[2,2],[1,2],[1,0]]]}}]}`
-	if err := LoadPlacesGeoJSON(ctx, b.db.Pool, "test-countries", "country", strings.NewReader(countries)); err != nil {
-		t.Fatal(err)
-	}
+	loadBoxes(t, b.db.Pool, "test-countries", "country",
+		placeBox{"Westland", "Westland", "WL", 0, 0, 1, 2}, placeBox{"Eastland", "Eastland", "EL", 1, 0, 2, 2})
 	requireRows(t, b.db.Pool, "basemap_borders", `SELECT kind || ' ' || country || ' ' || round(sum(ST_Length(geom))::numeric, 3) FROM basemap_borders GROUP BY kind, country ORDER BY 1`,
 		"country Eastland / Westland 2.000")
+}
+
+// placeBox is a rectangular place of a test dataset.
+type placeBox struct {
+	name, admin, code      string
+	minX, minY, maxX, maxY float64
+}
+
+// loadBoxes loads boxes as the place dataset name of kind, as Natural
+// Earth's GeoJSON has them (name, admin, iso_a2).
+func loadBoxes(t *testing.T, pool *pgxpool.Pool, name, kind string, boxes ...placeBox) {
+	t.Helper()
+	var fs []string
+	for _, b := range boxes {
+		fs = append(fs, fmt.Sprintf(`{"type":"Feature","properties":{"name":%q,"admin":%q,"iso_a2":%q},"geometry":{"type":"Polygon","coordinates":[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]}}`,
+			b.name, b.admin, b.code, b.minX, b.minY, b.maxX, b.minY, b.maxX, b.maxY, b.minX, b.maxY, b.minX, b.minY))
+	}
+	fc := `{"type":"FeatureCollection","features":[` + strings.Join(fs, ",") + `]}`
+	if err := LoadPlacesGeoJSON(context.Background(), pool, name, kind, strings.NewReader(fc)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // requireRows fails t unless sql's one text column holds want, row by row.

@@ -20,10 +20,9 @@ type cancelRequestKey struct{}
 // WithCancelRequest marks ctx so that a statement running when ctx ends is
 // stopped by a cancel request, and its connection, back in step with the
 // server, stays in the pool. Without the mark pgx closes the connection,
-// and the backend that replaces it starts with cold caches: the first
-// search of a new backend took 350-550 ms instead of about 25
-// (docs/performance.md, "Tail latency at 8 connections"). The caller sees
-// the server's error (Cancelled). For request contexts; not for waits that
+// and the backend that replaces it starts with cold caches, several times
+// slower at its first statements (docs/performance.md, "Tail latency at 8
+// connections"). The caller sees the server's error (Cancelled). For request contexts; not for waits that
 // end by their context on purpose (LISTEN), which pgx leaves unharmed.
 func WithCancelRequest(ctx context.Context) context.Context {
 	return context.WithValue(ctx, cancelRequestKey{}, true)

@@ -226,8 +226,8 @@ func acceptable() gin.HandlerFunc {
 // you type) before it is cancelled.
 //
 // Why not at once: cancelling a query costs a cancel request (a connection
-// to the server of its own) and holds the query's connection about 100 ms
-// more (pgx waits so the cancel cannot hit the connection's next query);
+// to the server of its own) and holds the query's connection a little
+// longer (pgx waits so the cancel cannot hit the connection's next query);
 // before cancel requests, it closed the connection and a later request
 // paid for a new backend, which costs more than a tile or a page of
 // features takes alone. With clients abandoning requests, a short grace

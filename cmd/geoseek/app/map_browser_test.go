@@ -291,6 +291,19 @@ func screenshot(t *testing.T, dir, name string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// stepper runs a test step's actions in the browser, each step with a
+// bound: a page that never settles fails it, with what the browser logged.
+func stepper(t *testing.T, bctx context.Context, blog *browserLog) func(step string, actions ...chromedp.Action[chromedp.Void]) {
+	return func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v (browser: %q)", step, err, blog.take())
+		}
+	}
+}
+
 // TestMapPageInBrowser drives /map and the OGC API HTML pages in headless
 // Chromium over real photos and documents.
 func TestMapPageInBrowser(t *testing.T) {
@@ -345,15 +358,7 @@ func TestMapPageInBrowser(t *testing.T) {
 	dir := artifactDir(t)
 	bctx, blog := newBrowser(t, bin)
 	var total, inView, n float64
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		// Each step has a bound: a page that never settles fails it.
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v (browser: %q)", step, err, blog.take())
-		}
-	}
+	run := stepper(t, bctx, blog)
 
 	// 1. The page opens on the photos' extent with clusters whose counts
 	// add up to every located photo.
@@ -540,14 +545,7 @@ func TestMapPageWithKeyedReads(t *testing.T) {
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads}); err != nil {
 		t.Fatal(err)
 	}
-	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v (browser: %q)", step, err, blog.take())
-		}
-	}
+	run := stepper(t, bctx, blog)
 	var status string
 	run("open /map without a key",
 		chromedp.Navigate(s.url+"/map#c=photos&z=15&ll=59.33255,18.06494"),
