@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -284,6 +285,26 @@ func loadArgs(t *testing.T, more ...string) []string {
 		"-probe-timeout", "1s", "-photos", filepath.Join(root, "..", "shared", "testdata", "photos")}, more...)
 }
 
+// serverErrors is what the child server logged of its 5xx answers and
+// errors (its log is <data-dir>/load/serve.log).
+func serverErrors(t *testing.T, args []string) string {
+	i := slices.Index(args, "-data-dir")
+	if i < 0 || i+1 >= len(args) {
+		return "(no -data-dir)"
+	}
+	b, err := os.ReadFile(filepath.Join(args[i+1], "load", "serve.log"))
+	if err != nil {
+		return err.Error()
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "status=5") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 var probeRow = regexp.MustCompile(`(?m)^\s+(geoseek|bare)\s+(\d+)\s+(\d+)\s`)
 
 // The whole run: geoseek serve built and run as a child, the control and
@@ -294,7 +315,8 @@ func TestLoadRunsServerInItsOwnProcess(t *testing.T) {
 		t.Skip("SKIP: -short: builds geoseek and runs the load for seconds")
 	}
 	var out bytes.Buffer
-	if err := run(t.Context(), loadArgs(t), &out); err != nil {
+	args := loadArgs(t)
+	if err := run(t.Context(), args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	s := out.String()
@@ -311,7 +333,7 @@ func TestLoadRunsServerInItsOwnProcess(t *testing.T) {
 		}
 	}
 	if regexp.MustCompile(`[1-9]\d* other 5xx`).MatchString(s) {
-		t.Errorf("5xx during the run:\n%s", s)
+		t.Errorf("5xx during the run:\n%s\nthe server's log of them:\n%s", s, serverErrors(t, args))
 	}
 	if pids := children(t); len(pids) > 0 {
 		t.Fatalf("children left running: %v", pids)
