@@ -20,10 +20,12 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/geoseek/geoseek/document"
 	"github.com/geoseek/geoseek/internal/pg"
@@ -65,7 +67,13 @@ func runSearchBulk(ctx context.Context, env *Env) ([]Result, error) {
 	}()
 	const batches = 8
 	bs := n / batches
-	gs, bsum, err := sides.alternate(ctx, n, bs, batches)
+	gs, bsum, err := sides.alternate(ctx, n, bs, batches, 1, "")
+	if err != nil {
+		return nil, err
+	}
+	// Two requests at once: each is one transaction on one backend, so a
+	// client with a large load uses a second core this way.
+	gs2, bsum2, err := sides.alternate(ctx, n, bs, batches, 2, "2")
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +87,9 @@ func runSearchBulk(ctx context.Context, env *Env) ([]Result, error) {
 		Scenario: "search/bulk docs/s", Geoseek: float64(n) / gs.Seconds(), Baseline: float64(n) / bsum.Seconds(), Unit: "docs/s",
 		Note: fmt.Sprintf("%d documents per side (~%d bytes of text each) in %d alternating batches, via %s NDJSON bulk (validate, chunks through COPY to a temp table, INSERT, all in one transaction per batch) vs COPY (text format) through pgx straight into documents; both maintain the stored tsvector and %d indexes (%s)",
 			n, avgLen(sides.rows), batches, sides.how, len(indexes), strings.Join(indexes, ", ")),
+	}, {
+		Scenario: "search/bulk two streams docs/s", Geoseek: float64(n) / gs2.Seconds(), Baseline: float64(n) / bsum2.Seconds(), Unit: "docs/s",
+		Note: fmt.Sprintf("the same documents again, each batch as two bulk requests at once against two COPYs at once (one stream: %.0f against %.0f docs/s)", float64(n)/gs.Seconds(), float64(n)/bsum.Seconds()),
 	}}, nil
 }
 
@@ -90,6 +101,7 @@ type bulkSides struct {
 	pkgs []srchPkg
 	coll string
 	cid  int64
+	mu   sync.Mutex
 	how  string  // the bulk endpoint's path, as srchBulk reports it
 	rows [][]any // the baseline's documents (for their average size)
 }
@@ -98,31 +110,40 @@ type bulkSides struct {
 // same documents, alternating a b b a a b b a after one small warm-up batch
 // each (documents [n, n+warm)): load from other processes, which changes
 // over seconds, falls on both sides alike, and neither side finds the index
-// pages cold or warm for the other. It returns each side's total time.
-func (s *bulkSides) alternate(ctx context.Context, n, bs, batches int) (geoseek, baseline time.Duration, err error) {
+// pages cold or warm for the other. Each batch is split in streams parts
+// loaded at once, each its own request (or COPY) and transaction, as a
+// client with a large load sends it. It returns each side's total time.
+func (s *bulkSides) alternate(ctx context.Context, n, bs, batches, streams int, tag string) (geoseek, baseline time.Duration, err error) {
 	warm := min(500, bs)
-	if _, err := s.geoseek(ctx, n, n+warm, "bulk-wg-"); err != nil {
+	if _, err := s.geoseek(ctx, n, n+warm, "bulk-wg"+tag+"-"); err != nil {
 		return 0, 0, err
 	}
-	if _, err := s.baseline(ctx, n, n+warm, "bulk-wb-"); err != nil {
+	if _, err := s.baseline(ctx, n, n+warm, "bulk-wb"+tag+"-"); err != nil {
 		return 0, 0, err
 	}
 	for k := 0; k < batches; k++ {
 		lo, hi := k*bs, (k+1)*bs
 		first := k%4 == 0 || k%4 == 3 // a b b a a b b a
 		for _, g := range []bool{first, !first} {
+			load, prefix := s.baseline, "bulk-b"+tag+"-"
 			if g {
-				d, err := s.geoseek(ctx, lo, hi, "bulk-g-")
-				if err != nil {
-					return 0, 0, err
-				}
-				geoseek += d
+				load, prefix = s.geoseek, "bulk-g"+tag+"-"
+			}
+			t0 := time.Now()
+			var eg errgroup.Group
+			for i := range streams {
+				eg.Go(func() error {
+					_, err := load(ctx, lo+i*(hi-lo)/streams, lo+(i+1)*(hi-lo)/streams, prefix)
+					return err
+				})
+			}
+			if err := eg.Wait(); err != nil {
+				return 0, 0, err
+			}
+			if g {
+				geoseek += time.Since(t0)
 			} else {
-				d, err := s.baseline(ctx, lo, hi, "bulk-b-")
-				if err != nil {
-					return 0, 0, err
-				}
-				baseline += d
+				baseline += time.Since(t0)
 			}
 		}
 	}
@@ -140,7 +161,9 @@ func (s *bulkSides) geoseek(ctx context.Context, lo, hi int, prefix string) (tim
 	}
 	t0 := time.Now()
 	h, err := srchBulk(ctx, s.env, s.coll, buf.Bytes())
+	s.mu.Lock()
 	s.how = h
+	s.mu.Unlock()
 	return time.Since(t0), err
 }
 
