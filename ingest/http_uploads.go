@@ -94,6 +94,14 @@ func (h *Handler) tus(c *gin.Context) {
 	if !ok {
 		code, detail = "", msg
 	}
+	if code == "ERR_LOCK_TIMEOUT" {
+		// The request holding the upload did not let go in time: locked,
+		// not broken.
+		w.status, code, detail = http.StatusLocked, "ERR_UPLOAD_LOCKED", "another request is writing this upload; try again in a moment"
+	}
+	if w.status == http.StatusLocked {
+		c.Header("Retry-After", "1")
+	}
 	d := tusProblem(w.status, code, detail)
 	if d.Status >= http.StatusInternalServerError {
 		_ = c.Error(&tusError{msg: msg})

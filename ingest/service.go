@@ -69,6 +69,9 @@ type Config struct {
 	// UploadIdleTimeout ends a PATCH whose client sends nothing for this
 	// long (default 60 s); the upload resumes from what arrived.
 	UploadIdleTimeout time.Duration
+	// uploadLockWait bounds a tus request's wait for an upload another
+	// request holds (tusd's AcquireLockTimeout; default 20 s).
+	uploadLockWait time.Duration
 	// DeleteOrphans makes the sweeper delete originals that have no row
 	// instead of adopting them (re-ingesting them as new photos).
 	DeleteOrphans bool
@@ -113,6 +116,9 @@ func (c *Config) defaults() error {
 	}
 	if c.UploadIdleTimeout <= 0 {
 		c.UploadIdleTimeout = 60 * time.Second
+	}
+	if c.uploadLockWait <= 0 {
+		c.uploadLockWait = 20 * time.Second
 	}
 	if c.DecodeBudget <= 0 {
 		c.DecodeBudget = 512 << 20

@@ -69,7 +69,7 @@ func newUploads(s *Service) (*Uploads, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("ingest: uploads dir: %w", err)
 	}
-	u := &Uploads{svc: s, dir: dir, locks: newUploadLocks(), expiry: s.cfg.UploadExpiry, log: s.log}
+	u := &Uploads{svc: s, dir: dir, locks: newUploadLocks(dir), expiry: s.cfg.UploadExpiry, log: s.log}
 	fsStore := filestore.New(dir)
 	fsStore.DirModePerm, fsStore.FileModePerm = 0o750, 0o600
 	u.store = tusStore{FileStore: fsStore, u: u}
@@ -89,6 +89,7 @@ func newUploads(s *Service) (*Uploads, error) {
 		// and its errors reach it through the answers (Handler.tus).
 		Logger:                    expslog.New(expslog.NewTextHandler(io.Discard, nil)),
 		NetworkTimeout:            s.cfg.UploadIdleTimeout,
+		AcquireLockTimeout:        s.cfg.uploadLockWait,
 		PreUploadCreateCallback:   u.preCreate,
 		PreFinishResponseCallback: u.preFinish,
 	})

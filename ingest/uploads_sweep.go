@@ -65,6 +65,10 @@ func (u *Uploads) Sweep(ctx context.Context) (UploadSweepReport, error) {
 func (u *Uploads) sweepOne(ctx context.Context, id string, files []os.DirEntry, rep *UploadSweepReport) error {
 	var last time.Time
 	for _, e := range files {
+		if strings.HasSuffix(e.Name(), ".lock") {
+			// Taken by the sweep itself; says nothing of the upload.
+			continue
+		}
 		if fi, err := e.Info(); err == nil && fi.ModTime().After(last) {
 			last = fi.ModTime()
 		}
@@ -96,8 +100,9 @@ func (u *Uploads) sweepOne(ctx context.Context, id string, files []os.DirEntry, 
 		rep.Kept++
 		return nil
 	}
-	for _, e := range files {
-		if err := os.Remove(u.path(e.Name(), "")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	// The lock file last: the caller holds it (taken after the listing).
+	for _, name := range append(entryNames(files), id+".lock") {
+		if err := os.Remove(u.path(name, "")); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("ingest: upload sweep: %w", err)
 		}
 	}
@@ -135,4 +140,15 @@ func every(ctx context.Context, interval time.Duration, fn func()) {
 		case <-t.C:
 		}
 	}
+}
+
+// entryNames are the names of ents, lock files left out.
+func entryNames(ents []os.DirEntry) []string {
+	var names []string
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }

@@ -112,16 +112,30 @@ func (tc *tusClient) result(loc string) (int, UploadResult, problem.Details) {
 	return resp.StatusCode, out, d
 }
 
-// uploadFiles lists the files in the uploads directory.
+// uploadFiles lists the files in the uploads directory but the uploads'
+// lock files, and fails the test for a lock file whose upload has no other
+// file left.
 func uploadFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(dir, "uploads"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
+	var names, locks []string
+	ids := map[string]bool{}
 	for _, e := range ents {
+		id, _, _ := strings.Cut(e.Name(), ".")
+		if strings.HasSuffix(e.Name(), ".lock") {
+			locks = append(locks, id)
+			continue
+		}
 		names = append(names, e.Name())
+		ids[id] = true
+	}
+	for _, id := range locks {
+		if !ids[id] {
+			t.Fatalf("lock file of upload %s outlived its upload (files: %v)", id, names)
+		}
 	}
 	return names
 }
