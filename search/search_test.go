@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -490,5 +491,58 @@ func TestHighlightsOfLongBodies(t *testing.T) {
 	for _, h := range res.Hits {
 		require.Contains(t, h.Highlights.Body, "<mark>zeppelin</mark>", "hit %d", h.ID)
 		require.Less(t, len(h.Highlights.Body), 1000, "a headline, not the body")
+	}
+}
+
+// A facet of one props key is read with -> rather than jsonb_path_query;
+// for every kind of JSON value it counts what lax $."k"[*] gives, and a
+// path of two keys still goes through jsonb_path_query.
+func TestFacetOfOneKeyAgreesWithJSONPath(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	ctx := context.Background()
+	_, err := b.db.Pool.Exec(ctx, `INSERT INTO collections (name, default_lang) VALUES ('kinds', 'english')`)
+	require.NoError(t, err)
+	values := []string{`"a"`, `["a", "b", "a"]`, `[["x"], "y", null, {"o": 1}]`, `{"o": 1}`, `null`, `3`, `3.0`, `true`, `[]`, `""`, `"a"`}
+	for i, v := range values {
+		props := `{"k": ` + v + `, "n": {"k": ` + v + `}, "m": [{"k": ` + v + `}, {"k": "z"}]}`
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(props), &m))
+		_, err := document.Insert(ctx, b.db.Pool, &document.Doc{Collection: "kinds", ExternalID: ptr("kind-" + strconv.Itoa(i)), Title: "kinds", Props: m})
+		require.NoError(t, err)
+	}
+	_, err = document.Insert(ctx, b.db.Pool, &document.Doc{Collection: "kinds", ExternalID: ptr("no-key"), Title: "kinds", Props: map[string]any{"other": 1}})
+	require.NoError(t, err)
+	for _, path := range []string{"k", "n.k", "m.k"} {
+		res := b.search(t, url.Values{"collection": {"kinds"}, "facets": {"props." + path}, "facet_limit": {"1000"}})
+		require.NotNil(t, res.Facets)
+		got := map[string]int64{}
+		for _, fv := range res.Facets.Props[path] {
+			got[string(fv.Value)] = fv.Count
+		}
+		rows, err := b.db.Pool.Query(ctx, `SELECT x::text, count(*) FROM documents d JOIN collections c ON c.id = d.collection_id,
+			jsonb_path_query(d.props, $1::jsonpath) x WHERE c.name = 'kinds' GROUP BY 1`, "lax "+search.JSONPath(strings.Split(path, "."))+"[*]")
+		require.NoError(t, err)
+		want := map[string]int64{}
+		for rows.Next() {
+			var k string
+			var n int64
+			require.NoError(t, rows.Scan(&k, &n))
+			want[k] = n
+		}
+		require.NoError(t, rows.Err())
+		require.NotEmpty(t, want)
+		// Values come back as JSON text; compare them parsed and printed alike.
+		norm := func(m map[string]int64) map[string]int64 {
+			out := map[string]int64{}
+			for k, n := range m {
+				var v any
+				require.NoError(t, json.Unmarshal([]byte(k), &v))
+				b, _ := json.Marshal(v)
+				out[string(b)] += n
+			}
+			return out
+		}
+		require.Equal(t, norm(want), norm(got), "props.%s", path)
 	}
 }
