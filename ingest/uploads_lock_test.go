@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -79,12 +80,16 @@ func TestUploadLocksAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// flock(1) in a process of its own holds the lock for a while.
+	// flock(1) in a process of its own holds the lock until its input ends.
 	flock, err := exec.LookPath("flock")
 	if err != nil {
 		t.Fatalf("flock(1) (util-linux) is needed: %v", err)
 	}
-	hold := exec.Command(flock, "-x", filepath.Join(dir, id+".lock"), "-c", "echo held; sleep 0.5")
+	hold := exec.Command(flock, "-x", filepath.Join(dir, id+".lock"), "-c", "echo held; read x")
+	in, err := hold.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := hold.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -93,21 +98,28 @@ func TestUploadLocksAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := make([]byte, 5)
-	if _, err := out.Read(line); err != nil {
+	if _, err := io.ReadFull(out, line); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := a.tryLock(id); ok {
 		t.Fatal("took the lock a process of its own holds")
 	}
-	start = time.Now()
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	kw := &uploadLock{locks: a, id: id}
-	if err := kw.wait(wctx); err != nil {
-		t.Fatal(err)
+	waited := make(chan error, 1)
+	go func() {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		waited <- kw.wait(c)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-waited:
+		t.Fatalf("took the lock while a process of its own held it: %v", err)
+	default:
 	}
-	if d := time.Since(start); d < 200*time.Millisecond {
-		t.Fatalf("waited %v for a lock held for 0.5 s", d)
+	in.Close()
+	if err := <-waited; err != nil {
+		t.Fatal(err)
 	}
 	_ = hold.Wait()
 	if err := kw.Unlock(); err != nil {
