@@ -38,8 +38,8 @@ func TestUploadLocksAcrossProcesses(t *testing.T) {
 	}
 	// A waiter gives up when its context ends, and no sooner.
 	kb, _ := b.NewLock(id)
+	start := time.Now() // before the deadline is set: Done never comes sooner
 	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
-	start := time.Now()
 	err := kb.Lock(short, func() {})
 	cancel()
 	if !errors.Is(err, errLockedElsewhere) {
