@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"github.com/twpayne/go-geom"
@@ -354,14 +355,7 @@ func TestFacetsEqualGroupByCounts(t *testing.T) {
 		require.Equal(t, int64(len(ids)), *res.Total)
 		rows, err := b.db.Pool.Query(ctx, `SELECT t, count(*) FROM documents, unnest(tags) t WHERE id = ANY($1) GROUP BY t`, ids)
 		require.NoError(t, err)
-		want := map[string]int64{}
-		for rows.Next() {
-			var k string
-			var n int64
-			require.NoError(t, rows.Scan(&k, &n))
-			want[k] = n
-		}
-		require.NoError(t, rows.Err())
+		want := valueCounts(t, rows)
 		got := map[string]int64{}
 		for _, fv := range res.Facets.Tags {
 			var s string
@@ -374,20 +368,27 @@ func TestFacetsEqualGroupByCounts(t *testing.T) {
 			jsonb_array_elements(CASE jsonb_typeof(props->'color') WHEN 'array' THEN props->'color' ELSE jsonb_build_array(props->'color') END) v
 			WHERE id = ANY($1) AND props ? 'color' GROUP BY v`, ids)
 		require.NoError(t, err)
-		want = map[string]int64{}
-		for rows.Next() {
-			var k string
-			var n int64
-			require.NoError(t, rows.Scan(&k, &n))
-			want[k] = n
-		}
-		require.NoError(t, rows.Err())
+		want = valueCounts(t, rows)
 		got = map[string]int64{}
 		for _, fv := range res.Facets.Props["color"] {
 			got[string(fv.Value)] = fv.Count
 		}
 		require.Equal(t, want, got, "%v", v)
 	}
+}
+
+// valueCounts reads (value, count) rows into a map.
+func valueCounts(t *testing.T, rows pgx.Rows) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		require.NoError(t, rows.Scan(&k, &n))
+		out[k] = n
+	}
+	require.NoError(t, rows.Err())
+	return out
 }
 
 func matchedIDs(t *testing.T, b bundle, v url.Values) []int64 {
@@ -523,14 +524,7 @@ func TestFacetOfOneKeyAgreesWithJSONPath(t *testing.T) {
 		rows, err := b.db.Pool.Query(ctx, `SELECT x::text, count(*) FROM documents d JOIN collections c ON c.id = d.collection_id,
 			jsonb_path_query(d.props, $1::jsonpath) x WHERE c.name = 'kinds' GROUP BY 1`, "lax "+search.JSONPath(strings.Split(path, "."))+"[*]")
 		require.NoError(t, err)
-		want := map[string]int64{}
-		for rows.Next() {
-			var k string
-			var n int64
-			require.NoError(t, rows.Scan(&k, &n))
-			want[k] = n
-		}
-		require.NoError(t, rows.Err())
+		want := valueCounts(t, rows)
 		require.NotEmpty(t, want)
 		// Values come back as JSON text; compare them parsed and printed alike.
 		norm := func(m map[string]int64) map[string]int64 {
