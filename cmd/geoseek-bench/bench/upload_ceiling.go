@@ -4,16 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/geoseek/geoseek/ingest"
+	"github.com/geoseek/geoseek/internal/baretransfer"
 )
 
 // ceilingRun is the upload/ceiling pass: ingest of the folder together
@@ -35,54 +33,22 @@ type ceilingRun struct {
 // the ceiling is lower than it could be by that read.
 func ceilingPass(ctx context.Context, svc *ingest.Service, staging string, paths []string, limit time.Duration) (ceilingRun, error) {
 	var run ceilingRun
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	sink, err := baretransfer.Start()
 	if err != nil {
 		return run, err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		buf := make([]byte, 256<<10)
-		for {
-			if _, err := r.Body.Read(buf); err != nil {
-				break
-			}
-		}
-		w.WriteHeader(http.StatusCreated)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	url := "http://" + ln.Addr().String() + "/"
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	defer sink.Close()
 	send := func(ctx context.Context, path string) error {
 		f, err := os.Open(path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		st, err := f.Stat()
+		_, err = io.CopyBuffer(sha256.New(), struct{ io.Reader }{f}, make([]byte, 128<<10))
+		f.Close()
 		if err != nil {
 			return err
 		}
-		if _, err := io.CopyBuffer(sha256.New(), struct{ io.Reader }{f}, make([]byte, 128<<10)); err != nil {
-			return err
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, f)
-		if err != nil {
-			return err
-		}
-		req.ContentLength = st.Size()
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("bare transfer of %s: %s", path, resp.Status)
-		}
-		return nil
+		return sink.Send(ctx, path)
 	}
 	cpu0 := readCPU()
 	start := time.Now()

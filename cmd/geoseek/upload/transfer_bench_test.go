@@ -1,16 +1,16 @@
 package upload
 
 import (
+	"context"
 	"crypto/rand"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/geoseek/geoseek/internal/baretransfer"
 )
 
 // BenchmarkBareTransfer is the least that moving a photo's bytes to a
@@ -27,39 +27,15 @@ func BenchmarkBareTransfer(b *testing.B) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	sink, err := baretransfer.Start()
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		buf := make([]byte, 256<<10)
-		for {
-			if _, err := r.Body.Read(buf); err != nil {
-				break
-			}
-		}
-		w.WriteHeader(http.StatusCreated)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	url := "http://" + ln.Addr().String() + "/"
-	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	defer sink.Close()
 	send := func() {
-		f, err := os.Open(path)
-		if err != nil {
+		if err := sink.Send(context.Background(), path); err != nil {
 			b.Error(err)
-			return
 		}
-		defer f.Close()
-		req, _ := http.NewRequest(http.MethodPost, url, f)
-		req.ContentLength = int64(len(data))
-		resp, err := c.Do(req)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 	}
 	for range 20 {
 		send()
