@@ -102,9 +102,12 @@ type relayCount struct {
 	n *atomic.Int64
 }
 
+// Write counts p before it is sent, so a reader who has the bytes also
+// sees them counted; a short write takes back what was not sent.
 func (c relayCount) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
 	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
+	c.n.Add(int64(n - len(p)))
 	return n, err
 }
 
