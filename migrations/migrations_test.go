@@ -371,3 +371,44 @@ func TestHalfPositionMigrated(t *testing.T) {
 		t.Fatalf("a whole position was touched: lat %v, %v", lat, err)
 	}
 }
+
+// TestSearchVectorStaysInRow: a document too wide for its page's share
+// keeps its tsvector in the row and sends its body to TOAST (00058), so
+// searches that test matches row by row read no TOAST for it.
+func TestSearchVectorStaysInRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	var toast string
+	if err := db.Pool.QueryRow(ctx, `SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 'documents'::regclass`).Scan(&toast); err != nil {
+		t.Fatal(err)
+	}
+	values := func() (n int) {
+		if err := db.Pool.QueryRow(ctx, `SELECT count(DISTINCT chunk_id) FROM `+toast).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := values()
+	// 400 distinct made-up words: a tsvector of about 6.5 kB that does not
+	// compress (TOAST would take it out of the row) beside a body of 3.6 kB.
+	var id int64
+	var searchBytes int
+	err := db.Pool.QueryRow(ctx, `INSERT INTO documents (collection_id, title, body)
+		SELECT c.id, 'wide', (SELECT string_agg(left(md5(g::text), 8), ' ') FROM generate_series(1, 400) g)
+		  FROM collections c WHERE c.name = 'photos'
+		RETURNING id, octet_length(search::text)`).Scan(&id, &searchBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if searchBytes < 6000 {
+		t.Fatalf("the test's tsvector is %d bytes as text: too small to need TOAST", searchBytes)
+	}
+	if got := values() - before; got != 1 {
+		t.Fatalf("%d values of the document went to TOAST, want 1 (the body)", got)
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents WHERE id = $1 AND search @@ to_tsquery('simple', left(md5('350'), 8))`, id).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the in-row tsvector does not match its 350th word: %d %v", n, err)
+	}
+}
