@@ -4,24 +4,38 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
-// Pair ranking: exact top-k for a phrase of two different words, through
-// the pair impact index (migration 00055), as impact ranking does for one.
+// Pair ranking: exact top-k for a phrase of two or more different words
+// with nothing between them, through the pair impact index (migration
+// 00055), as impact ranking does for one word.
 //
-// The score is a pair sum. ts_rank_cd finds covers left to right: the
-// first position where the query holds, then the latest start before it
-// where it still holds; the next search starts just after that start. For
-// a <-> b (a != b) the query holds on a window exactly when it has a at
-// some p and b at p + 1, so every cover is one such occurrence: two
-// entries, noise (q - p) - (end - begin) = 0, worth the harmonic mean of
-// the two weights. Each occurrence is found once (covers have strictly
+// Two words: the score is a pair sum. ts_rank_cd finds covers left to
+// right: the first position where the query holds, then the latest start
+// before it where it still holds; the next search starts just after that
+// start. For a <-> b (a != b) the query holds on a window exactly when it
+// has a at some p and b at p + 1, so every cover is one such occurrence:
+// two entries, noise (q - p) - (end - begin) = 0, worth the harmonic mean
+// of the two weights. Each occurrence is found once (covers have strictly
 // increasing starts), so ts_rank_cd(RankWeights, search, a <-> b) is the
 // sum over the document's occurrences of the pair, which
 // search_pair_impacts computes exactly in integers and tiers.
 // TestPairScoreIsPhraseRank checks this against ts_rank_cd on generated
 // vectors of every weight.
+//
+// More words (a <-> b <-> c ..., all different): every cover is one
+// occurrence of the whole phrase, k entries side by side, noise 0, worth
+// the harmonic mean of its k weights; covers start at different
+// positions, so each has its own occurrence of a <-> b at its start. In
+// documents.search the weights never increase along the positions (the
+// title, A = 1.0, comes before the body, B = 0.4), so a cover's first two
+// weights are its heaviest, and the harmonic mean of k weights is at most
+// that of the two heaviest. Hence the phrase scores at most the pair sum
+// of its first two words, and the walk below, ranking each round's
+// documents by the whole phrase, stays exact. TestPhraseBelowFirstPair
+// checks the bound on documents of the table.
 //
 // The walk (pairTop). A document with a token scores at least its tier,
 // one without scores below 1.8, so ranking the documents of the high tiers
@@ -31,12 +45,12 @@ import (
 // lexemes at one position, as every word past the 16383rd is) carry the
 // token #apart instead; the first round ranks them with the high tiers.
 //
-// A phrase of more words, or with a gap (<2>, from a stop word inside the
-// quotes), has covers of more entries or with noise: it goes the bounded
-// way (keyword_bound.go).
+// A phrase with a gap (<2>, from a stop word inside the quotes) or a
+// repeated word has covers with noise or of other shapes: it goes the
+// bounded way (keyword_bound.go).
 
-// StrategyPair ranks a phrase of two different lexemes through the pair
-// impact tiers (keyword_pair.go).
+// StrategyPair ranks a phrase of different lexemes side by side through
+// the pair impact tiers of its first two (keyword_pair.go).
 const StrategyPair Strategy = "pair"
 
 // PairMin is the estimated match count above which a two-word phrase is
@@ -68,14 +82,23 @@ func pairToken(a, b string, t int) string {
 	return strconv.Itoa(utf8.RuneCountInString(a)) + ":" + a + b + "#" + strconv.Itoa(t)
 }
 
-// pairPhrase reports whether the tsquery text s is exactly a phrase of two
-// different lexemes with nothing between them, 'a' <-> 'b', given its terms.
+// pairPhrase reports whether the tsquery text s is exactly a phrase of
+// two or more different lexemes with nothing between them, 'a' <-> 'b'
+// <-> 'c', given its terms (distinct, in the order of the text).
 func pairPhrase(s string, t terms) bool {
-	return t.phrase && len(t.lexemes) == 2 && s == quoteLexeme(t.lexemes[0])+" <-> "+quoteLexeme(t.lexemes[1])
+	if !t.phrase || len(t.lexemes) < 2 {
+		return false
+	}
+	q := make([]string, len(t.lexemes))
+	for i, w := range t.lexemes {
+		q[i] = quoteLexeme(w)
+	}
+	return s == strings.Join(q, " <-> ")
 }
 
-// pairTop returns the best need matches of the phrase a <-> b (p's query)
-// after cursor c, best first, exactly as ranking every match would.
+// pairTop returns the best need matches of p's phrase, which starts with
+// a <-> b, after cursor c, best first, exactly as ranking every match
+// would.
 //
 // Two rounds: the tiers from 2.0 up together with the documents set apart,
 // then the 1.8 tier, each ranking at most need documents. After a round,

@@ -113,7 +113,8 @@ func TestPairEqualsExact(t *testing.T) {
 	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents WHERE search_pair_impacts(search) = '{#apart}'`).Scan(&apart))
 	require.Equal(t, 1, apart)
 	exact := search.NewService(b.db.Pool, search.Config{ForceStrategy: search.StrategyExact})
-	for _, q := range []string{`"zinc quartz"`, `"quartz zinc"`, `"ember fjord"`, `"zinc glyph"`} {
+	for _, q := range []string{`"zinc quartz"`, `"quartz zinc"`, `"ember fjord"`, `"zinc glyph"`,
+		`"zinc quartz ember"`, `"quartz zinc fjord"`, `"fjord zinc quartz ember"`} {
 		for _, v := range []url.Values{{"q": {q}}, {"q": {q}, "tags": {"b"}}} {
 			want := pageAll(t, exact, v, "500")
 			require.NotEmpty(t, want, "%v", v)
@@ -128,8 +129,8 @@ func TestPairEqualsExact(t *testing.T) {
 	// The long document ranks first for its phrase: it came from the merge.
 	top := pageRun(t, b.svc, url.Values{"q": {`"zinc quartz"`}, "limit": {"1"}})
 	require.Equal(t, "long zinc quartz zinc quartz", top.Hits[0].Title)
-	// A phrase with a gap or of three words is not a pair.
-	for _, q := range []string{`"zinc of quartz"`, `"zinc quartz ember"`, `"zinc zinc"`} {
+	// A phrase with a gap or a repeated word is not ranked through pairs.
+	for _, q := range []string{`"zinc of quartz"`, `"zinc zinc"`, `"zinc quartz zinc"`} {
 		require.NotEqual(t, search.StrategyPair, pageRun(t, b.svc, url.Values{"q": {q}, "limit": {"5"}}).Ranking, q)
 	}
 }
@@ -235,4 +236,45 @@ func TestPairChosen(t *testing.T) {
 	require.Equal(t, search.StrategyPair, got.Ranking)
 	require.Equal(t, pageHits(pageRun(t, exact, v)), pageHits(got))
 	require.Equal(t, search.StrategyExact, pageRun(t, b.svc, url.Values{"q": {"zinc quartz"}, "limit": {"20"}}).Ranking)
+}
+
+// TestPhraseBelowFirstPair checks what pair ranking of a longer phrase
+// rests on, on documents of the table (title before body, as every
+// document's search vector is): a phrase of three or four different words
+// never ranks above the phrase of its first two, and often equals it.
+func TestPhraseBelowFirstPair(t *testing.T) {
+	t.Parallel()
+	b := setup(t, search.Config{})
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(13, 17))
+	words := []string{"zinc", "quartz", "ember", "fjord"}
+	text := func(n int) string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = words[r.IntN(len(words))]
+			if r.IntN(5) == 0 {
+				out[i] = "zinc quartz ember fjord" // whole phrases are common enough to matter
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	titles, bodies := make([]string, 3000), make([]string, 3000)
+	for i := range titles {
+		titles[i], bodies[i] = text(r.IntN(5)), text(r.IntN(40))
+	}
+	_, err := b.db.Pool.Exec(ctx, `INSERT INTO documents (collection_id, title, body)
+		SELECT (SELECT id FROM collections WHERE name = 't'), x.t, x.b FROM unnest($1::text[], $2::text[]) AS x(t, b)`, titles, bodies)
+	require.NoError(t, err)
+	for _, q := range []string{"zinc quartz ember", "quartz ember fjord", "zinc quartz ember fjord", "ember fjord zinc"} {
+		first := strings.Join(strings.Fields(q)[:2], " ")
+		var n, above, equal int
+		require.NoError(t, b.db.Pool.QueryRow(ctx, `
+			SELECT count(*), count(*) FILTER (WHERE r > f + 1e-6), count(*) FILTER (WHERE abs(r - f) <= 1e-6)
+			FROM (SELECT ts_rank_cd(`+search.RankWeights+`, search, phraseto_tsquery('simple', $1)) AS r,
+			             ts_rank_cd(`+search.RankWeights+`, search, phraseto_tsquery('simple', $2)) AS f
+			        FROM documents WHERE search @@ phraseto_tsquery('simple', $1)) s`, q, first).Scan(&n, &above, &equal))
+		require.Greater(t, n, 300, q)
+		require.Zero(t, above, "%q ranks above %q in %d of %d documents", q, first, above, n)
+		require.Greater(t, equal, 0, "%q: the bound is never reached", q)
+	}
 }
