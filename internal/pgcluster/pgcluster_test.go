@@ -3,6 +3,7 @@ package pgcluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -39,6 +40,17 @@ func TestStopRelativeDir(t *testing.T) {
 	pu, err := url.Parse(u)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A new cluster's shared buffers are sized to the machine.
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb string
+	err = conn.QueryRow(ctx, `SELECT setting::bigint * current_setting('block_size')::bigint / 1048576 || 'MB' FROM pg_settings WHERE name = 'shared_buffers'`).Scan(&sb)
+	conn.Close(ctx)
+	if want := fmt.Sprintf("%dMB", SharedBuffersMB(memoryBytes())); err != nil || sb != want {
+		t.Errorf("shared_buffers = %s (%v), want %s", sb, err, want)
 	}
 	// A new cluster preloads PostGIS when it is installed.
 	bin, _ := BinDir()
@@ -77,5 +89,22 @@ func TestExistingCreatesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Start created %s: %v", filepath.Dir(dir), err)
+	}
+}
+
+func TestSharedBuffersMB(t *testing.T) {
+	const gb = 1 << 30
+	for _, tc := range []struct {
+		mem  int64
+		want int64
+	}{
+		{0, 512}, {256 << 20, 128}, {2 * gb, 512}, {24 * gb, 6144}, {64 * gb, 8192},
+	} {
+		if got := SharedBuffersMB(tc.mem); got != tc.want {
+			t.Errorf("SharedBuffersMB(%d) = %d, want %d", tc.mem, got, tc.want)
+		}
+	}
+	if m := memoryBytes(); m <= 0 {
+		t.Errorf("memoryBytes() = %d: neither /proc/meminfo nor the cgroup limit read", m)
 	}
 }
