@@ -400,9 +400,8 @@ func tail(path string, n int) string {
 
 // SharedBuffersMB is the private cluster's shared_buffers for a machine of
 // mem bytes (0: unknown): a quarter of it, PostgreSQL's own advice, from
-// 128 MB to 8 GB. Searches that rank or sample many rows re-read pages
-// PostgreSQL could not keep: at 512 MB the exact ranking of 96,664
-// matches took 1.5 times as long as at 4 GB (docs/performance.md).
+// 128 MB to 8 GB, so searches that rank or sample many rows find their
+// pages in PostgreSQL instead of re-reading them (docs/performance.md).
 func SharedBuffersMB(mem int64) int64 {
 	const mb = 1 << 20
 	if mem <= 0 {
