@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,11 +149,18 @@ func TestHelpListsOnlyTheFlagsACommandUses(t *testing.T) {
 			}
 		}
 	}
-	// serve uses every setting, its own and the database's.
+	// serve uses every server setting, its own and the database's, and
+	// none of the upload client's (it once listed --server, --dry-run...).
 	_, names := help("serve")
 	for _, want := range []string{"addr", "database-url", "data-dir", "pg-port", "tile-cache-mb", "embedder", "max-upload-bytes", "db-pool-size", "log-flush", "max-in-flight", "db-acquire-timeout", "body-read-timeout", "rate-limit-ip", "rate-limit-key", "auth-failures-per-minute", "cors-origins"} {
 		if !strings.Contains(" "+strings.Join(names, " ")+" ", " "+want+" ") {
 			t.Errorf("serve -h lacks -%s: %v", want, names)
+		}
+	}
+	_, clientNames := help("upload")
+	for _, n := range clientNames {
+		if slices.Contains(names, n) {
+			t.Errorf("serve -h lists the upload client's -%s", n)
 		}
 	}
 	// The groups list their subcommands.

@@ -18,7 +18,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 	s, err := a.openLogged(ctx, spec{
 		name:          "serve",
 		about:         "Migrate the database, then serve HTTP on --addr until interrupted. With no database\nURL it creates and starts the private cluster under <data-dir>/pg when there is none.",
-		groups:        ^group(0),
+		groups:        ^gClient, // every server setting; the upload client's are its own
 		createCluster: true,
 	}, args, true)
 	if err != nil {
