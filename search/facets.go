@@ -167,7 +167,11 @@ func (s *Service) facetPass(ctx context.Context, p *Plan, match func(*Args) stri
 		strings.Join(pairs, " UNION ALL ") + ") AS fv(f, t, j) WHERE " + where + " GROUP BY fv.f, fv.t, fv.j)\nSELECT " + strings.Join(cols, ",\n")
 	// The one statement of a search that reads every match: it may run in
 	// parallel (pg.WholeSetParallel).
-	vals, err := s.queryWholeSetRow(ctx, sql, a)
+	pool := s.pool
+	if frac < 1 {
+		pool = s.samplePool
+	}
+	vals, err := s.queryWholeSetRow(ctx, pool, sql, a)
 	if err != nil {
 		return 0, nil, fmt.Errorf("search: facets: %w", pg.Interpret(err))
 	}

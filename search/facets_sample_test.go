@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/geoseek/geoseek/search"
@@ -65,4 +66,17 @@ func TestFacetsSampledAboveThreshold(t *testing.T) {
 	require.Zero(t, small.Facets.SampleSize)
 	require.Equal(t, run(exact, "mango").Facets, small.Facets)
 	require.EqualValues(t, 400, *small.Total)
+
+	// A sampled pass runs on the sample pool when there is one; an exact
+	// pass stays on the service's pool.
+	pc := b.db.Pool.Config()
+	pc.MaxConns = 1
+	sp, err := pgxpool.NewWithConfig(ctx, pc)
+	require.NoError(t, err)
+	defer sp.Close()
+	pooled := search.NewService(b.db.Pool, search.Config{FacetExactMax: 1000, FacetScanRows: 2000, SamplePool: sp})
+	require.Equal(t, got.Facets, run(pooled, "kiwi").Facets)
+	require.EqualValues(t, 1, sp.Stat().AcquireCount())
+	require.Equal(t, small.Facets, run(pooled, "mango").Facets)
+	require.EqualValues(t, 1, sp.Stat().AcquireCount(), "an exact pass took a sample connection")
 }

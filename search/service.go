@@ -44,6 +44,13 @@ type Config struct {
 	// FacetScanRows overrides DefaultFacetScanRows, the rows of the
 	// documents table a facet sample reads.
 	FacetScanRows int
+	// SamplePool runs the sampled facet passes; nil: the service's pool.
+	// A sampled pass reads the same pages of the table every time, and a
+	// PostgreSQL backend reading pages it has never read pays several
+	// times their warm cost (docs/performance.md, "The facet sample on
+	// connections of its own"): a small pool of its own keeps those pages
+	// warm in a few backends and bounds how many such passes run at once.
+	SamplePool *pgxpool.Pool
 	// Trace, when set, sees every search statement and its arguments
 	// before it runs (benchmarks replay them through plain pgx).
 	Trace  func(sql string, args []any)
@@ -61,11 +68,13 @@ type Config struct {
 
 // Service runs searches on the documents table.
 type Service struct {
-	pool   *pgxpool.Pool
-	secret []byte
-	window int
-	sample int
-	forced Strategy
+	pool *pgxpool.Pool
+	// samplePool: see Config.SamplePool (never nil).
+	samplePool *pgxpool.Pool
+	secret     []byte
+	window     int
+	sample     int
+	forced     Strategy
 	// facetMax and facetScan: see Config.FacetExactMax, FacetScanRows.
 	facetMax, facetScan int
 	trace               func(sql string, args []any)
@@ -107,6 +116,9 @@ func NewService(pool *pgxpool.Pool, cfg Config) *Service {
 		s.sample = DefaultSampleSize
 	}
 	s.facetMax, s.facetScan = cfg.FacetExactMax, cfg.FacetScanRows
+	if s.samplePool = cfg.SamplePool; s.samplePool == nil {
+		s.samplePool = pool
+	}
 	if s.facetMax <= 0 {
 		s.facetMax = DefaultFacetExactMax
 	}
@@ -293,7 +305,7 @@ func (s *Service) query(ctx context.Context, sql string, a *Args) (pgx.Rows, err
 // returns its one row's values. It goes in one batch after
 // pg.WholeSetParallel, so the statement may use parallel workers. Trace sees
 // both statements; a replay must send them in one batch too.
-func (s *Service) queryWholeSetRow(ctx context.Context, sql string, a *Args) ([]any, error) {
+func (s *Service) queryWholeSetRow(ctx context.Context, pool *pgxpool.Pool, sql string, a *Args) ([]any, error) {
 	if s.trace != nil {
 		s.trace(pg.WholeSetParallel, nil)
 		s.trace(sql, a.Values())
@@ -312,7 +324,7 @@ func (s *Service) queryWholeSetRow(ctx context.Context, sql string, a *Args) ([]
 		vals, err = rows.Values()
 		return err
 	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	if err := pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	return vals, nil

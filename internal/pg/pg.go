@@ -77,6 +77,13 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*pgxpool.Pool, 
 			deadline: pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()},
 		}
 	}
+	// Connections opened together (at start, or after an outage) would
+	// otherwise all expire in the same minute, and each replacement pays a
+	// new backend's first statements at once (docs/performance.md). A URL
+	// that sets pool_max_conn_lifetime_jitter keeps its choice.
+	if pc.MaxConnLifetimeJitter == 0 {
+		pc.MaxConnLifetimeJitter = pc.MaxConnLifetime / 4
+	}
 	pc.AfterConnect = RegisterTypes
 	if pc.ConnConfig.Tracer == nil {
 		pc.ConnConfig.Tracer = acquireTracer{}

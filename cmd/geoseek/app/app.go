@@ -66,7 +66,15 @@ type App struct {
 	startup []func(ctx context.Context)
 	// periodic River jobs the domains schedule.
 	periodic []*river.PeriodicJob
+	// samplePool runs the sampled facet passes (search.Config.SamplePool);
+	// Run closes it.
+	samplePool *pgxpool.Pool
 }
+
+// sampleConns is how many sampled facet passes run at once: each keeps a
+// core busy for tens of milliseconds, and the fewer backends read the
+// sample's pages, the fewer pay for reading them the first time.
+const sampleConns = 2
 
 func (a *App) background(f func(ctx context.Context)) { a.startup = append(a.startup, f) }
 
@@ -84,9 +92,19 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 	srv := server.New(scfg, pool, ready, logger)
 	a.Server = srv
 
+	if opts.Search.SamplePool == nil {
+		pc := pool.Config()
+		pc.MaxConns, pc.MinConns = sampleConns, 0
+		sp, err := pgxpool.NewWithConfig(ctx, pc)
+		if err != nil {
+			return nil, fmt.Errorf("app: facet sample pool: %w", err)
+		}
+		a.samplePool, opts.Search.SamplePool = sp, sp
+	}
 	workers := river.NewWorkers()
 	kinds, err := a.wireDomains(ctx, opts, pool, srv, workers)
 	if err != nil {
+		a.close()
 		return nil, err
 	}
 	ready.Embeddings = func(ctx context.Context) (any, error) {
@@ -98,6 +116,7 @@ func New(ctx context.Context, opts Options, pool *pgxpool.Pool, logger *slog.Log
 	}
 	if kinds > 0 { // River refuses a runner without workers
 		if a.runner, err = jobs.NewRunner(pool, workers, a.periodic, logger); err != nil {
+			a.close()
 			return nil, err
 		}
 	}
@@ -112,8 +131,17 @@ var untimedRoutes = append([]string{
 	"POST /collections/:collection/import",
 }, ingest.UploadRoutes...)
 
-// Run starts the job runner and serves until ctx is done, then stops both.
+// close closes what New opened.
+func (a *App) close() {
+	if a.samplePool != nil {
+		a.samplePool.Close()
+	}
+}
+
+// Run starts the job runner and serves until ctx is done, then stops both
+// and closes what New opened.
 func (a *App) Run(ctx context.Context, ln net.Listener, started func(addr string)) error {
+	defer a.close()
 	if a.runner != nil {
 		if err := a.runner.Start(ctx); err != nil {
 			return err
