@@ -19,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"time"
@@ -159,6 +160,22 @@ func (c *wordsCounts) order(got []string, k int) (same bool, worst float64) {
 	return same, worst
 }
 
+// estimateError is the median and the largest relative error of got's
+// counts (an answer's values and counts) for the exact top k values; a
+// value the answer leaves out counts as 0.
+func (c *wordsCounts) estimateError(got map[string]int64, k int) (median, worst float64) {
+	k = min(k, len(c.values))
+	if k == 0 {
+		return 0, 0
+	}
+	errs := make([]float64, k)
+	for i, v := range c.values[:k] {
+		errs[i] = math.Abs(float64(got[v])-c.count[v]) / c.count[v]
+	}
+	slices.Sort(errs)
+	return errs[k/2], errs[k-1]
+}
+
 func wordsExactFacets(ctx context.Context, env *Env, coll, q string) (tags, sections wordsCounts, err error) {
 	var a, b []byte
 	if err := env.Pool.QueryRow(ctx, wordsExactFacetSQL, pgx.QueryExecModeCacheDescribe, coll, q).Scan(&a, &b); err != nil {
@@ -202,11 +219,14 @@ func runSearchWordsFacets(ctx context.Context, env *Env) ([]Result, error) {
 		gt, gs := res.Facets.values()
 		tSame, tWorst := tags.order(gt, 10)
 		sSame, sWorst := sections.order(gs, 10)
+		tc, sc := res.Facets.counts()
+		tMed, tMax := tags.estimateError(tc, 10)
+		sMed, sMax := sections.estimateError(sc, 10)
 		out = append(out, Result{
 			Scenario: "search/words/facets/" + q + " p95", Geoseek: srchMS(g.P95), Baseline: srchMS(b.P95), Unit: "ms", LowerIsBetter: true,
-			Note: fmt.Sprintf("%d matches of %d docs; approximate %t (sample %d matches, total %d); p50 %.1f vs %.1f ms (baseline: exact GROUP BY over every match via pgx); top-10 tags identical to exact: %t (largest exact-count gap of a swapped pair %.1f%%); top-10 sections identical: %t (%.1f%%)",
+			Note: fmt.Sprintf("%d matches of %d docs; approximate %t (sample %d matches, total %d); p50 %.1f vs %.1f ms (baseline: exact GROUP BY over every match via pgx); top-10 tags identical to exact: %t (largest exact-count gap of a swapped pair %.1f%%; counts of the exact top 10 off by %.0f%% median, %.0f%% at most); top-10 sections identical: %t (%.1f%%; off by %.0f%% median, %.0f%% at most)",
 				count, srchTarget(env), res.Facets.Approximate, res.Facets.SampleSize, res.Total, srchMS(g.P50), srchMS(b.P50),
-				tSame, 100*tWorst, sSame, 100*sWorst),
+				tSame, 100*tWorst, 100*tMed, 100*tMax, sSame, 100*sWorst, 100*sMed, 100*sMax),
 		})
 	}
 	return out, nil
@@ -223,14 +243,10 @@ type wordsResult struct {
 }
 
 type wordsFacets struct {
-	Tags []struct {
-		Value json.RawMessage `json:"value"`
-	} `json:"tags"`
-	Props map[string][]struct {
-		Value json.RawMessage `json:"value"`
-	} `json:"props"`
-	Approximate bool  `json:"approximate"`
-	SampleSize  int64 `json:"sample_size"`
+	Tags        []wordsFacetValue            `json:"tags"`
+	Props       map[string][]wordsFacetValue `json:"props"`
+	Approximate bool                         `json:"approximate"`
+	SampleSize  int64                        `json:"sample_size"`
 }
 
 func (r *wordsResult) ids() []int64 {
@@ -239,6 +255,23 @@ func (r *wordsResult) ids() []int64 {
 		out[i] = h.ID
 	}
 	return out
+}
+
+type wordsFacetValue struct {
+	Value json.RawMessage `json:"value"`
+	Count int64           `json:"count"`
+}
+
+// counts are the answer's tag and section counts by value, as JSON.
+func (f wordsFacets) counts() (tags, sections map[string]int64) {
+	tags, sections = map[string]int64{}, map[string]int64{}
+	for _, t := range f.Tags {
+		tags[string(t.Value)] = t.Count
+	}
+	for _, s := range f.Props["section"] {
+		sections[string(s.Value)] = s.Count
+	}
+	return tags, sections
 }
 
 // values are the tag and section values in the answer's order, as JSON.
