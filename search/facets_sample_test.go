@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/search"
 )
 
@@ -79,4 +81,20 @@ func TestFacetsSampledAboveThreshold(t *testing.T) {
 	require.EqualValues(t, 1, sp.Stat().AcquireCount())
 	require.Equal(t, small.Facets, run(pooled, "mango").Facets)
 	require.EqualValues(t, 1, sp.Stat().AcquireCount(), "an exact pass took a sample connection")
+
+	// A request waiting for a sample connection waits as long as for any
+	// other connection (the server's acquire bound), then gives up.
+	held, err := sp.Acquire(ctx)
+	require.NoError(t, err)
+	defer held.Release()
+	rctx, cancel := context.WithTimeout(pg.WithAcquireTimeout(ctx, 300*time.Millisecond), time.Minute)
+	defer cancel()
+	pq, err := search.ParseValues(url.Values{"collection": {"t"}, "q": {"kiwi"}, "facets": {"tags"}})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = pooled.Search(rctx, pq)
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.True(t, pg.AcquireTimedOut(rctx), "%v", err)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the server answers it 503 with Retry-After")
 }
