@@ -250,7 +250,7 @@ func (b *binder) bindCommon(c *Config, groups group) {
 		b.dur(&c.LogFlush, "log-flush", "GEOSEEK_LOG_FLUSH", time.Second, "longest time log lines below warn are buffered before they are written (warnings and errors write at once; 0: every line at once)")
 	}
 	if groups&gPool != 0 {
-		b.integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections")
+		b.integer(&c.PoolSize, "db-pool-size", "GEOSEEK_DB_POOL_SIZE", 16, "maximum database connections (the server opens two more for sampled facets)")
 		b.dur(&c.StatementTimeout, "statement-timeout", "GEOSEEK_STATEMENT_TIMEOUT", 30*time.Second, "server-side limit on each SQL statement")
 	} else {
 		// Commands without these flags open a small pool with the usual limit.
