@@ -19,6 +19,7 @@ import (
 	"github.com/geoseek/geoseek/internal/problem"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/migrations"
+	"github.com/geoseek/geoseek/search"
 )
 
 // freePort is a loopback port nothing listens on (at the time asked).
@@ -58,9 +59,19 @@ func TestDatabaseOutage(t *testing.T) {
 	if _, err := migrations.Up(ctx, pool, nil); err != nil {
 		t.Fatal(err)
 	}
+	// Facets of more than 5 estimated matches are counted over a sample of
+	// about 500 rows (a tenth of the table's pages), on the sample
+	// connections.
 	a, err := app.New(ctx, app.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Version: "test", SkipPlaces: true,
-		Edge: server.Config{AcquireTimeout: time.Second}}, pool, slog.New(slog.DiscardHandler))
+		Edge: server.Config{AcquireTimeout: time.Second}, Search: search.Config{FacetExactMax: 5, FacetScanRows: 500}}, pool, slog.New(slog.DiscardHandler))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO collections (name, default_lang) VALUES ('notes', 'english');
+		INSERT INTO documents (collection_id, title, body, tags) SELECT (SELECT id FROM collections WHERE name = 'notes'), 'harbour ' || g,
+			repeat('quay ', 30), ARRAY['t' || g % 3]
+		FROM generate_series(1, 5000) g;
+		ANALYZE documents`); err != nil {
 		t.Fatal(err)
 	}
 	_, key, err := auth.NewStore(pool).Create(ctx, "t", []auth.Scope{auth.Admin})
@@ -74,6 +85,7 @@ func TestDatabaseOutage(t *testing.T) {
 		{"GET", "/tiles/photos/3/4/2.mvt", ""},
 		{"GET", "/search?q=harbour&collection=photos", ""},
 		{"POST", "/search", `{"q":"harbour","collection":"photos"}`},
+		{"GET", "/search?q=harbour&collection=notes&facets=tags", ""},
 		{"GET", "/photos/1", ""},
 		{"POST", "/collections", `{"name":"outage_test"}`},
 		{"GET", "/readyz", ""},
@@ -95,6 +107,20 @@ func TestDatabaseOutage(t *testing.T) {
 		if code, _, d := do(c, true); code >= 500 {
 			t.Fatalf("%s %s with the database up: %d %+v", c.method, c.path, code, d)
 		}
+	}
+	sampled := func() bool {
+		req := httptest.NewRequest("GET", "/search?q=harbour&collection=notes&facets=tags", nil)
+		w := httptest.NewRecorder()
+		a.Server.Engine().ServeHTTP(w, req)
+		var res struct {
+			Facets struct {
+				Approximate bool `json:"approximate"`
+			} `json:"facets"`
+		}
+		return w.Code == 200 && json.Unmarshal(w.Body.Bytes(), &res) == nil && res.Facets.Approximate
+	}
+	if !sampled() {
+		t.Fatal("the facets were not counted over a sample")
 	}
 	if err := cl.Stop(ctx); err != nil {
 		t.Fatal(err)
