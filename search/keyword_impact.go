@@ -211,11 +211,18 @@ func (s *Service) impactRound(ctx context.Context, p *Plan, c *cursor, cond stri
 	}
 	cond = strings.Replace(cond, "$TSQ", tsq, 1)
 	rank := RankExpr("d.search", tsq)
-	// The match is tested on the round's rows, never through the full-text
-	// index: a round's token documents are few, and the planner would AND
-	// their bitmap with one of every match of the query, which for a
-	// common phrase cost more than all the rest (docs/performance.md).
-	sql := "SELECT d.id, " + rank + " AS score FROM documents d WHERE " + where + " AND " + cond + " AND (d.search @@ " + tsq + ") IS TRUE"
+	// A tier round tests the match on its own rows, never through the
+	// full-text index: a round's token documents are few, and the planner
+	// would AND their bitmap with one of every match of the query, which
+	// for a common phrase cost more than all the rest (docs/performance.md).
+	// The last round (no tokens: every match below the tiers) has only the
+	// full-text index to find its rows; hidden from it, it read every
+	// document of the collection.
+	match := "(d.search @@ " + tsq + ") IS TRUE"
+	if toks == nil {
+		match = "d.search @@ " + tsq
+	}
+	sql := "SELECT d.id, " + rank + " AS score FROM documents d WHERE " + where + " AND " + cond + " AND " + match
 	if c != nil {
 		k, err := keyParam(a, keyScore, c.Key)
 		if err != nil {

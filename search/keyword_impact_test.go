@@ -173,3 +173,59 @@ func TestImpactNeedsIndex(t *testing.T) {
 	require.Equal(t, search.StrategyExact, res2.Ranking)
 	require.Equal(t, res.Hits[0].ID, res2.Hits[0].ID)
 }
+
+// TestLastRoundUsesFullTextIndex: when the tiers hold less than a page, the
+// last round (every match below them) finds its rows through the full-text
+// index. Tier rounds hide the match from that index; the last round, which
+// has no token to look up, once did too and read every document of the
+// collection (0.9 s for a 735-match phrase at 1,000,000 documents).
+func TestLastRoundUsesFullTextIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	type stmt struct {
+		sql  string
+		args []any
+	}
+	var stmts []stmt
+	// The last round: a ranking statement with no token condition.
+	trace := func(sql string, args []any) {
+		if strings.HasPrefix(sql, "SELECT d.id, ts_rank_cd") && !strings.Contains(sql, "&&") {
+			stmts = append(stmts, stmt{sql, args})
+		}
+	}
+	b := setup(t, search.Config{})
+	// 20,000 documents; 40 say "zebra crossing" once in their body: no
+	// word or pair reaches a tier.
+	_, err := b.db.Pool.Exec(ctx, `INSERT INTO documents (collection_id, lang, title, body)
+		SELECT (SELECT id FROM collections WHERE name = 't'), 'english', 'road ' || g,
+		       CASE WHEN g % 500 = 0 THEN 'a zebra crossing here' ELSE 'a plain street ' || g END
+		FROM generate_series(1, 20000) g;
+		ANALYZE documents`)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		q     string
+		strat search.Strategy
+	}{{"zebra", search.StrategyImpact}, {`"zebra crossing"`, search.StrategyPair}} {
+		stmts = nil
+		svc := search.NewService(b.db.Pool, search.Config{ForceStrategy: c.strat, Trace: trace})
+		q, err := search.ParseValues(url.Values{"collection": {"t"}, "q": {c.q}})
+		require.NoError(t, err)
+		res, err := svc.Search(ctx, q)
+		require.NoError(t, err)
+		require.Equal(t, c.strat, res.Ranking)
+		require.Len(t, res.Hits, 20)
+		require.Len(t, stmts, 1, "one last round for %s", c.q)
+		// The traced statement with its values, explained.
+		var plan string
+		rows, err := b.db.Pool.Query(ctx, "EXPLAIN "+stmts[0].sql, stmts[0].args...)
+		require.NoError(t, err)
+		for rows.Next() {
+			var line string
+			require.NoError(t, rows.Scan(&line))
+			plan += line + "\n"
+		}
+		require.NoError(t, rows.Err())
+		require.Contains(t, plan, "documents_search_idx", "%s:\n%s", c.q, plan)
+		require.NotContains(t, plan, "Seq Scan", "%s:\n%s", c.q, plan)
+	}
+}
