@@ -70,7 +70,7 @@
 // negation) with more estimated matches is ranked through the same tiers
 // with a per-word bound of ts_rank_cd (keyword_bound.go, "bounded"), and
 // ranks every match when the bound cannot prove the page (typically an AND
-// of common words). A phrase of two words with more than PairMin estimated
+// of common words). A phrase of different words with more than PairMin estimated
 // matches is ranked through pair tiers (keyword_pair.go, migration 00055),
 // exactly as one word through its tiers. Prefix queries and small match
 // sets rank every match.

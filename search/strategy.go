@@ -17,7 +17,7 @@ import (
 //
 //   - exact: every match ranked with ts_rank_cd. Used when the planner's
 //     estimate of the matched set (EXPLAIN with the actual values, filters
-//     included) is at most ImpactMin (PairMin for a two-word phrase), for
+//     included) is at most ImpactMin (PairMin for a phrase), for
 //     prefix queries, and when bounded
 //     ranking cannot prove its page.
 //   - bounded: several lexemes (AND, OR, phrases, negation) and an estimate
