@@ -3,6 +3,7 @@ package search_test
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"net/url"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -473,25 +475,62 @@ func TestSearchStatementsAreNeverPrepared(t *testing.T) {
 }
 
 // A long body is highlighted from its start when a match is there, and
-// through the whole text when the only match is further on.
+// through the whole text when the only match is further on: found by the
+// search for the word's start (also among multi-byte characters, cut at
+// whole ones), or, when the word is written otherwise or its start is
+// another word's, by the stretches.
 func TestHighlightsOfLongBodies(t *testing.T) {
 	t.Parallel()
 	b := setup(t, search.Config{})
 	ctx := context.Background()
 	filler := strings.Repeat("lorem ipsum dolor sit amet ", 800) // 21,600 characters
+	wide := strings.Repeat("façade ŝ 😀 ", 2000)                  // 24,000 characters, 38,000 bytes
 	for name, body := range map[string]string{
-		"early": "A zeppelin manual. " + filler + " More on the zeppelin.",
-		"late":  filler + " At last a zeppelin.",
+		"early":     "A zeppelin manual. " + filler + " More on the zeppelin.",
+		"late":      filler + " At last a zeppelin.",
+		"wide":      wide + " At last a zeppelin. " + wide,
+		"capital":   filler + " ZEPPELIN, at last.",
+		"lookalike": filler + " zeppelinesque " + filler + " a zeppelin.",
 	} {
 		id, err := document.Insert(ctx, b.db.Pool, &document.Doc{Collection: "t", ExternalID: ptr(name), Title: name, Body: body})
 		require.NoError(t, err)
 		b.ids[name] = id
 	}
 	res := b.search(t, url.Values{"q": {"zeppelin"}})
-	require.ElementsMatch(t, []string{"early", "late"}, b.names(res))
+	require.ElementsMatch(t, []string{"early", "late", "wide", "capital", "lookalike"}, b.names(res))
 	for _, h := range res.Hits {
-		require.Contains(t, h.Highlights.Body, "<mark>zeppelin</mark>", "hit %d", h.ID)
+		require.Regexp(t, `<mark>(zeppelin|ZEPPELIN)</mark>`, h.Highlights.Body, "hit %d", h.ID)
 		require.Less(t, len(h.Highlights.Body), 1000, "a headline, not the body")
+		require.True(t, utf8.ValidString(h.Highlights.Body))
+	}
+}
+
+// search_headline on long bodies of characters of every UTF-8 width, the
+// word at random places, once or twice and in other cases: never an error,
+// always valid text, and a match highlighted whenever the body holds one
+// as written.
+func TestSearchHeadlineCutsAtWholeCharacters(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(7, 21))
+	chars := []string{"a", "é", "ŝ", "€", "語", "😀", " ", " ", "\n"}
+	for i := range 150 {
+		var sb strings.Builder
+		n := 10_000 + rng.IntN(30_000)
+		for sb.Len() < n {
+			sb.WriteString(chars[rng.IntN(len(chars))])
+		}
+		body := []rune(sb.String())
+		word := []string{"zeppelin", "zeppelins", "Zeppelin", "ZEPPELIN"}[i%4]
+		at := rng.IntN(len(body))
+		text := string(body[:at]) + " " + word + " " + string(body[at:])
+		var h string
+		err := db.Pool.QueryRow(ctx, `SELECT search_headline('english', $1, websearch_to_tsquery('english', 'zeppelin'),
+			'MaxFragments=2, MaxWords=30, MinWords=12, StartSel=' || chr(2) || ', StopSel=' || chr(3))`, text).Scan(&h)
+		require.NoError(t, err, "case %d", i)
+		require.True(t, utf8.ValidString(h), "case %d", i)
+		require.Contains(t, h, "\x02", "case %d: %s at %d of %d", i, word, at, len(body))
 	}
 }
 
