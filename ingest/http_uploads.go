@@ -99,6 +99,13 @@ func (h *Handler) tus(c *gin.Context) {
 		// not broken.
 		w.status, code, detail = http.StatusLocked, "ERR_UPLOAD_LOCKED", "another request is writing this upload; try again in a moment"
 	}
+	if code == "ERR_UPLOAD_INTERRUPTED" {
+		// Another request for the upload took it over (tusd lets the
+		// newest win, taking the holder for a dead client). A live client
+		// must ask the offset and resume, not give the file up: locked,
+		// like any retryable 423, not a 400 for bad input.
+		w.status, detail = http.StatusLocked, "another request for this upload took it over; what arrived is kept: ask the offset (HEAD) and resume"
+	}
 	if w.status == http.StatusLocked {
 		c.Header("Retry-After", "1")
 	}

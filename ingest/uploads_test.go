@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -438,6 +439,50 @@ func TestUploadIdleClient(t *testing.T) {
 	time.Sleep(2 * idle) // the client pauses longer than the idle bound
 	if resp, _ := tc.patch(loc, 10000, f.data[10000:]); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("final patch: %d", resp.StatusCode)
+	}
+	if code, _, _ := tc.result(loc); code != http.StatusCreated {
+		t.Fatalf("result: %d", code)
+	}
+}
+
+// TestUploadTakenOver: a PATCH interrupted by a newer request for its
+// upload (here a HEAD) answers 423 with Retry-After, keeping what arrived,
+// so a live client resumes instead of failing the file.
+func TestUploadTakenOver(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	tc := b.tusServer(t)
+	f := corpusFile(t, "exif-samples__DSCN0010.jpg")
+	loc := tc.create("taken.jpg", len(f.data))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n",
+		loc, b.key, len(f.data))
+	if _, err := conn.Write(f.data[:5000]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the PATCH holds the upload
+	off := tc.offset(loc)
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var d map[string]any
+	if resp.StatusCode != http.StatusLocked || resp.Header.Get("Retry-After") == "" || json.Unmarshal(body, &d) != nil ||
+		d["tus_error"] != "ERR_UPLOAD_INTERRUPTED" || d["type"] != problem.TypeBase+"upload-upload-interrupted" || !strings.Contains(fmt.Sprint(d["detail"]), "resume") {
+		t.Fatalf("interrupted PATCH: %s %v %s", resp.Status, resp.Header, body)
+	}
+	if off <= 0 || off > 5000 {
+		t.Fatalf("offset after the take-over: %d, want what arrived (at most 5000)", off)
+	}
+	if resp, body := tc.patch(loc, off, f.data[off:]); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("resume: %d %s", resp.StatusCode, body)
 	}
 	if code, _, _ := tc.result(loc); code != http.StatusCreated {
 		t.Fatalf("result: %d", code)

@@ -74,6 +74,10 @@ func newHTTPClient(timeout time.Duration, conns int) *http.Client {
 		DialContext:           d.DialContext,
 		TLSHandshakeTimeout:   min(timeout, 30*time.Second),
 		ResponseHeaderTimeout: timeout,
+		// A PATCH asks before its body (Expect: 100-continue): a server
+		// that refuses the chunk (409 at a moved offset) gets no bytes of
+		// it. A server that never says 100 gets the body after this wait.
+		ExpectContinueTimeout: min(timeout, 2*time.Second),
 		MaxIdleConnsPerHost:   conns + 2,
 		IdleConnTimeout:       90 * time.Second,
 	}}

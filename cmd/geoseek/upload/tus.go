@@ -206,6 +206,7 @@ func (u *uploader) patchChunk(ctx context.Context, fh *os.File, loc string, offs
 	req.Header.Set("Tus-Resumable", tusVersion)
 	req.Header.Set("Content-Type", "application/offset+octet-stream")
 	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	req.Header.Set("Expect", "100-continue")
 	resp, err := u.c.send(req, http.StatusNoContent, http.StatusOK)
 	if err != nil {
 		var se *statusError

@@ -16,7 +16,8 @@ import (
 // TestPatchAsksAgainOnOffsetMismatch: the server's offset moved after the
 // client asked (a cut request of an earlier run that it was still
 // finishing): the client asks again and sends from there, without
-// spending a retry and without sending the bytes the server has.
+// spending a retry and without sending the bytes the server has, nor the
+// body of the chunk refused (it waits for 100 Continue).
 func TestPatchAsksAgainOnOffsetMismatch(t *testing.T) {
 	t.Parallel()
 	const size, have, stale = 1000, 600, 400
@@ -58,7 +59,8 @@ func TestPatchAsksAgainOnOffsetMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	stat, _ := statKey(path, st)
-	u := &uploader{c: testClient(t, srv, 1, 10*time.Second), chunk: 1 << 20, sent: func(int64) {}}
+	var sent int64
+	u := &uploader{c: testClient(t, srv, 1, 10*time.Second), chunk: 1 << 20, sent: func(n int64) { sent += n }}
 	f := &file{path: path, size: size, stat: stat}
 	ctx := context.Background()
 	off, err := u.tusOffset(ctx, srv.URL+"/uploads/x", size)
@@ -68,7 +70,7 @@ func TestPatchAsksAgainOnOffsetMismatch(t *testing.T) {
 	if err := u.patchFrom(ctx, f, srv.URL+"/uploads/x", &off); err != nil {
 		t.Fatalf("patch with one attempt: %v", err)
 	}
-	if off != size || received != size-have || heads != 2 {
-		t.Errorf("offset %d (want %d), server received %d bytes (want %d), %d HEADs (want 2)", off, size, received, size-have, heads)
+	if off != size || received != size-have || heads != 2 || sent != size-have {
+		t.Errorf("offset %d (want %d), server received %d bytes (want %d), client sent %d, %d HEADs (want 2)", off, size, received, size-have, sent, heads)
 	}
 }
