@@ -258,7 +258,7 @@ func (b *binder) bindCommon(c *Config, groups group) {
 	}
 	if groups&gServe != 0 {
 		b.dur(&c.RequestTimeout, "request-timeout", "GEOSEEK_REQUEST_TIMEOUT", 60*time.Second, "limit on each HTTP request (uploads excepted)")
-		b.dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests get to finish on shutdown")
+		b.dur(&c.ShutdownGrace, "shutdown-grace", "GEOSEEK_SHUTDOWN_GRACE", 20*time.Second, "time in-flight requests and running jobs get to finish on shutdown")
 		b.boolean(&c.RequireKeyForReads, "require-key-for-reads", "GEOSEEK_REQUIRE_KEY_FOR_READS", "read endpoints need an API key with the read scope too")
 	}
 	if groups&gPGPort != 0 {

@@ -9,6 +9,7 @@ import (
 	"github.com/geoseek/geoseek/cmd/geoseek/app"
 	embedder "github.com/geoseek/geoseek/embed"
 	"github.com/geoseek/geoseek/geo"
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"
 	"github.com/geoseek/geoseek/web"
@@ -27,7 +28,7 @@ func (a *App) serve(ctx context.Context, args []string) error {
 	// Deferred first, so it runs last: everything logged on the way out is
 	// written.
 	defer func() { _ = s.closeLog() }()
-	defer s.pool.Close()
+	defer pg.CloseWithin(s.pool, app.CloseWait, s.logger)
 	c, logger, pool, rep := s.cfg, s.logger, s.pool, s.rep
 	var features []string
 	for n, v := range rep.Enabled {

@@ -79,14 +79,22 @@ func (r *Runner) Start(ctx context.Context) error {
 }
 
 // Stop lets running jobs finish for up to grace, then cancels them (they are
-// retried later: every job is idempotent).
+// retried later: every job is idempotent) and waits at most hardStopWait
+// more: a database that does not answer must not hold the exit.
 func (r *Runner) Stop(grace time.Duration) {
+	if grace <= 0 {
+		grace = time.Millisecond
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := r.client.Stop(ctx); err != nil {
 		r.logger.Warn("jobs: soft stop timed out; cancelling running jobs", "err", err)
-		hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		hctx, hcancel := context.WithTimeout(context.Background(), hardStopWait)
 		defer hcancel()
 		_ = r.client.StopAndCancel(hctx)
 	}
 }
+
+// hardStopWait bounds the wait for cancelled jobs and River's own goodbyes
+// (leadership, job completions) after the grace.
+const hardStopWait = 2 * time.Second

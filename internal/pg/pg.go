@@ -139,3 +139,29 @@ func redact(c *pgx.ConnConfig) string {
 // statement on custom plans, planned for its values as the unnamed
 // statements of QueryExecModeCacheDescribe are.
 const WholeSetParallel = `SELECT set_config('max_parallel_workers_per_gather', '2', true), set_config('plan_cache_mode', 'force_custom_plan', true)`
+
+// CloseWithin closes pool, waiting at most d: pgxpool.Close waits for every
+// connection in use to come back and gives each closing connection up to
+// 15 s, so against a database that stopped answering (a frozen host, a cut
+// network) it would hold a process's exit that long. Past d the connections
+// are left to the process's exit (the server ends their sessions when it
+// notices, bounded by its own timeouts). It reports whether the close
+// finished.
+func CloseWithin(pool *pgxpool.Pool, d time.Duration, logger *slog.Logger) bool {
+	done := make(chan struct{})
+	go func() {
+		pool.Close()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		if logger != nil {
+			logger.Warn("database connections did not close in time (the database does not answer); leaving them to the exit", "waited", d)
+		}
+		return false
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/geoseek/geoseek/geo"
 	"github.com/geoseek/geoseek/ingest"
 	"github.com/geoseek/geoseek/internal/jobs"
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/internal/server"
 	"github.com/geoseek/geoseek/search"
 	"github.com/geoseek/geoseek/web"
@@ -131,22 +132,40 @@ var untimedRoutes = append([]string{
 	"POST /collections/:collection/import",
 }, ingest.UploadRoutes...)
 
+// CloseWait bounds the closing of a pool on the way out (pg.CloseWithin):
+// with the shutdown grace, it bounds how long a stopping server takes when
+// the database no longer answers.
+const CloseWait = 2 * time.Second
+
 // close closes what New opened.
 func (a *App) close() {
 	if a.samplePool != nil {
-		a.samplePool.Close()
+		pg.CloseWithin(a.samplePool, CloseWait, a.logger)
 	}
 }
 
 // Run starts the job runner and serves until ctx is done, then stops both
-// and closes what New opened.
+// and closes what New opened. The server's requests and the runner's jobs
+// get the same shutdown grace, at the same time: it returns within the
+// grace and a few seconds, the database answering or not.
 func (a *App) Run(ctx context.Context, ln net.Listener, started func(addr string)) error {
 	defer a.close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if a.runner != nil {
-		if err := a.runner.Start(ctx); err != nil {
+		// River cancels its jobs the moment its start context ends; they
+		// get the grace through Stop instead.
+		if err := a.runner.Start(context.WithoutCancel(ctx)); err != nil {
 			return err
 		}
-		defer a.runner.Stop(a.grace)
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			<-ctx.Done()
+			a.runner.Stop(a.grace)
+		}()
+		defer func() { <-stopped }()
+		defer cancel() // a server that fails to start stops the runner too
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
