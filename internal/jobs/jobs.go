@@ -32,7 +32,7 @@ var Queues = map[string]river.QueueConfig{
 
 // NewInserter returns an insert-only River client.
 func NewInserter(pool *pgxpool.Pool, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
-	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
+	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quieter(logger)})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: insert client: %w", err)
 	}
@@ -50,7 +50,7 @@ type Runner struct {
 // of an unknown kind fail visibly and are retried).
 func NewRunner(pool *pgxpool.Pool, workers *river.Workers, periodic []*river.PeriodicJob, logger *slog.Logger) (*Runner, error) {
 	c, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger:  logger,
+		Logger:  quieter(logger),
 		Queues:  Queues,
 		Workers: workers,
 		// Periodic jobs are scheduled by the elected leader only, so several
