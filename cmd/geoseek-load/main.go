@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/url"
@@ -273,7 +274,7 @@ func target(ctx context.Context, o options, dbURL string) (string, string, func(
 
 // serveChild builds geoseek (unless -geoseek-bin) and runs `geoseek serve`
 // on the load database with serve's defaults, on a free loopback port, its
-// log in <data-dir>/load/serve.log; it returns once /readyz answers 200.
+// log in <data-dir>/load/serve.log (the run before's in serve.log.1); it returns once /readyz answers 200.
 func serveChild(ctx context.Context, o options, dbURL string) (string, *child, error) {
 	bin := o.geoseekBin
 	if bin == "" {
@@ -293,6 +294,10 @@ func serveChild(ctx context.Context, o options, dbURL string) (string, *child, e
 		return "", nil, fmt.Errorf("server dir: %w", err)
 	}
 	logPath := filepath.Join(dir, "serve.log")
+	// The run before's log is kept beside it, for comparing two runs.
+	if err := os.Rename(logPath, logPath+".1"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, fmt.Errorf("server log: %w", err)
+	}
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return "", nil, fmt.Errorf("server log: %w", err)

@@ -168,6 +168,24 @@ func TestServerStartIsBounded(t *testing.T) {
 	}
 }
 
+// TestServeLogKeepsTheRunBefore: a run's server log does not overwrite the
+// one before, which is kept as serve.log.1.
+func TestServeLogKeepsTheRunBefore(t *testing.T) {
+	o := options{geoseekBin: script(t, `echo "run $LOAD_RUN" >&2; exit 3`), dataDir: t.TempDir(), startTimeout: time.Second, stopGrace: time.Second}
+	for _, run := range []string{"1", "2"} {
+		o.serveEnv = []string{"LOAD_RUN=" + run}
+		if _, _, err := serveChild(t.Context(), o, "postgres://nowhere/db"); err == nil {
+			t.Fatal("serveChild succeeded")
+		}
+	}
+	for name, want := range map[string]string{"serve.log": "run 2", "serve.log.1": "run 1"} {
+		b, err := os.ReadFile(filepath.Join(o.dataDir, "load", name))
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
+		}
+	}
+}
+
 // -serve-env reaches the server alone.
 func TestServeEnvReachesTheServer(t *testing.T) {
 	bin := script(t, `echo "serving on http://127.0.0.1:1/ $LOAD_TEST_VAR"; exec sleep 60`)
