@@ -76,8 +76,9 @@ func newHTTPClient(timeout time.Duration, conns int) *http.Client {
 		ResponseHeaderTimeout: timeout,
 		// A PATCH asks before its body (Expect: 100-continue): a server
 		// that refuses the chunk (409 at a moved offset) gets no bytes of
-		// it. A server that never says 100 gets the body after this wait.
-		ExpectContinueTimeout: min(timeout, 2*time.Second),
+		// it. A server that never says 100 gets the body after this wait (as
+		// curl and Go's default transport do).
+		ExpectContinueTimeout: min(timeout, time.Second),
 		MaxIdleConnsPerHost:   conns + 2,
 		IdleConnTimeout:       90 * time.Second,
 	}}
