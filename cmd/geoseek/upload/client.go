@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -51,6 +52,10 @@ type client struct {
 	timeout time.Duration // longest silence on a connection (see idleReader)
 	// sleep waits d or until ctx ends (a field so tests need not wait).
 	sleep func(ctx context.Context, d time.Duration) error
+	// noContinue is set once a PATCH was stored without the server saying
+	// 100 Continue (a proxy that does not pass Expect on): the next ones
+	// send their bodies at once instead of waiting for it every chunk.
+	noContinue atomic.Bool
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -206,8 +208,16 @@ func (u *uploader) patchChunk(ctx context.Context, fh *os.File, loc string, offs
 	req.Header.Set("Tus-Resumable", tusVersion)
 	req.Header.Set("Content-Type", "application/offset+octet-stream")
 	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
-	req.Header.Set("Expect", "100-continue")
+	asked := !u.c.noContinue.Load()
+	var continued atomic.Bool
+	if asked {
+		req.Header.Set("Expect", "100-continue")
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{Got100Continue: func() { continued.Store(true) }}))
+	}
 	resp, err := u.c.send(req, http.StatusNoContent, http.StatusOK)
+	if err == nil && asked && !continued.Load() {
+		u.c.noContinue.Store(true)
+	}
 	if err != nil {
 		var se *statusError
 		switch {

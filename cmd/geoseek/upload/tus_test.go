@@ -1,14 +1,19 @@
 package upload
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -72,5 +77,69 @@ func TestPatchAsksAgainOnOffsetMismatch(t *testing.T) {
 	}
 	if off != size || received != size-have || heads != 2 || sent != size-have {
 		t.Errorf("offset %d (want %d), server received %d bytes (want %d), client sent %d, %d HEADs (want 2)", off, size, received, size-have, sent, heads)
+	}
+}
+
+// TestPatchWithoutContinue: a server (or a proxy before it) that never
+// answers Expect: 100-continue still gets the first chunk, after the
+// client's bounded wait, and the next ones without it.
+func TestPatchWithoutContinue(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var received, expects atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br) // reads the body without a word of 100 Continue
+					if err != nil {
+						return
+					}
+					if req.Header.Get("Expect") != "" {
+						expects.Add(1)
+					}
+					at, _ := strconv.ParseInt(req.Header.Get("Upload-Offset"), 10, 64)
+					n, err := io.Copy(io.Discard, req.Body)
+					if err != nil {
+						return
+					}
+					received.Add(n)
+					fmt.Fprintf(c, "HTTP/1.1 204 No Content\r\nUpload-Offset: %d\r\n\r\n", at+n)
+				}
+			}()
+		}
+	}()
+	const size = 3000
+	path := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat, _ := statKey(path, st)
+	base, _ := url.Parse("http://" + ln.Addr().String() + "/")
+	c := &client{base: base, http: newHTTPClient(10*time.Second, 1), retry: Retry{Attempts: 1}, timeout: 10 * time.Second,
+		sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+	u := &uploader{c: c, chunk: 1000, sent: func(int64) {}}
+	var off int64
+	start := time.Now()
+	if err := u.patchFrom(context.Background(), &file{path: path, size: size, stat: stat}, base.String()+"uploads/x", &off); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("3 chunks in %v", time.Since(start).Round(time.Millisecond))
+	if off != size || received.Load() != size || expects.Load() != 1 {
+		t.Fatalf("offset %d, server received %d of %d bytes, %d of 3 chunks asked for 100 Continue (want the first only)", off, received.Load(), size, expects.Load())
 	}
 }
