@@ -26,10 +26,19 @@ const (
 
 // filesFailedError is upload's error when the run finished but not every
 // file was stored.
-type filesFailedError struct{ n, of int }
+type filesFailedError struct{ failed, skipped, of int }
 
 func (e filesFailedError) Error() string {
-	return fmt.Sprintf("upload: %d of %d files were not stored (see the report above; run the same command again to retry them)", e.n, e.of)
+	msg := fmt.Sprintf("upload: %d of %d files were not stored (see the report above): ", e.failed+e.skipped, e.of)
+	if e.skipped > 0 {
+		msg += fmt.Sprintf("%d skipped (not photos the server stores), ", e.skipped)
+	}
+	if e.failed == 0 {
+		return strings.TrimSuffix(msg, ", ")
+	}
+	// A refused file (415, 413) fails again; one cut off or answered 5xx
+	// may not: the report's reason tells them apart.
+	return msg + fmt.Sprintf("%d failed; running the same command again retries them and sends nothing already stored", e.failed)
 }
 
 // UploadConfig is the upload client's settings.
@@ -221,7 +230,7 @@ func uploadError(runErr error, sum upload.Summary) error {
 	case runErr != nil:
 		return runErr
 	case !sum.OK():
-		return exitError{filesFailedError{sum.Failed + sum.Skipped - sum.WouldSend, sum.Files}, exitSomeFailed}
+		return exitError{filesFailedError{failed: sum.Failed, skipped: sum.Skipped - sum.WouldSend, of: sum.Files}, exitSomeFailed}
 	}
 	return nil
 }
