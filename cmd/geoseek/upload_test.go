@@ -308,6 +308,9 @@ func TestUploadReportMatchesTheDatabase(t *testing.T) {
 	if exitCode(err) != exitSomeFailed {
 		t.Fatalf("exit code %d (%v), want %d: some files were not stored", exitCode(err), err, exitSomeFailed)
 	}
+	if msg := err.Error(); !strings.Contains(msg, "2 skipped (not photos the server stores), 3 failed; running the same command again retries them") {
+		t.Errorf("closing line: %q", msg)
+	}
 	want := map[string]upload.Outcome{
 		"2024/july/a.jpg": "", "2024/copy-of-a.jpg": "", "b.jpg": upload.Created,
 		"notes.txt": upload.Skipped, "empty.jpg": upload.Skipped,
