@@ -97,6 +97,25 @@ func (tc *tusClient) offset(loc string) int {
 	return n
 }
 
+// startPatch opens a connection of its own and sends a PATCH at offset 0
+// announcing size bytes, of which it sends only part; the caller reads the
+// answer from the connection (closed when the test ends).
+func (tc *tusClient) startPatch(loc string, size int, part []byte) net.Conn {
+	tc.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.url, "http://"))
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n",
+		loc, tc.key, size)
+	if _, err := conn.Write(part); err != nil {
+		tc.t.Fatal(err)
+	}
+	return conn
+}
+
 // result reads an upload's outcome.
 func (tc *tusClient) result(loc string) (int, UploadResult, problem.Details) {
 	tc.t.Helper()
@@ -413,20 +432,10 @@ func TestUploadIdleClient(t *testing.T) {
 	f := corpusFile(t, "exif-samples__DSCN0010.jpg")
 	loc := tc.create("slow.jpg", len(f.data))
 
-	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
-		"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n",
-		loc, b.key, len(f.data))
-	if _, err := conn.Write(f.data[:5000]); err != nil {
-		t.Fatal(err)
-	}
+	conn := tc.startPatch(loc, len(f.data), f.data[:5000])
 	// Then nothing: the server gives up on the silent client by itself.
 	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
-	_, err = io.ReadAll(conn)
+	_, err := io.ReadAll(conn)
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the server kept waiting for the silent client")
 	}
@@ -454,17 +463,7 @@ func TestUploadTakenOver(t *testing.T) {
 	tc := b.tusServer(t)
 	f := corpusFile(t, "exif-samples__DSCN0010.jpg")
 	loc := tc.create("taken.jpg", len(f.data))
-	conn, err := net.Dial("tcp", strings.TrimPrefix(tc.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
-		"Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: %d\r\n\r\n",
-		loc, b.key, len(f.data))
-	if _, err := conn.Write(f.data[:5000]); err != nil {
-		t.Fatal(err)
-	}
+	conn := tc.startPatch(loc, len(f.data), f.data[:5000])
 	time.Sleep(300 * time.Millisecond) // the PATCH holds the upload
 	off := tc.offset(loc)
 	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))

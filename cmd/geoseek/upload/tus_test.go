@@ -55,18 +55,9 @@ func TestPatchAsksAgainOnOffsetMismatch(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	path := filepath.Join(t.TempDir(), "big")
-	if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stat, _ := statKey(path, st)
+	f := zeroFile(t, size)
 	var sent int64
 	u := &uploader{c: testClient(t, srv, 1, 10*time.Second), chunk: 1 << 20, sent: func(n int64) { sent += n }}
-	f := &file{path: path, size: size, stat: stat}
 	ctx := context.Background()
 	off, err := u.tusOffset(ctx, srv.URL+"/uploads/x", size)
 	if err != nil || off != stale {
@@ -120,6 +111,25 @@ func TestPatchWithoutContinue(t *testing.T) {
 		}
 	}()
 	const size = 3000
+	f := zeroFile(t, size)
+	base, _ := url.Parse("http://" + ln.Addr().String() + "/")
+	c := &client{base: base, http: newHTTPClient(10*time.Second, 1), retry: Retry{Attempts: 1}, timeout: 10 * time.Second,
+		sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+	u := &uploader{c: c, chunk: 1000, sent: func(int64) {}}
+	var off int64
+	start := time.Now()
+	if err := u.patchFrom(context.Background(), f, base.String()+"uploads/x", &off); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("3 chunks in %v", time.Since(start).Round(time.Millisecond))
+	if off != size || received.Load() != size || expects.Load() != 1 {
+		t.Fatalf("offset %d, server received %d of %d bytes, %d of 3 chunks asked for 100 Continue (want the first only)", off, received.Load(), size, expects.Load())
+	}
+}
+
+// zeroFile is a file of size zero bytes, as the uploader sees it.
+func zeroFile(t *testing.T, size int64) *file {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "big")
 	if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
 		t.Fatal(err)
@@ -129,17 +139,5 @@ func TestPatchWithoutContinue(t *testing.T) {
 		t.Fatal(err)
 	}
 	stat, _ := statKey(path, st)
-	base, _ := url.Parse("http://" + ln.Addr().String() + "/")
-	c := &client{base: base, http: newHTTPClient(10*time.Second, 1), retry: Retry{Attempts: 1}, timeout: 10 * time.Second,
-		sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
-	u := &uploader{c: c, chunk: 1000, sent: func(int64) {}}
-	var off int64
-	start := time.Now()
-	if err := u.patchFrom(context.Background(), &file{path: path, size: size, stat: stat}, base.String()+"uploads/x", &off); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("3 chunks in %v", time.Since(start).Round(time.Millisecond))
-	if off != size || received.Load() != size || expects.Load() != 1 {
-		t.Fatalf("offset %d, server received %d of %d bytes, %d of 3 chunks asked for 100 Continue (want the first only)", off, received.Load(), size, expects.Load())
-	}
+	return &file{path: path, size: size, stat: stat}
 }
