@@ -145,9 +145,8 @@ const WholeSetParallel = `SELECT set_config('max_parallel_workers_per_gather', '
 // 15 s, so against a database that stopped answering (a frozen host, a cut
 // network) it would hold a process's exit that long. Past d the connections
 // are left to the process's exit (the server ends their sessions when it
-// notices, bounded by its own timeouts). It reports whether the close
-// finished.
-func CloseWithin(pool *pgxpool.Pool, d time.Duration, logger *slog.Logger) bool {
+// notices, bounded by its own timeouts).
+func CloseWithin(pool *pgxpool.Pool, d time.Duration, logger *slog.Logger) {
 	done := make(chan struct{})
 	go func() {
 		pool.Close()
@@ -157,11 +156,9 @@ func CloseWithin(pool *pgxpool.Pool, d time.Duration, logger *slog.Logger) bool 
 	defer t.Stop()
 	select {
 	case <-done:
-		return true
 	case <-t.C:
 		if logger != nil {
 			logger.Warn("database connections did not close in time (the database does not answer); leaving them to the exit", "waited", d)
 		}
-		return false
 	}
 }
