@@ -176,9 +176,10 @@ func applyFeatures(ctx context.Context, conn *pgxpool.Conn, logger *slog.Logger)
 		}
 		if !available {
 			unavailable = append(unavailable, f.Name)
-			// Info: every command migrates, and each caller says what the
-			// missing feature means to it (serve warns once; migrate prints it).
-			logger.Info("optional feature not available: its extension is not installed on the server", "feature", f.Name, "extension", f.Extension)
+			// Debug: every command migrates first, and each caller says
+			// what the missing feature means to it (serve warns once,
+			// migrate prints it); ingest --quiet must stay quiet.
+			logger.Debug("optional feature not available: its extension is not installed on the server", "feature", f.Name, "extension", f.Extension)
 			continue
 		}
 		body, err := featureFiles.ReadFile("features/" + f.Name + ".sql")
