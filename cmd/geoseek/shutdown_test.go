@@ -104,8 +104,8 @@ func (p *freezeProxy) relay(src, dst net.Conn) {
 }
 
 // TestShutdownWhenTheDatabaseHangs: the database stops answering (no
-// reset, no refusal); a search gets 503 when its time is up; another waits
-// on it while the server is asked to stop. It returns within its shutdown grace and a few seconds, not
+// reset, no refusal); /readyz turns 503, a search gets 503 when its time
+// is up; another waits on it while the server is asked to stop. It returns within its shutdown grace and a few seconds, not
 // after the connections' own timeouts (pgx gives each closing connection
 // 15 s; River retries its goodbyes).
 func TestShutdownWhenTheDatabaseHangs(t *testing.T) {
@@ -146,10 +146,25 @@ func TestShutdownWhenTheDatabaseHangs(t *testing.T) {
 	}
 
 	px.freeze()
+	// The readiness probe turns 503 within its own bound, so a load
+	// balancer stops sending traffic.
+	asked := time.Now()
+	resp, err := client.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	took := time.Since(asked)
+	t.Logf("/readyz with the database hung: %s after %v", resp.Status, took.Round(time.Millisecond))
+	// Its bound is 2 s; it took 4.1 s while its ping waited on a cancel
+	// request to the hung server.
+	if resp.StatusCode != http.StatusServiceUnavailable || took > 3500*time.Millisecond {
+		t.Fatalf("/readyz with the database hung: %s after %v, want 503 within its 2 s bound", resp.Status, took)
+	}
 	// A request on the hung database is answered 503 with Retry-After
 	// once its time is up, not left waiting and not a 500.
-	asked := time.Now()
-	resp, err := client.Get(base + "/search?q=harbour&collection=notes")
+	asked = time.Now()
+	resp, err = client.Get(base + "/search?q=harbour&collection=notes")
 	if err != nil {
 		t.Fatal(err)
 	}

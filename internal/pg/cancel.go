@@ -28,6 +28,14 @@ func WithCancelRequest(ctx context.Context) context.Context {
 	return context.WithValue(ctx, cancelRequestKey{}, true)
 }
 
+// WithoutCancelRequest undoes WithCancelRequest for ctx: a statement
+// running when ctx ends has its connection closed at once. For probes,
+// whose answer must come within their own bound even when the server does
+// not answer a cancel request either.
+func WithoutCancelRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, cancelRequestKey{}, nil)
+}
+
 // Cancelled reports whether err is a statement the server stopped on a
 // cancel request (a context under WithCancelRequest that ended), as
 // opposed to a statement timeout.

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/geoseek/geoseek/internal/pg"
 	"github.com/geoseek/geoseek/migrations"
 )
 
@@ -43,7 +44,9 @@ func (r *Readiness) Check(ctx context.Context) (Report, bool) {
 	if to == 0 {
 		to = 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, to)
+	// Within to, a hung database included: no cancel request (and its
+	// CancelWait) on the way out.
+	ctx, cancel := context.WithTimeout(pg.WithoutCancelRequest(ctx), to)
 	defer cancel()
 	rep := Report{Status: "unready", Database: "unreachable"}
 	if r.Pool == nil {
