@@ -94,12 +94,12 @@ func (h *Handler) tus(c *gin.Context) {
 	if !ok {
 		code, detail = "", msg
 	}
-	if code == "ERR_LOCK_TIMEOUT" {
+	switch code {
+	case "ERR_LOCK_TIMEOUT":
 		// The request holding the upload did not let go in time: locked,
 		// not broken.
 		w.status, code, detail = http.StatusLocked, "ERR_UPLOAD_LOCKED", "another request is writing this upload; try again in a moment"
-	}
-	if code == "ERR_UPLOAD_INTERRUPTED" {
+	case "ERR_UPLOAD_INTERRUPTED":
 		// Another request for the upload took it over (tusd lets the
 		// newest win, taking the holder for a dead client). A live client
 		// must ask the offset and resume, not give the file up: locked,
